@@ -1,0 +1,25 @@
+"""Pure, frozen specs: experiments, variants, metrics, analysis types, metric expressions."""
+
+from __future__ import annotations
+
+from rayab.model.analysis import RESERVED_METRICS, UNITS_METRIC, AnalysisType, Metric
+from rayab.model.config import Config, load_config
+from rayab.model.experiment import Experiment, ExperimentStatus, Unit, Variant
+from rayab.model.expression import Expression, evaluate, parse_expression, referenced_names
+
+__all__ = [
+    "RESERVED_METRICS",
+    "UNITS_METRIC",
+    "AnalysisType",
+    "Config",
+    "Experiment",
+    "ExperimentStatus",
+    "Expression",
+    "Metric",
+    "Unit",
+    "Variant",
+    "evaluate",
+    "load_config",
+    "parse_expression",
+    "referenced_names",
+]

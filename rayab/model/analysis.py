@@ -1,0 +1,183 @@
+"""Metric and analysis-type specs.
+
+An **additive metric** is a per-event quantity summed per unit and per cell (``clicks``, ``revenue``). Values are
+kept as exact integers: a metric with ``decimals=2`` stores cents. Integer sums do not depend on the order of
+addition, so any split of the input into files, shards or hours gives bit-identical partitions, and an SQL engine
+reproduces them exactly. ``units`` is built in: the (bootstrap-weighted) count of units first assigned in an hour.
+
+A **composed metric** is an expression over additive metrics, evaluated per replicate at query time.
+
+An **analysis type** names the projection dimensions and metrics of one table ``agg_<name>``.
+
+>>> at = AnalysisType.from_dict({"name": "engagement", "dimensions": ["country"],
+...     "metrics": [{"name": "impressions", "kind": "count"}, {"name": "clicks", "column": "clicks"}],
+...     "composed": {"ctr": "clicks / impressions"}})
+>>> at.table, at.metric_names, at.n_replicates
+('agg_engagement', ('impressions', 'clicks'), 200)
+>>> AnalysisType.from_dict({"name": "x", "metrics": [{"name": "clicks"}], "composed": {"ctr": "clicks / views"}})
+Traceback (most recent call last):
+...
+rayab.errors.SpecError: analysis_type.composed.ctr == 'clicks / views': refers to unknown metric 'views'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from rayab.errors import ExpressionError, SpecError
+from rayab.model.expression import Expression, parse_expression, referenced_names
+from rayab.model.validation import check_choice, check_column, check_int, check_keys
+
+__all__ = ["RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "Metric"]
+
+UNITS_METRIC = "units"
+RESERVED_METRICS = frozenset({UNITS_METRIC, "n_events", "exp_id", "variant_id", "hour", "unit_id"})
+_TABLE_NAME = re.compile(r"[a-z0-9_]{1,48}")
+MetricKind = Literal["sum", "count"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """An additive metric: ``sum`` of a log ``column`` or ``count`` of events, per unit and cell.
+
+    ``decimals`` fixes the integer scale (value * 10**decimals is rounded to an integer); ``allow_negative``
+    decides whether negative values are valid or quarantined.
+    """
+
+    name: str
+    column: str = ""
+    kind: MetricKind = "sum"
+    decimals: int = 0
+    allow_negative: bool = False
+
+    def __post_init__(self) -> None:
+        check_column("name", self.name)
+        if self.name in RESERVED_METRICS or self.name.endswith("_reps"):
+            raise SpecError("name", self.name, f"is reserved ({', '.join(sorted(RESERVED_METRICS))}, *_reps)")
+        object.__setattr__(self, "kind", check_choice("kind", self.kind, ("sum", "count")))
+        if self.kind == "sum":
+            object.__setattr__(self, "column", check_column("column", self.column or self.name))
+        elif self.column:
+            raise SpecError("column", self.column, "must be empty for a count metric")
+        check_int("decimals", self.decimals, 0, 9)
+        if not isinstance(self.allow_negative, bool):
+            raise SpecError("allow_negative", self.allow_negative, "must be true or false")
+
+    @property
+    def scale(self) -> int:
+        """The integer multiplier ``10**decimals``."""
+        return int(10**self.decimals)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "metric") -> Metric:
+        """Build from a mapping; errors name the field under ``path``."""
+        data = check_keys(path, data, {"name", "column", "kind", "decimals", "allow_negative"}, {"name"})
+        try:
+            return cls(**data)
+        except SpecError as err:
+            raise SpecError(f"{path}.{err.field}", err.value, err.rule) from None
+
+
+@dataclass(frozen=True)
+class AnalysisType:
+    """Projection dimensions, additive metrics and composed metrics of one aggregate table."""
+
+    name: str
+    metrics: tuple[Metric, ...]
+    dimensions: tuple[str, ...] = ()
+    composed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    n_replicates: int = 200
+    unit_column: str = "unit_id"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _TABLE_NAME.fullmatch(self.name):
+            raise SpecError("name", self.name, "must match [a-z0-9_]{1,48} (it names the table agg_<name>)")
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        if not self.metrics:
+            raise SpecError("metrics", [], "must list at least one metric")
+        names = [m.name for m in self.metrics]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise SpecError(f"metrics[{i}].name", name, "duplicate metric name")
+        dims = tuple(self.dimensions)
+        for i, dim in enumerate(dims):
+            check_column(f"dimensions[{i}]", dim)
+            if dim in dims[:i] or dim in RESERVED_METRICS or dim in names:
+                raise SpecError(f"dimensions[{i}]", dim, "duplicates a dimension, a metric or a reserved name")
+        object.__setattr__(self, "dimensions", dims)
+        check_int("n_replicates", self.n_replicates, 1, 10_000)
+        check_column("unit_column", self.unit_column)
+        self._check_composed()
+
+    def _check_composed(self) -> None:
+        if not isinstance(self.composed, Mapping):
+            raise SpecError("composed", self.composed, "must be a mapping of name to expression")
+        known = {*self.metric_names, UNITS_METRIC}
+        for name, text in self.composed.items():
+            check_column(f"composed.{name}", name)
+            if name in known:
+                raise SpecError(f"composed.{name}", text, "name clashes with a metric or an earlier composed metric")
+            try:
+                expr = parse_expression(text)
+            except ExpressionError as err:
+                raise SpecError(f"composed.{name}", text, err.rule) from None
+            unknown = sorted(referenced_names(expr) - known)
+            if unknown:
+                raise SpecError(f"composed.{name}", text, f"refers to unknown metric {unknown[0]!r}")
+            known.add(name)
+        object.__setattr__(self, "composed", MappingProxyType(dict(self.composed)))
+
+    @property
+    def table(self) -> str:
+        """The aggregate table's name."""
+        return f"agg_{self.name}"
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Names of the additive metrics, in spec order (``units`` not included)."""
+        return tuple(m.name for m in self.metrics)
+
+    def metric(self, name: str) -> Metric:
+        """The additive metric called ``name``."""
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise SpecError("metric", name, f"unknown in analysis type {self.name}; known: {list(self.metric_names)}")
+
+    def expression(self, name: str) -> Expression:
+        """The expression of a metric by name: composed, additive or ``units``."""
+        if name in self.composed:
+            return parse_expression(self.composed[name])
+        if name in self.metric_names or name == UNITS_METRIC:
+            return parse_expression(name)
+        known = [*self.metric_names, UNITS_METRIC, *self.composed]
+        raise SpecError("metric", name, f"unknown in analysis type {self.name}; known: {known}")
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "analysis_type") -> AnalysisType:
+        """Build from a mapping; errors name the field under ``path``."""
+        data = check_keys(path, data, {"name", "metrics", "dimensions", "composed", "n_replicates",
+                                       "unit_column"}, {"name", "metrics"})
+        raw_metrics = data["metrics"]
+        if not isinstance(raw_metrics, list):
+            raise SpecError(f"{path}.metrics", raw_metrics, "must be a list")
+        metrics = tuple(Metric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics))
+        kwargs = {k: v for k, v in data.items() if k not in {"metrics", "dimensions", "composed"}}
+        try:
+            return cls(metrics=metrics, dimensions=tuple(data.get("dimensions") or ()),
+                       composed=data.get("composed") or {}, **kwargs)
+        except SpecError as err:
+            raise SpecError(f"{path}.{err.field}", err.value, err.rule) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping that :meth:`from_dict` reads back."""
+        return {
+            "name": self.name, "dimensions": list(self.dimensions), "n_replicates": self.n_replicates,
+            "unit_column": self.unit_column, "composed": dict(self.composed),
+            "metrics": [{"name": m.name, "column": m.column, "kind": m.kind, "decimals": m.decimals,
+                         "allow_negative": m.allow_negative} for m in self.metrics],
+        }
