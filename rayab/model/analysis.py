@@ -131,6 +131,10 @@ class AnalysisType:
             known.add(name)
         object.__setattr__(self, "composed", MappingProxyType(dict(self.composed)))
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        # MappingProxyType does not pickle; rebuild from the plain form (Ray ships specs to workers)
+        return (AnalysisType.from_dict, (self.to_dict(),))
+
     @property
     def table(self) -> str:
         """The aggregate table's name."""

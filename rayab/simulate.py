@@ -1,0 +1,184 @@
+"""Synthetic hourly event logs with realistic skew, planted effects and the matching assignment rows.
+
+Each unit has a random effect ``z ~ N(0, 1)`` that drives **both** its event rate (log-normal around the mean) and
+its click propensity, so a unit's events are correlated, as in real traffic: an event-level bootstrap would
+under-cover here, a unit-level one does not. Units are assigned with the real assignment hash
+(:func:`rayab.assignment.assign_variant`) and appear in the ``assignment`` table at their first event. A variant's
+planted ``ctr_lift`` multiplies click probabilities, so the expected CTR of that variant is exactly
+``(1 + lift)`` times control's.
+
+>>> config = demo_config()
+>>> population = UnitPopulation.generate(1000, seed=1)
+>>> events = simulate_hour(population, config.experiments, {"ranker_v2": {"treatment": 0.03}},
+...                        "2026-11-23T10", seed=1)
+>>> sorted(set(events.column("exp_id").to_pylist()))
+['aa_check', 'ranker_v2']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rayab.assignment import buckets, choose_variant, variant_ranges
+from rayab.model import Config, Experiment
+from rayab.model.hours import format_hour, parse_hour
+
+__all__ = ["DEMO_LIFTS", "UnitPopulation", "assignment_rows", "demo_config", "hour_offsets", "simulate_days",
+           "simulate_hour"]
+
+DEMO_LIFTS: Mapping[str, Mapping[str, float]] = {"ranker_v2": {"treatment": 0.03}}
+_COUNTRIES = ("US", "BR", "IN", "DE", "FR", "JP")
+_COUNTRY_P = (0.35, 0.2, 0.2, 0.1, 0.1, 0.05)
+_PLATFORMS = ("web", "ios", "android", "tv")
+_PLATFORM_P = (0.4, 0.25, 0.3, 0.05)
+# Share of a day's traffic in each UTC hour: a smooth diurnal curve.
+_DIURNAL = 1.0 + 0.6 * np.sin((np.arange(24) - 9) / 24 * 2 * np.pi)
+_DIURNAL = _DIURNAL / _DIURNAL.sum()
+
+
+def demo_config(start_time: str = "2026-11-23T00:00:00Z") -> Config:
+    """The demo's analysis type (``engagement``) and two experiments: ``ranker_v2`` (A/B) and ``aa_check`` (A/A)."""
+    return Config.from_dict({
+        "analysis_types": [{
+            "name": "engagement", "dimensions": ["country", "platform"], "n_replicates": 200,
+            "metrics": [{"name": "impressions"}, {"name": "clicks"}, {"name": "revenue", "decimals": 2}],
+            "composed": {"ctr": "clicks / impressions", "revenue_per_unit": "revenue / units",
+                         "rpm": "1000 * revenue / impressions"},
+        }],
+        "experiments": [
+            {"exp_id": "ranker_v2", "name": "Ranker v2", "primary_kpi": "ctr", "start_time": start_time,
+             "variants": [{"variant_id": "control", "traffic_pct": 50, "parameters": {"ranker": "v1"}},
+                          {"variant_id": "treatment", "traffic_pct": 50, "parameters": {"ranker": "v2"}}]},
+            {"exp_id": "aa_check", "name": "A/A check", "primary_kpi": "ctr", "start_time": start_time,
+             "variants": [{"variant_id": "a", "traffic_pct": 50}, {"variant_id": "b", "traffic_pct": 50}]},
+        ],
+    })
+
+
+@dataclass(frozen=True)
+class UnitPopulation:
+    """Units with their ids, random effect, attributes, daily event rate and base click propensity."""
+
+    unit_ids: npt.NDArray[np.object_]
+    effect: npt.NDArray[np.float64]
+    country: npt.NDArray[np.object_]
+    platform: npt.NDArray[np.object_]
+    events_per_day: npt.NDArray[np.float64]
+    click_prob: npt.NDArray[np.float64]
+
+    @classmethod
+    def generate(cls, n_units: int, seed: int = 0, mean_events_per_day: float = 4.0,
+                 base_ctr: float = 0.05) -> UnitPopulation:
+        """``n_units`` units; the same seed gives the same population."""
+        rng = np.random.default_rng([seed, 0])
+        z = rng.standard_normal(n_units)
+        width = len(str(max(n_units - 1, 1)))
+        ids = np.array([f"u{i:0{width}d}" for i in range(n_units)], dtype=object)
+        return cls(
+            unit_ids=ids, effect=z,
+            country=np.array(_COUNTRIES, dtype=object)[rng.choice(len(_COUNTRIES), n_units, p=_COUNTRY_P)],
+            platform=np.array(_PLATFORMS, dtype=object)[rng.choice(len(_PLATFORMS), n_units, p=_PLATFORM_P)],
+            # log-normal multipliers with mean 1, both driven by the same z: heavy users click differently
+            events_per_day=mean_events_per_day * np.exp(0.8 * z - 0.32),
+            click_prob=np.minimum(base_ctr * np.exp(0.5 * z - 0.125), 0.5),
+        )
+
+    def variants_of(self, experiment: Experiment) -> npt.NDArray[np.object_]:
+        """Each unit's variant id in ``experiment`` (None outside the rollout), by the real assignment hash."""
+        positions = buckets(experiment.assignment_salt, self.unit_ids.tolist())
+        ranges = variant_ranges([v.traffic_pct / 100 for v in experiment.variants], experiment.coverage)
+        ids = [v.variant_id for v in experiment.variants]
+        return np.array([None if (i := choose_variant(p, ranges)) < 0 else ids[i] for p in positions], dtype=object)
+
+
+def simulate_hour(
+    population: UnitPopulation,
+    experiments: Sequence[Experiment],
+    lifts: Mapping[str, Mapping[str, float]],
+    hour: str,
+    seed: int = 0,
+    variants: Mapping[str, npt.NDArray[np.object_]] | None = None,
+) -> pa.Table:
+    """One hour of events: a row per (event, experiment the unit is in), population carried in the log."""
+    start = parse_hour(hour)
+    rng = np.random.default_rng([seed, int(start.timestamp()) // 3600])
+    variants = variants or {e.exp_id: population.variants_of(e) for e in experiments}
+    multiplier = np.ones(len(population.unit_ids))
+    for exp in experiments:
+        for variant_id, lift in lifts.get(exp.exp_id, {}).items():
+            multiplier[variants[exp.exp_id] == variant_id] *= 1.0 + lift
+    counts = rng.poisson(population.events_per_day * _DIURNAL[start.hour])
+    unit_index = np.repeat(np.arange(len(counts)), counts)
+    n = len(unit_index)
+    impressions = 1 + rng.poisson(2.0, n)
+    clicks = rng.binomial(impressions, np.minimum(population.click_prob[unit_index] * multiplier[unit_index], 1.0))
+    revenue = np.round(clicks * rng.lognormal(-0.7, 0.8, n), 2)
+    offsets = np.sort(rng.integers(0, 3_600_000_000, n))
+    times = pa.array(np.datetime64(start.replace(tzinfo=None), "us") + offsets.astype("timedelta64[us]"),
+                     pa.timestamp("us", tz="UTC"))
+    parts = []
+    for exp in experiments:
+        exp_variants = variants[exp.exp_id][unit_index]
+        keep = np.flatnonzero(exp_variants != None)  # noqa: E711  (object array of ids and None)
+        parts.append(pa.table({
+            "event_time": times.take(keep), "unit_id": population.unit_ids[unit_index[keep]].tolist(),
+            "exp_id": pa.array([exp.exp_id] * len(keep), pa.string()),
+            "variant_id": exp_variants[keep].tolist(),
+            "country": population.country[unit_index[keep]].tolist(),
+            "platform": population.platform[unit_index[keep]].tolist(),
+            "impressions": impressions[keep], "clicks": clicks[keep], "revenue": revenue[keep],
+        }))
+    return pa.concat_tables(parts)
+
+
+_FIRST_KEYS = ["exp_id", "unit_id", "variant_id", "country", "platform"]
+
+
+def _first_events(table: pa.Table) -> pa.Table:
+    return table.group_by(_FIRST_KEYS).aggregate([("event_time", "min")]).rename_columns(
+        [*_FIRST_KEYS, "event_time"])
+
+
+def assignment_rows(events: Sequence[pa.Table]) -> pa.Table:
+    """First assignment of every (exp_id, unit_id) seen in ``events``: its variant, time and attributes."""
+    first = _first_events(pa.concat_tables([_first_events(e.select([*_FIRST_KEYS, "event_time"]))
+                                            for e in events]))
+    assigned_at = first.column("event_time")
+    day = pc.strftime(assigned_at, format="%Y-%m-%d")
+    out = pa.table({
+        "exp_id": first.column("exp_id"), "date": day, "unit_id": first.column("unit_id"),
+        "variant_id": first.column("variant_id"), "assigned_at": assigned_at,
+        "country": first.column("country"), "platform": first.column("platform"),
+    })
+    return out.sort_by([("exp_id", "ascending"), ("unit_id", "ascending")])
+
+
+def simulate_days(
+    population: UnitPopulation,
+    config: Config,
+    lifts: Mapping[str, Mapping[str, float]],
+    hours: Sequence[str],
+    write_hour: Callable[[str, pa.Table], None],
+    seed: int = 0,
+) -> pa.Table:
+    """Simulate ``hours`` one by one, hand each hour's events to ``write_hour``; return the assignment rows."""
+    variants = {e.exp_id: population.variants_of(e) for e in config.experiments}
+    firsts: list[pa.Table] = []
+    for hour in hours:
+        events = simulate_hour(population, config.experiments, lifts, hour, seed, variants)
+        write_hour(hour, events)
+        firsts.append(_first_events(events.select([*_FIRST_KEYS, "event_time"])))
+    return assignment_rows(firsts)
+
+
+def hour_offsets(first_hour: str, count: int) -> list[str]:
+    """``count`` consecutive hours from ``first_hour``."""
+    start = parse_hour(first_hour)
+    return [format_hour(start + timedelta(hours=i)) for i in range(count)]

@@ -1,0 +1,84 @@
+"""Arrow schemas of the warehouse tables (DESIGN section 3) and their partition columns.
+
+>>> from rayab.model import AnalysisType, Metric
+>>> at = AnalysisType("engagement", (Metric("clicks"),), dimensions=("country",), n_replicates=4)
+>>> agg_schema(at).names
+['exp_id', 'hour', 'variant_id', 'country', 'n_events', 'units', 'units_reps', 'clicks', 'clicks_reps']
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from rayab.model import UNITS_METRIC, AnalysisType
+
+__all__ = [
+    "ASSIGNMENT",
+    "EXPERIMENT",
+    "KPI_OUTCOME",
+    "MANIFEST",
+    "NULL_DIMENSION",
+    "PARTITIONS",
+    "QUARANTINE",
+    "VARIANT",
+    "agg_schema",
+    "reps_column",
+]
+
+# A dimension value that was null in the input; kept as a value so no event is dropped from a slice.
+NULL_DIMENSION = "(none)"
+
+EXPERIMENT = pa.schema([
+    ("exp_id", pa.string()), ("name", pa.string()), ("start_time", pa.timestamp("us", tz="UTC")),
+    ("end_time", pa.timestamp("us", tz="UTC")), ("unit", pa.string()), ("primary_kpi", pa.string()),
+    ("status", pa.string()), ("layer", pa.string()), ("version", pa.int64()), ("spec", pa.string()),
+])
+VARIANT = pa.schema([
+    ("exp_id", pa.string()), ("variant_id", pa.string()), ("traffic_pct", pa.float64()),
+    ("parameters", pa.string()), ("version", pa.int64()),
+])
+ASSIGNMENT = pa.schema([
+    ("exp_id", pa.string()), ("date", pa.string()), ("unit_id", pa.string()), ("variant_id", pa.string()),
+    ("assigned_at", pa.timestamp("us", tz="UTC")),
+])
+KPI_OUTCOME = pa.schema([
+    ("metric_date", pa.string()), ("exp_id", pa.string()), ("unit_id", pa.string()), ("kpi_name", pa.string()),
+    ("kpi_value", pa.float64()),
+])
+MANIFEST = pa.schema([
+    ("analysis_type", pa.string()), ("hour", pa.string()), ("run_id", pa.string()),
+    ("committed_at", pa.timestamp("us", tz="UTC")), ("code_version", pa.string()), ("n_replicates", pa.int64()),
+    ("exp_ids", pa.list_(pa.string())), ("bootstrap_salts", pa.list_(pa.string())),
+    ("input_files", pa.list_(pa.string())), ("input_sizes", pa.list_(pa.int64())),
+    ("rows_read", pa.int64()), ("rows_quarantined", pa.int64()), ("units", pa.int64()), ("cells", pa.int64()),
+    ("skipped_files", pa.list_(pa.string())), ("seconds", pa.string()),
+])
+QUARANTINE = pa.schema([
+    ("analysis_type", pa.string()), ("hour", pa.string()), ("source_file", pa.string()),
+    ("row_index", pa.int64()), ("reason", pa.string()), ("row", pa.string()),
+])
+
+PARTITIONS: dict[str, list[str]] = {
+    "experiment": [],
+    "variant": [],
+    "assignment": ["exp_id", "date"],
+    "kpi_outcome": ["metric_date", "exp_id"],
+    "_manifest": [],
+    "_quarantine": ["analysis_type", "hour"],
+}
+
+
+def reps_column(metric: str) -> str:
+    """Name of the replicate-sum column of ``metric``."""
+    return f"{metric}_reps"
+
+
+def agg_schema(analysis_type: AnalysisType) -> pa.Schema:
+    """Schema of ``agg_<name>``: keys, dimensions, event count, then per metric a raw sum and B replicate sums."""
+    fields = [pa.field("exp_id", pa.string()), pa.field("hour", pa.string()), pa.field("variant_id", pa.string())]
+    fields += [pa.field(d, pa.string()) for d in analysis_type.dimensions]
+    fields.append(pa.field("n_events", pa.int64()))
+    for metric in (UNITS_METRIC, *analysis_type.metric_names):
+        fields.append(pa.field(metric, pa.int64()))
+        fields.append(pa.field(reps_column(metric), pa.list_(pa.int64())))
+    return pa.schema(fields)
