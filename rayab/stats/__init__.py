@@ -2,7 +2,82 @@
 
 from __future__ import annotations
 
+from rayab.stats.bootstrap import QUANTILE_METHOD, BootstrapInterval, bootstrap_interval, bootstrap_pvalue
+from rayab.stats.cuped import CupedResult, cuped_test, cuped_theta
+from rayab.stats.delta import ratio_test, ratio_variance
+from rayab.stats.moments import CupedStats, RatioStats, SampleStats
+from rayab.stats.multiplicity import MultipleTestResult, adjust_pvalues
 from rayab.stats.poisson_weights import MAX_WEIGHT, POISSON_THRESHOLDS, poisson_weights, unit_keys, weights_for
+from rayab.stats.power import (
+    ExperimentPlan,
+    Kpi,
+    SampleSize,
+    chisquare_power,
+    duration_days,
+    minimum_detectable_effect,
+    normal_power,
+    plan_experiment,
+    power_two_sample,
+    relative_minimum_detectable_effect,
+    relative_power,
+    sample_size,
+    t_power,
+)
 from rayab.stats.replicate_sums import replicate_sums
+from rayab.stats.sequential import ConfidenceSequence, confidence_sequence, mixture_rho
+from rayab.stats.srm import (
+    DEFAULT_SRM_THRESHOLD,
+    SequentialSrmResult,
+    SrmResult,
+    sequential_srm_test,
+    srm_test,
+)
+from rayab.stats.welch import MeanVariance, TTestResult, compare_means, welch_test
 
-__all__ = ["MAX_WEIGHT", "POISSON_THRESHOLDS", "poisson_weights", "replicate_sums", "unit_keys", "weights_for"]
+__all__ = [
+    "DEFAULT_SRM_THRESHOLD",
+    "MAX_WEIGHT",
+    "POISSON_THRESHOLDS",
+    "QUANTILE_METHOD",
+    "BootstrapInterval",
+    "ConfidenceSequence",
+    "CupedResult",
+    "CupedStats",
+    "ExperimentPlan",
+    "Kpi",
+    "MeanVariance",
+    "MultipleTestResult",
+    "RatioStats",
+    "SampleSize",
+    "SampleStats",
+    "SequentialSrmResult",
+    "SrmResult",
+    "TTestResult",
+    "adjust_pvalues",
+    "bootstrap_interval",
+    "bootstrap_pvalue",
+    "chisquare_power",
+    "compare_means",
+    "confidence_sequence",
+    "cuped_test",
+    "cuped_theta",
+    "duration_days",
+    "minimum_detectable_effect",
+    "mixture_rho",
+    "normal_power",
+    "plan_experiment",
+    "poisson_weights",
+    "power_two_sample",
+    "ratio_test",
+    "ratio_variance",
+    "relative_minimum_detectable_effect",
+    "relative_power",
+    "replicate_sums",
+    "sample_size",
+    "sequential_srm_test",
+    "srm_test",
+    "t_power",
+    "unit_keys",
+    "weights_for",
+    "welch_test",
+]
