@@ -1,8 +1,8 @@
 """The assignment hash: a unit's bucket in [0, 1) under an experiment's assignment salt.
 
-Specified byte for byte so any engine can reproduce it: ``h = md5(utf8(salt + ":" + unit_id))``, the first 8 bytes
-read as a big-endian uint64 ``n``, ``bucket = n / 2**64``. The bootstrap weights use the same construction under a
-*different* salt (``Experiment.bootstrap_salt``), so buckets and weights are independent.
+Specified byte for byte so any engine can reproduce it: ``h = md5(utf8(salt + ":" + unit_id))``, the first
+8 bytes read as a big-endian uint64 ``n``, ``bucket = n / 2**64``. The bootstrap weights use the same
+construction under a *different* salt (``Experiment.bootstrap_salt``), so buckets and weights are independent.
 
 >>> round(bucket("ctr_test", "alice"), 6)
 0.780788
@@ -32,5 +32,6 @@ def bucket(salt: str, unit_id: str) -> float:
 def buckets(salt: str, unit_ids: Iterable[str]) -> npt.NDArray[np.float64]:
     """:func:`bucket` of many units as a float64 array."""
     prefix = salt.encode("utf-8") + b":"
-    raw = b"".join(hashlib.md5(prefix + u.encode("utf-8"), usedforsecurity=False).digest()[:8] for u in unit_ids)
+    raw = b"".join(
+        hashlib.md5(prefix + u.encode("utf-8"), usedforsecurity=False).digest()[:8] for u in unit_ids)
     return np.frombuffer(raw, dtype=">u8").astype(np.float64) / _TWO_64

@@ -7,7 +7,8 @@
 ...                  {"variant_id": "treatment", "traffic_pct": 50, "parameters": {"ranker": "v2"}}]})
 >>> exp.control.variant_id, exp.coverage, exp.bootstrap_salt
 ('control', 1.0, 'ctr_test:bootstrap')
->>> Experiment.from_dict({"exp_id": "x", "name": "x", "primary_kpi": "ctr", "start_time": "2026-11-24T00:00:00Z",
+>>> Experiment.from_dict({"exp_id": "x", "name": "x", "primary_kpi": "ctr",
+...     "start_time": "2026-11-24T00:00:00Z",
 ...     "variants": [{"variant_id": "a", "traffic_pct": 50}, {"variant_id": "b", "traffic_pct": 40}]})
 Traceback (most recent call last):
 ...
@@ -16,16 +17,16 @@ rayab.errors.SpecError: experiment.variants[*].traffic_pct == [50.0, 40.0]: must
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, cast
 
 from rayab.errors import SpecError
+from rayab.model.targeting import MATCH_ALL, TargetingRule, parse_targeting
 from rayab.model.validation import (
     check_choice,
     check_identifier,
@@ -36,7 +37,16 @@ from rayab.model.validation import (
     parse_time,
 )
 
-__all__ = ["Experiment", "ExperimentStatus", "Unit", "Variant"]
+__all__ = [
+    "CONSISTENCY_MODES",
+    "HASH_MODES",
+    "Consistency",
+    "Experiment",
+    "ExperimentStatus",
+    "HashMode",
+    "Unit",
+    "Variant",
+]
 
 
 class Unit(StrEnum):
@@ -57,6 +67,10 @@ class ExperimentStatus(StrEnum):
 
 
 ParameterValue = str | int | float | bool | None
+Consistency = Literal["strict", "session", "hybrid"]
+CONSISTENCY_MODES: tuple[Consistency, ...] = ("strict", "session", "hybrid")
+HashMode = Literal["rayab", "growthbook"]
+HASH_MODES: tuple[HashMode, ...] = ("rayab", "growthbook")
 
 
 def _check_parameters(field_name: str, value: Any) -> Mapping[str, ParameterValue]:
@@ -90,7 +104,8 @@ class Variant:
     @classmethod
     def from_dict(cls, data: Any, path: str = "variant") -> Variant:
         """Build from a mapping; errors name the field under ``path``."""
-        data = check_keys(path, data, {"variant_id", "traffic_pct", "parameters"}, {"variant_id", "traffic_pct"})
+        data = check_keys(path, data, {"variant_id", "traffic_pct", "parameters"},
+                          {"variant_id", "traffic_pct"})
         try:
             return cls(data["variant_id"], data["traffic_pct"], data.get("parameters") or {})
         except SpecError as err:
@@ -98,12 +113,14 @@ class Variant:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping that :meth:`from_dict` reads back."""
-        return {"variant_id": self.variant_id, "traffic_pct": self.traffic_pct, "parameters": dict(self.parameters)}
+        return {"variant_id": self.variant_id, "traffic_pct": self.traffic_pct,
+                "parameters": dict(self.parameters)}
 
 
 _EXPERIMENT_FIELDS = {
     "exp_id", "name", "start_time", "end_time", "unit", "primary_kpi", "status", "variants", "control",
     "rollout_pct", "assignment_salt", "bootstrap_salt", "layer", "targeting", "version", "analysis_types",
+    "layer_pct", "consistency", "hash_mode", "hash_version", "shipped_variant",
 }
 
 
@@ -111,10 +128,37 @@ _EXPERIMENT_FIELDS = {
 class Experiment:
     """An experiment spec.
 
-    ``rollout_pct`` is the share of eligible units in the experiment at all (gradual rollout 1% -> 100%); each
-    variant then gets ``traffic_pct`` percent of those. ``assignment_salt`` seeds the assignment hash and
-    ``bootstrap_salt`` the Poisson bootstrap weights; they must differ so a variant's units do not all draw weights
-    from one part of the distribution.
+    ``rollout_pct`` is the share of eligible units in the experiment at all (gradual rollout 1% -> 100%);
+    each variant then gets ``traffic_pct`` percent of those. ``assignment_salt`` seeds the assignment hash and
+    ``bootstrap_salt`` the Poisson bootstrap weights; they must differ so a variant's units do not all draw
+    weights from one part of the distribution.
+
+    Assignment fields (see :mod:`rayab.assignment`):
+
+    - ``targeting``: a :mod:`rayab.model.targeting` rule, given as a rule or as its mapping form (``{}`` is
+      everyone); it decides eligibility before any hashing.
+    - ``layer`` and ``layer_pct``: experiments sharing a ``layer`` are mutually exclusive; each owns the
+      slice ``[layer_pct[0], layer_pct[1])`` percent of the layer's bucket space, and the slices of the draft
+      and running experiments of one layer must not overlap (checked by
+      :class:`rayab.assignment.engine.ConfigSnapshot`). The default layer is the experiment's own, the default
+      slice all of it.
+    - ``consistency``: which id is hashed. ``strict`` (default) the unit id, ``session`` the session id,
+      ``hybrid`` the unit id when the request carries a non-empty one, else the session id.
+    - ``hash_mode``: ``rayab`` (md5 bucket, :mod:`rayab.assignment.hashing`) or ``growthbook`` (GrowthBook's
+      FNV-1a bucket with ``hash_version`` 1 or 2 and ``assignment_salt`` as the seed, the layer as namespace).
+    - ``shipped_variant``: the variant a stopped experiment serves to everyone as the default (only a stopped
+      or archived experiment may name one; an archived experiment serves nothing).
+
+    >>> base = {"exp_id": "e", "name": "E", "primary_kpi": "ctr", "start_time": "2026-11-24T00:00:00Z",
+    ...         "variants": [{"variant_id": "a", "traffic_pct": 50}, {"variant_id": "b", "traffic_pct": 50}]}
+    >>> exp = Experiment.from_dict({**base, "targeting": {"attr": "country", "in": ["FR"]}, "layer": "home",
+    ...                             "layer_pct": [0, 25]})
+    >>> type(exp.targeting).__name__, exp.layer_pct, Experiment.from_dict(exp.to_dict()) == exp
+    ('Condition', (0.0, 25.0), True)
+    >>> Experiment.from_dict({**base, "targeting": {"all": [{"attr": "country", "in": "FR"}]}})
+    Traceback (most recent call last):
+    ...
+    rayab.errors.SpecError: experiment.targeting.all[0].in == 'FR': must be a list of 1 to 10000 values
     """
 
     exp_id: str
@@ -130,9 +174,14 @@ class Experiment:
     assignment_salt: str = ""
     bootstrap_salt: str = ""
     layer: str = ""
-    targeting: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    targeting: TargetingRule = MATCH_ALL
     version: int = 1
     analysis_types: tuple[str, ...] = ()
+    layer_pct: tuple[float, float] = (0.0, 100.0)
+    consistency: Consistency = "strict"
+    hash_mode: HashMode = "rayab"
+    hash_version: int = 1
+    shipped_variant: str = ""
 
     def __post_init__(self) -> None:
         check_identifier("exp_id", self.exp_id)
@@ -142,7 +191,8 @@ class Experiment:
         if self.end_time is not None:
             end = parse_time("end_time", self.end_time)
             if end <= self.start_time:
-                raise SpecError("end_time", end.isoformat(), f"must be after start_time {self.start_time.isoformat()}")
+                raise SpecError("end_time", end.isoformat(),
+                                f"must be after start_time {self.start_time.isoformat()}")
             object.__setattr__(self, "end_time", end)
         object.__setattr__(self, "unit", Unit(check_choice("unit", self.unit, tuple(Unit))))
         status = check_choice("status", self.status, tuple(s.value for s in ExperimentStatus))
@@ -156,12 +206,44 @@ class Experiment:
         if self.bootstrap_salt == self.assignment_salt:
             raise SpecError("bootstrap_salt", self.bootstrap_salt, "must differ from assignment_salt")
         object.__setattr__(self, "layer", check_identifier("layer", self.layer or self.exp_id))
-        if not isinstance(self.targeting, Mapping):
-            raise SpecError("targeting", self.targeting, "must be a mapping")
-        object.__setattr__(self, "targeting", MappingProxyType(dict(self.targeting)))
+        object.__setattr__(self, "targeting", parse_targeting(self.targeting, "targeting"))
         check_int("version", self.version, 1, 2**31 - 1)
         object.__setattr__(self, "analysis_types", tuple(
             check_identifier(f"analysis_types[{i}]", a) for i, a in enumerate(self.analysis_types)))
+        self._check_assignment_fields()
+
+    def _check_assignment_fields(self) -> None:
+        """Layer slice, consistency, hash mode and shipped variant."""
+        layer_pct = self.layer_pct
+        if isinstance(layer_pct, str) or not isinstance(layer_pct, tuple | list) or len(layer_pct) != 2:
+            raise SpecError("layer_pct", layer_pct, "must be a pair [start, end] of percentages")
+        start = check_number("layer_pct[0]", layer_pct[0], 0, 100)
+        end = check_number("layer_pct[1]", layer_pct[1], 0, 100)
+        if start >= end:
+            raise SpecError("layer_pct", [start, end], "must satisfy 0 <= start < end <= 100")
+        object.__setattr__(self, "layer_pct", (start, end))
+        object.__setattr__(self, "consistency", cast(Consistency, check_choice(
+            "consistency", self.consistency, CONSISTENCY_MODES)))
+        object.__setattr__(self, "hash_mode", cast(HashMode, check_choice(
+            "hash_mode", self.hash_mode, HASH_MODES)))
+        if self.hash_mode == "growthbook":
+            check_int("hash_version", self.hash_version, 1, 2)
+        elif self.hash_version != 1:
+            raise SpecError("hash_version", self.hash_version,
+                            "only hash_mode growthbook has hash versions; must be 1")
+        if self.shipped_variant:
+            known = [v.variant_id for v in self.variants]
+            if self.shipped_variant not in known:
+                raise SpecError("shipped_variant", self.shipped_variant,
+                                f"must be one of the variant ids {known}")
+            if self.status not in (ExperimentStatus.STOPPED, ExperimentStatus.ARCHIVED):
+                rule = f"only a stopped or archived experiment ships a variant (status is {self.status})"
+                raise SpecError("shipped_variant", self.shipped_variant, rule)
+
+    @property
+    def shipped(self) -> Variant | None:
+        """The variant a stopped experiment serves to everyone, if it shipped one."""
+        return self.variant(self.shipped_variant) if self.shipped_variant else None
 
     def _check_variants(self) -> None:
         variants = tuple(self.variants)
@@ -209,7 +291,11 @@ class Experiment:
         if not isinstance(raw_variants, list):
             raise SpecError(f"{path}.variants", raw_variants, "must be a list")
         variants = tuple(Variant.from_dict(v, f"{path}.variants[{i}]") for i, v in enumerate(raw_variants))
-        kwargs = {k: v for k, v in data.items() if k not in {"variants", "control", "analysis_types"}}
+        special = {"variants", "control", "analysis_types", "layer_pct"}
+        kwargs = {k: v for k, v in data.items() if k not in special}
+        if "layer_pct" in data:
+            layer_pct = data["layer_pct"]
+            kwargs["layer_pct"] = tuple(layer_pct) if isinstance(layer_pct, list | tuple) else layer_pct
         try:
             return cls(variants=variants, control_id=data.get("control", ""),
                        analysis_types=tuple(data.get("analysis_types") or ()), **kwargs)
@@ -225,6 +311,8 @@ class Experiment:
             "variants": [v.to_dict() for v in self.variants], "control": self.control_id,
             "rollout_pct": self.rollout_pct, "assignment_salt": self.assignment_salt,
             "bootstrap_salt": self.bootstrap_salt, "layer": self.layer,
-            "targeting": json.loads(json.dumps(dict(self.targeting))), "version": self.version,
-            "analysis_types": list(self.analysis_types),
+            "targeting": self.targeting.to_dict(), "version": self.version,
+            "analysis_types": list(self.analysis_types), "layer_pct": list(self.layer_pct),
+            "consistency": self.consistency, "hash_mode": self.hash_mode, "hash_version": self.hash_version,
+            "shipped_variant": self.shipped_variant,
         }

@@ -1,0 +1,163 @@
+"""The assignment engine: an immutable config snapshot compiled into an :class:`Assigner`.
+
+A :class:`ConfigSnapshot` is a version number and the experiments of that version, cross-checked (unique ids,
+unique assignment salts, layer slices that do not overlap). An :class:`Assigner` answers from exactly one
+snapshot, so one answer never mixes two config versions; a new version means a new ``Assigner``.
+
+``assign`` decides every requested experiment for one unit (see :mod:`rayab.assignment.plan` for the steps and
+reasons). With ``exp_ids=None`` it answers for every running experiment and every stopped experiment that
+shipped a variant, in config order; draft, archived and stopped experiments without a shipped variant are left
+out. Asked by id, an unknown experiment raises :class:`~rayab.errors.NotFoundError` and one that serves nothing
+(draft, archived, stopped without a shipped variant) raises :class:`~rayab.errors.PreconditionError`. Bad
+request fields raise :class:`~rayab.errors.ValidationError` naming the field.
+
+>>> from rayab.model.experiment import Experiment
+>>> exp = Experiment.from_dict({"exp_id": "ctr_test", "name": "ctr", "primary_kpi": "ctr",
+...     "start_time": "2026-11-24T00:00:00Z",
+...     "variants": [{"variant_id": "control", "traffic_pct": 50, "parameters": {"ranker": "v1"}},
+...                  {"variant_id": "treatment", "traffic_pct": 50, "parameters": {"ranker": "v2"}}]})
+>>> assigner = Assigner(ConfigSnapshot(3, (exp,)))
+>>> [(a.variant_id, dict(a.parameters), a.config_version) for a in assigner.assign("alice", {})]
+[('treatment', {'ranker': 'v2'}, 3)]
+>>> assigner.assign("alice", {}, exp_ids=["nope"])
+Traceback (most recent call last):
+...
+rayab.errors.NotFoundError: experiment 'nope' is not in config version 3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rayab.assignment.layers import check_layers
+from rayab.assignment.plan import Assignment, ExperimentPlan
+from rayab.assignment.request import check_attributes, check_exp_ids, check_ids
+from rayab.errors import NotFoundError, PreconditionError, SpecError, ValidationError
+from rayab.model.experiment import Experiment
+from rayab.model.validation import check_int, check_keys
+
+__all__ = ["Assigner", "Assignment", "ConfigSnapshot"]
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """One version of the experiment config, cross-checked at construction."""
+
+    version: int
+    experiments: tuple[Experiment, ...]
+
+    def __post_init__(self) -> None:
+        check_int("version", self.version, 0, 2**63 - 1)
+        experiments = tuple(self.experiments)
+        object.__setattr__(self, "experiments", experiments)
+        ids: dict[str, int] = {}
+        salts: dict[str, str] = {}
+        for i, experiment in enumerate(experiments):
+            if not isinstance(experiment, Experiment):
+                raise SpecError(f"experiments[{i}]", type(experiment).__name__, "must be an Experiment")
+            if experiment.exp_id in ids:
+                raise SpecError(f"experiments[{i}].exp_id", experiment.exp_id, "duplicate experiment id")
+            if experiment.assignment_salt in salts:
+                # Two experiments with one salt would split units identically: their variants would be correlated.
+                raise SpecError(f"experiments[{i}].assignment_salt", experiment.assignment_salt,
+                                f"must be unique; experiment {salts[experiment.assignment_salt]} uses it")
+            ids[experiment.exp_id] = i
+            salts[experiment.assignment_salt] = experiment.exp_id
+        check_layers(experiments)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ConfigSnapshot:
+        """Build from ``{"version": int, "experiments": [experiment mappings]}``."""
+        data = check_keys("snapshot", data, {"version", "experiments"}, {"version", "experiments"})
+        raw = data["experiments"]
+        if not isinstance(raw, list):
+            raise SpecError("snapshot.experiments", raw, "must be a list")
+        experiments = tuple(Experiment.from_dict(e, f"snapshot.experiments[{i}]") for i, e in enumerate(raw))
+        try:
+            return cls(data["version"], experiments)
+        except SpecError as err:
+            raise SpecError(f"snapshot.{err.field}", err.value, err.rule) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping that :meth:`from_dict` reads back."""
+        return {"version": self.version, "experiments": [e.to_dict() for e in self.experiments]}
+
+
+class Assigner:
+    """Assignments from one :class:`ConfigSnapshot`; safe to share between threads (it never changes)."""
+
+    __slots__ = ("_plans", "_served", "_snapshot", "_version")
+
+    def __init__(self, snapshot: ConfigSnapshot) -> None:
+        self._snapshot = snapshot
+        self._version = snapshot.version
+        self._plans: Mapping[str, ExperimentPlan] = {
+            e.exp_id: ExperimentPlan.from_experiment(e) for e in snapshot.experiments}
+        self._served = tuple(p for p in self._plans.values() if p.serving != "inactive")
+
+    @classmethod
+    def from_experiments(cls, experiments: Iterable[Experiment], version: int = 1) -> Assigner:
+        """An assigner over ``experiments`` as config ``version``."""
+        return cls(ConfigSnapshot(version, tuple(experiments)))
+
+    @property
+    def version(self) -> int:
+        """The config version every answer carries."""
+        return self._version
+
+    @property
+    def snapshot(self) -> ConfigSnapshot:
+        """The snapshot this assigner answers from."""
+        return self._snapshot
+
+    def assign(self, unit_id: str, attributes: Mapping[str, str | int | float | bool] | None = None,
+               exp_ids: Sequence[str] | None = None, session_id: str | None = None) -> list[Assignment]:
+        """The assignment of one unit in each requested experiment (every served one when ``exp_ids`` is None)."""
+        check_ids(unit_id, session_id)
+        checked = check_attributes(attributes)
+        version = self._version
+        return [plan.decide(unit_id, session_id, checked, version) for plan in self._select(exp_ids)]
+
+    def assign_batch(self, unit_ids: Sequence[str],
+                     attributes: Sequence[Mapping[str, str | int | float | bool] | None] | None = None,
+                     exp_ids: Sequence[str] | None = None,
+                     session_ids: Sequence[str | None] | None = None) -> list[list[Assignment]]:
+        """:meth:`assign` for many units at once (one list per unit, in order), hashing per experiment in one
+        vectorised pass. ``attributes`` and ``session_ids``, when given, have one entry per unit."""
+        n = _check_length("unit_ids", unit_ids, None)
+        sessions: Sequence[str | None] = [None] * n if session_ids is None else session_ids
+        _check_length("session_ids", sessions, n)
+        for i, (unit_id, session_id) in enumerate(zip(unit_ids, sessions, strict=True)):
+            check_ids(unit_id, session_id, f"unit_ids[{i}]", f"session_ids[{i}]")
+        raw = [None] * n if attributes is None else attributes
+        _check_length("attributes", raw, n)
+        checked = [check_attributes(a, f"attributes[{i}]") for i, a in enumerate(raw)]
+        plans = self._select(exp_ids)
+        columns = [plan.decide_many(unit_ids, sessions, checked, self._version) for plan in plans]
+        return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in range(n)]
+
+    def _select(self, exp_ids: Sequence[str] | None) -> Sequence[ExperimentPlan]:
+        if check_exp_ids(exp_ids) is None:
+            return self._served
+        assert exp_ids is not None
+        return [self._plan(exp_id) for exp_id in exp_ids]
+
+    def _plan(self, exp_id: str) -> ExperimentPlan:
+        plan = self._plans.get(exp_id)
+        if plan is None:
+            raise NotFoundError(f"experiment {exp_id!r} is not in config version {self._version}")
+        if plan.serving == "inactive":
+            status = plan.experiment.status.value
+            raise PreconditionError(f"experiment {exp_id!r} is {status} and serves no assignment "
+                                    "(only running experiments and stopped ones with a shipped variant do)")
+        return plan
+
+
+def _check_length(field: str, values: Any, expected: int | None) -> int:
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise ValidationError(field, type(values).__name__, "must be a list")
+    if expected is not None and len(values) != expected:
+        raise ValidationError(field, f"<{len(values)} entries>", f"must have one entry per unit id ({expected})")
+    return len(values)

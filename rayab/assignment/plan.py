@@ -1,0 +1,220 @@
+"""One experiment compiled for the request path, and the :class:`Assignment` it decides.
+
+A unit goes through these steps, in this order; the first that fails names the ``reason``:
+
+1. ``shipped``: a stopped experiment with a shipped variant serves that variant's parameters to everyone
+   (``in_experiment`` false: nobody is measured any more).
+2. ``missing_id``: the id the experiment's ``consistency`` mode hashes is absent (``strict``: the unit id;
+   ``session``: the session id; ``hybrid``: the unit id if non-empty, else the session id).
+3. ``not_targeted``: the targeting rule does not hold on the request attributes.
+4. ``outside_layer_slice``: the unit's layer position is outside the experiment's slice of its layer.
+5. ``outside_rollout``: the unit's position is in none of the variant ranges at the current rollout.
+6. ``assigned``: the variant whose range holds the position.
+
+A unit that is not assigned gets no variant and **no parameters** (the client keeps its own defaults), except
+in the ``shipped`` case.
+
+>>> from rayab.model.experiment import Experiment
+>>> exp = Experiment.from_dict({"exp_id": "ctr_test", "name": "ctr", "primary_kpi": "ctr",
+...     "start_time": "2026-11-24T00:00:00Z", "targeting": {"attr": "country", "eq": "FR"},
+...     "variants": [{"variant_id": "control", "traffic_pct": 50},
+...                  {"variant_id": "treatment", "traffic_pct": 50, "parameters": {"ranker": "v2"}}]})
+>>> plan = ExperimentPlan.from_experiment(exp)
+>>> plan.decide("alice", None, {"country": "FR"}, 7)
+Assignment(exp_id='ctr_test', variant_id='treatment', parameters=mappingproxy({'ranker': 'v2'}), \
+config_version=7, in_experiment=True, reason='assigned')
+>>> plan.decide("alice", None, {"country": "DE"}, 7).reason
+'not_targeted'
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from rayab.assignment.allocation import experiment_ranges
+from rayab.assignment.growthbook import gb_hash
+from rayab.assignment.hashing import buckets
+from rayab.assignment.layers import layer_salt
+from rayab.assignment.targeting import Attributes, Predicate, compile_rule
+from rayab.model.experiment import Experiment, ExperimentStatus, ParameterValue
+from rayab.model.targeting import MATCH_ALL
+
+__all__ = ["Assignment", "AssignmentReason", "ExperimentPlan", "Serving"]
+
+AssignmentReason = Literal[
+    "assigned", "shipped", "missing_id", "not_targeted", "outside_layer_slice", "outside_rollout"]
+Serving = Literal["active", "shipped", "inactive"]
+Parameters = Mapping[str, ParameterValue]
+_NO_PARAMETERS: Parameters = MappingProxyType({})
+_TWO_64 = float(2**64)
+
+
+class Assignment(NamedTuple):
+    """What one unit sees in one experiment, under config version ``config_version``."""
+
+    exp_id: str
+    variant_id: str | None
+    parameters: Parameters
+    config_version: int
+    in_experiment: bool
+    reason: AssignmentReason
+
+
+def _serving(experiment: Experiment) -> Serving:
+    if experiment.status == ExperimentStatus.RUNNING:
+        return "active"
+    if experiment.status == ExperimentStatus.STOPPED and experiment.shipped_variant:
+        return "shipped"
+    return "inactive"
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentPlan:
+    """An experiment with everything the request path needs precomputed (ranges, salts, compiled targeting)."""
+
+    experiment: Experiment
+    serving: Serving
+    predicate: Predicate | None
+    layer_slice: tuple[float, float] | None
+    ranges: tuple[tuple[float, float], ...]
+    variant_ids: tuple[str, ...]
+    parameters: tuple[Parameters, ...]
+    assign_prefix: bytes
+    layer_prefix: bytes
+
+    @classmethod
+    def from_experiment(cls, experiment: Experiment) -> ExperimentPlan:
+        """Compile ``experiment``; a slice covering the whole layer skips the layer hash."""
+        start, end = experiment.layer_pct
+        return cls(
+            experiment=experiment,
+            serving=_serving(experiment),
+            predicate=None if experiment.targeting == MATCH_ALL else compile_rule(experiment.targeting),
+            layer_slice=None if (start, end) == (0.0, 100.0) else (start / 100.0, end / 100.0),
+            ranges=experiment_ranges(experiment),
+            variant_ids=tuple(v.variant_id for v in experiment.variants),
+            parameters=tuple(v.parameters for v in experiment.variants),
+            assign_prefix=f"{experiment.assignment_salt}:".encode(),
+            layer_prefix=f"{layer_salt(experiment.layer)}:".encode(),
+        )
+
+    @property
+    def exp_id(self) -> str:
+        """The experiment id."""
+        return self.experiment.exp_id
+
+    def hash_id(self, unit_id: str, session_id: str | None) -> str:
+        """The id this experiment hashes ("" when the request lacks it)."""
+        mode = self.experiment.consistency
+        if mode == "strict":
+            return unit_id
+        if mode == "session":
+            return session_id or ""
+        return unit_id or session_id or ""
+
+    def position(self, hash_id: str) -> float:
+        """The id's position in [0, 1) for the variant ranges."""
+        if self.experiment.hash_mode == "rayab":
+            digest = hashlib.md5(self.assign_prefix + hash_id.encode(), usedforsecurity=False).digest()
+            return int.from_bytes(digest[:8], "big") / _TWO_64
+        position = gb_hash(self.experiment.assignment_salt, hash_id, self.experiment.hash_version)
+        assert position is not None
+        return position
+
+    def layer_position(self, hash_id: str) -> float:
+        """The id's position in [0, 1) in the experiment's layer."""
+        if self.experiment.hash_mode == "rayab":
+            digest = hashlib.md5(self.layer_prefix + hash_id.encode(), usedforsecurity=False).digest()
+            return int.from_bytes(digest[:8], "big") / _TWO_64
+        position = gb_hash("__" + self.experiment.layer, hash_id, 1)
+        assert position is not None
+        return position
+
+    def decide(self, unit_id: str, session_id: str | None, attributes: Attributes,
+               config_version: int) -> Assignment:
+        """The assignment of one (already validated) request."""
+        if self.serving == "shipped":
+            return self._shipped(config_version)
+        hash_id = self.hash_id(unit_id, session_id)
+        reason = self._exclusion(hash_id, attributes)
+        if reason is not None:
+            return self._outside(config_version, reason)
+        return self._pick(self.position(hash_id), config_version)
+
+    def decide_many(self, unit_ids: Sequence[str], session_ids: Sequence[str | None],
+                    attributes: Sequence[Attributes], config_version: int) -> list[Assignment]:
+        """:meth:`decide` for many requests, hashing the eligible ids in one vectorised pass."""
+        if self.serving == "shipped":
+            return [self._shipped(config_version)] * len(unit_ids)
+        hash_ids = [self.hash_id(u, s) for u, s in zip(unit_ids, session_ids, strict=True)]
+        results: list[Assignment | None] = [None] * len(hash_ids)
+        eligible = []
+        for i, hash_id in enumerate(hash_ids):
+            reason = self._exclusion(hash_id, attributes[i], check_layer=False)
+            if reason is None:
+                eligible.append(i)
+            else:
+                results[i] = self._outside(config_version, reason)
+        eligible = self._filter_layer(eligible, hash_ids, results, config_version)
+        positions = self._positions([hash_ids[i] for i in eligible])
+        for i, position in zip(eligible, positions.tolist(), strict=True):
+            results[i] = self._pick(position, config_version)
+        return [r for r in results if r is not None]
+
+    def _exclusion(self, hash_id: str, attributes: Attributes, check_layer: bool = True) -> AssignmentReason | None:
+        if not hash_id:
+            return "missing_id"
+        if self.predicate is not None and not self.predicate(attributes):
+            return "not_targeted"
+        if check_layer and self.layer_slice is not None:
+            low, high = self.layer_slice
+            if not low <= self.layer_position(hash_id) < high:
+                return "outside_layer_slice"
+        return None
+
+    def _filter_layer(self, eligible: list[int], hash_ids: list[str], results: list[Assignment | None],
+                      config_version: int) -> list[int]:
+        if self.layer_slice is None or not eligible:
+            return eligible
+        low, high = self.layer_slice
+        positions = self._layer_positions([hash_ids[i] for i in eligible]).tolist()
+        kept = []
+        for i, position in zip(eligible, positions, strict=True):
+            if low <= position < high:
+                kept.append(i)
+            else:
+                results[i] = self._outside(config_version, "outside_layer_slice")
+        return kept
+
+    def _positions(self, hash_ids: list[str]) -> npt.NDArray[np.float64]:
+        if self.experiment.hash_mode == "rayab":
+            return buckets(self.experiment.assignment_salt, hash_ids)
+        return np.array([self.position(h) for h in hash_ids], dtype=np.float64)
+
+    def _layer_positions(self, hash_ids: list[str]) -> npt.NDArray[np.float64]:
+        if self.experiment.hash_mode == "rayab":
+            return buckets(layer_salt(self.experiment.layer), hash_ids)
+        return np.array([self.layer_position(h) for h in hash_ids], dtype=np.float64)
+
+    def _pick(self, position: float, config_version: int) -> Assignment:
+        for i, (low, high) in enumerate(self.ranges):
+            if low <= position < high:
+                return Assignment(self.experiment.exp_id, self.variant_ids[i], self.parameters[i],
+                                  config_version, True, "assigned")
+        return self._outside(config_version, "outside_rollout")
+
+    def _outside(self, config_version: int, reason: AssignmentReason) -> Assignment:
+        return Assignment(self.experiment.exp_id, None, _NO_PARAMETERS, config_version, False, reason)
+
+    def _shipped(self, config_version: int) -> Assignment:
+        variant = self.experiment.shipped
+        assert variant is not None
+        return Assignment(self.experiment.exp_id, variant.variant_id, variant.parameters, config_version,
+                          False, "shipped")

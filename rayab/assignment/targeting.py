@@ -1,0 +1,133 @@
+"""Evaluation of targeting rules (:mod:`rayab.model.targeting`) on request attributes.
+
+A rule is compiled once into a plain predicate (closures over pre-converted values), so evaluating it on the
+request path costs a few dictionary look-ups. A **missing attribute, or one that cannot be read as the
+condition's type, makes the condition false** for every operator (``ne`` and ``not_in`` included); wrap a
+condition in ``not`` to admit units without the attribute.
+
+>>> from rayab.model.targeting import parse_targeting
+>>> rule = parse_targeting({"all": [{"attr": "country", "in": ["FR", "DE"]},
+...                                 {"attr": "app_version", "version_gte": "5.2"}]})
+>>> matches(rule, {"country": "FR", "app_version": "5.10"})
+True
+>>> matches(rule, {"country": "FR", "app_version": "5.1.9"}), matches(rule, {"country": "FR"})
+(False, False)
+>>> matches(parse_targeting({"attr": "country", "ne": "FR"}), {})
+False
+>>> matches(parse_targeting({"not": {"attr": "country", "eq": "FR"}}), {})
+True
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any, TypeAlias
+
+from rayab.model.targeting import AllOf, Condition, Not, TargetingRule, ValueKind, version_key
+
+__all__ = ["AttributeValue", "Attributes", "Predicate", "compile_rule", "matches", "read_as"]
+
+AttributeValue: TypeAlias = str | int | float | bool
+Attributes: TypeAlias = Mapping[str, AttributeValue]
+Predicate: TypeAlias = Callable[[Attributes], bool]
+
+_MISSING = object()
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "lt": operator.lt, "lte": operator.le, "gt": operator.gt, "gte": operator.ge,
+    "eq": operator.eq, "ne": operator.ne,
+}
+
+
+def matches(rule: TargetingRule, attributes: Attributes) -> bool:
+    """Whether ``attributes`` satisfy ``rule`` (a missing attribute never satisfies a condition)."""
+    return compile_rule(rule)(attributes)
+
+
+@lru_cache(maxsize=4096)
+def compile_rule(rule: TargetingRule) -> Predicate:
+    """A predicate equivalent to ``rule``; rules are frozen and hashable, so compiled predicates are cached.
+
+    >>> from rayab.model.targeting import MATCH_ALL
+    >>> compile_rule(MATCH_ALL)({})
+    True
+    """
+    if isinstance(rule, Condition):
+        return _compile_condition(rule)
+    if isinstance(rule, Not):
+        inner = compile_rule(rule.rule)
+        return lambda attributes: not inner(attributes)
+    parts = tuple(compile_rule(r) for r in rule.rules)
+    if isinstance(rule, AllOf):
+        if not parts:
+            return lambda attributes: True
+        return lambda attributes: all(p(attributes) for p in parts)
+    return lambda attributes: any(p(attributes) for p in parts)
+
+
+def read_as(kind: ValueKind, value: Any) -> Any:
+    """``value`` read as a ``kind`` operand, or None when it cannot be (the condition is then false).
+
+    >>> read_as("num", "21"), read_as("bool", "TRUE"), read_as("str", 7), read_as("num", True)
+    (21.0, True, '7', None)
+    """
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    if kind == "num":
+        return _read_number(value)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        lowered = value.lower() if isinstance(value, str) else None
+        return {"true": True, "false": False}.get(lowered) if lowered is not None else None
+    if isinstance(value, str):
+        return version_key(value)
+    return version_key(str(value)) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _read_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _operand(kind: ValueKind, value: Any) -> Any:
+    """The rule's own value converted once, like an attribute of the same kind."""
+    return read_as(kind, value)
+
+
+def _compile_condition(rule: Condition) -> Predicate:
+    attr, kind = rule.attr, rule.kind
+    if rule.op in ("in", "not_in"):
+        assert isinstance(rule.value, tuple)
+        allowed = frozenset(_operand(kind, v) for v in rule.value)
+        inside = rule.op == "in"
+
+        def member(attributes: Attributes) -> bool:
+            got = attributes.get(attr, _MISSING)
+            value = None if got is _MISSING else read_as(kind, got)
+            return value is not None and (value in allowed) == inside
+
+        return member
+    compare = _ORDER[rule.op.removeprefix("version_")]
+    expected = _operand(kind, rule.value)
+
+    def condition(attributes: Attributes) -> bool:
+        got = attributes.get(attr, _MISSING)
+        value = None if got is _MISSING else read_as(kind, got)
+        return value is not None and compare(value, expected)
+
+    return condition
