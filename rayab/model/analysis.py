@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from rayab.errors import ExpressionError, SpecError
-from rayab.model.expression import Expression, parse_expression, referenced_names
+from rayab.model.expression import Expression, parse_expression, referenced_names, substitute
 from rayab.model.validation import check_choice, check_column, check_int, check_keys
 
 __all__ = ["RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "Metric"]
@@ -153,9 +153,19 @@ class AnalysisType:
         raise SpecError("metric", name, f"unknown in analysis type {self.name}; known: {list(self.metric_names)}")
 
     def expression(self, name: str) -> Expression:
-        """The expression of a metric by name: composed, additive or ``units``."""
+        """The expression of a metric by name (composed, additive or ``units``), over additive metrics only.
+
+        >>> at = AnalysisType("t", (Metric("clicks"), Metric("views")),
+        ...                   composed={"ctr": "clicks / views", "pct": "100 * ctr"})
+        >>> sorted(referenced_names(at.expression("pct")))
+        ['clicks', 'views']
+        """
         if name in self.composed:
-            return parse_expression(self.composed[name])
+            expanded: dict[str, Expression] = {}
+            for other, text in self.composed.items():  # spec order: a name only refers to earlier ones
+                expanded[other] = substitute(parse_expression(text), expanded)
+                if other == name:
+                    return expanded[other]
         if name in self.metric_names or name == UNITS_METRIC:
             return parse_expression(name)
         known = [*self.metric_names, UNITS_METRIC, *self.composed]

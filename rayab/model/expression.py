@@ -36,7 +36,8 @@ import numpy.typing as npt
 from rayab.errors import ExpressionError
 
 __all__ = ["BinaryOp", "Constant", "Expression", "Negate", "Reference", "evaluate", "parse_expression",
-           "referenced_names"]
+           "referenced_names",
+           "substitute"]
 
 Operator = Literal["+", "-", "*", "/"]
 
@@ -148,6 +149,17 @@ def parse_expression(text: str) -> Expression:
     kind, value, pos = parser.peek()
     if kind != "end":
         raise ExpressionError(text, pos, f"unexpected {value!r}")
+    return node
+
+
+def substitute(node: Expression, definitions: Mapping[str, Expression]) -> Expression:
+    """Replace references to defined names by their (already expanded) expressions."""
+    if isinstance(node, Reference):
+        return definitions.get(node.name, node)
+    if isinstance(node, Negate):
+        return Negate(substitute(node.operand, definitions))
+    if isinstance(node, BinaryOp):
+        return BinaryOp(node.op, substitute(node.left, definitions), substitute(node.right, definitions))
     return node
 
 

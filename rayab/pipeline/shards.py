@@ -28,11 +28,12 @@ import pyarrow.compute as pc
 
 from rayab.model import UNITS_METRIC, AnalysisType
 from rayab.pipeline.partials import Partial, metric_columns
+from rayab.query.cells import cell_index
 from rayab.stats.poisson_weights import unit_keys
 from rayab.stats.replicate_sums import replicate_sums
 from rayab.storage.schemas import NULL_DIMENSION
 
-__all__ = ["cell_index", "collapse_units", "shard_partial", "split_by_shard", "units_partial"]
+__all__ = ["collapse_units", "shard_partial", "split_by_shard", "units_partial"]
 
 
 def _key_names(analysis_type: AnalysisType) -> tuple[str, ...]:
@@ -62,24 +63,6 @@ def split_by_shard(collapsed: pa.Table, salts: Mapping[str, str], n_shards: int)
     keyed = collapsed.append_column("k1", pa.array(k1)).append_column("k2", pa.array(k2))
     shard = k1 % np.uint32(n_shards)
     return [keyed.take(pa.array(np.flatnonzero(shard == s), pa.int64())) for s in range(n_shards)]
-
-
-def cell_index(table: pa.Table, key_names: Sequence[str]) -> tuple[tuple[tuple[str, ...], ...], npt.NDArray[np.int64]]:
-    """Sorted distinct cells of ``table`` over ``key_names`` and each row's cell number."""
-    if table.num_rows == 0:
-        return (), np.zeros(0, np.int64)
-    codes, dictionaries = [], []
-    for name in key_names:
-        encoded = pc.dictionary_encode(table.column(name)).combine_chunks()
-        codes.append(np.asarray(encoded.indices, dtype=np.int64))
-        dictionaries.append(encoded.dictionary.to_pylist())
-    distinct, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
-    keys = [tuple(d[c] for d, c in zip(dictionaries, row, strict=True)) for row in distinct.tolist()]
-    # renumber so cells come out sorted by key value, not by dictionary code
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    return tuple(keys[i] for i in order), rank[inverse.reshape(-1)]
 
 
 def _partial_from_units(units: pa.Table, analysis_type: AnalysisType, values: npt.NDArray[np.int64],

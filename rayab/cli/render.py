@@ -1,0 +1,43 @@
+"""Plain-text tables for the terminal.
+
+>>> print(render_table(["a", "bb"], [["x", 1.5], ["yy", None]]))
+a   bb
+--  ---
+x   1.5
+yy  -
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["format_number", "format_pct", "render_table"]
+
+
+def format_number(value: Any, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits; None / NaN as ``-``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        # counts and large sums read better whole than in scientific notation
+        return f"{value:.0f}" if abs(value) >= 10**digits else f"{value:.{digits}g}"
+    return str(value)
+
+
+def format_pct(value: float, signed: bool = True) -> str:
+    """A fraction as a percentage, ``-`` for NaN."""
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value * 100:+.2f}%" if signed else f"{value * 100:.2f}%"
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Columns padded to their widest cell, a dashed rule under the headers."""
+    cells = [[format_number(v) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
