@@ -30,9 +30,13 @@ __all__ = ["CupedStats", "RatioStats", "SampleStats", "covariance_from_sums", "v
 def variance_from_sums(n: int, total: float, sum_squares: float, ddof: int = 1) -> float:
     """``(sum_squares - total**2 / n) / (n - ddof)``; 0 when ``n <= ddof``.
 
-    Clipped at 0: cancellation in ``sum_squares - total**2 / n`` can leave a tiny negative number.
+    A negative result within rounding of ``sum_squares`` (cancellation of two nearly equal terms) becomes 0; a
+    larger negative one means the sums are not those of real data and is returned as is, like every statistic
+    computed from them.
     """
-    return max(covariance_from_sums(n, total, total, sum_squares, ddof), 0.0)
+    value = covariance_from_sums(n, total, total, sum_squares, ddof)
+    rounding = 1e-12 * abs(sum_squares) / max(n - ddof, 1)
+    return 0.0 if -rounding <= value < 0.0 else value
 
 
 def covariance_from_sums(n: int, sum_x: float, sum_y: float, sum_xy: float, ddof: int = 1) -> float:
