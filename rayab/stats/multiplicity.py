@@ -58,6 +58,13 @@ def _step_up(sorted_adjusted: F64) -> F64:
     return np.minimum.accumulate(sorted_adjusted[::-1])[::-1]
 
 
+def _sidak(p: F64, k: F64 | int) -> F64:
+    """``1 - (1 - p)^k`` without losing small p-values to rounding; p = 1 maps to 1."""
+    with np.errstate(divide="ignore"):
+        out: F64 = -np.expm1(k * np.log1p(-p))
+    return out
+
+
 def _adjust_sorted(p: F64, method: PvalueAdjustment) -> F64:
     """Adjusted values of ascending p-values ``p``."""
     m = len(p)
@@ -65,12 +72,11 @@ def _adjust_sorted(p: F64, method: PvalueAdjustment) -> F64:
     if method == "bonferroni":
         return m * p
     if method == "sidak":
-        sidak: F64 = -np.expm1(m * np.log1p(-p))
-        return sidak
+        return _sidak(p, m)
     if method == "holm":
         return _step_down((m - rank + 1) * p)
     if method == "holm-sidak":
-        return _step_down(-np.expm1((m - rank + 1) * np.log1p(-p)))
+        return _step_down(_sidak(p, m - rank + 1))
     if method == "hochberg":
         return _step_up((m - rank + 1) * p)
     if method == "bh":

@@ -86,5 +86,6 @@ def test_invalid_sums_raise_validation_error(kwargs: dict[str, float], field: st
 
 
 def test_numpy_integer_counts_are_accepted() -> None:
-    assert SampleStats(np.int64(3), 1.0, 1.0).n == 3
-    assert isinstance(SampleStats(np.int64(3), 1.0, 1.0).n, int)
+    stats = SampleStats(np.int64(3), 1.0, 1.0)  # type: ignore[arg-type]
+    assert stats.n == 3
+    assert isinstance(stats.n, int)

@@ -37,7 +37,8 @@ def test_gbstats_one_sided(gbstats: dict[str, Any], direction: str, scale: str) 
     case = gbstats["one_sided_from_sums"]
     expected = case[f"{direction}_{scale}"]
     alternative = "greater" if direction == "greater" else "less"
-    result = welch_test(arm(case["a"]), arm(case["b"]), relative=scale == "relative", alternative=alternative)
+    result = welch_test(arm(case["a"]), arm(case["b"]), relative=scale == "relative",
+                         alternative=alternative)  # type: ignore[arg-type]
     bounds = [float(x) for x in expected["ci"]]  # "inf" / "-inf" strings
     assert result.ci_lower == pytest.approx(bounds[0], rel=1e-9)
     assert result.ci_upper == pytest.approx(bounds[1], rel=1e-9)
