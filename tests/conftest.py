@@ -64,3 +64,11 @@ def s3_bucket(s3_server: dict[str, str], request: pytest.FixtureRequest) -> str:
 def workdir(tmp_path: Path) -> Path:
     """A temporary folder for logs and a warehouse."""
     return tmp_path
+
+
+@pytest.fixture()
+def world(workdir: Path):  # type: ignore[no-untyped-def]
+    """A small simulated world: 1,500 units, 2 hours of logs, assignments in a local warehouse."""
+    from tests.pipeline.worlds import make_world
+
+    return make_world(workdir)

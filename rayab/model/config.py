@@ -4,7 +4,8 @@
 ...     "analysis_types": [{"name": "engagement", "metrics": [{"name": "clicks"}]}],
 ...     "experiments": [{"exp_id": "e1", "name": "E1", "primary_kpi": "clicks",
 ...                      "start_time": "2026-11-24T00:00:00Z", "analysis_types": ["engagement"],
-...                      "variants": [{"variant_id": "a", "traffic_pct": 50}, {"variant_id": "b", "traffic_pct": 50}]}]})
+...                      "variants": [{"variant_id": "a", "traffic_pct": 50},
+...                                   {"variant_id": "b", "traffic_pct": 50}]}]})
 >>> config.experiment("e1").name, [a.name for a in config.analysis_types_of("e1")]
 ('E1', ['engagement'])
 """

@@ -93,7 +93,8 @@ def check_keys(field: str, data: Any, allowed: set[str], required: set[str]) -> 
         raise SpecError(field, data, "must be a mapping")
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise SpecError(f"{field}.{unknown[0]}", data[unknown[0]], f"unknown field; allowed: {', '.join(sorted(allowed))}")
+        allowed_text = ", ".join(sorted(allowed))
+        raise SpecError(f"{field}.{unknown[0]}", data[unknown[0]], f"unknown field; allowed: {allowed_text}")
     missing = sorted(required - set(data))
     if missing:
         raise SpecError(f"{field}.{missing[0]}", None, "is required")

@@ -134,7 +134,7 @@ class ReducerActor:
     starts from scratch and never commits half an hour."""
 
     def commit_hour(self, warehouse: Warehouse, analysis_type: AnalysisType, hour: str,
-                    partial_refs: list[ray.ObjectRef], quarantine_refs: list[ray.ObjectRef],
+                    partial_refs: list[Any], quarantine_refs: list[Any],
                     manifest: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         partials: list[Partial] = ray.get(partial_refs)
@@ -189,11 +189,11 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
     exps = experiments_for_hour(config, at, hour)
     exp_dicts = [e.to_dict() for e in exps]
     files = list_log_files(logs_root, hour, logs_options)
-    maps = [map_file.options(num_returns=n_shards + 2).remote(  # type: ignore[attr-defined]
+    maps: list[Any] = [map_file.options(num_returns=n_shards + 2).remote(
         f.path, at, exp_dicts, n_shards, hour, skip_corrupt, logs_options) for f in files]
-    shards = [shard_task.remote(at, *[m[s] for m in maps]) for s in range(n_shards)]  # type: ignore[attr-defined]
-    units = units_task.remote(warehouse, at, exp_dicts, hour)  # type: ignore[attr-defined]
-    stats = ray.get([m[n_shards + 1] for m in maps])
+    shards = [shard_task.remote(at, *[m[s] for m in maps]) for s in range(n_shards)]
+    units = units_task.remote(warehouse, at, exp_dicts, hour)
+    stats: list[dict[str, Any]] = ray.get([m[n_shards + 1] for m in maps])
     read_seconds = time.perf_counter() - clock
     ray.wait(shards, num_returns=len(shards))
     shard_seconds = time.perf_counter() - clock - read_seconds
@@ -205,7 +205,7 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
         "skipped_files": [f.path for f, s in zip(files, stats, strict=True) if s["skipped"]],
         "seconds": json.dumps({"read": round(read_seconds, 3), "shards": round(shard_seconds, 3)}),
     }
-    result = ray.get(reducer.commit_hour.remote(warehouse, at, hour, [*shards, units],
+    result: dict[str, Any] = ray.get(reducer.commit_hour.remote(warehouse, at, hour, [*shards, units],
                                                 [m[n_shards] for m in maps], manifest))
     seconds = {**json.loads(result["seconds"]), "total": round(time.perf_counter() - clock, 3)}
     return HourSummary(at.name, hour, run_id, len(files), result["rows_read"], result["rows_quarantined"],

@@ -27,11 +27,11 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict[str, object] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address:
-        ray.init(address=address, **kwargs)
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus or min(os.cpu_count() or 2, 8), include_dashboard=False, **kwargs)
+        ray.init(num_cpus=num_cpus or min(os.cpu_count() or 2, 8), include_dashboard=False,
+                 logging_level=logging.WARNING, log_to_driver=False)
     try:
         yield
     finally:

@@ -46,9 +46,18 @@ class WindowSums:
             raise NotFoundError(f"no data for cell {dict(zip(self.key_names, key, strict=True))}") from None
 
 
+def check_projection(analysis_type: AnalysisType, projection: Sequence[str]) -> None:
+    """Every projected name must be a dimension of the analysis type."""
+    for i, dim in enumerate(projection):
+        if dim not in analysis_type.dimensions:
+            raise ValidationError(f"projection[{i}]", dim, f"must be a dimension of {analysis_type.name}: "
+                                  f"{list(analysis_type.dimensions)}")
+
+
 def read_window(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: str, start_hour: str, end_hour: str,
                 metrics: Sequence[str], projection: Sequence[str] = ()) -> pa.Table:
     """The rows of ``agg_<type>`` for one experiment and the hours in ``[start_hour, end_hour)``."""
+    check_projection(analysis_type, projection)
     hours = hours_between(start_hour, end_hour)
     if not hours:
         raise ValidationError("end_hour", end_hour, f"must be after start_hour {start_hour}")
@@ -62,10 +71,7 @@ def read_window(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: str, 
 def sum_window(table: pa.Table, analysis_type: AnalysisType, metrics: Sequence[str],
                projection: Sequence[str] = ()) -> WindowSums:
     """Sum rows per (variant_id, *projection)."""
-    for i, dim in enumerate(projection):
-        if dim not in analysis_type.dimensions:
-            raise ValidationError(f"projection[{i}]", dim, f"must be a dimension of {analysis_type.name}: "
-                                  f"{list(analysis_type.dimensions)}")
+    check_projection(analysis_type, projection)
     key_names = ("variant_id", *projection)
     keys, cells = cell_index(table, key_names)
     n_cells, b = len(keys), analysis_type.n_replicates

@@ -62,7 +62,7 @@ def fmix32(x: U32) -> U32:
     x = x * np.uint32(0x85EBCA6B)
     x = x ^ (x >> np.uint32(13))
     x = x * np.uint32(0xC2B2AE35)
-    return x ^ (x >> np.uint32(16))  # type: ignore[no-any-return]
+    return x ^ (x >> np.uint32(16))
 
 
 def poisson_weights(k1: U32, k2: U32, n_replicates: int, first_replicate: int = 0) -> npt.NDArray[np.uint8]:

@@ -83,13 +83,13 @@ def append_rows(warehouse: Warehouse, table: str, data: pa.Table, partition_by: 
 
 def _write(warehouse: Warehouse, table: str, data: pa.Table, partition_by: Sequence[str], *, mode: str,
            predicate: str | None = None, custom_metadata: Mapping[str, str] | None = None) -> None:
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"mode": mode}
     if custom_metadata:
         from deltalake import CommitProperties
 
         kwargs["commit_properties"] = CommitProperties(custom_metadata=dict(custom_metadata))
     try:
-        write_deltalake(warehouse.table_uri(table), data, partition_by=list(partition_by) or None, mode=mode,
+        write_deltalake(warehouse.table_uri(table), data, partition_by=list(partition_by) or None,
                         predicate=predicate if table_exists(warehouse, table) else None,
                         storage_options=warehouse.delta_options(), **kwargs)
     except Exception as err:  # delta-rs raises several unrelated types; one boundary translates them all
