@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rayab.stats.bootstrap import QUANTILE_METHOD, BootstrapInterval, bootstrap_interval, bootstrap_pvalue
-from rayab.stats.cuped import CupedResult, cuped_test, cuped_theta
+from rayab.stats.cuped import CupedResult, cuped_ratio_test, cuped_test, cuped_theta
 from rayab.stats.delta import ratio_test, ratio_variance
-from rayab.stats.moments import CupedStats, RatioStats, SampleStats
+from rayab.stats.moments import CupedRatioStats, CupedStats, RatioStats, SampleStats
 from rayab.stats.multiplicity import MultipleTestResult, adjust_pvalues
 from rayab.stats.poisson_weights import MAX_WEIGHT, POISSON_THRESHOLDS, poisson_weights, unit_keys, weights_for
 from rayab.stats.power import (
@@ -41,6 +41,7 @@ __all__ = [
     "QUANTILE_METHOD",
     "BootstrapInterval",
     "ConfidenceSequence",
+    "CupedRatioStats",
     "CupedResult",
     "CupedStats",
     "ExperimentPlan",
@@ -59,6 +60,7 @@ __all__ = [
     "chisquare_power",
     "compare_means",
     "confidence_sequence",
+    "cuped_ratio_test",
     "cuped_test",
     "cuped_theta",
     "duration_days",

@@ -21,6 +21,12 @@ Degrees of freedom are Welch-Satterthwaite's on the adjusted variances. ``varian
 >>> result = cuped_test(CupedStats.from_values(y[:200], x[:200]), CupedStats.from_values(y[200:], x[200:]))
 >>> round(result.theta, 2), result.variance_reduction > 0.7, result.pvalue < 0.05
 (0.98, True, True)
+
+Ratio metrics (:func:`cuped_ratio_test`) adjust the post-period ratio ``R = m / d`` with the pre-period ratio
+``P = m_pre / d_pre``: per arm, the unit-level covariance of ``(R, P)`` is the delta-method ``G S G'`` with ``S`` the
+4 x 4 covariance of ``(m, d, m_pre, d_pre)``; ``theta`` is the sum over arms of ``cov(R, P)`` over the sum of
+``var(P)``, and the relative estimate's control term uses the exact gradient of
+``((R_t - theta P_t) - (R_c - theta P_c)) / R_c`` with respect to ``(R_c, P_c)``.
 """
 
 from __future__ import annotations
@@ -28,11 +34,14 @@ from __future__ import annotations
 import math
 from typing import Literal, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from rayab.stats.arguments import Alternative, check_alternative, check_probability
-from rayab.stats.moments import CupedStats
+from rayab.stats.moments import CupedRatioStats, CupedStats
 from rayab.stats.welch import TTestError, t_inference, welch_dof
 
-__all__ = ["CupedResult", "cuped_test", "cuped_theta"]
+__all__ = ["CupedResult", "cuped_ratio_test", "cuped_test", "cuped_theta"]
 
 
 class CupedResult(NamedTuple):
@@ -150,3 +159,62 @@ def _relative_variance(c: _Arm, t: _Arm, theta: float) -> float:
     v_treatment = t.adjusted_variance(theta) / (t.n * mc**2)
     v_control = (c.var_y * mt**2 / mc**2 - 2.0 * theta * c.cov * mt / mc + theta**2 * c.var_x) / (c.n * mc**2)
     return max(v_treatment + v_control, 0.0)
+
+
+class _RatioArm(NamedTuple):
+    n: int
+    post: float
+    pre: float
+    cov: npt.NDArray[np.float64]  # 2 x 2 unit-level covariance of (post ratio, pre ratio)
+
+    def adjusted_variance(self, theta: float) -> float:
+        return max(float(self.cov[0, 0] + theta**2 * self.cov[1, 1] - 2.0 * theta * self.cov[0, 1]), 0.0)
+
+
+def _ratio_arm(stats: CupedRatioStats) -> _RatioArm:
+    m, d, m_pre, d_pre = stats.sums / stats.n
+    gradient = np.array([[1.0 / d, -m / d**2, 0.0, 0.0], [0.0, 0.0, 1.0 / d_pre, -m_pre / d_pre**2]])
+    return _RatioArm(stats.n, m / d, m_pre / d_pre, gradient @ stats.covariance_matrix() @ gradient.T)
+
+
+def _ratio_estimate(c: _RatioArm, t: _RatioArm, theta: float, relative: bool) -> tuple[float, float]:
+    difference = (t.post - theta * t.pre) - (c.post - theta * c.pre)
+    if not relative:
+        return difference, math.sqrt(c.adjusted_variance(theta) / c.n + t.adjusted_variance(theta) / t.n)
+    gradient = np.array([-(t.post - theta * t.pre + theta * c.pre) / c.post**2, theta / c.post])
+    variance = t.adjusted_variance(theta) / (t.n * c.post**2) + float(gradient @ c.cov @ gradient) / c.n
+    return difference / abs(c.post), math.sqrt(max(variance, 0.0))
+
+
+def cuped_ratio_test(control: CupedRatioStats, treatment: CupedRatioStats, *, relative: bool = False,
+                     alternative: Alternative = "two-sided", confidence_level: float = 0.95) -> CupedResult:
+    """The CUPED-adjusted Welch test of a ratio metric; a zero (pre-)denominator gives ``"zero_denominator"``."""
+    alternative = check_alternative(alternative)
+    confidence_level = check_probability("confidence_level", confidence_level)
+    nan = math.nan
+    error: TTestError | None = None
+    if control.n < 2 or treatment.n < 2:
+        error = "too_few_units"
+    elif 0.0 in (control.d_sum, treatment.d_sum, control.d_pre_sum, treatment.d_pre_sum):
+        error = "zero_denominator"
+    elif relative and control.m_sum == 0:
+        error = "zero_control_mean"
+    if error is not None:
+        return CupedResult(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, nan, nan, nan, nan, relative,
+                           alternative, confidence_level, error)
+    c, t = _ratio_arm(control), _ratio_arm(treatment)
+    var_pre = float(c.cov[1, 1] + t.cov[1, 1])
+    theta = float(c.cov[0, 1] + t.cov[0, 1]) / var_pre if var_pre > 0 else 0.0
+    estimate, se = _ratio_estimate(c, t, theta, relative)
+    se_unadjusted = _ratio_estimate(c, t, 0.0, relative)[1]
+    pooled_pre = (control.m_pre_sum + treatment.m_pre_sum) / (control.d_pre_sum + treatment.d_pre_sum)
+    adjusted = (c.post - theta * (c.pre - pooled_pre), t.post - theta * (t.pre - pooled_pre))
+    if not se > 0 or not math.isfinite(se):
+        return CupedResult(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, theta, 0.0, c.post, t.post, *adjusted, relative,
+                           alternative, confidence_level, "zero_variance")
+    dof = welch_dof(c.adjusted_variance(theta) / c.n, t.adjusted_variance(theta) / t.n, c.n, t.n)
+    inference = t_inference(estimate, se, dof, alternative, confidence_level)
+    reduction = 1.0 - se**2 / se_unadjusted**2 if se_unadjusted > 0 else 0.0
+    return CupedResult(estimate, se, inference.ci_lower, inference.ci_upper, inference.statistic, dof,
+                       inference.pvalue, theta, reduction, c.post, t.post, *adjusted, relative, alternative,
+                       confidence_level)

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from rayab.stats.arguments import check_count, check_finite
 
-__all__ = ["CupedStats", "RatioStats", "SampleStats", "covariance_from_sums", "variance_from_sums"]
+__all__ = ["CupedRatioStats", "CupedStats", "RatioStats", "SampleStats", "covariance_from_sums", "variance_from_sums"]
 
 
 def variance_from_sums(n: int, total: float, sum_squares: float, ddof: int = 1) -> float:
@@ -173,3 +173,61 @@ class CupedStats:
     def covariance(self, ddof: int = 1) -> float:
         """The sample covariance of ``y`` and ``x``."""
         return covariance_from_sums(self.n, self.x_sum, self.sum, self.xy_sum, ddof)
+
+
+@dataclass(frozen=True, slots=True)
+class CupedRatioStats:
+    """Sums for a CUPED-adjusted ratio metric: numerator ``m``, denominator ``d`` and their pre-period values.
+
+    The order of :meth:`covariance_matrix` is ``(m, d, m_pre, d_pre)``.
+    """
+
+    n: int = 0
+    m_sum: float = 0.0
+    m_sum_squares: float = 0.0
+    d_sum: float = 0.0
+    d_sum_squares: float = 0.0
+    m_pre_sum: float = 0.0
+    m_pre_sum_squares: float = 0.0
+    d_pre_sum: float = 0.0
+    d_pre_sum_squares: float = 0.0
+    md_sum_cross: float = 0.0
+    m_m_pre_sum_cross: float = 0.0
+    d_d_pre_sum_cross: float = 0.0
+    m_pre_d_pre_sum_cross: float = 0.0
+    m_d_pre_sum_cross: float = 0.0
+    m_pre_d_sum_cross: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_sums(self)
+
+    def __add__(self, other: CupedRatioStats) -> CupedRatioStats:
+        return CupedRatioStats(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    @classmethod
+    def from_values(cls, m: npt.ArrayLike, d: npt.ArrayLike, m_pre: npt.ArrayLike,
+                    d_pre: npt.ArrayLike) -> CupedRatioStats:
+        """The statistics of four paired 1-d arrays of unit values."""
+        a, b, c, e = (_as_array(v) for v in (m, d, m_pre, d_pre))
+        return cls(len(a), float(a.sum()), float(a @ a), float(b.sum()), float(b @ b), float(c.sum()),
+                   float(c @ c), float(e.sum()), float(e @ e), float(a @ b), float(a @ c), float(b @ e),
+                   float(c @ e), float(a @ e), float(c @ b))
+
+    @property
+    def sums(self) -> npt.NDArray[np.float64]:
+        """The sums of ``(m, d, m_pre, d_pre)``."""
+        return np.array([self.m_sum, self.d_sum, self.m_pre_sum, self.d_pre_sum])
+
+    def covariance_matrix(self, ddof: int = 1) -> npt.NDArray[np.float64]:
+        """The 4 x 4 sample covariance matrix of ``(m, d, m_pre, d_pre)``; zeros when ``n <= ddof``."""
+        products = np.array([
+            [self.m_sum_squares, self.md_sum_cross, self.m_m_pre_sum_cross, self.m_d_pre_sum_cross],
+            [self.md_sum_cross, self.d_sum_squares, self.m_pre_d_sum_cross, self.d_d_pre_sum_cross],
+            [self.m_m_pre_sum_cross, self.m_pre_d_sum_cross, self.m_pre_sum_squares, self.m_pre_d_pre_sum_cross],
+            [self.m_d_pre_sum_cross, self.d_d_pre_sum_cross, self.m_pre_d_pre_sum_cross, self.d_pre_sum_squares],
+        ])
+        if self.n <= ddof:
+            return np.zeros((4, 4))
+        s = self.sums
+        out: npt.NDArray[np.float64] = (products - np.outer(s, s) / self.n) / (self.n - ddof)
+        return out

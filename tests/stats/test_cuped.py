@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rayab.stats.cuped import cuped_test, cuped_theta
-from rayab.stats.moments import CupedStats, SampleStats
+from rayab.stats.cuped import cuped_ratio_test, cuped_test, cuped_theta
+from rayab.stats.moments import CupedRatioStats, CupedStats, SampleStats
 from rayab.stats.welch import welch_test
 
 
@@ -84,3 +84,36 @@ def test_degenerate_cuped_is_reported() -> None:
     zero_mean = CupedStats.from_values([-1.0, 1.0], [0.0, 1.0])
     result = cuped_test(zero_mean, two, relative=True)
     assert (result.error, result.pvalue, result.estimate) == ("zero_control_mean", 1.0, 0.0)
+
+
+def _ratio_arm(d: dict[str, Any]) -> CupedRatioStats:
+    return CupedRatioStats(
+        d["n"], d["m_post_sum"], d["m_post_ss"], d["d_post_sum"], d["d_post_ss"], d["m_pre_sum"], d["m_pre_ss"],
+        d["d_pre_sum"], d["d_pre_ss"], d["m_post_d_post"], d["m_post_m_pre"], d["d_post_d_pre"], d["m_pre_d_pre"],
+        d["m_post_d_pre"], d["m_pre_d_post"])
+
+
+def test_gbstats_cuped_ratio(gbstats: dict[str, Any]) -> None:
+    case = gbstats["cuped_ratio"]
+    result = cuped_ratio_test(_ratio_arm(case["control"]), _ratio_arm(case["treatment"]), relative=True)
+    assert result.error is None
+    assert result.control_mean == pytest.approx(case["cr_control"], abs=1e-9)
+    assert result.treatment_mean == pytest.approx(case["cr_treatment"], abs=1e-9)
+    assert result.estimate == pytest.approx(case["relative_expected"], abs=1e-9)
+    assert result.se == pytest.approx(case["se"], abs=1e-5)
+    assert (result.ci_lower, result.ci_upper) == pytest.approx(case["ci95"], abs=1e-5)
+    assert result.pvalue == pytest.approx(case["p"], abs=1e-9)
+
+
+def test_cuped_ratio_with_unit_denominators_is_cuped_of_the_mean() -> None:
+    y_c, x_c, y_t, x_t = _simulated(3)
+    ones_c, ones_t = np.ones_like(y_c), np.ones_like(y_t)
+    ratio = cuped_ratio_test(CupedRatioStats.from_values(y_c, ones_c, x_c, ones_c),
+                             CupedRatioStats.from_values(y_t, ones_t, x_t, ones_t))
+    # the ratio version pools within-arm covariances, the mean version the joint ones: close, not equal
+    mean = cuped_test(CupedStats.from_values(y_c, x_c), CupedStats.from_values(y_t, x_t))
+    assert ratio.theta == pytest.approx(mean.theta, rel=0.02)
+    assert ratio.estimate == pytest.approx(mean.estimate, rel=0.05)
+    assert ratio.se == pytest.approx(mean.se, rel=0.02)
+    zero = CupedRatioStats.from_values(y_c, ones_c * 0, x_c, ones_c)
+    assert cuped_ratio_test(zero, CupedRatioStats.from_values(y_t, ones_t, x_t, ones_t)).error == "zero_denominator"

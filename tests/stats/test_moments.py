@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rayab.errors import ValidationError
-from rayab.stats.moments import CupedStats, RatioStats, SampleStats
+from rayab.stats.moments import CupedRatioStats, CupedStats, RatioStats, SampleStats
 
 # Small integers keep every sum exact in float64, so equality (not closeness) is the right check.
 ints = st.lists(st.integers(-1000, 1000), max_size=40)
@@ -49,6 +49,10 @@ def test_cuped_stats_any_split_gives_the_same(case: tuple[list[int], list[int]])
     x = y[::-1].copy()
     parts = zip(np.split(y, cuts), np.split(x, cuts), strict=True)
     assert sum((CupedStats.from_values(a, b) for a, b in parts), CupedStats()) == CupedStats.from_values(y, x)
+    columns = (y, x, y * 2, x + 1)
+    pieces = zip(*(np.split(c, cuts) for c in columns), strict=True)
+    merged = sum((CupedRatioStats.from_values(*p) for p in pieces), CupedRatioStats())
+    assert merged == CupedRatioStats.from_values(*columns)
 
 
 def test_moments_match_numpy() -> None:
