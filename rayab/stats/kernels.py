@@ -1,0 +1,289 @@
+"""Fused, compiled Poisson-bootstrap replicate sums: weights generated on the fly and summed in one loop.
+
+:func:`replicate_sums_fused` returns exactly what the numpy reference
+:func:`rayab.stats.replicate_sums.replicate_sums_numpy` returns (the same int64 arrays, bit for bit) without ever
+materialising the ``rows x B`` weight matrix. The weight of a unit in replicate ``b`` is the one specified in
+:mod:`rayab.stats.poisson_weights`: ``x = fmix32(k2 + b * (k1 | 1))`` and ``w = #{j : x >= T_j}``.
+
+How the loop is laid out, and why:
+
+* Rows are bucketed by cell (a counting sort, O(rows + cells)) and copied into contiguous per-cell runs, so all the
+  rows of a cell are summed while that cell's accumulators are hot.
+* Within a cell, replicates are processed in tiles small enough that ``metrics x tile`` int64 accumulators stay in
+  L1; for every tile the cell's rows are streamed through it. The per-row weights of a tile go through a small int32
+  buffer, which lets both inner loops (weight generation and multiply-accumulate) auto-vectorise.
+* The threshold count is the expensive part. 98% of weights are 0..3 and only 0.37% are 5 or more, so the vector
+  loop counts the first five thresholds only (signed 32-bit compares after flipping the top bit, which is what
+  AVX2 has) and a scalar fix-up recounts the rare saturated entries of a 32-entry block in full.
+* When every metric value fits in int32, products are formed from two sign-extended int32s, which x86 does with one
+  32x32->64 multiply instead of an emulated 64x64 one; sums are int64 either way, so results are identical.
+
+>>> import numpy as np
+>>> from rayab.stats.poisson_weights import unit_keys, poisson_weights
+>>> k1, k2 = unit_keys("s", ["a", "b", "c"])
+>>> values = np.array([[1, -10], [2, 20], [3, 30]], dtype=np.int64)
+>>> raw, reps = replicate_sums_fused(k1, k2, np.array([0, 1, 0]), values, n_cells=2, n_replicates=5)
+>>> raw.tolist()
+[[4, 20], [2, 20]]
+>>> w = poisson_weights(k1, k2, 5).astype(np.int64)
+>>> reps[0, 1].tolist() == (w[0] * -10 + w[2] * 30).tolist()
+True
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numba
+import numpy as np
+import numpy.typing as npt
+from numba import njit, prange
+
+from rayab.stats.poisson_weights import POISSON_THRESHOLDS
+
+__all__ = ["fused_weights", "replicate_sums_fused"]
+
+I64 = npt.NDArray[np.int64]
+U32 = npt.NDArray[np.uint32]
+
+
+def _signed_threshold(t: int) -> np.int32:
+    # For uint32 x and T: x >= T  <=>  int32(x ^ 2**31) > int32(T ^ 2**31) - 1. AVX2 only compares signed int32, so
+    # the kernel flips the top bit of x once and compares against these shifted constants.
+    v = (t ^ 0x80000000) - 1
+    return np.int32(v - 2**32 if v >= 2**31 else v)
+
+
+# Module-level constants are frozen into the compiled code by numba.
+_S0, _S1, _S2, _S3, _S4, _S5, _S6, _S7, _S8, _S9, _S10, _S11 = (_signed_threshold(t) for t in POISSON_THRESHOLDS)
+_SIGN = np.uint32(0x80000000)
+_M1 = np.uint32(0x85EBCA6B)
+_M2 = np.uint32(0xC2B2AE35)
+_BLOCK = 32  # fix-up granularity: P(a block holds a weight >= 5) ~ 11%, and a hit costs a <= 32-step scan
+_L1_ACC_ENTRIES = 2048  # int64 accumulators per tile (16 KiB), so metrics x tile stays inside a 32 KiB L1
+
+
+@njit(inline="always")
+def _flipped_fmix32(x: np.uint32) -> np.int32:
+    """``int32(fmix32(x) ^ 2**31)``: the finaliser, then the top-bit flip for signed compares."""
+    x = np.uint32(x ^ (x >> np.uint32(16)))
+    x = np.uint32(x * _M1)
+    x = np.uint32(x ^ (x >> np.uint32(13)))
+    x = np.uint32(x * _M2)
+    x = np.uint32(x ^ (x >> np.uint32(16)))
+    return np.int32(x ^ _SIGN)
+
+
+@njit(inline="always")
+def _tail_count(s: np.int32) -> np.int64:
+    """Thresholds 5..11 passed by a flipped hash (only called for the rare weights >= 5)."""
+    return np.int64((s > _S5) + (s > _S6) + (s > _S7) + (s > _S8) + (s > _S9) + (s > _S10) + (s > _S11))
+
+
+@njit(inline="always")
+def _weights_tile(a: np.uint32, start: np.uint32, n: int, w: Any) -> None:
+    """``w[j] = weight at x = k2 + (b0 + j) * a`` for j < n, where ``start = k2 + b0 * a`` (mod 2**32)."""
+    # Every inner loop indexes a fresh view from 0: numba's negative-index wraparound on ``view[lo + j]`` is a
+    # branch LLVM cannot hoist, and it silently disables vectorisation.
+    for blk in range(0, n, _BLOCK):
+        wb = w[blk:min(n, blk + _BLOCK)]
+        x0 = np.uint32(start + np.uint32(blk) * a)
+        xb = x0
+        tail = np.int32(0)
+        for j in range(wb.shape[0]):
+            s = _flipped_fmix32(xb)
+            xb = np.uint32(xb + a)  # a uint32 induction variable keeps the vector loop 32-bit wide
+            t4 = s > _S4
+            tail = np.int32(tail + t4)
+            wb[j] = (s > _S0) + (s > _S1) + (s > _S2) + (s > _S3) + t4
+        if tail > 0:
+            # Rare: recount the saturated entries in full; stop as soon as all of them were seen.
+            for j in range(wb.shape[0]):
+                if wb[j] == 5:
+                    s = _flipped_fmix32(np.uint32(x0 + np.uint32(j) * a))
+                    wb[j] = np.int32(5 + _tail_count(s))
+                    tail -= 1
+                    if tail == 0:
+                        break
+
+
+@njit(cache=True, nogil=True)
+def fused_weights(k1: U32, k2: U32, n_replicates: int) -> npt.NDArray[np.uint8]:  # pragma: no cover - compiled
+    """The weight matrix ``(len(k1), n_replicates)`` from the compiled path (for tests and other engines)."""
+    n = k1.shape[0]
+    out = np.empty((n, n_replicates), np.uint8)
+    w = np.empty(n_replicates, np.int32)
+    for i in range(n):
+        a = np.uint32(k1[i] | np.uint32(1))
+        _weights_tile(a, k2[i], n_replicates, w)
+        for b in range(n_replicates):
+            out[i, b] = w[b]
+    return out
+
+
+@njit(inline="always")
+def _cell_sums(a: Any, k2: Any, y: Any, lo: int, hi: int, acc: Any, w: Any, tile: int) -> None:
+    """``acc[m, b] += w(row, b) * y[row, m]`` for the rows ``lo:hi`` of one cell; tiles of b outermost."""
+    n_metrics = y.shape[1]
+    n_rep = acc.shape[1]
+    for b0 in range(0, n_rep, tile):
+        nb = min(tile, n_rep - b0)
+        for r in range(lo, hi):
+            ar = a[r]
+            _weights_tile(ar, np.uint32(k2[r] + np.uint32(b0) * ar), nb, w)
+            for m in range(n_metrics):
+                ym = np.int64(y[r, m])
+                if ym == 0:  # zero-valued metrics (common for sparse events) cost nothing
+                    continue
+                row = acc[m, b0:b0 + nb]
+                for j in range(nb):
+                    row[j] += np.int64(w[j]) * ym
+
+
+@njit(cache=True, nogil=True)
+def _group_rows(k1: U32, k2: U32, cells: I64, values: Any, n_cells: int) -> Any:  # pragma: no cover - compiled
+    """Counting sort of rows by cell: contiguous ``(a = k1|1, k2, y)`` runs, ``starts``, and raw sums."""
+    n, n_metrics = values.shape
+    starts = np.zeros(n_cells + 1, np.int64)
+    for i in range(n):
+        starts[cells[i] + 1] += 1
+    for c in range(n_cells):
+        starts[c + 1] += starts[c]
+    pos = starts[:-1].copy()
+    a = np.empty(n, np.uint32)
+    k2s = np.empty(n, np.uint32)
+    ys = np.empty((n, n_metrics), values.dtype)
+    raw = np.zeros((n_cells, n_metrics), np.int64)
+    for i in range(n):
+        c = cells[i]
+        p = pos[c]
+        pos[c] = p + 1
+        a[p] = k1[i] | np.uint32(1)
+        k2s[p] = k2[i]
+        for m in range(n_metrics):
+            ys[p, m] = values[i, m]
+            raw[c, m] += values[i, m]
+    return a, k2s, ys, starts, raw
+
+
+@njit(cache=True, nogil=True)
+def _sums_serial(a: U32, k2: U32, ys: Any, starts: I64, reps: I64, tile: int) -> None:  # pragma: no cover
+    w = np.empty(tile, np.int32)
+    for c in range(starts.shape[0] - 1):
+        if starts[c + 1] > starts[c]:
+            _cell_sums(a, k2, ys, starts[c], starts[c + 1], reps[c], w, tile)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sums_parallel(a: U32, k2: U32, ys: Any, item_cell: I64, item_lo: I64, item_hi: I64, item_slot: I64,
+                   thread_items: I64, thread_starts: I64, reps: I64, scratch: I64,
+                   tile: int) -> None:  # pragma: no cover - compiled
+    """Work items are (cell, row range); an item writes into ``reps[cell]`` when it is the cell's only item, else
+    into its own ``scratch`` slot, so threads never share an accumulator; each thread runs a balanced item list."""
+    n_threads = thread_starts.shape[0] - 1
+    for t in prange(n_threads):
+        w = np.empty(tile, np.int32)
+        for q in range(thread_starts[t], thread_starts[t + 1]):
+            it = thread_items[q]
+            slot = item_slot[it]
+            acc = reps[item_cell[it]] if slot < 0 else scratch[slot]
+            _cell_sums(a, k2, ys, item_lo[it], item_hi[it], acc, w, tile)
+
+
+def _plan_parallel(starts: I64, n_threads: int) -> tuple[I64, I64, I64, I64, I64, I64, int]:
+    """Split cells into balanced work items and assign them to threads (longest first, to the lightest thread)."""
+    sizes = np.diff(starts)
+    total = int(sizes.sum())
+    chunk = max(4096, -(-total // (4 * n_threads)))
+    cells_l: list[int] = []
+    lo_l: list[int] = []
+    hi_l: list[int] = []
+    slot_l: list[int] = []
+    n_slots = 0
+    for c in np.flatnonzero(sizes):
+        lo, hi = int(starts[c]), int(starts[c + 1])
+        pieces = -(-(hi - lo) // chunk)
+        for p in range(pieces):
+            cells_l.append(int(c))
+            lo_l.append(lo + p * chunk)
+            hi_l.append(min(hi, lo + (p + 1) * chunk))
+            slot_l.append(-1 if pieces == 1 else n_slots)
+            n_slots += pieces > 1
+    item_lo = np.array(lo_l, dtype=np.int64)
+    item_hi = np.array(hi_l, dtype=np.int64)
+    loads = np.zeros(n_threads, dtype=np.int64)
+    per_thread: list[list[int]] = [[] for _ in range(n_threads)]
+    for it in np.argsort(item_lo - item_hi, kind="stable"):
+        t = int(np.argmin(loads))
+        per_thread[t].append(int(it))
+        loads[t] += item_hi[it] - item_lo[it]
+    thread_starts = np.cumsum([0] + [len(p) for p in per_thread]).astype(np.int64)
+    thread_items = np.array([i for p in per_thread for i in p], dtype=np.int64)
+    return (np.array(cells_l, dtype=np.int64), item_lo, item_hi, np.array(slot_l, dtype=np.int64),
+            thread_items, thread_starts, n_slots)
+
+
+def replicate_sums_fused(
+    k1: npt.ArrayLike,
+    k2: npt.ArrayLike,
+    cells: npt.ArrayLike,
+    values: npt.ArrayLike,
+    n_cells: int,
+    n_replicates: int,
+    n_threads: int = 1,
+) -> tuple[I64, I64]:
+    """``(raw, reps)`` with shapes ``(n_cells, n_metrics)`` and ``(n_cells, n_metrics, n_replicates)``.
+
+    Bit-identical to the numpy reference. ``n_threads > 1`` splits the work over that many threads (cells, and big
+    cells into row ranges, with private accumulators merged at the end); the default of one thread suits callers
+    that already run one task per core.
+    """
+    k1a = np.ascontiguousarray(k1, dtype=np.uint32).reshape(-1)
+    k2a = np.ascontiguousarray(k2, dtype=np.uint32).reshape(-1)
+    cell_index = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
+    n = cell_index.shape[0]
+    vals = np.asarray(values)
+    if vals.dtype.kind not in "iub" and vals.size:
+        raise TypeError(f"values must be integers (fixed point), got {vals.dtype}")
+    vals = np.ascontiguousarray(vals, dtype=np.int64)
+    vals = vals.reshape(-1, 1) if vals.ndim == 1 else vals.reshape(n, vals.shape[-1])
+    n_metrics = vals.shape[1]
+    if k1a.shape[0] != n or k2a.shape[0] != n:
+        raise ValueError(f"k1, k2 and cells differ in length: {k1a.shape[0]}, {k2a.shape[0]}, {n}")
+    if n_replicates < 0 or n_cells < 0:
+        raise ValueError(f"n_cells and n_replicates must be >= 0, got {n_cells}, {n_replicates}")
+    if n and (int(cell_index.min()) < 0 or int(cell_index.max()) >= n_cells):
+        raise ValueError(f"cell indices must lie in [0, {n_cells})")
+    reps = np.zeros((n_cells, n_metrics, n_replicates), dtype=np.int64)
+    if n == 0 or n_metrics == 0:
+        return np.zeros((n_cells, n_metrics), dtype=np.int64), reps
+    # int32 values take the single-multiply path; int64 sums make both paths exact and identical.
+    i32 = np.iinfo(np.int32)
+    if int(vals.min()) >= i32.min and int(vals.max()) <= i32.max:
+        vals = vals.astype(np.int32)
+    a, k2s, ys, starts, raw = _group_rows(k1a, k2a, cell_index, vals, n_cells)
+    if n_replicates == 0:
+        return raw, reps
+    tile = max(_BLOCK, min(n_replicates, (_L1_ACC_ENTRIES // n_metrics) // _BLOCK * _BLOCK))
+    n_threads = max(1, min(n_threads, int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))))
+    if n_threads == 1:
+        _sums_serial(a, k2s, ys, starts, reps, tile)
+        return raw, reps
+    item_cell, item_lo, item_hi, item_slot, thread_items, thread_starts, n_slots = _plan_parallel(starts, n_threads)
+    scratch = np.zeros((n_slots, n_metrics, n_replicates), dtype=np.int64)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        _sums_parallel(a, k2s, ys, item_cell, item_lo, item_hi, item_slot, thread_items, thread_starts, reps,
+                       scratch, tile)
+    finally:
+        numba.set_num_threads(previous)
+    for it in np.flatnonzero(item_slot >= 0):
+        reps[item_cell[it]] += scratch[item_slot[it]]
+    return raw, reps
+
+
+def default_threads() -> int:
+    """Cores this process may use (for callers that want the parallel path)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
