@@ -1,0 +1,62 @@
+"""The md5 bucket is specified byte for byte: golden vectors from an independent straightforward computation."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rayab.assignment.hashing import bucket, buckets
+
+
+def reference_bucket(salt: str, unit_id: str) -> float:
+    """The specification, written out independently: md5 of utf8(salt:unit), first 8 bytes big-endian / 2**64."""
+    digest = hashlib.md5((salt + ":" + unit_id).encode("utf-8")).digest()
+    return int.from_bytes(digest[0:8], byteorder="big", signed=False) / 2.0**64
+
+
+# (salt, unit_id, first 8 bytes of the md5 digest in hex, bucket)
+GOLDEN = [
+    ("ctr_test", "alice", "c7e1b2e2fe4f8b7f", 0.7807876400168522),
+    ("ctr_test", "bob", "429e8ccc622c3d11", 0.2602317809088825),
+    ("exp-1", "user-00000001", "8d9233b78cdee42b", 0.5530121157761375),
+    ("", "x", "d610b2f0c4984053", 0.8361923063099264),
+    ("séance", "ünïcode-id", "ca83e787eafd7c8c", 0.7910752016859899),
+    ("ctr_test:bootstrap", "alice", "e538cff86c007bb0", 0.8953981381891952),
+]
+
+
+@pytest.mark.parametrize(("salt", "unit_id", "prefix_hex", "expected"), GOLDEN)
+def test_pinned_golden_vectors(salt: str, unit_id: str, prefix_hex: str, expected: float) -> None:
+    assert hashlib.md5(f"{salt}:{unit_id}".encode()).hexdigest()[:16] == prefix_hex
+    assert struct.unpack(">Q", bytes.fromhex(prefix_hex))[0] / 2.0**64 == expected
+    assert bucket(salt, unit_id) == expected
+
+
+@given(st.text(max_size=40), st.text(max_size=80))
+def test_bucket_matches_the_specification(salt: str, unit_id: str) -> None:
+    assert bucket(salt, unit_id) == reference_bucket(salt, unit_id)
+
+
+@given(st.text(max_size=20), st.lists(st.text(max_size=30), max_size=50))
+def test_buckets_equals_bucket_elementwise(salt: str, ids: list[str]) -> None:
+    expected = [reference_bucket(salt, u) for u in ids]
+    assert buckets(salt, ids).tolist() == expected
+
+
+def test_buckets_of_many_ids_are_bit_identical_to_bucket() -> None:
+    ids = [f"u{i}" for i in range(20_000)]
+    got = buckets("salt", ids)
+    assert got.dtype == np.float64
+    assert np.array_equal(got, np.array([bucket("salt", u) for u in ids]))
+    assert float(got.min()) >= 0.0 and float(got.max()) < 1.0
+
+
+def test_the_salt_separator_matters() -> None:
+    # "a" + ":" + "b:c" and "a:b" + ":" + "c" are the same bytes: the spec hashes the joined text.
+    assert bucket("a", "b:c") == bucket("a:b", "c")
+    assert bucket("ab", "c") != bucket("a", "bc")
