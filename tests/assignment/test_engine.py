@@ -3,6 +3,8 @@ config versions and batch equivalence."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -255,3 +257,10 @@ def test_public_api_is_sorted_and_exported() -> None:
     names = assignment_package.__all__
     assert names == sorted(names)
     assert all(hasattr(assignment_package, name) for name in names)
+
+
+def test_the_request_path_imports_no_ray_pyarrow_or_grpc() -> None:
+    code = ("import sys, rayab.assignment, rayab.assignment.engine; "
+            "print(sorted(m for m in ('ray', 'pyarrow', 'grpc') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
