@@ -1,7 +1,9 @@
 """The assignment hash: a unit's bucket in [0, 1) under an experiment's assignment salt.
 
 Specified byte for byte so any engine can reproduce it: ``h = md5(utf8(salt + ":" + unit_id))``, the first
-8 bytes read as a big-endian uint64 ``n``, ``bucket = n / 2**64``. The bootstrap weights use the same
+8 bytes read as a big-endian uint64 ``n``, ``bucket = (n >> 11) / 2**53``: the top 53 bits, which a float64
+holds exactly, so the bucket is always strictly below 1 (``n / 2**64`` would round up to 1.0 for the top
+~2**-54 of hashes and put those units outside every range). The bootstrap weights use the same
 construction under a *different* salt (``Experiment.bootstrap_salt``), so buckets and weights are independent.
 
 >>> round(bucket("ctr_test", "alice"), 6)
@@ -18,15 +20,19 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["bucket", "buckets"]
+__all__ = ["bucket", "buckets", "digest_position"]
 
-_TWO_64 = float(2**64)
+_TWO_53 = float(2**53)
+
+
+def digest_position(digest: bytes) -> float:
+    """The position in [0, 1) that an md5 digest stands for: its top 53 bits over 2**53."""
+    return (int.from_bytes(digest[:8], "big") >> 11) / _TWO_53
 
 
 def bucket(salt: str, unit_id: str) -> float:
     """The unit's position in [0, 1) under ``salt``."""
-    digest = hashlib.md5(f"{salt}:{unit_id}".encode(), usedforsecurity=False).digest()
-    return int.from_bytes(digest[:8], "big") / _TWO_64
+    return digest_position(hashlib.md5(f"{salt}:{unit_id}".encode(), usedforsecurity=False).digest())
 
 
 def buckets(salt: str, unit_ids: Iterable[str]) -> npt.NDArray[np.float64]:
@@ -34,4 +40,5 @@ def buckets(salt: str, unit_ids: Iterable[str]) -> npt.NDArray[np.float64]:
     prefix = salt.encode("utf-8") + b":"
     raw = b"".join(
         hashlib.md5(prefix + u.encode("utf-8"), usedforsecurity=False).digest()[:8] for u in unit_ids)
-    return np.frombuffer(raw, dtype=">u8").astype(np.float64) / _TWO_64
+    top = np.frombuffer(raw, dtype=">u8").astype(np.uint64) >> np.uint64(11)
+    return top.astype(np.float64) / _TWO_53

@@ -40,6 +40,7 @@ import numpy.typing as npt
 
 from rayab.assignment.allocation import experiment_ranges
 from rayab.assignment.growthbook import gb_hash
+from rayab.assignment.hashing import digest_position
 from rayab.assignment.hashing import buckets
 from rayab.assignment.layers import layer_salt
 from rayab.assignment.targeting import Attributes, Predicate, compile_rule
@@ -53,7 +54,6 @@ AssignmentReason = Literal[
 Serving = Literal["active", "shipped", "inactive"]
 Parameters = Mapping[str, ParameterValue]
 _NO_PARAMETERS: Parameters = MappingProxyType({})
-_TWO_64 = float(2**64)
 
 
 class Assignment(NamedTuple):
@@ -123,7 +123,7 @@ class ExperimentPlan:
         """The id's position in [0, 1) for the variant ranges."""
         if self.experiment.hash_mode == "rayab":
             digest = hashlib.md5(self.assign_prefix + hash_id.encode(), usedforsecurity=False).digest()
-            return int.from_bytes(digest[:8], "big") / _TWO_64
+            return digest_position(digest)
         position = gb_hash(self.experiment.assignment_salt, hash_id, self.experiment.hash_version)
         assert position is not None
         return position
@@ -132,7 +132,7 @@ class ExperimentPlan:
         """The id's position in [0, 1) in the experiment's layer."""
         if self.experiment.hash_mode == "rayab":
             digest = hashlib.md5(self.layer_prefix + hash_id.encode(), usedforsecurity=False).digest()
-            return int.from_bytes(digest[:8], "big") / _TWO_64
+            return digest_position(digest)
         position = gb_hash("__" + self.experiment.layer, hash_id, 1)
         assert position is not None
         return position

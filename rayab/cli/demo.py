@@ -6,12 +6,14 @@ inside its confidence interval and that the A/A interval contains zero, and says
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from tqdm import tqdm
 
-from rayab.model.hours import parse_hour
+from rayab.cli.options import add_common, add_ray_options, print_results
 from rayab.pipeline.job import ReducerActor, run_hour
 from rayab.pipeline.runtime import ray_session
 from rayab.query.results import MetricResult, experiment_results
@@ -21,7 +23,7 @@ from rayab.storage.specs import save_config
 from rayab.storage.tables import replace_partitions
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["DemoOutcome", "run_demo"]
+__all__ = ["DemoOutcome", "register", "run_demo"]
 
 DEMO_START = "2026-11-23T00"
 
@@ -71,6 +73,31 @@ def run_demo(units: int = 200_000, hours: int = 24, warehouse_url: str | None = 
     lift = DEMO_LIFTS["ranker_v2"]["treatment"]
     ctr = next(r for r in results if r.exp_id == "ranker_v2" and r.metric == "ctr" and r.variant_id == "treatment")
     aa = next(r for r in results if r.exp_id == "aa_check" and r.metric == "ctr" and r.variant_id == "b")
-    parse_hour(window[0])
     return DemoOutcome(results, lift, ctr.rel_ci_lower <= lift <= ctr.rel_ci_upper,
                        aa.rel_ci_lower <= 0 <= aa.rel_ci_upper, time.perf_counter() - started)
+
+
+def _run(args: argparse.Namespace) -> int:
+    outcome = run_demo(units=args.units, hours=args.hours, warehouse_url=args.warehouse, logs=args.logs,
+                       n_shards=args.shards, seed=args.seed, num_cpus=args.num_cpus, address=args.address,
+                       progress=not args.no_progress)
+    print_results(outcome.results, args.format)
+    if args.format == "table":
+        print(f"\nplanted CTR lift {outcome.planted_lift:+.1%} inside its CI: "
+              f"{'yes' if outcome.planted_inside_ci else 'NO'}; "
+              f"A/A lift CI contains 0: {'yes' if outcome.aa_contains_zero else 'NO'}; "
+              f"{outcome.seconds:.0f} s in all")
+    return 0 if outcome.planted_inside_ci and outcome.aa_contains_zero else 1
+
+
+def register(sub: Any) -> None:
+    """Add the subcommand to the ``rayab`` parser."""
+    demo = sub.add_parser("demo", help="simulate a day for two experiments, run the hourly jobs, print results")
+    add_common(demo)
+    add_ray_options(demo)
+    demo.add_argument("--units", type=int, default=200_000)
+    demo.add_argument("--hours", type=int, default=24)
+    demo.add_argument("--logs", default="./rayab-logs", help="where the simulated raw logs go")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.set_defaults(func=_run)

@@ -14,18 +14,19 @@ from rayab.assignment.hashing import bucket, buckets
 
 
 def reference_bucket(salt: str, unit_id: str) -> float:
-    """The specification, written out independently: md5 of utf8(salt:unit), first 8 bytes big-endian / 2**64."""
+    """The specification, written out independently: md5 of utf8(salt:unit), the top 53 bits of the first 8 bytes
+    (big-endian) over 2**53."""
     digest = hashlib.md5((salt + ":" + unit_id).encode("utf-8")).digest()
-    return int.from_bytes(digest[0:8], byteorder="big", signed=False) / 2.0**64
+    return (int.from_bytes(digest[0:8], byteorder="big", signed=False) // 2**11) / 2.0**53
 
 
 # (salt, unit_id, first 8 bytes of the md5 digest in hex, bucket)
 GOLDEN = [
     ("ctr_test", "alice", "c7e1b2e2fe4f8b7f", 0.7807876400168522),
-    ("ctr_test", "bob", "429e8ccc622c3d11", 0.2602317809088825),
-    ("exp-1", "user-00000001", "8d9233b78cdee42b", 0.5530121157761375),
+    ("ctr_test", "bob", "429e8ccc622c3d11", 0.26023178090888244),
+    ("exp-1", "user-00000001", "8d9233b78cdee42b", 0.5530121157761374),
     ("", "x", "d610b2f0c4984053", 0.8361923063099264),
-    ("séance", "ünïcode-id", "ca83e787eafd7c8c", 0.7910752016859899),
+    ("séance", "ünïcode-id", "ca83e787eafd7c8c", 0.7910752016859898),
     ("ctr_test:bootstrap", "alice", "e538cff86c007bb0", 0.8953981381891952),
 ]
 
@@ -33,7 +34,7 @@ GOLDEN = [
 @pytest.mark.parametrize(("salt", "unit_id", "prefix_hex", "expected"), GOLDEN)
 def test_pinned_golden_vectors(salt: str, unit_id: str, prefix_hex: str, expected: float) -> None:
     assert hashlib.md5(f"{salt}:{unit_id}".encode()).hexdigest()[:16] == prefix_hex
-    assert struct.unpack(">Q", bytes.fromhex(prefix_hex))[0] / 2.0**64 == expected
+    assert (struct.unpack(">Q", bytes.fromhex(prefix_hex))[0] >> 11) / 2.0**53 == expected
     assert bucket(salt, unit_id) == expected
 
 
