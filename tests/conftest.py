@@ -16,7 +16,6 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[None]:
     """A local Ray with an explicit CPU count, shared by the whole session and shut down at its end."""
-    import logging
 
     import ray
 

@@ -40,8 +40,7 @@ import numpy.typing as npt
 
 from rayab.assignment.allocation import experiment_ranges
 from rayab.assignment.growthbook import gb_hash
-from rayab.assignment.hashing import digest_position
-from rayab.assignment.hashing import buckets
+from rayab.assignment.hashing import buckets, digest_position
 from rayab.assignment.layers import layer_salt
 from rayab.assignment.targeting import Attributes, Predicate, compile_rule
 from rayab.model.experiment import Experiment, ExperimentStatus, ParameterValue
