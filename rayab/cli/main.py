@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "rayab.cli.demo",
     "rayab.cli.run_hour",
     "rayab.cli.results",
+    "rayab.cli.health",
+    "rayab.cli.power",
 )
 
 

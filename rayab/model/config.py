@@ -54,6 +54,10 @@ class Config:
             if exp.primary_kpi not in kpis:
                 raise SpecError(f"experiments[{i}].primary_kpi", exp.primary_kpi,
                                 f"must be a metric of its analysis types: {sorted(kpis)}")
+            for j, guardrail in enumerate(exp.guardrails):
+                if guardrail.metric not in kpis:
+                    raise SpecError(f"experiments[{i}].guardrails[{j}].metric", guardrail.metric,
+                                    f"must be a metric of its analysis types: {sorted(kpis)}")
 
     def experiment(self, exp_id: str) -> Experiment:
         """The experiment with this id."""

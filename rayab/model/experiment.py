@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from rayab.errors import SpecError
+from rayab.model.guardrail import Guardrail
 from rayab.model.targeting import MATCH_ALL, TargetingRule, parse_targeting
 from rayab.model.validation import (
     check_choice,
@@ -120,7 +121,7 @@ class Variant:
 _EXPERIMENT_FIELDS = {
     "exp_id", "name", "start_time", "end_time", "unit", "primary_kpi", "status", "variants", "control",
     "rollout_pct", "assignment_salt", "bootstrap_salt", "layer", "targeting", "version", "analysis_types",
-    "layer_pct", "consistency", "hash_mode", "hash_version", "shipped_variant",
+    "layer_pct", "consistency", "hash_mode", "hash_version", "shipped_variant", "guardrails",
 }
 
 
@@ -146,6 +147,8 @@ class Experiment:
       ``hybrid`` the unit id when the request carries a non-empty one, else the session id.
     - ``hash_mode``: ``rayab`` (md5 bucket, :mod:`rayab.assignment.hashing`) or ``growthbook`` (GrowthBook's
       FNV-1a bucket with ``hash_version`` 1 or 2 and ``assignment_salt`` as the seed, the layer as namespace).
+    - ``guardrails``: metrics the experiment must not harm (:class:`rayab.model.guardrail.Guardrail`), checked
+      by ``rayab health``.
     - ``shipped_variant``: the variant a stopped experiment serves to everyone as the default (only a stopped
       or archived experiment may name one; an archived experiment serves nothing).
 
@@ -182,6 +185,7 @@ class Experiment:
     hash_mode: HashMode = "rayab"
     hash_version: int = 1
     shipped_variant: str = ""
+    guardrails: tuple[Guardrail, ...] = ()
 
     def __post_init__(self) -> None:
         check_identifier("exp_id", self.exp_id)
@@ -211,6 +215,10 @@ class Experiment:
         object.__setattr__(self, "analysis_types", tuple(
             check_identifier(f"analysis_types[{i}]", a) for i, a in enumerate(self.analysis_types)))
         self._check_assignment_fields()
+        guardrails = tuple(self.guardrails)
+        if len({g.metric for g in guardrails}) != len(guardrails):
+            raise SpecError("guardrails", [g.metric for g in guardrails], "must name each metric once")
+        object.__setattr__(self, "guardrails", guardrails)
 
     def _check_assignment_fields(self) -> None:
         """Layer slice, consistency, hash mode and shipped variant."""
@@ -291,11 +299,16 @@ class Experiment:
         if not isinstance(raw_variants, list):
             raise SpecError(f"{path}.variants", raw_variants, "must be a list")
         variants = tuple(Variant.from_dict(v, f"{path}.variants[{i}]") for i, v in enumerate(raw_variants))
-        special = {"variants", "control", "analysis_types", "layer_pct"}
+        special = {"variants", "control", "analysis_types", "layer_pct", "guardrails"}
         kwargs = {k: v for k, v in data.items() if k not in special}
         if "layer_pct" in data:
             layer_pct = data["layer_pct"]
             kwargs["layer_pct"] = tuple(layer_pct) if isinstance(layer_pct, list | tuple) else layer_pct
+        raw_guardrails = data.get("guardrails") or []
+        if not isinstance(raw_guardrails, list):
+            raise SpecError(f"{path}.guardrails", raw_guardrails, "must be a list")
+        kwargs["guardrails"] = tuple(Guardrail.from_dict(g, f"{path}.guardrails[{i}]")
+                                     for i, g in enumerate(raw_guardrails))
         try:
             return cls(variants=variants, control_id=data.get("control", ""),
                        analysis_types=tuple(data.get("analysis_types") or ()), **kwargs)
@@ -314,5 +327,5 @@ class Experiment:
             "targeting": self.targeting.to_dict(), "version": self.version,
             "analysis_types": list(self.analysis_types), "layer_pct": list(self.layer_pct),
             "consistency": self.consistency, "hash_mode": self.hash_mode, "hash_version": self.hash_version,
-            "shipped_variant": self.shipped_variant,
+            "shipped_variant": self.shipped_variant, "guardrails": [g.to_dict() for g in self.guardrails],
         }

@@ -75,3 +75,29 @@ def test_empty_warehouse_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["results", "--warehouse", str(tmp_path), "--exp", "x", "--start", "2026-11-23T00",
                  "--end", "2026-11-23T01"]) == 3
     assert "rayab demo" in capsys.readouterr().err
+
+
+def test_health_exits_zero_when_healthy_and_one_on_failure(demo_dirs: tuple[str, str],
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    warehouse, _ = demo_dirs
+    base = ["health", "--warehouse", warehouse, "--exp", "aa_check", "--start", "2026-11-23T00"]
+    assert main([*base, "--end", "2026-11-23T03"]) == 0
+    out = capsys.readouterr().out
+    assert "sample_ratio" in out and "aa_check: OK" in out
+    # two hours past the data: they were never committed, so completeness fails and the exit code says so
+    assert main([*base, "--end", "2026-11-23T05", "--format", "json"]) == 1
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)}
+    assert checks["data_completeness"]["status"] == "fail"
+    assert checks["data_completeness"]["details"]["missing_hours"]["engagement"] == ["2026-11-23T03",
+                                                                                    "2026-11-23T04"]
+
+
+def test_power_plans_from_the_control_arm(demo_dirs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    warehouse, _ = demo_dirs
+    assert main(["power", "--warehouse", warehouse, "--exp", "aa_check", "--start", "2026-11-23T00",
+                 "--end", "2026-11-23T03", "--metric", "ctr", "--metric", "revenue_per_unit", "--mde", "0.05",
+                 "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["plan"]["n_tests"] == 2
+    assert result["plan"]["n_total"] == 2 * result["plan"]["n_per_arm"]
+    assert {h["metric"] for h in result["histories"]} == {"ctr", "revenue_per_unit"}

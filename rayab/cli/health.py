@@ -1,0 +1,44 @@
+"""``rayab health``: the experiment's health checks; exits 1 when a check fails, so a scheduler can alert."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rayab.cli.options import add_common, load_cli_config
+from rayab.cli.render import render_table
+
+__all__ = ["register"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rayab.guardrails.health import HealthSettings, experiment_health, worst_status
+    from rayab.storage.warehouse import Warehouse
+
+    config = load_cli_config(args)
+    settings = HealthSettings(srm_threshold=args.srm_threshold, srm_by=tuple(args.srm_by or ()))
+    checks = experiment_health(Warehouse.from_url(args.warehouse), config, args.exp, args.start, args.end, settings,
+                               logs_root=args.logs)
+    if args.format == "json":
+        print(json.dumps([c._asdict() for c in checks], indent=1, default=str))
+    else:
+        print(render_table(["check", "status", "reason"], [[c.name, c.status.upper(), c.reason] for c in checks]))
+    status = worst_status(checks)
+    if args.format == "table":
+        print(f"\n{args.exp}: {status.upper()}")
+    return 1 if status == "fail" else 0
+
+
+def register(sub: Any) -> None:
+    """Add the subcommand to the ``rayab`` parser."""
+    health = sub.add_parser("health", help="SRM, assignment rate, data quality and guardrail checks")
+    add_common(health)
+    health.add_argument("--exp", required=True)
+    health.add_argument("--start", required=True, help="first hour of the window, e.g. 2026-11-23T00")
+    health.add_argument("--end", required=True, help="hour after the last one")
+    health.add_argument("--config", default=None)
+    health.add_argument("--srm-threshold", type=float, default=0.001)
+    health.add_argument("--srm-by", action="append", help="also test SRM per value of this assignment dimension")
+    health.add_argument("--logs", default=None, help="raw logs root, to detect inputs that changed after commit")
+    health.set_defaults(func=_run)

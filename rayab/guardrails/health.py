@@ -1,0 +1,209 @@
+"""Experiment health: each check is ok / warn / fail with the reason, so a scheduler can alert on it.
+
+Checks, in order:
+
+- ``assignment_rate``: first assignments per hour; fails when nobody was assigned in the window, warns on hours
+  whose rate dropped below ``rate_drop`` times the median hour.
+- ``sample_ratio``: the chi-square SRM test on all assignments up to the end of the window, and the anytime-valid
+  sequential test over every hour (fails if either flags a mismatch).
+- ``sample_ratio_by_<dim>``: the same per value of an assignment-time dimension, Holm-corrected (warns).
+- ``data_completeness``: hours of the window without a committed manifest, per analysis type (fails).
+- ``data_quality``: share of quarantined rows and skipped (unreadable) files in the committed hours.
+- ``late_data``: hours whose input files changed after they were committed (only with ``logs_root``; warns).
+- ``guardrail_<metric>``: the relative lift of each variant against control; fails when the whole interval lies
+  beyond the tolerance on the harmful side, warns when it lies on the harmful side of zero (significant harm that
+  may still be within the tolerance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import pyarrow.compute as pc
+
+from rayab.errors import NotFoundError
+from rayab.guardrails.sample_ratio import assignment_rows, srm_check, srm_timeline
+from rayab.model import AnalysisType, Config, Experiment
+from rayab.model.guardrail import Guardrail
+from rayab.model.hours import hours_between
+from rayab.query.results import experiment_results
+from rayab.storage.logs import list_log_files
+from rayab.storage.tables import read_rows
+from rayab.storage.warehouse import Warehouse
+
+__all__ = ["HealthCheck", "HealthSettings", "Status", "experiment_health", "worst_status"]
+
+Status = Literal["ok", "warn", "fail"]
+_RANK: dict[str, int] = {"ok": 0, "warn": 1, "fail": 2}
+
+
+class HealthCheck(NamedTuple):
+    """One check: its name, status, a one-line reason and details for programs."""
+
+    name: str
+    status: Status
+    reason: str
+    details: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """Thresholds of the checks."""
+
+    srm_threshold: float = 0.001
+    srm_min_relative_deviation: float = 0.0
+    srm_by: tuple[str, ...] = ()
+    rate_drop: float = 0.2
+    quarantine_warn: float = 0.001
+    quarantine_fail: float = 0.05
+    confidence_level: float = 0.95
+
+
+def worst_status(checks: Sequence[HealthCheck]) -> Status:
+    """The most severe status among ``checks`` (``ok`` for none)."""
+    return max((c.status for c in checks), key=_RANK.__getitem__, default="ok")
+
+
+def _assignment_rate(warehouse: Warehouse, exp: Experiment, hours: Sequence[str],
+                     settings: HealthSettings) -> HealthCheck:
+    rows = assignment_rows(warehouse, exp)
+    stamps = pc.strftime(rows.column("assigned_at"), format="%Y-%m-%dT%H").to_pylist() if rows.num_rows else []
+    per_hour = {h: 0 for h in hours}
+    for stamp in stamps:
+        if stamp in per_hour:
+            per_hour[stamp] += 1
+    counts = np.array(list(per_hour.values()))
+    details = {"assignments_per_hour": per_hour, "total": int(counts.sum())}
+    if counts.sum() == 0:
+        return HealthCheck("assignment_rate", "fail", "no unit was assigned in the window", details)
+    median = float(np.median(counts))
+    low = [h for h, n in per_hour.items() if n < settings.rate_drop * median]
+    if low:
+        return HealthCheck("assignment_rate", "warn", f"assignments dropped below {settings.rate_drop:.0%} of the "
+                           f"median hour ({median:.0f}) in {len(low)} hours: {', '.join(low[:5])}", details)
+    return HealthCheck("assignment_rate", "ok", f"{int(counts.sum())} units assigned, median {median:.0f}/hour",
+                       details)
+
+
+def _sample_ratio(warehouse: Warehouse, exp: Experiment, hours: Sequence[str], end_hour: str,
+                  settings: HealthSettings) -> list[HealthCheck]:
+    checks = srm_check(warehouse, exp, by=settings.srm_by, until_hour=end_hour, threshold=settings.srm_threshold,
+                       min_relative_deviation=settings.srm_min_relative_deviation)
+    overall = checks[0]
+    looks = srm_timeline(warehouse, exp, hours[0], end_hour, threshold=settings.srm_threshold)
+    sequential = looks[-1].sequential_pvalue if looks else 1.0
+    counts = dict(zip(overall.variant_ids, overall.counts, strict=True))
+    details = {"counts": counts, "pvalue": overall.pvalue, "sequential_pvalue": sequential,
+               "timeline": [look._asdict() for look in looks]}
+    bad = overall.mismatch or (looks[-1].mismatch if looks else False)
+    text = f"units {counts}, chi-square p = {overall.pvalue:.3g}, sequential p = {sequential:.3g}"
+    out = [HealthCheck("sample_ratio", "fail" if bad else "ok",
+                       ("sample-ratio mismatch: " if bad else "") + text, details)]
+    for dim in settings.srm_by:
+        slices = [c for c in checks[1:] if c.slice[0][0] == dim]
+        flagged = [c for c in slices if c.mismatch]
+        reason = (f"mismatch in {', '.join(f'{dim}={c.slice[0][1]}' for c in flagged)} (Holm-adjusted)" if flagged
+                  else f"no mismatch in {len(slices)} values of {dim} (Holm-adjusted)")
+        out.append(HealthCheck(f"sample_ratio_by_{dim}", "warn" if flagged else "ok", reason,
+                               {"slices": [c._asdict() for c in slices]}))
+    return out
+
+
+def _manifests(warehouse: Warehouse, analysis_type: AnalysisType, hours: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The latest manifest row of each committed hour of the window."""
+    rows = read_rows(warehouse, "_manifest")
+    latest: dict[str, dict[str, Any]] = {}
+    if rows.num_rows == 0:
+        return latest
+    wanted = set(hours)
+    for row in rows.to_pylist():
+        if row["analysis_type"] != analysis_type.name or row["hour"] not in wanted:
+            continue
+        if row["hour"] not in latest or row["committed_at"] >= latest[row["hour"]]["committed_at"]:
+            latest[row["hour"]] = row
+    return latest
+
+
+def _data_checks(warehouse: Warehouse, config: Config, exp: Experiment, hours: Sequence[str],
+                 settings: HealthSettings, logs_root: str | None,
+                 logs_options: Mapping[str, str] | None) -> list[HealthCheck]:
+    missing: dict[str, list[str]] = {}
+    read = quarantined = 0
+    skipped: list[str] = []
+    changed: list[str] = []
+    for at in config.analysis_types_of(exp.exp_id):
+        manifests = _manifests(warehouse, at, hours)
+        missing[at.name] = [h for h in hours if h not in manifests]
+        for hour, m in manifests.items():
+            read += m["rows_read"]
+            quarantined += m["rows_quarantined"]
+            skipped += m["skipped_files"]
+            if logs_root is not None:
+                now = [(f.path, f.size) for f in list_log_files(logs_root, hour, logs_options)]
+                if now != list(zip(m["input_files"], m["input_sizes"], strict=True)):
+                    changed.append(f"{at.name} {hour}")
+    gaps = {k: v for k, v in missing.items() if v}
+    completeness = HealthCheck(
+        "data_completeness", "fail" if gaps else "ok",
+        "; ".join(f"{k}: {len(v)} hours not committed ({', '.join(v[:5])})" for k, v in gaps.items())
+        or f"all {len(hours)} hours committed", {"missing_hours": missing})
+    share = quarantined / read if read else 0.0
+    status: Status = ("fail" if share > settings.quarantine_fail else
+                      "warn" if share > settings.quarantine_warn or skipped else "ok")
+    quality = HealthCheck("data_quality", status,
+                          f"{quarantined} of {read} rows quarantined ({share:.2%}), {len(skipped)} files skipped",
+                          {"rows_read": read, "rows_quarantined": quarantined, "skipped_files": skipped})
+    out = [completeness, quality]
+    if logs_root is not None:
+        out.append(HealthCheck("late_data", "warn" if changed else "ok",
+                               f"inputs changed after commit in {len(changed)} hours: {', '.join(changed[:5])}; "
+                               "re-run them with `rayab backfill`" if changed else "no input changed after commit",
+                               {"changed": changed}))
+    return out
+
+
+def _guardrail(warehouse: Warehouse, config: Config, exp: Experiment, guardrail: Guardrail, start: str, end: str,
+               settings: HealthSettings) -> HealthCheck:
+    name = f"guardrail_{guardrail.metric}"
+    at = next((a for a in config.analysis_types_of(exp.exp_id)
+               if guardrail.metric in (*a.metric_names, *a.composed, "units")), None)
+    if at is None:
+        return HealthCheck(name, "fail", f"no analysis type of {exp.exp_id} has {guardrail.metric}", {})
+    try:
+        results = experiment_results(warehouse, at, exp, start, end, metrics=[guardrail.metric],
+                                     confidence_level=settings.confidence_level)
+    except NotFoundError as err:
+        return HealthCheck(name, "fail", str(err), {})
+    sign = 1.0 if guardrail.bad_direction == "increase" else -1.0
+    tolerance = guardrail.tolerance_pct / 100.0
+    status: Status = "ok"
+    notes = []
+    for r in results:
+        if r.variant_id == exp.control_id or r.slice:
+            continue
+        near = r.rel_ci_lower if sign > 0 else -r.rel_ci_upper
+        verdict: Status = "fail" if near > tolerance else "warn" if near > 0 else "ok"
+        status = max(status, verdict, key=_RANK.__getitem__)
+        notes.append(f"{r.variant_id} {r.rel_diff:+.2%} [{r.rel_ci_lower:+.2%}, {r.rel_ci_upper:+.2%}]")
+    reason = (f"{guardrail.metric} must not {guardrail.bad_direction} by more than {guardrail.tolerance_pct:g}%: "
+              + "; ".join(notes))
+    return HealthCheck(name, status, reason, {"results": [r._asdict() for r in results]})
+
+
+def experiment_health(warehouse: Warehouse, config: Config, exp_id: str, start_hour: str, end_hour: str,
+                      settings: HealthSettings | None = None, logs_root: str | None = None,
+                      logs_options: Mapping[str, str] | None = None) -> list[HealthCheck]:
+    """Every health check of an experiment over the window ``[start_hour, end_hour)``."""
+    settings = settings or HealthSettings()
+    exp = config.experiment(exp_id)
+    hours = hours_between(start_hour, end_hour)
+    if not hours:
+        raise NotFoundError(f"the window [{start_hour}, {end_hour}) holds no hour")
+    checks = [_assignment_rate(warehouse, exp, hours, settings),
+              *_sample_ratio(warehouse, exp, hours, end_hour, settings),
+              *_data_checks(warehouse, config, exp, hours, settings, logs_root, logs_options)]
+    checks += [_guardrail(warehouse, config, exp, g, start_hour, end_hour, settings) for g in exp.guardrails]
+    return checks
