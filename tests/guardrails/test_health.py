@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def test_skewed_split_fails_sample_ratio(healthy: World) -> None:
                             "2026-11-23T03")
     assert [look.hour for look in timeline] == healthy.hours
     assert timeline[-1].pvalue < 0.001
-    assert all(a.sequential_pvalue >= b.sequential_pvalue for a, b in zip(timeline, timeline[1:], strict=False))
+    assert all(a.sequential_pvalue >= b.sequential_pvalue for a, b in itertools.pairwise(timeline))
 
 
 def test_srm_per_slice_is_corrected(healthy: World) -> None:
