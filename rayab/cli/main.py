@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "rayab.cli.results",
     "rayab.cli.health",
     "rayab.cli.power",
+    "rayab.cli.report",
 )
 
 

@@ -3,7 +3,7 @@
 Checks, in order:
 
 - ``assignment_rate``: first assignments per hour; fails when nobody was assigned in the window, warns on hours
-  whose rate dropped below ``rate_drop`` times the median hour.
+  whose count dropped below ``rate_drop`` times the median of the three hours on either side.
 - ``sample_ratio``: the chi-square SRM test on all assignments up to the end of the window, and the anytime-valid
   sequential test over every hour (fails if either flags a mismatch).
 - ``sample_ratio_by_<dim>``: the same per value of an assignment-time dimension, Holm-corrected (warns).
@@ -79,11 +79,17 @@ def _assignment_rate(warehouse: Warehouse, exp: Experiment, hours: Sequence[str]
     details = {"assignments_per_hour": per_hour, "total": int(counts.sum())}
     if counts.sum() == 0:
         return HealthCheck("assignment_rate", "fail", "no unit was assigned in the window", details)
+    # compare each hour with its neighbours (3 on each side), so daily cycles and the natural slowdown of first
+    # assignments are not mistaken for an outage
+    low = []
+    for i, hour in enumerate(per_hour):
+        neighbours = np.r_[counts[max(0, i - 3):i], counts[i + 1:i + 4]]
+        if len(neighbours) and counts[i] < settings.rate_drop * float(np.median(neighbours)):
+            low.append(hour)
     median = float(np.median(counts))
-    low = [h for h, n in per_hour.items() if n < settings.rate_drop * median]
     if low:
         return HealthCheck("assignment_rate", "warn", f"assignments dropped below {settings.rate_drop:.0%} of the "
-                           f"median hour ({median:.0f}) in {len(low)} hours: {', '.join(low[:5])}", details)
+                           f"neighbouring hours in {len(low)} hours: {', '.join(low[:5])}", details)
     return HealthCheck("assignment_rate", "ok", f"{int(counts.sum())} units assigned, median {median:.0f}/hour",
                        details)
 

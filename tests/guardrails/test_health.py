@@ -115,3 +115,14 @@ def test_guardrail_catches_a_harmful_variant(workdir: Path) -> None:
     checks = _by_name(experiment_health(world.warehouse, config, "ranker_v2", hours[0], "2026-11-23T03"))
     assert checks["guardrail_ctr"].status == "fail", checks["guardrail_ctr"].reason
     assert "treatment" in checks["guardrail_ctr"].reason
+
+
+def test_assignment_outage_is_flagged(healthy: World) -> None:
+    rows = healthy.assignments
+    hours = pc.strftime(rows.column("assigned_at"), format="%Y-%m-%dT%H")
+    kept = rows.filter(pc.invert(pc.equal(hours, healthy.hours[1])))
+    replace_partitions(healthy.warehouse, "assignment", kept, ["exp_id", "date"], {"exp_id": ["aa_check", "ranker_v2"]})
+    check = _by_name(experiment_health(healthy.warehouse, healthy.config, "aa_check", healthy.hours[0],
+                                       "2026-11-23T03"))["assignment_rate"]
+    assert check.status == "warn" and healthy.hours[1] in check.reason
+    assert check.details["assignments_per_hour"][healthy.hours[1]] == 0
