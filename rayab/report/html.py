@@ -60,8 +60,7 @@ def _cumulative(warehouse: Warehouse, config: Config, exp: Experiment, start: st
     analysis_type = config.analysis_types_of(exp.exp_id)[0]
     hours = hours_between(start, end)
     by_variant: dict[str, list[tuple[float, float, float]]] = {}
-    for i, hour in enumerate(hours):
-        upto = hours[i + 1] if i + 1 < len(hours) else end
+    for upto in (*hours[1:], end):  # each cumulative window ends after one more hour
         for r in experiment_results(warehouse, analysis_type, exp, start, upto, metrics=[exp.primary_kpi]):
             if r.variant_id != exp.control_id:
                 by_variant.setdefault(r.variant_id, []).append((r.rel_diff, r.rel_ci_lower, r.rel_ci_upper))
