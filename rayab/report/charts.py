@@ -16,13 +16,14 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render to SVG text only
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 __all__ = ["cumulative_plot", "forest_plot"]
 
 _BLUE, _GREY, _RED, _GREEN = "#2f6db5", "#888888", "#c0392b", "#1e8449"
 
 
-def _svg(figure: plt.Figure) -> str:
+def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(figure)

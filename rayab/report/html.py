@@ -64,7 +64,7 @@ def _cumulative(warehouse: Warehouse, config: Config, exp: Experiment, start: st
         for r in experiment_results(warehouse, analysis_type, exp, start, upto, metrics=[exp.primary_kpi]):
             if r.variant_id != exp.control_id:
                 by_variant.setdefault(r.variant_id, []).append((r.rel_diff, r.rel_ci_lower, r.rel_ci_upper))
-    return [CumulativeSeries(exp.primary_kpi, v, hours, *map(tuple, zip(*points, strict=True)))  # type: ignore[arg-type]
+    return [CumulativeSeries(exp.primary_kpi, v, hours, *map(tuple, zip(*points, strict=True)))
             for v, points in by_variant.items()]
 
 
