@@ -1,6 +1,9 @@
 """Experiment and analysis-type specs persisted in the warehouse: the ``experiment`` and ``variant`` tables of the
 data model (one row per experiment / variant and config version) and ``_analysis_type`` (specs as JSON).
 
+The serving config is versioned in ``_config_version``: one row per version with every experiment as JSON, so
+a restarted config actor reloads exactly what was served, and any past version can be read back.
+
 >>> import tempfile
 >>> from rayab.simulate import demo_config
 >>> wh = Warehouse.from_url(tempfile.mkdtemp())
@@ -12,6 +15,9 @@ data model (one row per experiment / variant and config version) and ``_analysis
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -21,27 +27,43 @@ from rayab.storage.schemas import EXPERIMENT, VARIANT
 from rayab.storage.tables import append_rows, read_rows
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["load_saved_config", "save_config"]
+__all__ = [
+    "CONFIG_VERSION_TABLE",
+    "append_experiments",
+    "load_analysis_types",
+    "load_config_version",
+    "load_saved_config",
+    "load_saved_experiments",
+    "save_config",
+    "save_config_version",
+    "sync_experiment_tables",
+]
 
 _ANALYSIS_TYPE = pa.schema([("name", pa.string()), ("version", pa.int64()), ("spec", pa.string())])
 
 
 def save_config(warehouse: Warehouse, config: Config) -> None:
     """Append the config's experiments, variants and analysis types (each row carries its version)."""
-    experiments = pa.Table.from_pylist([{
-        "exp_id": e.exp_id, "name": e.name, "start_time": e.start_time, "end_time": e.end_time,
-        "unit": e.unit.value, "primary_kpi": e.primary_kpi, "status": e.status.value, "layer": e.layer,
-        "version": e.version, "spec": json.dumps(e.to_dict(), sort_keys=True),
-    } for e in config.experiments], schema=EXPERIMENT)
-    variants = pa.Table.from_pylist([{
-        "exp_id": e.exp_id, "variant_id": v.variant_id, "traffic_pct": v.traffic_pct,
-        "parameters": json.dumps(dict(v.parameters), sort_keys=True), "version": e.version,
-    } for e in config.experiments for v in e.variants], schema=VARIANT)
+    experiments, variants = _experiment_rows(config.experiments)
     types = pa.Table.from_pylist([{"name": a.name, "version": 1, "spec": json.dumps(a.to_dict(), sort_keys=True)}
                                   for a in config.analysis_types], schema=_ANALYSIS_TYPE)
     append_rows(warehouse, "_analysis_type", types)
     append_rows(warehouse, "experiment", experiments)
     append_rows(warehouse, "variant", variants)
+
+
+def _experiment_rows(exps: Sequence[Experiment]) -> tuple[pa.Table, pa.Table]:
+    """Rows of the ``experiment`` and ``variant`` tables for ``exps``."""
+    experiments = pa.Table.from_pylist([{
+        "exp_id": e.exp_id, "name": e.name, "start_time": e.start_time, "end_time": e.end_time,
+        "unit": e.unit.value, "primary_kpi": e.primary_kpi, "status": e.status.value, "layer": e.layer,
+        "version": e.version, "spec": json.dumps(e.to_dict(), sort_keys=True),
+    } for e in exps], schema=EXPERIMENT)
+    variants = pa.Table.from_pylist([{
+        "exp_id": e.exp_id, "variant_id": v.variant_id, "traffic_pct": v.traffic_pct,
+        "parameters": json.dumps(dict(v.parameters), sort_keys=True), "version": e.version,
+    } for e in exps for v in e.variants], schema=VARIANT)
+    return experiments, variants
 
 
 def _latest(table: pa.Table, key: str) -> list[str]:
@@ -64,3 +86,76 @@ def load_saved_config(warehouse: Warehouse) -> Config:
         experiments=tuple(Experiment.from_dict(json.loads(s)) for s in _latest(exps, "exp_id"))
         if exps.num_rows else (),
     )
+
+
+# --- versioned config snapshots: the serving config, one row per version ----------------------------------------
+
+_CONFIG_VERSION = pa.schema([
+    ("version", pa.int64()), ("committed_at", pa.timestamp("us", tz="UTC")), ("change", pa.string()),
+    ("spec", pa.string()),
+])
+CONFIG_VERSION_TABLE = "_config_version"
+
+
+def save_config_version(warehouse: Warehouse, version: int, experiments: Sequence[Experiment], change: str) -> None:
+    """Commit config ``version`` (every experiment, as JSON) to ``_config_version`` in one append.
+
+    This row is the commit point of a config change: the version exists once it is written. The ``experiment``
+    and ``variant`` tables are a projection written after it (:func:`append_experiments`), and
+    :func:`sync_experiment_tables` repairs them if that second write failed.
+    """
+    spec = json.dumps({"version": version, "experiments": [e.to_dict() for e in experiments]}, sort_keys=True)
+    row = pa.Table.from_pylist([{"version": version, "committed_at": datetime.now(UTC), "change": change,
+                                 "spec": spec}], schema=_CONFIG_VERSION)
+    append_rows(warehouse, CONFIG_VERSION_TABLE, row)
+
+
+def load_config_version(warehouse: Warehouse, version: int | None = None) -> dict[str, Any] | None:
+    """The snapshot mapping ``{"version", "experiments"}`` of ``version`` (default: the latest), or None when
+    no version was ever committed."""
+    table = read_rows(warehouse, CONFIG_VERSION_TABLE, columns=["version", "spec"])
+    if table.num_rows == 0:
+        return None
+    versions = table.column("version").to_pylist()
+    wanted = max(versions) if version is None else version
+    if wanted not in versions:
+        raise NotFoundError(f"config version {wanted} was never committed; latest is {max(versions)}")
+    spec: str = table.column("spec")[versions.index(wanted)].as_py()
+    loaded: dict[str, Any] = json.loads(spec)
+    return loaded
+
+
+def sync_experiment_tables(warehouse: Warehouse, experiments: Sequence[Experiment]) -> list[str]:
+    """Append to ``experiment``/``variant`` every experiment whose version there is older than in
+    ``experiments``; returns the ids appended."""
+    saved = read_rows(warehouse, "experiment", columns=["exp_id", "version"])
+    latest: dict[str, int] = {}
+    if saved.num_rows:
+        for exp_id, version in zip(saved.column("exp_id").to_pylist(), saved.column("version").to_pylist(),
+                                   strict=True):
+            latest[exp_id] = max(version, latest.get(exp_id, 0))
+    stale = [e for e in experiments if latest.get(e.exp_id, 0) < e.version]
+    append_experiments(warehouse, stale)
+    return [e.exp_id for e in stale]
+
+
+def load_analysis_types(warehouse: Warehouse) -> tuple[AnalysisType, ...]:
+    """The latest version of every saved analysis type (none when no config was ever saved)."""
+    types = read_rows(warehouse, "_analysis_type")
+    if types.num_rows == 0:
+        return ()
+    return tuple(AnalysisType.from_dict(json.loads(s)) for s in _latest(types, "name"))
+
+
+def load_saved_experiments(warehouse: Warehouse) -> tuple[Experiment, ...]:
+    """The latest version of every experiment in the ``experiment`` table, by id."""
+    exps = read_rows(warehouse, "experiment")
+    return tuple(Experiment.from_dict(json.loads(s)) for s in _latest(exps, "exp_id")) if exps.num_rows else ()
+
+
+def append_experiments(warehouse: Warehouse, experiments: Sequence[Experiment]) -> None:
+    """Append one row per experiment to ``experiment`` and one per variant to ``variant``."""
+    if experiments:
+        experiments_rows, variant_rows = _experiment_rows(experiments)
+        append_rows(warehouse, "experiment", experiments_rows)
+        append_rows(warehouse, "variant", variant_rows)

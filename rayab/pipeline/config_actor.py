@@ -1,0 +1,168 @@
+"""The ConfigActor: the one writer of the experiment config, and the source serving processes follow.
+
+It is named, detached and restarted without limit; its constructor reloads the latest committed version from the
+warehouse (:class:`~rayab.pipeline.config_store.ConfigStore`), so a restarted actor serves exactly the config it
+had. Admin changes run one at a time and each becomes a committed version before anyone sees it.
+
+Serving processes **long-poll** it (:meth:`ConfigActor.wait_for_version`): a call returns as soon as a version
+newer than the caller's exists, or ``None`` after a timeout, and the caller asks again. That is a push's delay
+(a change reaches every server one round trip after its commit) with a poll's robustness: a server that missed
+anything, or an actor that restarted and forgot its callers, needs no re-registration; the next call carries the
+version the server has. Requests never call the actor: they are answered from the server's local snapshot.
+
+Admin calls go through :class:`ActorAdmin`, which has the interface the gRPC admin service expects. Experiments
+cross the process boundary as their spec mappings, and rayab errors as (class, attributes, message): neither
+pickles as it is (an experiment holds read-only mapping proxies, and a ``ValidationError`` cannot be rebuilt
+from its message alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import ray
+
+from rayab.errors import RayabError
+from rayab.model.experiment import Experiment, ExperimentStatus
+from rayab.pipeline.config_store import ConfigStore
+from rayab.storage.warehouse import Warehouse
+
+__all__ = ["CONFIG_ACTOR", "NAMESPACE", "ActorAdmin", "ConfigActor", "config_actor"]
+
+CONFIG_ACTOR = "rayab-config"
+NAMESPACE = "rayab"
+Versioned = tuple[Experiment, int]
+# what crosses the process boundary: ("ok", result) or ("error", (class, attributes, message))
+Outcome = tuple[str, Any]
+
+
+def _portable(value: Any) -> Any:
+    return value if value is None or isinstance(value, str | int | float | bool) else repr(value)
+
+
+def _run(method: Any, *args: Any, **kwargs: Any) -> Outcome:
+    """Call ``method``; a rayab error becomes data, an experiment its spec mapping."""
+    try:
+        result = method(*args, **kwargs)
+    except RayabError as err:
+        state = {k: _portable(v) for k, v in vars(err).items()}
+        return "error", (type(err), state, str(err))
+    first, version = result
+    if isinstance(first, list):
+        return "ok", ([e.to_dict() for e in first], version)
+    return "ok", (first.to_dict(), version)
+
+
+def _unpack(outcome: Outcome) -> Any:
+    """The result an :data:`Outcome` stands for, or the rayab error it carries, raised."""
+    kind, payload = outcome
+    if kind == "error":
+        cls, state, message = payload
+        error = cls.__new__(cls)
+        Exception.__init__(error, message)
+        error.__dict__.update(state)
+        raise error
+    first, version = payload
+    if isinstance(first, list):
+        return [Experiment.from_dict(e) for e in first], version
+    return Experiment.from_dict(first), version
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+class ConfigActor:
+    """Owns a :class:`ConfigStore`; an async actor so that long polls wait without holding a thread."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self._store = ConfigStore(warehouse)
+        self._changed: asyncio.Condition | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def _sync(self) -> tuple[asyncio.Condition, asyncio.Lock]:
+        # created lazily: they must belong to the actor's event loop, which runs the async methods
+        if self._changed is None or self._lock is None:
+            self._changed, self._lock = asyncio.Condition(), asyncio.Lock()
+        return self._changed, self._lock
+
+    async def version(self) -> int:
+        """The latest committed config version."""
+        return self._store.version
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The latest snapshot as a mapping (``ConfigSnapshot.from_dict`` reads it)."""
+        return self._store.snapshot.to_dict()
+
+    async def wait_for_version(self, after: int, timeout_s: float = 10.0) -> dict[str, Any] | None:
+        """The latest snapshot as soon as its version is above ``after``; None if none came within the timeout."""
+        changed, _ = self._sync()
+        async with changed:
+            try:
+                await asyncio.wait_for(changed.wait_for(lambda: self._store.version > after), timeout_s)
+            except TimeoutError:
+                return None
+        return self._store.snapshot.to_dict()
+
+    async def change(self, method: str, *args: Any, **kwargs: Any) -> Outcome:
+        """Apply one admin change (``create``, ``update``, ``ship``, ``archive``), one at a time."""
+        if method not in ("create", "update", "ship", "archive"):
+            raise ValueError(f"unknown change {method!r}")
+        changed, lock = self._sync()
+        async with lock:
+            # the warehouse write blocks: run it in a thread so that long polls keep being answered
+            outcome = await asyncio.to_thread(_run, getattr(self._store, method), *args, **kwargs)
+        async with changed:
+            changed.notify_all()
+        return outcome
+
+    async def get(self, exp_id: str) -> Outcome:
+        """One experiment and the version holding it."""
+        return _run(self._store.get, exp_id)
+
+    async def list(self, status: ExperimentStatus | None) -> Outcome:
+        """Every experiment (or those in ``status``)."""
+        return _run(self._store.list, status)
+
+
+def config_actor(warehouse: Warehouse, name: str = CONFIG_ACTOR, namespace: str = NAMESPACE) -> Any:
+    """The running config actor called ``name``, started (detached) on ``warehouse`` if there is none."""
+    return ConfigActor.options(  # type: ignore[attr-defined]
+        name=name, namespace=namespace, lifetime="detached", get_if_exists=True).remote(warehouse)
+
+
+class ActorAdmin:
+    """The admin interface of :mod:`rayab.service.experiment_service`, forwarded to the config actor."""
+
+    def __init__(self, actor: Any) -> None:
+        self._actor = actor
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        outcome: Outcome = await getattr(self._actor, method).remote(*args, **kwargs)
+        return _unpack(outcome)
+
+    async def create(self, spec: Mapping[str, Any]) -> Versioned:
+        result: Versioned = await self._call("change", "create", dict(spec))
+        return result
+
+    async def get(self, exp_id: str) -> Versioned:
+        result: Versioned = await self._call("get", exp_id)
+        return result
+
+    async def list(self, status: ExperimentStatus | None) -> tuple[list[Experiment], int]:
+        result: tuple[list[Experiment], int] = await self._call("list", status)
+        return result
+
+    async def update(self, exp_id: str, *, status: ExperimentStatus | None, rollout_pct: float | None,
+                     targeting: Mapping[str, Any] | None, expected_version: int | None) -> Versioned:
+        result: Versioned = await self._call(
+            "change", "update", exp_id, status=status, rollout_pct=rollout_pct,
+            targeting=None if targeting is None else dict(targeting), expected_version=expected_version)
+        return result
+
+    async def ship(self, exp_id: str, variant_id: str, expected_version: int | None) -> Versioned:
+        result: Versioned = await self._call("change", "ship", exp_id, variant_id, expected_version)
+        return result
+
+    async def archive(self, exp_id: str, expected_version: int | None) -> Versioned:
+        result: Versioned = await self._call("change", "archive", exp_id, expected_version)
+        return result

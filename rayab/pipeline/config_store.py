@@ -1,0 +1,225 @@
+"""The experiment config as a sequence of committed versions: the rules of every admin change.
+
+A :class:`ConfigStore` holds the latest :class:`~rayab.assignment.ConfigSnapshot` and turns each change into the
+next version: it builds the changed experiment (validated like any spec), cross-checks the whole snapshot
+(unique ids and salts, layer slices), commits it to the warehouse (``_config_version``, then the ``experiment``
+and ``variant`` tables) and only then makes it current. A store built on the same warehouse later, e.g. by a
+restarted config actor, starts from the same latest version.
+
+Status changes: ``draft -> running``, ``draft -> stopped``, ``running -> stopped``; shipping a variant stops a
+running (or stopped, not yet shipped) experiment; archiving takes a draft or stopped one; rollout and targeting
+change only while draft or running. Anything else raises :class:`~rayab.errors.PreconditionError`. Changing
+variant weights is not an update: it moves units between variants, so it must be a new experiment (a new phase
+with a new salt).
+
+>>> import tempfile
+>>> from rayab.storage.warehouse import Warehouse
+>>> store = ConfigStore(Warehouse.from_url(tempfile.mkdtemp()))
+>>> exp, version = store.create({"exp_id": "ctr_test", "name": "ctr", "primary_kpi": "ctr", "status": "draft",
+...     "start_time": "2026-11-24T00:00:00Z",
+...     "variants": [{"variant_id": "a", "traffic_pct": 50}, {"variant_id": "b", "traffic_pct": 50}]})
+>>> version, exp.version, exp.status.value
+(1, 1, 'draft')
+>>> exp, version = store.update("ctr_test", status=ExperimentStatus.RUNNING, rollout_pct=5.0)
+>>> version, exp.version, exp.status.value, exp.rollout_pct
+(2, 2, 'running', 5.0)
+>>> store.archive("ctr_test")
+Traceback (most recent call last):
+...
+rayab.errors.PreconditionError: experiment 'ctr_test' is running: stop it before archiving
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from rayab.assignment import ConfigSnapshot
+from rayab.errors import NotFoundError, PreconditionError, SpecError, ValidationError
+from rayab.model import Config
+from rayab.model.experiment import Experiment, ExperimentStatus
+from rayab.model.validation import check_identifier
+from rayab.storage.specs import (
+    append_experiments,
+    load_analysis_types,
+    load_config_version,
+    load_saved_experiments,
+    save_config_version,
+    sync_experiment_tables,
+)
+from rayab.storage.warehouse import Warehouse
+
+__all__ = ["ConfigStore", "LocalAdmin"]
+
+Versioned = tuple[Experiment, int]
+_S = ExperimentStatus
+_STATUS_CHANGES = {(_S.DRAFT, _S.RUNNING), (_S.DRAFT, _S.STOPPED), (_S.RUNNING, _S.STOPPED)}
+
+
+class ConfigStore:
+    """The latest committed config version of a warehouse, and the changes that make the next one."""
+
+    def __init__(self, warehouse: Warehouse, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.warehouse = warehouse
+        self._clock = clock
+        self._analysis_types = load_analysis_types(warehouse)
+        payload = load_config_version(warehouse)
+        if payload is not None:
+            self.snapshot = ConfigSnapshot.from_dict(payload)
+            sync_experiment_tables(warehouse, self.snapshot.experiments)  # repair a half-done last change
+            return
+        self.snapshot = ConfigSnapshot(0, ())
+        seeded = load_saved_experiments(warehouse)
+        if seeded:  # experiments saved from a YAML config (e.g. by the demo) become version 1
+            self._commit(seeded, "seed from the experiment table", ())
+
+    @property
+    def version(self) -> int:
+        """The latest committed version (0: nothing committed yet)."""
+        return self.snapshot.version
+
+    def get(self, exp_id: str) -> Versioned:
+        """An experiment and the version holding it."""
+        return self._find(exp_id), self.version
+
+    def list(self, status: ExperimentStatus | None = None) -> tuple[list[Experiment], int]:
+        """Every experiment (or those in ``status``), in creation order."""
+        return [e for e in self.snapshot.experiments if status is None or e.status == status], self.version
+
+    def create(self, spec: Mapping[str, Any]) -> Versioned:
+        """Add an experiment from its spec mapping (its version starts at 1)."""
+        if not isinstance(spec, Mapping):
+            raise ValidationError("spec", spec, "must be a mapping")
+        experiment = Experiment.from_dict({**spec, "version": 1}, "spec")
+        if any(e.exp_id == experiment.exp_id for e in self.snapshot.experiments):
+            raise PreconditionError(f"experiment {experiment.exp_id!r} already exists; update it instead")
+        if self._analysis_types:  # the hourly job must be able to measure it
+            try:
+                Config(self._analysis_types, (experiment,))
+            except SpecError as err:
+                raise SpecError(err.field.replace("experiments[0]", "spec", 1), err.value, err.rule) from None
+        return self._apply(experiment, f"create {experiment.exp_id}", new=True)
+
+    def update(self, exp_id: str, *, status: ExperimentStatus | None = None, rollout_pct: float | None = None,
+               targeting: Mapping[str, Any] | None = None, expected_version: int | None = None) -> Versioned:
+        """Change status, rollout or targeting."""
+        current = self._current(exp_id, expected_version)
+        if status is None and rollout_pct is None and targeting is None:
+            raise ValidationError("update", exp_id, "must change at least one of status, rollout_pct, targeting")
+        if status == _S.ARCHIVED:
+            return self.archive(exp_id, expected_version)
+        changes: dict[str, Any] = {}
+        if rollout_pct is not None or targeting is not None:
+            if current.status not in (_S.DRAFT, _S.RUNNING):
+                raise PreconditionError(f"experiment {exp_id!r} is {current.status}: rollout and targeting "
+                                        "change only while draft or running")
+            changes.update({"rollout_pct": rollout_pct} if rollout_pct is not None else {})
+            changes.update({"targeting": targeting} if targeting is not None else {})
+        if status is not None and status != current.status:
+            if (current.status, status) not in _STATUS_CHANGES:
+                raise PreconditionError(f"experiment {exp_id!r} cannot go from {current.status} to {status}")
+            changes.update(self._status_fields(current, status))
+        return self._apply(_changed(current, changes), f"update {exp_id}: {sorted(changes)}")
+
+    def ship(self, exp_id: str, variant_id: str, expected_version: int | None = None) -> Versioned:
+        """Stop the experiment and serve ``variant_id``'s parameters to everyone."""
+        current = self._current(exp_id, expected_version)
+        known = [v.variant_id for v in current.variants]
+        if variant_id not in known:
+            raise ValidationError("variant_id", variant_id, f"must be one of the variant ids {known}")
+        if current.shipped_variant or current.status not in (_S.RUNNING, _S.STOPPED):
+            state = f"shipped {current.shipped_variant}" if current.shipped_variant else str(current.status)
+            raise PreconditionError(f"experiment {exp_id!r} is {state}: only a running or stopped experiment "
+                                    "that has not shipped can ship a variant")
+        changes = {**self._status_fields(current, _S.STOPPED), "shipped_variant": variant_id}
+        return self._apply(_changed(current, changes), f"ship {exp_id}: {variant_id}")
+
+    def archive(self, exp_id: str, expected_version: int | None = None) -> Versioned:
+        """Retire a draft or stopped experiment."""
+        current = self._current(exp_id, expected_version)
+        if current.status == _S.RUNNING:
+            raise PreconditionError(f"experiment {exp_id!r} is running: stop it before archiving")
+        if current.status == _S.ARCHIVED:
+            raise PreconditionError(f"experiment {exp_id!r} is already archived")
+        return self._apply(_changed(current, {"status": _S.ARCHIVED.value}), f"archive {exp_id}")
+
+    def _status_fields(self, current: Experiment, status: ExperimentStatus) -> dict[str, Any]:
+        fields: dict[str, Any] = {"status": status.value}
+        now = self._clock()
+        if status == _S.STOPPED and now > current.start_time and (current.end_time is None or current.end_time > now):
+            fields["end_time"] = now.isoformat()
+        return fields
+
+    def _find(self, exp_id: str) -> Experiment:
+        check_identifier("exp_id", exp_id)
+        for experiment in self.snapshot.experiments:
+            if experiment.exp_id == exp_id:
+                return experiment
+        raise NotFoundError(f"experiment {exp_id!r} does not exist (config version {self.version})")
+
+    def _current(self, exp_id: str, expected_version: int | None) -> Experiment:
+        experiment = self._find(exp_id)
+        if expected_version is not None and expected_version != experiment.version:
+            raise PreconditionError(f"experiment {exp_id!r} is at version {experiment.version}, not "
+                                    f"{expected_version}: it changed meanwhile; read it again")
+        return experiment
+
+    def _apply(self, experiment: Experiment, change: str, new: bool = False) -> Versioned:
+        experiments = [*self.snapshot.experiments, experiment] if new else [
+            experiment if e.exp_id == experiment.exp_id else e for e in self.snapshot.experiments]
+        self._commit(tuple(experiments), change, (experiment,))
+        return experiment, self.version
+
+    def _commit(self, experiments: tuple[Experiment, ...], change: str, changed: tuple[Experiment, ...]) -> None:
+        snapshot = ConfigSnapshot(self.version + 1, experiments)  # cross-checks before anything is written
+        save_config_version(self.warehouse, snapshot.version, snapshot.experiments, change)
+        self.snapshot = snapshot
+        append_experiments(self.warehouse, changed)
+
+
+def _changed(experiment: Experiment, changes: Mapping[str, Any]) -> Experiment:
+    """``experiment`` with ``changes`` applied and its version bumped, validated like any spec."""
+    spec = {**experiment.to_dict(), **changes, "version": experiment.version + 1}
+    try:
+        return Experiment.from_dict(spec, "update")
+    except SpecError as err:
+        raise SpecError(err.field.removeprefix("update."), err.value, err.rule) from None
+
+
+class LocalAdmin:
+    """The admin API over a :class:`ConfigStore` in this process (one change at a time); ``on_change`` is called
+    with every new snapshot, e.g. to install it in a local server."""
+
+    def __init__(self, store: ConfigStore, on_change: Callable[[ConfigSnapshot], None] | None = None) -> None:
+        self.store = store
+        self._on_change = on_change
+        self._lock = asyncio.Lock()
+
+    async def _change(self, method: Callable[..., Versioned], *args: Any, **kwargs: Any) -> Versioned:
+        async with self._lock:
+            result = await asyncio.to_thread(method, *args, **kwargs)
+        if self._on_change is not None:
+            self._on_change(self.store.snapshot)
+        return result
+
+    async def create(self, spec: Mapping[str, Any]) -> Versioned:
+        return await self._change(self.store.create, spec)
+
+    async def get(self, exp_id: str) -> Versioned:
+        return self.store.get(exp_id)
+
+    async def list(self, status: ExperimentStatus | None) -> tuple[list[Experiment], int]:
+        return self.store.list(status)
+
+    async def update(self, exp_id: str, *, status: ExperimentStatus | None, rollout_pct: float | None,
+                     targeting: Mapping[str, Any] | None, expected_version: int | None) -> Versioned:
+        return await self._change(self.store.update, exp_id, status=status, rollout_pct=rollout_pct,
+                                  targeting=targeting, expected_version=expected_version)
+
+    async def ship(self, exp_id: str, variant_id: str, expected_version: int | None) -> Versioned:
+        return await self._change(self.store.ship, exp_id, variant_id, expected_version)
+
+    async def archive(self, exp_id: str, expected_version: int | None) -> Versioned:
+        return await self._change(self.store.archive, exp_id, expected_version)

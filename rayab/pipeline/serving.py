@@ -1,0 +1,152 @@
+"""Serving processes: Ray actors that each run a ``grpc.aio`` server on their own port, one per node.
+
+A :class:`ServerActor` loads the current snapshot from the config actor, starts the gRPC server (assignment and
+admin services, health, reflection) on the actor's event loop, and keeps two background tasks there: one
+long-polls the config actor and installs every new version (:func:`follow_config`), the other ships first
+assignments to the assignment logger (:class:`~rayab.pipeline.assignment_logger.LogShipper`). No request ever
+waits on either: requests read the local snapshot. Measured on 2 cores (``scripts/bench_assign.py``), a server
+inside an actor answers as fast as the same server in a bare process, so actors are used: Ray places them one per
+node and restarts nothing behind our back (``max_restarts=0``; ``rayab serve`` owns them).
+
+:func:`start_servers` starts the config actor, the logger and the servers; :func:`stop_servers` stops the servers
+gracefully (calls in flight finish, buffered assignments reach the logger) and closes the logger (its buffer is
+committed), so a graceful shutdown loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from rayab.assignment import ConfigSnapshot
+from rayab.pipeline.assignment_logger import AssignmentLogger, LogShipper
+from rayab.pipeline.assignment_recorder import AssignmentRecorder
+from rayab.pipeline.config_actor import CONFIG_ACTOR, NAMESPACE, ActorAdmin, config_actor
+from rayab.service.server import RunningServer, ServerSettings, start_server
+from rayab.service.snapshot import SnapshotHolder
+from rayab.storage.warehouse import Warehouse
+
+__all__ = ["ASSIGNMENT_LOGGER", "Deployment", "ServerActor", "follow_config", "start_servers", "stop_servers"]
+
+ASSIGNMENT_LOGGER = "rayab-assignment-logger"
+log = logging.getLogger(__name__)
+
+
+async def follow_config(holder: SnapshotHolder, actor: Any, poll_s: float = 10.0, retry_s: float = 0.2) -> None:
+    """Install every new config version from ``actor`` into ``holder``, forever (cancel to stop).
+
+    While the actor is down (restarting), the holder keeps serving the version it has, and the poll is retried.
+    """
+    while True:
+        try:
+            payload = await actor.wait_for_version.remote(holder.version, poll_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # RayActorError, ActorUnavailableError, ...: the actor is restarting
+            log.info("config actor unavailable, retrying: %s", type(err).__name__)
+            await asyncio.sleep(retry_s)
+            continue
+        if payload is not None:
+            snapshot = await asyncio.to_thread(ConfigSnapshot.from_dict, payload)
+            holder.install(snapshot)
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class ServerActor:
+    """One serving process: a gRPC server on the actor's event loop, following the config actor."""
+
+    def __init__(self, settings: ServerSettings, config_name: str = CONFIG_ACTOR, namespace: str = NAMESPACE,
+                 logger_name: str | None = ASSIGNMENT_LOGGER) -> None:
+        self._settings = settings
+        self._names: tuple[str, str, str | None] = (config_name, namespace, logger_name)
+        self._running: RunningServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._shipper: LogShipper | None = None
+
+    async def start(self) -> int:
+        """Start serving; returns the bound port."""
+        config_name, namespace, logger_name = self._names
+        actor: Any = ray.get_actor(config_name, namespace=namespace)
+        holder = SnapshotHolder(ConfigSnapshot.from_dict(await actor.snapshot.remote()))
+        recorder: AssignmentRecorder | None = None
+        if logger_name is not None:
+            recorder = AssignmentRecorder()
+            self._shipper = LogShipper(recorder, ray.get_actor(logger_name, namespace=namespace))
+        self._running = await start_server(self._settings, holder, ActorAdmin(actor), recorder)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(follow_config(holder, actor))]
+        if self._shipper is not None:
+            self._tasks.append(loop.create_task(self._shipper.run()))
+        return self._running.port
+
+    async def status(self) -> dict[str, Any]:
+        """Counters of this server (the same as the GetServingStatus call)."""
+        assert self._running is not None, "start() first"
+        service = self._running.assignments
+        recorder = service.recorder
+        return {"port": self._running.port, "config_version": service.holder.version,
+                "assign_requests": service.assign_requests, "batch_requests": service.batch_requests,
+                "logged": recorder.recorded if recorder else 0, "dropped": recorder.dropped if recorder else 0,
+                "shipped": self._shipper.shipped if self._shipper else 0}
+
+    async def stop(self, grace_s: float = 5.0) -> dict[str, Any]:
+        """Finish calls in flight, stop following, hand every buffered assignment to the logger."""
+        assert self._running is not None, "start() first"
+        await self._running.stop(grace_s)
+        for task in self._tasks:
+            task.cancel()
+        if self._shipper is not None:
+            await self._shipper.drain()
+        return await self.status()
+
+
+@dataclass
+class Deployment:
+    """What :func:`start_servers` started: the actors and the addresses clients use."""
+
+    config: Any
+    logger: Any
+    servers: list[Any] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)
+
+
+def start_servers(warehouse: Warehouse, settings: ServerSettings, servers: int | None = None,
+                  namespace: str = NAMESPACE, prefix: str = "rayab", logger_options: dict[str, Any] | None = None
+                  ) -> Deployment:
+    """Start (or join) the config actor and the logger, then ``servers`` server actors (default: one per alive
+    node, each pinned to its node). Returns once every server listens."""
+    config = config_actor(warehouse, f"{prefix}-config", namespace)
+    logger = AssignmentLogger.options(  # type: ignore[attr-defined]
+        name=f"{prefix}-assignment-logger", namespace=namespace, lifetime="detached",
+        get_if_exists=True).remote(warehouse, **(logger_options or {}))
+    ray.get(config.version.remote())  # the config is loaded before any server asks for it
+    nodes = [n for n in ray.nodes() if n["Alive"]]  # type: ignore[no-untyped-call]
+    count = servers or len(nodes)
+    deployment = Deployment(config, logger)
+    for i in range(count):
+        node = nodes[i % len(nodes)]
+        strategy = NodeAffinitySchedulingStrategy(node["NodeID"], soft=servers is not None)
+        server = ServerActor.options(  # type: ignore[attr-defined]
+            namespace=namespace, scheduling_strategy=strategy).remote(
+            replace(settings, server_id=settings.server_id or f"{prefix}-server-{i}"), f"{prefix}-config",
+            namespace, f"{prefix}-assignment-logger")
+        deployment.servers.append(server)
+    ports = ray.get([s.start.remote() for s in deployment.servers])
+    hosts = [nodes[i % len(nodes)]["NodeManagerAddress"] if settings.host in ("0.0.0.0", "[::]") else settings.host
+             for i in range(count)]
+    deployment.addresses = [f"{host}:{port}" for host, port in zip(hosts, ports, strict=True)]
+    return deployment
+
+
+def stop_servers(deployment: Deployment, grace_s: float = 5.0) -> list[dict[str, Any]]:
+    """Stop the servers gracefully, then flush and close the logger; returns each server's final counters."""
+    final = ray.get([s.stop.remote(grace_s) for s in deployment.servers])
+    ray.get(deployment.logger.close.remote())
+    for server in deployment.servers:
+        ray.kill(server)
+    return list(final)

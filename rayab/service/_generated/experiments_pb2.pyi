@@ -1,0 +1,121 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ExperimentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPERIMENT_STATUS_UNSPECIFIED: _ClassVar[ExperimentStatus]
+    EXPERIMENT_STATUS_DRAFT: _ClassVar[ExperimentStatus]
+    EXPERIMENT_STATUS_RUNNING: _ClassVar[ExperimentStatus]
+    EXPERIMENT_STATUS_STOPPED: _ClassVar[ExperimentStatus]
+    EXPERIMENT_STATUS_ARCHIVED: _ClassVar[ExperimentStatus]
+EXPERIMENT_STATUS_UNSPECIFIED: ExperimentStatus
+EXPERIMENT_STATUS_DRAFT: ExperimentStatus
+EXPERIMENT_STATUS_RUNNING: ExperimentStatus
+EXPERIMENT_STATUS_STOPPED: ExperimentStatus
+EXPERIMENT_STATUS_ARCHIVED: ExperimentStatus
+
+class VariantSpec(_message.Message):
+    __slots__ = ("variant_id", "traffic_pct", "parameters_json")
+    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    TRAFFIC_PCT_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_JSON_FIELD_NUMBER: _ClassVar[int]
+    variant_id: str
+    traffic_pct: float
+    parameters_json: str
+    def __init__(self, variant_id: _Optional[str] = ..., traffic_pct: _Optional[float] = ..., parameters_json: _Optional[str] = ...) -> None: ...
+
+class Experiment(_message.Message):
+    __slots__ = ("exp_id", "name", "status", "rollout_pct", "layer", "variants", "shipped_variant", "version", "targeting_json", "spec_json")
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_PCT_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    SHIPPED_VARIANT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_JSON_FIELD_NUMBER: _ClassVar[int]
+    SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    name: str
+    status: ExperimentStatus
+    rollout_pct: float
+    layer: str
+    variants: _containers.RepeatedCompositeFieldContainer[VariantSpec]
+    shipped_variant: str
+    version: int
+    targeting_json: str
+    spec_json: str
+    def __init__(self, exp_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., rollout_pct: _Optional[float] = ..., layer: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantSpec, _Mapping]]] = ..., shipped_variant: _Optional[str] = ..., version: _Optional[int] = ..., targeting_json: _Optional[str] = ..., spec_json: _Optional[str] = ...) -> None: ...
+
+class ExperimentReply(_message.Message):
+    __slots__ = ("experiment", "config_version")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    config_version: int
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...
+
+class CreateExperimentRequest(_message.Message):
+    __slots__ = ("spec_json",)
+    SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    spec_json: str
+    def __init__(self, spec_json: _Optional[str] = ...) -> None: ...
+
+class GetExperimentRequest(_message.Message):
+    __slots__ = ("exp_id",)
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    def __init__(self, exp_id: _Optional[str] = ...) -> None: ...
+
+class ListExperimentsRequest(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: ExperimentStatus
+    def __init__(self, status: _Optional[_Union[ExperimentStatus, str]] = ...) -> None: ...
+
+class ListExperimentsResponse(_message.Message):
+    __slots__ = ("experiments", "config_version")
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    experiments: _containers.RepeatedCompositeFieldContainer[Experiment]
+    config_version: int
+    def __init__(self, experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ..., config_version: _Optional[int] = ...) -> None: ...
+
+class UpdateExperimentRequest(_message.Message):
+    __slots__ = ("exp_id", "status", "rollout_pct", "targeting_json", "expected_version")
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_PCT_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_JSON_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    status: ExperimentStatus
+    rollout_pct: float
+    targeting_json: str
+    expected_version: int
+    def __init__(self, exp_id: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., rollout_pct: _Optional[float] = ..., targeting_json: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class ShipVariantRequest(_message.Message):
+    __slots__ = ("exp_id", "variant_id", "expected_version")
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    variant_id: str
+    expected_version: int
+    def __init__(self, exp_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class ArchiveExperimentRequest(_message.Message):
+    __slots__ = ("exp_id", "expected_version")
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    expected_version: int
+    def __init__(self, exp_id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,103 @@
+"""``rayab.v1.ExperimentService``: the admin API, a thin adapter over an :class:`ExperimentAdmin`.
+
+The admin behind it (the config actor in production, :class:`rayab.pipeline.config_store.LocalAdmin` in a single
+process) owns the rules: status changes, shipping, archiving, version numbers and persistence. Mutations need
+the admin bearer token (:mod:`rayab.service.auth`); reads do not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from rayab.errors import ValidationError
+from rayab.model.experiment import Experiment, ExperimentStatus
+from rayab.service._generated import experiments_pb2 as epb
+from rayab.service._generated import experiments_pb2_grpc as epb_grpc
+from rayab.service.auth import AdminToken
+from rayab.service.convert import experiment_to_proto, status_from_proto
+from rayab.service.status import guarded
+
+__all__ = ["ExperimentAdmin", "ExperimentService"]
+
+Versioned = tuple[Experiment, int]
+
+
+class ExperimentAdmin(Protocol):
+    """Where experiments live; every method returns the experiment and the config version holding it."""
+
+    async def create(self, spec: Mapping[str, Any]) -> Versioned: ...
+
+    async def get(self, exp_id: str) -> Versioned: ...
+
+    async def list(self, status: ExperimentStatus | None) -> tuple[list[Experiment], int]: ...
+
+    async def update(self, exp_id: str, *, status: ExperimentStatus | None, rollout_pct: float | None,
+                     targeting: Mapping[str, Any] | None, expected_version: int | None) -> Versioned: ...
+
+    async def ship(self, exp_id: str, variant_id: str, expected_version: int | None) -> Versioned: ...
+
+    async def archive(self, exp_id: str, expected_version: int | None) -> Versioned: ...
+
+
+def _json_object(field: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValidationError(field, text[:80], f"must be a JSON object ({err.msg} at position {err.pos})") from None
+    if not isinstance(value, dict):
+        raise ValidationError(field, text[:80], "must be a JSON object")
+    return value
+
+
+def _reply(versioned: Versioned) -> epb.ExperimentReply:
+    experiment, version = versioned
+    return epb.ExperimentReply(experiment=experiment_to_proto(experiment), config_version=version)
+
+
+class ExperimentService(epb_grpc.ExperimentServiceServicer):
+    """The admin servicer."""
+
+    def __init__(self, admin: ExperimentAdmin, token: AdminToken) -> None:
+        self.admin = admin
+        self.token = token
+
+    @guarded
+    async def CreateExperiment(self, request: epb.CreateExperimentRequest,
+                               context: Any) -> epb.ExperimentReply:
+        self.token.check(context.invocation_metadata())
+        return _reply(await self.admin.create(_json_object("spec_json", request.spec_json)))
+
+    @guarded
+    async def GetExperiment(self, request: epb.GetExperimentRequest, context: Any) -> epb.ExperimentReply:
+        return _reply(await self.admin.get(request.exp_id))
+
+    @guarded
+    async def ListExperiments(self, request: epb.ListExperimentsRequest,
+                              context: Any) -> epb.ListExperimentsResponse:
+        experiments, version = await self.admin.list(status_from_proto(request.status))
+        return epb.ListExperimentsResponse(experiments=[experiment_to_proto(e) for e in experiments],
+                                           config_version=version)
+
+    @guarded
+    async def UpdateExperiment(self, request: epb.UpdateExperimentRequest,
+                               context: Any) -> epb.ExperimentReply:
+        self.token.check(context.invocation_metadata())
+        targeting = (_json_object("targeting_json", request.targeting_json)
+                     if request.HasField("targeting_json") else None)
+        return _reply(await self.admin.update(
+            request.exp_id, status=status_from_proto(request.status),
+            rollout_pct=request.rollout_pct if request.HasField("rollout_pct") else None,
+            targeting=targeting, expected_version=request.expected_version or None))
+
+    @guarded
+    async def ShipVariant(self, request: epb.ShipVariantRequest, context: Any) -> epb.ExperimentReply:
+        self.token.check(context.invocation_metadata())
+        return _reply(await self.admin.ship(request.exp_id, request.variant_id, request.expected_version or None))
+
+    @guarded
+    async def ArchiveExperiment(self, request: epb.ArchiveExperimentRequest,
+                                context: Any) -> epb.ExperimentReply:
+        self.token.check(context.invocation_metadata())
+        return _reply(await self.admin.archive(request.exp_id, request.expected_version or None))

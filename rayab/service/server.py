@@ -1,0 +1,126 @@
+"""Wiring one ``grpc.aio`` server: the assignment and admin services, health checking, reflection, TLS.
+
+Generic gRPC tooling works from the server alone: the standard health service (``grpc.health.v1.Health``) reports
+SERVING for ``""`` and each rayab service, and server reflection lists every service with its descriptors.
+
+>>> import asyncio
+>>> from rayab.assignment import ConfigSnapshot
+>>> async def main():
+...     running = await start_server(ServerSettings(), SnapshotHolder(ConfigSnapshot(0, ())))
+...     bound = running.port > 0
+...     await running.stop(0)
+...     return bound
+>>> asyncio.run(main())
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from rayab.errors import ValidationError
+from rayab.pipeline.assignment_recorder import AssignmentRecorder
+from rayab.service._generated import assignment_pb2 as apb
+from rayab.service._generated import assignment_pb2_grpc as apb_grpc
+from rayab.service._generated import experiments_pb2 as epb
+from rayab.service._generated import experiments_pb2_grpc as epb_grpc
+from rayab.service.assignment_service import AssignmentService
+from rayab.service.auth import AdminToken
+from rayab.service.experiment_service import ExperimentAdmin, ExperimentService
+from rayab.service.snapshot import SnapshotHolder
+
+__all__ = ["ASSIGNMENT_SERVICE", "EXPERIMENT_SERVICE", "RunningServer", "ServerSettings", "start_server"]
+
+ASSIGNMENT_SERVICE: str = apb.DESCRIPTOR.services_by_name["AssignmentService"].full_name
+EXPERIMENT_SERVICE: str = epb.DESCRIPTOR.services_by_name["ExperimentService"].full_name
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where and how a serving process listens.
+
+    ``port`` 0 picks a free port. TLS is on when ``tls_cert_file`` and ``tls_key_file`` (PEM) are both given.
+    Without ``admin_token`` the admin service refuses every mutation.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    admin_token: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    max_message_bytes: int = 64 * 2**20
+    batch_chunk: int = 2_000
+    server_id: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValidationError("port", self.port, "must be an integer in [0, 65535]")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValidationError("tls_key_file" if self.tls_key_file is None else "tls_cert_file", None,
+                                  "TLS needs both a certificate and a key file")
+        for field, path in (("tls_cert_file", self.tls_cert_file), ("tls_key_file", self.tls_key_file)):
+            if path is not None and not Path(path).is_file():
+                raise ValidationError(field, path, "must be a readable PEM file")
+        if self.batch_chunk < 1:
+            raise ValidationError("batch_chunk", self.batch_chunk, "must be at least 1")
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server speaks TLS."""
+        return self.tls_cert_file is not None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        """The TLS server credentials from the PEM files."""
+        assert self.tls_cert_file is not None and self.tls_key_file is not None
+        key = Path(self.tls_key_file).read_bytes()
+        cert = Path(self.tls_cert_file).read_bytes()
+        return grpc.ssl_server_credentials([(key, cert)])
+
+
+@dataclass
+class RunningServer:
+    """A started server, its bound port and its services."""
+
+    server: grpc.aio.Server
+    port: int
+    assignments: AssignmentService
+    health: health.aio.HealthServicer
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Report NOT_SERVING, then stop, letting calls in flight finish within ``grace`` seconds."""
+        for name in ("", ASSIGNMENT_SERVICE, EXPERIMENT_SERVICE):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace)
+
+
+async def start_server(settings: ServerSettings, holder: SnapshotHolder, admin: ExperimentAdmin | None = None,
+                       recorder: AssignmentRecorder | None = None) -> RunningServer:
+    """Start a server on the running event loop; the admin service is added only when ``admin`` is given."""
+    options = [("grpc.max_receive_message_length", settings.max_message_bytes),
+               ("grpc.max_send_message_length", settings.max_message_bytes)]
+    server = grpc.aio.server(options=options)
+    assignments = AssignmentService(holder, recorder, settings.server_id, settings.batch_chunk)
+    apb_grpc.add_AssignmentServiceServicer_to_server(assignments, server)  # type: ignore[no-untyped-call]
+    names = [ASSIGNMENT_SERVICE]
+    if admin is not None:
+        epb_grpc.add_ExperimentServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            ExperimentService(admin, AdminToken(settings.admin_token)), server)
+        names.append(EXPERIMENT_SERVICE)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    address = f"{settings.host}:{settings.port}"
+    try:
+        port = (server.add_secure_port(address, settings.credentials()) if settings.tls
+                else server.add_insecure_port(address))
+    except RuntimeError as err:
+        raise ValidationError("port", settings.port, f"cannot listen on {address}: {err}") from None
+    await server.start()
+    for name in ("", *names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, port, assignments, health_servicer)

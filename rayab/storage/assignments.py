@@ -1,0 +1,116 @@
+"""The ``assignment`` table: first assignments, one row per (exp_id, unit_id), keeping the earliest.
+
+Writers (assignment loggers on several nodes) call :func:`merge_first_assignments`, a Delta MERGE on
+``(exp_id, unit_id)``: a new key is inserted, an existing key is replaced only by an earlier ``assigned_at`` (the
+row then moves to that earlier date's partition), so the result is the same whatever the order or overlap of the
+batches. Concurrent merges that conflict are retried on the new table state; each batch is one atomic commit.
+Each written file is sorted by ``(exp_id, date, unit_id)``.
+
+>>> import tempfile
+>>> from datetime import UTC, datetime
+>>> wh = Warehouse.from_url(tempfile.mkdtemp())
+>>> t0, t1 = datetime(2026, 11, 24, 23, tzinfo=UTC), datetime(2026, 11, 25, 1, tzinfo=UTC)
+>>> merge_first_assignments(wh, [("e1", "u1", "a", t1), ("e1", "u2", "b", t1)])
+2
+>>> merge_first_assignments(wh, [("e1", "u1", "a", t0), ("e1", "u2", "b", t1.replace(hour=5))])
+2
+>>> sorted((r["unit_id"], r["date"]) for r in read_rows(wh, "assignment").to_pylist())
+[('u1', '2026-11-24'), ('u2', '2026-11-25')]
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from rayab.errors import StorageError
+from rayab.storage.schemas import ASSIGNMENT, PARTITIONS
+from rayab.storage.tables import sql_predicate
+from rayab.storage.warehouse import Warehouse
+
+__all__ = ["ASSIGNMENT_TABLE", "FirstAssignment", "assignment_rows", "merge_first_assignments"]
+
+ASSIGNMENT_TABLE = "assignment"
+# exp_id, unit_id, variant_id, assigned_at (timezone-aware datetime, or microseconds since the epoch UTC)
+FirstAssignment = tuple[str, str, str, datetime | int]
+
+_MERGE_PREDICATE = "t.exp_id = s.exp_id AND t.unit_id = s.unit_id"
+_KEEP_EARLIEST = {"variant_id": "s.variant_id", "assigned_at": "s.assigned_at", "date": "s.date"}
+
+
+def assignment_rows(rows: Sequence[FirstAssignment]) -> pa.Table:
+    """Rows as an ``assignment`` table, one per (exp_id, unit_id) with the earliest ``assigned_at``, sorted."""
+    at = [r[3] for r in rows]
+    times = pa.array(at, type=pa.timestamp("us", tz="UTC")) if not at or not isinstance(at[0], int) else \
+        pa.array(at, type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    table = pa.table({
+        "exp_id": pa.array([r[0] for r in rows], pa.string()),
+        "unit_id": pa.array([r[1] for r in rows], pa.string()),
+        "variant_id": pa.array([r[2] for r in rows], pa.string()),
+        "assigned_at": times,
+    })
+    table = table.sort_by([("exp_id", "ascending"), ("unit_id", "ascending"), ("assigned_at", "ascending")])
+    keys = pc.binary_join_element_wise(table.column("exp_id"), table.column("unit_id"), "\x00")
+    first = pc.not_equal(keys, _previous(keys))
+    table = table.filter(pc.fill_null(first, True))
+    date = pc.strftime(table.column("assigned_at"), format="%Y-%m-%d", locale="C")
+    table = table.append_column("date", date)
+    table = table.select(ASSIGNMENT.names).cast(ASSIGNMENT)
+    return table.sort_by([("exp_id", "ascending"), ("date", "ascending"), ("unit_id", "ascending")])
+
+
+def _previous(values: pa.ChunkedArray) -> pa.Array:
+    """``values`` shifted down by one (null first)."""
+    flat = values.combine_chunks()
+    return pa.concat_arrays([pa.nulls(1, flat.type), flat.slice(0, max(len(flat) - 1, 0))])
+
+
+def merge_first_assignments(warehouse: Warehouse, rows: Sequence[FirstAssignment] | pa.Table,
+                            attempts: int = 20) -> int:
+    """Merge first assignments into the ``assignment`` table in one commit; returns the number of source rows
+    (after deduplication). Commit conflicts with concurrent writers are retried up to ``attempts`` times."""
+    source = rows if isinstance(rows, pa.Table) else assignment_rows(rows)
+    if source.num_rows == 0:
+        return 0
+    _ensure_table(warehouse)
+    uri = warehouse.table_uri(ASSIGNMENT_TABLE)
+    prune = sql_predicate({"t.exp_id": sorted(set(source.column("exp_id").to_pylist()))})
+    for attempt in range(attempts):
+        try:
+            table = DeltaTable(uri, storage_options=warehouse.delta_options())
+            (table.merge(source, predicate=f"{_MERGE_PREDICATE} AND {prune}", source_alias="s", target_alias="t")
+             .when_matched_update(updates=_KEEP_EARLIEST, predicate="s.assigned_at < t.assigned_at")
+             .when_not_matched_insert_all()
+             .execute())
+            return int(source.num_rows)
+        except CommitFailedError as err:
+            if attempt == attempts - 1:
+                raise StorageError(f"cannot merge into {uri} after {attempts} conflicting commits: {err}") from err
+            # another writer committed first: back off a little (jittered) and merge against the new state
+            time.sleep(min(0.05 * 2 ** attempt, 1.0) * random.uniform(0.5, 1.5))
+        except (DeltaError, OSError) as err:
+            raise StorageError(f"cannot merge into {uri}: {err}") from err
+    raise AssertionError("unreachable")
+
+
+def _ensure_table(warehouse: Warehouse) -> None:
+    uri = warehouse.table_uri(ASSIGNMENT_TABLE)
+    options = warehouse.delta_options()
+    try:
+        DeltaTable(uri, storage_options=options)
+        return
+    except TableNotFoundError:
+        pass
+    try:
+        DeltaTable.create(uri, ASSIGNMENT, mode="ignore", partition_by=PARTITIONS[ASSIGNMENT_TABLE],
+                          storage_options=options)
+    except (CommitFailedError, DeltaError):
+        # two writers created it at once: fine as long as it exists now
+        DeltaTable(uri, storage_options=options)
