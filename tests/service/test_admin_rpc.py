@@ -1,0 +1,224 @@
+"""ExperimentService on a real server: bearer-token auth, the life cycle of an experiment with a config version per
+change persisted to the warehouse, error codes, and TLS with a certificate made in the test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+
+import grpc
+import pytest
+
+from rayab.pipeline.config_store import ConfigStore
+from rayab.service._generated import assignment_pb2 as apb
+from rayab.service._generated import experiments_pb2 as epb
+from rayab.service.server import ServerSettings
+from rayab.storage.specs import load_config_version
+from rayab.storage.tables import read_rows
+from tests.service.reference import HALF, expected_variant
+from tests.service.servers import ServerThread, code_of, metadata, spec
+
+S = epb
+
+
+@pytest.fixture()
+def server(workdir):
+    server = ServerThread(workdir / "wh")
+    yield server
+    server.close()
+
+
+def _create(server, **fields):
+    body = spec(fields.pop("exp_id", "ctr_test"), **fields)
+    return server.admin.CreateExperiment(S.CreateExperimentRequest(spec_json=json.dumps(body)), metadata=metadata())
+
+
+@pytest.mark.parametrize("token", [None, "wrong", ""])
+def test_mutations_need_the_admin_token(server, token):
+    meta = None if token is None else metadata(token)
+    body = json.dumps(spec("ctr_test"))
+    calls = [
+        lambda: server.admin.CreateExperiment(S.CreateExperimentRequest(spec_json=body), metadata=meta),
+        lambda: server.admin.UpdateExperiment(S.UpdateExperimentRequest(exp_id="x", rollout_pct=5), metadata=meta),
+        lambda: server.admin.ShipVariant(S.ShipVariantRequest(exp_id="x", variant_id="a"), metadata=meta),
+        lambda: server.admin.ArchiveExperiment(S.ArchiveExperimentRequest(exp_id="x"), metadata=meta),
+    ]
+    for call in calls:
+        code, details = code_of(call)
+        assert code == grpc.StatusCode.UNAUTHENTICATED and details.startswith("authorization")
+    assert server.store.version == 0  # nothing was changed
+    assert server.admin.ListExperiments(S.ListExperimentsRequest()).config_version == 0  # reads need no token
+
+
+def test_a_server_without_admin_token_refuses_mutations(workdir):
+    server = ServerThread(workdir / "wh", ServerSettings())
+    try:
+        code, details = code_of(lambda: _create(server))
+        assert code == grpc.StatusCode.UNAUTHENTICATED and "no admin token" in details
+    finally:
+        server.close()
+
+
+def test_life_cycle_each_change_is_a_persisted_version(server):
+    reply = _create(server, status="draft", rollout_pct=10)
+    assert (reply.config_version, reply.experiment.version) == (1, 1)
+    assert reply.experiment.status == S.EXPERIMENT_STATUS_DRAFT
+    assert json.loads(reply.experiment.spec_json)["variants"][1]["parameters"] == {"ranker": "v2", "depth": 20}
+    update = S.UpdateExperimentRequest(exp_id="ctr_test", status=S.EXPERIMENT_STATUS_RUNNING, expected_version=1)
+    assert server.admin.UpdateExperiment(update, metadata=metadata()).config_version == 2
+    ramp = S.UpdateExperimentRequest(exp_id="ctr_test", rollout_pct=50, targeting_json='{"attr": "device", "eq": "tv"}')
+    reply = server.admin.UpdateExperiment(ramp, metadata=metadata())
+    assert (reply.config_version, reply.experiment.rollout_pct, reply.experiment.version) == (3, 50.0, 3)
+    assert json.loads(reply.experiment.targeting_json) == {"attr": "device", "eq": "tv"}
+    assert server.holder.version == 3  # the local server serves what was committed
+    shipped = server.admin.ShipVariant(S.ShipVariantRequest(exp_id="ctr_test", variant_id="treatment"),
+                                       metadata=metadata())
+    assert (shipped.experiment.status, shipped.experiment.shipped_variant) == (S.EXPERIMENT_STATUS_STOPPED, "treatment")
+    answer = server.stub.Assign(apb.AssignRequest(unit_id="anyone")).assignments[0]
+    assert (answer.variant_id, answer.reason, answer.in_experiment) == ("treatment", apb.REASON_SHIPPED, False)
+    assert answer.parameters["ranker"].string_value == "v2"
+    archived = server.admin.ArchiveExperiment(S.ArchiveExperimentRequest(exp_id="ctr_test"), metadata=metadata())
+    assert (archived.config_version, archived.experiment.version) == (5, 5)
+    assert not server.stub.Assign(apb.AssignRequest(unit_id="anyone")).assignments
+    # persisted: every version, and the experiment/variant tables have one row per experiment version
+    versions = sorted(read_rows(server.warehouse, "_config_version").column("version").to_pylist())
+    assert versions == [1, 2, 3, 4, 5]
+    assert load_config_version(server.warehouse, 3)["experiments"][0]["rollout_pct"] == 50.0
+    rows = read_rows(server.warehouse, "experiment").to_pylist()
+    assert [(r["version"], r["status"]) for r in sorted(rows, key=lambda r: r["version"])] == [
+        (1, "draft"), (2, "running"), (3, "running"), (4, "stopped"), (5, "archived")]
+    assert read_rows(server.warehouse, "variant").num_rows == 10
+    reloaded = ConfigStore(server.warehouse)  # what a restarted config actor would load
+    assert reloaded.snapshot == server.store.snapshot
+
+
+def test_get_and_list(server):
+    _create(server, exp_id="a_test", status="draft")
+    _create(server, exp_id="b_test")
+    assert server.admin.GetExperiment(S.GetExperimentRequest(exp_id="b_test")).experiment.exp_id == "b_test"
+    listed = server.admin.ListExperiments(S.ListExperimentsRequest(status=S.EXPERIMENT_STATUS_DRAFT))
+    assert [e.exp_id for e in listed.experiments] == ["a_test"] and listed.config_version == 2
+    assert len(server.admin.ListExperiments(S.ListExperimentsRequest()).experiments) == 2
+
+
+def test_ramp_up_only_adds_units(server):
+    _create(server, rollout_pct=5)
+    units = [f"u{i}" for i in range(2_000)]
+    seen: dict[str, str] = {}
+    for rollout in (5, 20, 60, 100):
+        if rollout != 5:
+            server.admin.UpdateExperiment(S.UpdateExperimentRequest(exp_id="ctr_test", rollout_pct=rollout),
+                                          metadata=metadata())
+        response = server.stub.BatchAssign(apb.BatchAssignRequest(unit_ids=units, exp_ids=["ctr_test"]))
+        column = response.experiments[0]
+        names = [v.variant_id for v in column.variants]
+        for unit, index in zip(units, column.variant_index, strict=True):
+            got = names[index] if index >= 0 else None
+            assert got == expected_variant("ctr_test", unit, HALF, rollout)
+            if unit in seen:
+                assert got == seen[unit]  # nobody moves
+            elif got is not None:
+                seen[unit] = got
+    assert len(seen) == 2_000
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ('{"exp_id": "x"', "spec_json"),
+    ("[1, 2]", "spec_json"),
+    (json.dumps(spec("x", variants=[{"variant_id": "a", "traffic_pct": 50}, {"variant_id": "b", "traffic_pct": 40}])),
+     "spec.variants[*].traffic_pct"),
+    (json.dumps(spec("Bad Id")), "spec.exp_id"),
+    (json.dumps({**spec("x"), "colour": "red"}), "spec.colour"),
+])
+def test_bad_specs_are_invalid_argument_naming_the_field(server, body, field):
+    code, details = code_of(lambda: server.admin.CreateExperiment(S.CreateExperimentRequest(spec_json=body),
+                                                                   metadata=metadata()))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith(f"{field} == "), details
+
+
+def test_layer_overlap_is_rejected_naming_the_slice(server):
+    _create(server, exp_id="home_a", layer="home", layer_pct=[0, 50])
+    code, details = code_of(lambda: _create(server, exp_id="home_b", layer="home", layer_pct=[40, 100]))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "layer_pct" in details and "home_a" in details
+    assert server.store.version == 1
+
+
+def test_state_errors_are_failed_precondition_and_unknown_ids_not_found(server):
+    _create(server)
+    code, _ = code_of(lambda: _create(server))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION  # already exists
+    mutations = [
+        S.UpdateExperimentRequest(exp_id="ctr_test", status=S.EXPERIMENT_STATUS_DRAFT),  # running -> draft
+        S.UpdateExperimentRequest(exp_id="ctr_test", rollout_pct=5, expected_version=7),  # stale version
+    ]
+    for request in mutations:
+        code, _ = code_of(lambda request=request: server.admin.UpdateExperiment(request, metadata=metadata()))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION
+    code, details = code_of(lambda: server.admin.ArchiveExperiment(S.ArchiveExperimentRequest(exp_id="ctr_test"),
+                                                                    metadata=metadata()))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "stop it before archiving" in details
+    code, details = code_of(lambda: server.admin.ShipVariant(
+        S.ShipVariantRequest(exp_id="ctr_test", variant_id="nope"), metadata=metadata()))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("variant_id == 'nope'")
+    code, _ = code_of(lambda: server.admin.GetExperiment(S.GetExperimentRequest(exp_id="missing")))
+    assert code == grpc.StatusCode.NOT_FOUND
+    code, details = code_of(lambda: server.admin.GetExperiment(S.GetExperimentRequest(exp_id="../etc")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("exp_id ==")
+    code, details = code_of(lambda: server.admin.UpdateExperiment(S.UpdateExperimentRequest(exp_id="ctr_test"),
+                                                                   metadata=metadata()))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "at least one" in details
+    assert server.store.version == 1
+
+
+def _self_signed(directory):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "server.pem", directory / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_tls_is_a_setting(workdir):
+    cert, key = _self_signed(workdir)
+    settings = ServerSettings(admin_token="t", tls_cert_file=cert, tls_key_file=key)
+    server = ServerThread(workdir / "wh", settings, tls_ca=cert)
+    try:
+        assert server.admin.CreateExperiment(S.CreateExperimentRequest(spec_json=json.dumps(spec("e1"))),
+                                             metadata=metadata("t")).config_version == 1
+        assert server.stub.Assign(apb.AssignRequest(unit_id="alice")).config_version == 1
+        plain = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        from rayab.service._generated import assignment_pb2_grpc
+
+        code, _ = code_of(lambda: assignment_pb2_grpc.AssignmentServiceStub(plain).Assign(
+            apb.AssignRequest(unit_id="alice"), timeout=3))
+        assert code == grpc.StatusCode.UNAVAILABLE  # a plaintext client cannot talk to a TLS server
+        plain.close()
+    finally:
+        server.close()
+
+
+def test_tls_settings_are_checked(workdir):
+    from rayab.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="tls_key_file"):
+        ServerSettings(tls_cert_file=str(workdir))
+    with pytest.raises(ValidationError, match="tls_cert_file == "):
+        ServerSettings(tls_cert_file=str(workdir / "missing.pem"), tls_key_file=str(workdir / "missing.key"))

@@ -1,0 +1,100 @@
+"""ConfigStore: versions committed to the warehouse, reloaded as they were, seeded from the experiment table,
+repaired when the projection write failed, and new experiments checked against the saved analysis types."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rayab.errors import PreconditionError, SpecError, StorageError
+from rayab.model.experiment import Experiment, ExperimentStatus
+from rayab.pipeline import config_store as module
+from rayab.pipeline.config_store import ConfigStore
+from rayab.simulate import demo_config
+from rayab.storage.specs import load_config_version, save_config
+from rayab.storage.tables import read_rows
+from rayab.storage.warehouse import Warehouse
+from tests.service.servers import spec
+
+
+def test_reload_gives_the_same_snapshot(workdir):
+    wh = Warehouse.from_url(workdir)
+    store = ConfigStore(wh)
+    store.create(spec("a_test", status="draft"))
+    store.update("a_test", status=ExperimentStatus.RUNNING)
+    store.update("a_test", rollout_pct=20.0, targeting={"attr": "country", "in": ["FR", "DE"]})
+    again = ConfigStore(wh)
+    assert again.snapshot == store.snapshot and again.version == 3
+    exp = again.get("a_test")[0]
+    assert (exp.rollout_pct, exp.version, exp.targeting.to_dict()) == (20.0, 3, {"attr": "country", "in": ["FR", "DE"]})
+    assert load_config_version(wh, 1)["experiments"][0]["status"] == "draft"  # old versions stay readable
+
+
+def test_seeds_version_one_from_a_saved_yaml_config(workdir):
+    wh = Warehouse.from_url(workdir)
+    config = demo_config()
+    save_config(wh, config)
+    store = ConfigStore(wh)
+    assert store.version == 1
+    assert [e.exp_id for e in store.snapshot.experiments] == sorted(e.exp_id for e in config.experiments)
+    assert ConfigStore(wh).version == 1  # seeding happens once
+
+
+def test_new_experiments_must_fit_the_saved_analysis_types(workdir):
+    wh = Warehouse.from_url(workdir)
+    save_config(wh, demo_config())
+    store = ConfigStore(wh)
+    with pytest.raises(SpecError, match=r"^spec.primary_kpi == 'ctr_typo'"):
+        store.create(spec("new_test", primary_kpi="ctr_typo"))
+    with pytest.raises(PreconditionError):
+        store.create(spec(store.snapshot.experiments[0].exp_id))
+    assert store.version == 1
+
+
+def test_a_failed_projection_write_is_repaired_on_reload(workdir, monkeypatch):
+    wh = Warehouse.from_url(workdir)
+    store = ConfigStore(wh)
+    store.create(spec("a_test"))
+
+    def fail(*args, **kwargs):
+        raise StorageError("disk full")
+
+    monkeypatch.setattr(module, "append_experiments", fail)
+    with pytest.raises(StorageError):
+        store.update("a_test", rollout_pct=10.0)
+    assert store.version == 2  # the version row was committed: it is the current config
+    monkeypatch.undo()
+    assert sorted(read_rows(wh, "experiment").column("version").to_pylist()) == [1]
+    ConfigStore(wh)
+    saved = read_rows(wh, "experiment").to_pylist()
+    assert sorted(r["version"] for r in saved) == [1, 2]
+    latest = max(saved, key=lambda r: r["version"])
+    assert Experiment.from_dict(json.loads(latest["spec"])).rollout_pct == 10.0
+
+
+def test_a_failed_version_commit_changes_nothing(workdir, monkeypatch):
+    wh = Warehouse.from_url(workdir)
+    store = ConfigStore(wh)
+    store.create(spec("a_test"))
+
+    def fail(*args, **kwargs):
+        raise StorageError("warehouse unreachable")
+
+    monkeypatch.setattr(module, "save_config_version", fail)
+    with pytest.raises(StorageError):
+        store.update("a_test", rollout_pct=10.0)
+    assert store.version == 1 and store.get("a_test")[0].rollout_pct == 100.0
+
+
+def test_stop_sets_the_end_time_and_ship_keeps_the_parameters(workdir):
+    store = ConfigStore(Warehouse.from_url(workdir))
+    store.create(spec("a_test"))
+    stopped, _ = store.update("a_test", status=ExperimentStatus.STOPPED)
+    assert stopped.end_time is not None and stopped.end_time > stopped.start_time
+    shipped, version = store.ship("a_test", "treatment")
+    assert (shipped.status, shipped.shipped, version) == (ExperimentStatus.STOPPED, shipped.variant("treatment"), 3)
+    with pytest.raises(PreconditionError, match="shipped treatment"):
+        store.ship("a_test", "control")
+    with pytest.raises(PreconditionError):
+        store.update("a_test", rollout_pct=50.0)

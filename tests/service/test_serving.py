@@ -1,0 +1,155 @@
+"""The deployed front on the session's local Ray: config actor, assignment logger and two server actors on loopback
+ports. A bounded load test raises coverage twice and kills the config actor meanwhile; assignments logged by both
+servers end up once each in the ``assignment`` table."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+
+import grpc
+import pytest
+
+from rayab.service._generated import assignment_pb2 as apb
+from rayab.service._generated import assignment_pb2_grpc, experiments_pb2_grpc
+from rayab.service._generated import experiments_pb2 as epb
+from rayab.service.client import open_channel
+from rayab.service.server import ServerSettings
+from rayab.storage.tables import read_rows
+from rayab.storage.warehouse import Warehouse
+from tests.service.reference import HALF, expected_variant
+from tests.service.servers import TOKEN, metadata, spec
+
+
+@pytest.fixture()
+def deployment(ray_local, workdir):
+    import ray
+
+    from rayab.pipeline.serving import start_servers, stop_servers
+
+    warehouse = Warehouse.from_url(workdir / "wh")
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    started = start_servers(warehouse, ServerSettings(admin_token=TOKEN), servers=2, prefix=prefix,
+                            logger_options={"flush_rows": 10_000, "flush_s": 0.5})
+    channels = [open_channel(a) for a in started.addresses]
+    started.stubs = [assignment_pb2_grpc.AssignmentServiceStub(c) for c in channels]
+    started.admin = experiments_pb2_grpc.ExperimentServiceStub(channels[0])
+    started.warehouse = warehouse
+    started.stop = lambda: stop_servers(started)
+    yield started
+    for channel in channels:
+        channel.close()
+    for actor in (*started.servers, started.config, started.logger):
+        ray.kill(actor, no_restart=True)
+
+
+def _update(deployment, rollout):
+    request = epb.UpdateExperimentRequest(exp_id="ramp", rollout_pct=rollout)
+    return deployment.admin.UpdateExperiment(request, metadata=metadata()).config_version
+
+
+def _wait_for_version(stub, version, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while stub.GetServingStatus(apb.GetServingStatusRequest()).config_version < version:
+        assert time.monotonic() < deadline, f"version {version} did not reach the server"
+        time.sleep(0.02)
+
+
+class Load:
+    """Client threads calling Assign on both servers until stopped; keeps every answer and every error."""
+
+    def __init__(self, stubs, threads: int = 4) -> None:
+        self.answers: list[tuple[float, int, str, str]] = []
+        self.errors: list[grpc.RpcError] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(stubs[i % len(stubs)], i)) for i in range(threads)]
+
+    def _run(self, stub, seed):
+        rng = random.Random(seed)
+        while not self._stop.is_set():
+            unit = f"user-{rng.randrange(5_000)}"
+            try:
+                response = stub.Assign(apb.AssignRequest(unit_id=unit, exp_ids=["ramp"]), timeout=5)
+            except grpc.RpcError as err:
+                self.errors.append(err)
+                continue
+            self.answers.append((time.monotonic(), response.config_version, unit, response.assignments[0].variant_id))
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+
+def test_load_while_raising_coverage_twice_and_killing_the_config_actor(deployment):
+    import ray
+
+    created = deployment.admin.CreateExperiment(
+        epb.CreateExperimentRequest(spec_json=json.dumps(spec("ramp", rollout_pct=10))), metadata=metadata())
+    assert created.config_version == 1
+    for stub in deployment.stubs:
+        _wait_for_version(stub, 1)
+    rollout = {1: 10.0}
+    with Load(deployment.stubs) as load:
+        time.sleep(0.6)
+        rollout[_update(deployment, 30)] = 30.0
+        time.sleep(0.6)
+        before = ray.get(deployment.config.snapshot.remote())
+        ray.kill(deployment.config, no_restart=False)  # it restarts and reloads from the warehouse
+        killed_at = time.monotonic()
+        deadline = killed_at + 60
+        while True:
+            try:
+                after = ray.get(deployment.config.snapshot.remote(), timeout=5)
+                break
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                assert time.monotonic() < deadline, "the config actor did not come back"
+                time.sleep(0.1)
+        back_at = time.monotonic()
+        assert after == before  # same config after the restart
+        time.sleep(0.3)
+        rollout[_update(deployment, 70)] = 70.0
+        for stub in deployment.stubs:
+            _wait_for_version(stub, 3)
+        time.sleep(0.5)
+    assert load.errors == []
+    assert {v for _, v, _, _ in load.answers} == {1, 2, 3}
+    during_restart = [a for a in load.answers if killed_at <= a[0] <= back_at]
+    assert during_restart, "serving stopped while the config actor was down"
+    first_variant: dict[str, str] = {}
+    for _, version, unit, variant in load.answers:
+        assert (variant or None) == expected_variant("ramp", unit, HALF, rollout[version]), (version, unit)
+        if variant:
+            assert first_variant.setdefault(unit, variant) == variant  # ramping never moves a unit
+    assert len(load.answers) > 500
+
+
+def test_assignments_logged_by_two_servers_end_up_once_each(deployment):
+    deployment.admin.CreateExperiment(epb.CreateExperimentRequest(spec_json=json.dumps(spec("ramp"))),
+                                      metadata=metadata())
+    deployment.admin.CreateExperiment(
+        epb.CreateExperimentRequest(spec_json=json.dumps(spec("half", rollout_pct=50))), metadata=metadata())
+    for stub in deployment.stubs:
+        _wait_for_version(stub, 2)
+    units = [f"user-{i}" for i in range(1_500)]
+    for stub in deployment.stubs:  # every unit asks both servers, in single and batch calls
+        for unit in units[:300]:
+            stub.Assign(apb.AssignRequest(unit_id=unit))
+        stub.BatchAssign(apb.BatchAssignRequest(unit_ids=units))
+    finals = deployment.stop()  # graceful: servers hand their buffers over, the logger commits its own
+    assert sum(f["dropped"] for f in finals) == 0
+    rows = read_rows(deployment.warehouse, "assignment").to_pylist()
+    got = sorted((r["exp_id"], r["unit_id"], r["variant_id"]) for r in rows)
+    expected = sorted((exp_id, unit, expected_variant(exp_id, unit, HALF, rollout))
+                      for exp_id, rollout in (("ramp", 100), ("half", 50)) for unit in units
+                      if expected_variant(exp_id, unit, HALF, rollout) is not None)
+    assert got == expected  # each first assignment exactly once, none missing
+    assert all(r["date"] == r["assigned_at"].strftime("%Y-%m-%d") for r in rows)
