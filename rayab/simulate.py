@@ -30,8 +30,8 @@ from rayab.assignment import buckets, choose_variant, variant_ranges
 from rayab.model import Config, Experiment
 from rayab.model.hours import format_hour, parse_hour
 
-__all__ = ["DEMO_LIFTS", "UnitPopulation", "assignment_rows", "demo_config", "hour_offsets", "simulate_days",
-           "simulate_hour"]
+__all__ = ["DEMO_LIFTS", "UnitPopulation", "assignment_rows", "demo_config", "hour_offsets", "load_test_config",
+           "simulate_days", "simulate_hour", "simulate_load"]
 
 DEMO_LIFTS: Mapping[str, Mapping[str, float]] = {"ranker_v2": {"treatment": 0.03}}
 _COUNTRIES = ("US", "BR", "IN", "DE", "FR", "JP")
@@ -182,3 +182,88 @@ def hour_offsets(first_hour: str, count: int) -> list[str]:
     """``count`` consecutive hours from ``first_hour``."""
     start = parse_hour(first_hour)
     return [format_hour(start + timedelta(hours=i)) for i in range(count)]
+
+
+_LOAD_COUNTRIES = ("US", "BR", "IN", "DE", "FR", "JP", "GB", "MX", "ID", "TR", "KR", "CA")
+_LOAD_COUNTRY_P = (0.25, 0.12, 0.12, 0.07, 0.07, 0.06, 0.06, 0.06, 0.05, 0.05, 0.05, 0.04)
+
+
+def load_test_config(n_experiments: int = 2, n_replicates: int = 200,
+                     start_time: str = "2026-11-23T00:00:00Z") -> Config:
+    """A config for load tests: one ``engagement`` analysis type (12 countries x 4 platforms) and ``n_experiments``
+    two-variant experiments ``exp0000 ...``, split over two layers (so every unit is in two experiments).
+
+    >>> cfg = load_test_config(4, n_replicates=100)
+    >>> [e.exp_id for e in cfg.experiments], cfg.analysis_types[0].n_replicates
+    (['exp0000', 'exp0001', 'exp0002', 'exp0003'], 100)
+    """
+    at = {**demo_config().analysis_types[0].to_dict(), "n_replicates": n_replicates}
+    experiments = [{"exp_id": f"exp{i:04d}", "name": f"load {i}", "primary_kpi": "ctr", "start_time": start_time,
+                    "layer": f"layer{i % 2}",
+                    "variants": [{"variant_id": "control", "traffic_pct": 50},
+                                 {"variant_id": "treatment", "traffic_pct": 50}]} for i in range(n_experiments)]
+    return Config.from_dict({"analysis_types": [at], "experiments": experiments})
+
+
+def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """A 64-bit integer mixer (splitmix64's finaliser): cheap, vectorised, deterministic layer placement."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def simulate_load(config: Config, n_events: int, n_units: int, hour: str, seed: int = 0,
+                  with_exp_ids: bool = True) -> tuple[pa.Table, pa.Table]:
+    """``(events, assignments)`` for load tests: about ``n_events`` rows from up to ``n_units`` skewed units.
+
+    Experiments are split over two layers (even and odd positions in ``config.experiments``); every unit is in one
+    experiment of each layer and one of its two variants, chosen by a 64-bit mix of the unit number (not the
+    assignment hash: this is about volume, and it is vectorised). With ``with_exp_ids`` each event appears once per
+    experiment of the unit, carrying exp_id and variant_id; without, each event appears once carrying only the
+    unit (the assignment-join input). The assignment rows are every (experiment, unit) seen, first assigned at the
+    unit's first event of the hour.
+
+    >>> events, firsts = simulate_load(load_test_config(2), 1000, 100, "2026-11-23T10", seed=1)
+    >>> events.num_rows, sorted(set(events.column("exp_id").to_pylist())), firsts.num_rows <= 200
+    (1000, ['exp0000', 'exp0001'], True)
+    """
+    rng = np.random.default_rng([seed, 17])
+    start = parse_hour(hour)
+    rate = np.exp(rng.normal(0.0, 1.0, n_units))
+    layers = [config.experiments[i::2] for i in range(min(2, len(config.experiments)))]
+    n_base = n_events // len(layers) if with_exp_ids else n_events
+    unit_index = np.sort(rng.choice(n_units, n_base, p=rate / rate.sum()))
+    rng.shuffle(unit_index)
+    width = len(str(max(n_units - 1, 1)))
+    ids = pa.array([f"u{i:0{width}d}" for i in range(n_units)], pa.string())
+    country = rng.choice(len(_LOAD_COUNTRIES), n_units, p=_LOAD_COUNTRY_P)
+    platform = rng.choice(len(_PLATFORMS), n_units, p=_PLATFORM_P)
+    impressions = 1 + rng.poisson(2.0, n_base)
+    clicks = rng.binomial(impressions, 0.05)
+    revenue = np.round(clicks * rng.lognormal(-0.7, 0.8, n_base), 2)
+    offsets = np.sort(rng.integers(0, 3_600_000_000, n_base))
+    times = pa.array(np.datetime64(start.replace(tzinfo=None), "us") + offsets.astype("timedelta64[us]"),
+                     pa.timestamp("us", tz="UTC"))
+    base = {"event_time": times, "unit_id": _take(ids, unit_index),
+            "country": _take(pa.array(_LOAD_COUNTRIES), country[unit_index]),
+            "platform": _take(pa.array(_PLATFORMS), platform[unit_index]),
+            "impressions": pa.array(impressions), "clicks": pa.array(clicks), "revenue": pa.array(revenue)}
+    parts, firsts = [], []
+    units = np.arange(n_units, dtype=np.uint64)
+    for layer_no, layer in enumerate(layers):
+        mixed = _mix(units * np.uint64(2) + np.uint64(layer_no) + np.uint64(seed) * np.uint64(1 << 40))
+        exp_of_unit = (mixed % np.uint64(len(layer))).astype(np.int64)
+        variant_of_unit = ((mixed >> np.uint64(32)) & np.uint64(1)).astype(np.int64)
+        exp_ids = pa.array([e.exp_id for e in layer], pa.string())
+        variants = pa.array(["control", "treatment"], pa.string())
+        tagged = pa.table({**base, "exp_id": _take(exp_ids, exp_of_unit[unit_index]),
+                           "variant_id": _take(variants, variant_of_unit[unit_index])})
+        parts.append(tagged)
+        firsts.append(_first_events(tagged.select([*_FIRST_KEYS, "event_time"])))
+    events = pa.concat_tables(parts) if with_exp_ids else pa.table(base)
+    return events, assignment_rows(firsts)
+
+
+def _take(values: pa.Array, index: npt.NDArray[np.int64]) -> pa.Array:
+    return values.take(pa.array(index, pa.int64()))

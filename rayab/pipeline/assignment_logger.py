@@ -9,7 +9,8 @@ dropped and counted: requests never wait).
 The logger keeps one row per (exp_id, unit_id) with the earliest ``assigned_at`` and commits its buffer to the
 ``assignment`` Delta table when it holds ``flush_rows`` rows or every ``flush_s`` seconds
 (:func:`~rayab.storage.assignments.merge_first_assignments`: a MERGE that keeps the earliest row across flushes
-and across loggers). :meth:`AssignmentLogger.close` flushes what is left: on a graceful shutdown nothing is lost.
+and across loggers). The partitions it wrote are rewritten sorted by ``unit_id`` every ``sort_s`` seconds and on
+:meth:`AssignmentLogger.close`, which also flushes what is left: on a graceful shutdown nothing is lost.
 A logger that crashes loses only its unflushed buffer (at most ``flush_s`` seconds of first assignments).
 """
 
@@ -23,7 +24,7 @@ import ray
 
 from rayab.errors import StorageError
 from rayab.pipeline.assignment_recorder import AssignmentRecorder, LogRow
-from rayab.storage.assignments import merge_first_assignments
+from rayab.storage.assignments import assignment_rows, merge_first_assignments, sort_partitions
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["AssignmentLogger", "LogShipper"]
@@ -35,10 +36,13 @@ log = logging.getLogger(__name__)
 class AssignmentLogger:
     """Buffers first assignments and commits them to the ``assignment`` table by size and by time."""
 
-    def __init__(self, warehouse: Warehouse, flush_rows: int = 50_000, flush_s: float = 5.0) -> None:
+    def __init__(self, warehouse: Warehouse, flush_rows: int = 50_000, flush_s: float = 5.0,
+                 sort_s: float = 300.0) -> None:
         self._warehouse = warehouse
         self._flush_rows = flush_rows
         self._flush_s = flush_s
+        self._sort_s = sort_s
+        self._unsorted: set[tuple[str, str]] = set()
         self._buffer: dict[tuple[str, str], LogRow] = {}
         self._lock: asyncio.Lock | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -67,7 +71,7 @@ class AssignmentLogger:
             if not rows:
                 return 0
             try:
-                committed = await asyncio.to_thread(merge_first_assignments, self._warehouse, rows)
+                committed = await asyncio.to_thread(self._commit, rows)
             except StorageError:
                 self.failed_flushes += 1
                 await self.record(rows)  # keep them (merged with what came meanwhile) for the next flush
@@ -75,13 +79,33 @@ class AssignmentLogger:
             self.committed += committed
             return committed
 
+    def _commit(self, rows: list[LogRow]) -> int:
+        table = assignment_rows(rows)
+        committed = merge_first_assignments(self._warehouse, table)
+        self._unsorted.update(zip(table.column("exp_id").to_pylist(), table.column("date").to_pylist(), strict=True))
+        return committed
+
+    async def sort(self) -> int:
+        """Rewrite the partitions written since the last sort sorted by ``unit_id``; returns how many."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            partitions, self._unsorted = self._unsorted, set()
+            try:
+                return await asyncio.to_thread(sort_partitions, self._warehouse, partitions)
+            except StorageError:
+                self._unsorted |= partitions
+                raise
+
     async def close(self) -> int:
-        """Flush everything and stop the timer (a graceful shutdown; a later ``record`` starts it again);
-        returns the rows committed."""
+        """Flush everything, sort what was written and stop the timer (a graceful shutdown; a later ``record``
+        starts it again); returns the rows committed."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        return await self.flush()
+        committed = await self.flush()
+        await self.sort()
+        return committed
 
     async def stats(self) -> dict[str, int]:
         """Rows buffered and committed so far, and failed flushes."""
@@ -92,10 +116,15 @@ class AssignmentLogger:
             self._timer = asyncio.get_running_loop().create_task(self._flush_periodically())
 
     async def _flush_periodically(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sort = loop.time() + self._sort_s
         while True:
             await asyncio.sleep(self._flush_s)
             try:
                 await self.flush()
+                if loop.time() >= next_sort:
+                    next_sort = loop.time() + self._sort_s
+                    await self.sort()
             except StorageError as err:
                 log.warning("assignment log flush failed, will retry: %s", err)
 

@@ -1,15 +1,18 @@
 """The hourly job on Ray: read and validate -> shuffle by unit hash -> shard partials -> reducer commit.
 
-Thin Ray edges around the pure steps of :mod:`rayab.pipeline.validate`, :mod:`rayab.pipeline.shards` and
-:mod:`rayab.pipeline.partials`::
+Thin Ray edges around the pure steps of :mod:`rayab.pipeline.validate`, :mod:`rayab.pipeline.unit_rows`,
+:mod:`rayab.pipeline.shards` and :mod:`rayab.pipeline.partials`::
 
-    map_file (one task per input file, S+2 returns: S shard pieces, quarantined rows, file stats)
-        -> shard_task (S tasks: unit collapse, Poisson weights, raw + replicate sums per cell)
-    units_task (first assignments of the hour -> the ``units`` metric)
+    map_split (one task per file, or per row-group range of a big file; S+2 returns: S pieces of unit rows,
+               quarantined rows, stats)
+    units_task (first assignments of the hour -> the ``units`` metric, as S pieces)
+        -> shard_task (S tasks: merge unit rows, fused weights-and-sums kernel per cell)
         -> ReducerActor.commit_hour (one retryable call with every partial: merge, commit)
 
-A commit replaces the hour's partition of ``agg_<type>`` and of ``_quarantine`` atomically, then appends a manifest
-row: an hour is complete when its manifest row exists. Re-running an hour gives the same bytes of data.
+Tasks are retried when a worker or node dies (lost outputs are rebuilt from lineage). The reducer gets all partials
+in one call, so a restarted actor simply redoes the whole commit. A commit replaces the hour's partitions of
+``agg_<type>`` (every experiment at once) and of ``_quarantine`` atomically, then appends a manifest row: an hour is
+complete when its manifest row exists, and re-running it gives the same bytes of data.
 """
 
 from __future__ import annotations
@@ -18,53 +21,42 @@ import functools
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
+from ray.exceptions import RayActorError, RayTaskError
 
 import rayab
-from rayab.errors import InputDataError
+from rayab.errors import InputDataError, StorageError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
+from rayab.pipeline.join import join_assignments
 from rayab.pipeline.partials import Partial, metric_columns
-from rayab.pipeline.shards import collapse_units, shard_partial, split_by_shard, units_partial
-from rayab.pipeline.validate import validate_events
-from rayab.storage.logs import list_log_files, read_log_file
+from rayab.pipeline.shards import shard_partial
+from rayab.pipeline.summary import HourSummary, ProgressFn, StageProgress, summary_dict
+from rayab.pipeline.unit_rows import UnitRows, assignment_unit_rows, event_unit_rows
+from rayab.pipeline.validate import Population, required_columns, validate_events
+from rayab.storage.logs import LogSplit, list_log_files, log_splits, read_log_file
 from rayab.storage.schemas import MANIFEST, PARTITIONS, QUARANTINE
-from rayab.storage.tables import append_rows, read_rows, replace_partitions
+from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["HourSummary", "ReducerActor", "experiments_for_hour", "run_hour"]
+__all__ = ["HourSummary", "JobOptions", "ReducerActor", "experiments_for_hour", "run_hour", "summary_dict"]
 
 
-@dataclass
-class HourSummary:
-    """What one committed (analysis type, hour) read, quarantined and wrote, and where the time went."""
+@dataclass(frozen=True)
+class JobOptions:
+    """How an hour is read: the input mode and the reading knobs shared by every task."""
 
-    analysis_type: str
-    hour: str
-    run_id: str
-    files: int
-    rows_read: int
-    rows_quarantined: int
-    units: int
-    cells: int
-    bytes_written: int
-    exp_ids: list[str]
-    skipped_files: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def line(self) -> str:
-        """A one-line human summary."""
-        stages = " ".join(f"{k}={v:.2f}s" for k, v in self.seconds.items())
-        return (f"{self.analysis_type} {self.hour}: {self.files} files, {self.rows_read} rows read, "
-                f"{self.rows_quarantined} quarantined, {self.units} units, {self.cells} cells, "
-                f"{self.bytes_written} bytes [{stages}]")
+    population: Population = "log"
+    skip_corrupt: bool = False
+    logs_storage_options: Mapping[str, str] | None = None
 
 
 def experiments_for_hour(config: Config, analysis_type: AnalysisType, hour: str) -> tuple[Experiment, ...]:
@@ -81,57 +73,58 @@ def experiments_for_hour(config: Config, analysis_type: AnalysisType, hour: str)
     return tuple(out)
 
 
-def _empty_pieces(n_shards: int) -> list[pa.Table]:
-    return [pa.table({}) for _ in range(n_shards)]
+def _dictionary_columns(analysis_type: AnalysisType) -> list[str]:
+    # low-cardinality key columns decode straight to dictionary codes; the unit column would only grow a big one
+    return ["exp_id", "variant_id", *analysis_type.dimensions]
 
 
-@ray.remote
-def map_file(path: str, analysis_type: AnalysisType, experiments: list[dict[str, Any]], n_shards: int,
-             hour: str, skip_corrupt: bool, storage_options: Mapping[str, str] | None) -> list[Any]:
-    """Read and validate one file, collapse to units, split by shard. Returns S pieces, quarantine, stats."""
+@ray.remote(max_retries=3)
+def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str], experiments: list[dict[str, Any]],
+              n_shards: int, hour: str, options: JobOptions, assignments: pa.Table | None) -> list[Any]:
+    """Read and validate one split, collapse to unit rows, split by shard. Returns S pieces, quarantine, stats."""
     exps = [Experiment.from_dict(e) for e in experiments]
-    columns = [analysis_type.unit_column, "exp_id", "variant_id", *analysis_type.dimensions,
-               *(m.column for m in analysis_type.metrics if m.kind == "sum")]
+    empty = [UnitRows.empty(1 + len(analysis_type.metrics)) for _ in range(n_shards)]
     try:
-        table = read_log_file(path, columns, storage_options)
+        table = read_log_file(split.file.path, required_columns(analysis_type, options.population),
+                              options.logs_storage_options, split.row_groups, _dictionary_columns(analysis_type))
     except InputDataError as err:
-        if not skip_corrupt:
+        if not options.skip_corrupt:
             raise
-        return [*_empty_pieces(n_shards), QUARANTINE.empty_table(), {"rows": 0, "skipped": str(err)}]
-    valid, quarantined = validate_events(table, analysis_type, exps, path, hour)
+        return [*empty, QUARANTINE.empty_table(), {"rows": 0, "skipped": str(err), "unmatched": 0}]
+    valid, quarantined = validate_events(table, analysis_type, exps, split.label, hour, options.population)
+    unmatched = 0
+    if options.population == "assignment" and valid.num_rows:
+        valid, unmatched = join_assignments(valid, assignments if assignments is not None else pa.table({}))
+    stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched}
     if valid.num_rows == 0:
-        return [*_empty_pieces(n_shards), quarantined, {"rows": table.num_rows, "skipped": ""}]
-    pieces = split_by_shard(collapse_units(valid, analysis_type), {e.exp_id: e.bootstrap_salt for e in exps},
-                            n_shards)
-    return [*pieces, quarantined, {"rows": table.num_rows, "skipped": ""}]
+        return [*empty, quarantined, stats]
+    return [*event_unit_rows(valid, analysis_type, salts, n_shards), quarantined, stats]
 
 
-@ray.remote
-def shard_task(analysis_type: AnalysisType, *pieces: pa.Table) -> Partial:
+@ray.remote(max_retries=3)
+def units_task(first_assignments: pa.Table, analysis_type: AnalysisType, salts: dict[str, str],
+               n_shards: int) -> list[UnitRows] | UnitRows:
+    """The ``units`` metric of the hour (each unit first assigned in it counts once), as S pieces (S returns)."""
+    pieces = assignment_unit_rows(first_assignments, analysis_type, salts, n_shards)
+    return pieces if n_shards > 1 else pieces[0]
+
+
+@ray.remote(max_retries=3)
+def shard_task(analysis_type: AnalysisType, *pieces: UnitRows) -> Partial:
     """One shard's partial from the pieces every map task routed to it."""
     return shard_partial(pieces, analysis_type)
-
-
-@ray.remote
-def units_task(warehouse: Warehouse, analysis_type: AnalysisType, experiments: list[dict[str, Any]],
-               hour: str) -> Partial:
-    """The ``units`` metric of the hour from the ``assignment`` table (first assignments in the hour)."""
-    exps = [Experiment.from_dict(e) for e in experiments]
-    start = parse_hour(hour)
-    rows = read_rows(warehouse, "assignment", where={"exp_id": [e.exp_id for e in exps],
-                                                     "date": start.strftime("%Y-%m-%d")})
-    if rows.num_rows:
-        at = rows.column("assigned_at")
-        in_hour = pc.and_(pc.greater_equal(at, pa.scalar(start, at.type)),
-                          pc.less(at, pa.scalar(start + timedelta(hours=1), at.type)))
-        rows = rows.filter(in_hour)
-    return units_partial(rows, analysis_type, {e.exp_id: e.bootstrap_salt for e in exps})
 
 
 @ray.remote(max_restarts=2, max_task_retries=2)
 class ReducerActor:
     """Merges an hour's partials and commits them; gets everything in one call, so a retry after a restart
-    starts from scratch and never commits half an hour."""
+    starts from scratch and never commits half an hour.
+
+    ``commit_delay`` (seconds) waits before the first write: fault tests use it to kill the actor mid-commit.
+    """
+
+    def __init__(self, commit_delay: float = 0.0) -> None:
+        self.commit_delay = commit_delay
 
     def commit_hour(self, warehouse: Warehouse, analysis_type: AnalysisType, hour: str,
                     partial_refs: list[Any], quarantine_refs: list[Any],
@@ -144,17 +137,23 @@ class ReducerActor:
         table = merged.to_table(hour, analysis_type)
         quarantined = pa.concat_tables([q for q in ray.get(quarantine_refs) if q.num_rows] or
                                        [QUARANTINE.empty_table()])
+        if self.commit_delay:
+            time.sleep(self.commit_delay)
+        # data first, manifest last: a crash in between leaves the hour without a manifest row, i.e. incomplete
+        replace_partitions(warehouse, analysis_type.table, table, ["exp_id", "hour"], {"hour": hour})
         replace_partitions(warehouse, "_quarantine", quarantined, PARTITIONS["_quarantine"],
                            {"analysis_type": analysis_type.name, "hour": hour})
-        replace_partitions(warehouse, analysis_type.table, table, ["exp_id", "hour"], {"hour": hour})
+        written = partition_bytes(warehouse, analysis_type.table, {"hour": hour})
         units_col = metric_columns(analysis_type).index("units")
+        reasons = Counter(quarantined.column("reason").to_pylist())
         manifest = {**manifest, "rows_quarantined": quarantined.num_rows, "cells": len(merged.keys),
                     "units": int(merged.raw[:, units_col].sum()) if len(merged.keys) else 0,
+                    "bytes_written": written, "quarantine_reasons": json.dumps(dict(reasons), sort_keys=True),
                     "committed_at": datetime.now(UTC)}
         manifest["seconds"] = json.dumps({**json.loads(manifest["seconds"]),
                                           "commit": round(time.perf_counter() - started, 3)})
         append_rows(warehouse, "_manifest", pa.Table.from_pylist([manifest], schema=MANIFEST))
-        return {**manifest, "bytes_written": table.nbytes, "committed_at": manifest["committed_at"].isoformat()}
+        return {**manifest, "committed_at": manifest["committed_at"].isoformat()}
 
 
 def run_hour(
@@ -168,52 +167,129 @@ def run_hour(
     skip_corrupt: bool = False,
     reducer: Any = None,
     logs_storage_options: Mapping[str, str] | None = None,
+    population: Population = "log",
+    progress: ProgressFn | None = None,
 ) -> list[HourSummary]:
-    """Aggregate one hour of logs for every (or the named) analysis type and commit it; Ray must be initialised."""
+    """Aggregate one hour of logs for every (or the named) analysis type and commit it; Ray must be initialised.
+
+    ``logs_root`` is a root (``.../date=YYYY-MM-DD/hour=HH/``) or a URL template with ``{date}`` and ``{hour}``.
+    ``population="assignment"`` joins unit-only events with the ``assignment`` table. ``progress`` receives one
+    line per stage step (e.g. :func:`rayab.pipeline.summary.print_progress`).
+    """
     parse_hour(hour)
+    if n_shards < 1:
+        from rayab.errors import ValidationError
+
+        raise ValidationError("shards", n_shards, "must be at least 1")
     reducer = reducer or ReducerActor.remote()  # type: ignore[attr-defined]
+    options = JobOptions(population, skip_corrupt, logs_storage_options)
     summaries = []
     for at in config.analysis_types:
         if analysis_types is not None and at.name not in analysis_types:
             continue
-        summaries.append(_run_analysis_hour(config, at, hour, logs_root, warehouse, n_shards, skip_corrupt,
-                                            reducer, logs_storage_options))
+        summaries.append(_run_analysis_hour(config, at, hour, logs_root, warehouse, n_shards, options, reducer,
+                                            progress))
     return summaries
 
 
+def _first_assignments(warehouse: Warehouse, exps: Sequence[Experiment], hour: str,
+                       population: Population) -> tuple[pa.Table, pa.Table | None]:
+    """Assignments first made in the hour (for ``units``), and in join mode every assignment made before its end."""
+    start = parse_hour(hour)
+    end = start + timedelta(hours=1)
+    if not exps:
+        return pa.table({}), None
+    ids = [e.exp_id for e in exps]
+    where: dict[str, str | list[str]] = {"exp_id": ids}
+    if population == "log":
+        where["date"] = start.strftime("%Y-%m-%d")
+    rows = read_rows(warehouse, "assignment", where=where)
+    if rows.num_rows == 0:
+        return rows, rows if population == "assignment" else None
+    at = rows.column("assigned_at")
+    before_end = pc.less(at, pa.scalar(end, at.type))
+    in_hour = pc.and_(pc.greater_equal(at, pa.scalar(start, at.type)), before_end)
+    return rows.filter(in_hour), rows.filter(before_end) if population == "assignment" else None
+
+
 def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: str, warehouse: Warehouse,
-                       n_shards: int, skip_corrupt: bool, reducer: Any,
-                       logs_options: Mapping[str, str] | None) -> HourSummary:
+                       n_shards: int, options: JobOptions, reducer: Any, progress: ProgressFn | None) -> HourSummary:
     clock = time.perf_counter()
+    label = f"{at.name} {hour}"
     run_id = uuid.uuid4().hex
     exps = experiments_for_hour(config, at, hour)
     exp_dicts = [e.to_dict() for e in exps]
-    files = list_log_files(logs_root, hour, logs_options)
-    maps: list[Any] = [map_file.options(num_returns=n_shards + 2).remote(
-        f.path, at, exp_dicts, n_shards, hour, skip_corrupt, logs_options) for f in files]
-    shards = [shard_task.remote(at, *[m[s] for m in maps]) for s in range(n_shards)]
-    units = units_task.remote(warehouse, at, exp_dicts, hour)
-    stats: list[dict[str, Any]] = ray.get([m[n_shards + 1] for m in maps])
-    read_seconds = time.perf_counter() - clock
-    ray.wait(shards, num_returns=len(shards))
-    shard_seconds = time.perf_counter() - clock - read_seconds
+    salts = {e.exp_id: e.bootstrap_salt for e in exps}
+    files = list_log_files(logs_root, hour, options.logs_storage_options)
+    splits = [s for f in files for s in log_splits(f, options.logs_storage_options)]
+    firsts, joinable = _first_assignments(warehouse, exps, hour, options.population)
+    joinable_ref = ray.put(joinable) if joinable is not None else None
+    seconds = {"plan": round(time.perf_counter() - clock, 3)}
+    if progress:
+        progress(f"[{label}] plan: {len(files)} files, {len(splits)} splits, {len(exps)} experiments, "
+                 f"{firsts.num_rows} first assignments, S={n_shards}, B={at.n_replicates}")
+    maps: list[Any] = [map_split.options(num_returns=n_shards + 2).remote(
+        s, at, salts, exp_dicts, n_shards, hour, options, joinable_ref) for s in splits]
+    unit_refs: Any = units_task.options(num_returns=n_shards).remote(firsts, at, salts, n_shards)
+    units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
+    shard_fn: Any = shard_task
+    shards = [shard_fn.remote(at, *[m[s] for m in maps], units[s]) for s in range(n_shards)]
+    stats = _wait_stats([m[n_shards + 1] for m in maps], splits, label, progress)
+    seconds["read"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
+    _wait_shards(shards, label, progress)
+    seconds["shards"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
     manifest = {
         "analysis_type": at.name, "hour": hour, "run_id": run_id, "code_version": rayab.__version__,
         "n_replicates": at.n_replicates, "exp_ids": [e.exp_id for e in exps],
         "bootstrap_salts": [e.bootstrap_salt for e in exps], "input_files": [f.path for f in files],
         "input_sizes": [f.size for f in files], "rows_read": int(sum(s["rows"] for s in stats)),
-        "skipped_files": [f.path for f, s in zip(files, stats, strict=True) if s["skipped"]],
-        "seconds": json.dumps({"read": round(read_seconds, 3), "shards": round(shard_seconds, 3)}),
+        "rows_unmatched": int(sum(s["unmatched"] for s in stats)), "population": options.population,
+        "skipped_files": sorted({s.file.path for s, st in zip(splits, stats, strict=True) if st["skipped"]}),
+        "seconds": json.dumps(seconds),
     }
-    result: dict[str, Any] = ray.get(reducer.commit_hour.remote(warehouse, at, hour, [*shards, units],
-                                                [m[n_shards] for m in maps], manifest))
+    result = _commit(reducer, warehouse, at, hour, shards, [m[n_shards] for m in maps], manifest)
     seconds = {**json.loads(result["seconds"]), "total": round(time.perf_counter() - clock, 3)}
-    return HourSummary(at.name, hour, run_id, len(files), result["rows_read"], result["rows_quarantined"],
-                       result["units"], result["cells"], result["bytes_written"], result["exp_ids"],
-                       result["skipped_files"], seconds)
+    summary = HourSummary(at.name, hour, run_id, len(files), result["rows_read"], result["rows_quarantined"],
+                          result["units"], result["cells"], result["bytes_written"], result["exp_ids"],
+                          result["skipped_files"], seconds, result["rows_unmatched"],
+                          json.loads(result["quarantine_reasons"]))
+    if progress:
+        progress(f"[{label}] committed: {summary.line()}")
+    return summary
 
 
-def summary_dict(summary: HourSummary) -> dict[str, Any]:
-    """A JSON-ready form of a summary."""
-    return asdict(summary)
+def _wait_stats(refs: list[Any], splits: list[LogSplit], label: str,
+                progress: ProgressFn | None) -> list[dict[str, Any]]:
+    """The map tasks' stats in split order, reporting progress as they finish; a failed split names its file."""
+    bar = StageProgress("read+validate+collapse", len(refs), progress, label)
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
+        for ref in done:
+            try:
+                bar.advance(rows=ray.get(ref)["rows"])
+            except RayTaskError as err:
+                cause = err.as_instanceof_cause()  # type: ignore[no-untyped-call]
+                if isinstance(cause, InputDataError):
+                    raise InputDataError(f"hour not committed: {cause}") from None
+                raise
+    return [ray.get(r) for r in refs] if refs else []
 
+
+def _wait_shards(refs: list[Any], label: str, progress: ProgressFn | None) -> None:
+    bar = StageProgress("shards (weights and sums)", len(refs), progress, label)
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        bar.advance(len(done))
+
+
+def _commit(reducer: Any, warehouse: Warehouse, at: AnalysisType, hour: str, shards: list[Any],
+            quarantine_refs: list[Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = ray.get(reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs,
+                                                                    manifest))
+    except RayActorError as err:
+        raise StorageError(f"hour {hour} of {at.name} not committed: the reducer died and was not restarted "
+                           f"({type(err).__name__}); re-run the hour") from None
+    return result

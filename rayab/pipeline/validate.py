@@ -3,7 +3,11 @@
 Nothing is dropped silently: ``valid.num_rows + quarantined.num_rows`` always equals the rows read.
 Metric values become exact integers at the metric's ``decimals`` scale; a value that needs more decimals, is null,
 NaN, infinite or negative where not allowed is quarantined, as are rows with a null or empty unit id, an unknown
-experiment or variant, and every row of a file that lacks a required column.
+experiment or variant, and every row of a file that lacks a required column. Checks run on whole columns and on
+dictionary codes (an unknown exp_id is looked up once per distinct value, not once per row).
+
+Two input modes (``population``): ``"log"`` events carry exp_id and variant_id; ``"assignment"`` events carry only
+the unit (and ``event_time``) and get their experiments from the ``assignment`` table later.
 
 >>> import pyarrow as pa
 >>> from rayab.simulate import demo_config
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -28,12 +33,52 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rayab.model import AnalysisType, Experiment, Metric
-from rayab.storage.schemas import NULL_DIMENSION, QUARANTINE
+from rayab.pipeline.codes import key_codes
+from rayab.storage.schemas import QUARANTINE
 
-__all__ = ["validate_events"]
+__all__ = ["TIME_COLUMN", "Population", "Reasons", "required_columns", "validate_events"]
 
+Population = Literal["log", "assignment"]
+# The event-time column the assignment join compares with ``assigned_at``.
+TIME_COLUMN = "event_time"
 # Tolerance for "this float is an integer at the metric's scale": float noise such as 0.1 + 0.2 passes.
 _INTEGRAL_TOLERANCE = 1e-6
+
+
+class Reasons:
+    """The first reason each row failed, as small integer codes into a list of texts (0: valid)."""
+
+    def __init__(self, n_rows: int) -> None:
+        self.codes = np.zeros(n_rows, np.int32)
+        self.texts: list[str] = [""]
+
+    def flag(self, mask: npt.NDArray[np.bool_], text: str) -> None:
+        """Give ``text`` to the rows in ``mask`` that have no reason yet."""
+        target = mask & (self.codes == 0)
+        if target.any():
+            self.texts.append(text)
+            self.codes[target] = len(self.texts) - 1
+
+    def flag_values(self, mask: npt.NDArray[np.bool_], value_codes: npt.NDArray[np.int64], texts: list[str]) -> None:
+        """Like :meth:`flag` with a text per value: row ``i`` gets ``texts[value_codes[i]]``."""
+        target = mask & (self.codes == 0)
+        if target.any():
+            base = len(self.texts)
+            self.texts.extend(texts)
+            self.codes[target] = base + value_codes[target]
+
+    @property
+    def bad(self) -> npt.NDArray[np.bool_]:
+        """Rows with a reason."""
+        out: npt.NDArray[np.bool_] = self.codes != 0
+        return out
+
+
+def required_columns(analysis_type: AnalysisType, population: Population = "log") -> list[str]:
+    """The input columns an analysis type needs, in order (duplicates removed)."""
+    ids = ["exp_id", "variant_id"] if population == "log" else [TIME_COLUMN]
+    return list(dict.fromkeys([analysis_type.unit_column, *ids, *analysis_type.dimensions,
+                               *(m.column for m in analysis_type.metrics if m.kind == "sum")]))
 
 
 def validate_events(
@@ -42,45 +87,61 @@ def validate_events(
     experiments: Sequence[Experiment],
     source_file: str,
     hour: str = "",
+    population: Population = "log",
 ) -> tuple[pa.Table, pa.Table]:
     """Split ``table`` into ``(valid, quarantined)``.
 
-    ``valid`` has columns exp_id, variant_id, unit_id, the dimensions (strings, null -> ``(none)``) and one int64
-    column per metric; ``quarantined`` follows :data:`rayab.storage.schemas.QUARANTINE`.
+    ``valid`` keeps the key columns as read (exp_id, variant_id or event_time, unit_id, dimensions; nulls in
+    dimensions are kept and become ``(none)`` later) and has one int64 column per metric, named after the metric;
+    ``quarantined`` follows :data:`rayab.storage.schemas.QUARANTINE`.
     """
-    unit_col = analysis_type.unit_column
-    required = [unit_col, "exp_id", "variant_id", *analysis_type.dimensions,
-                *(m.column for m in analysis_type.metrics if m.kind == "sum")]
-    missing = [c for c in dict.fromkeys(required) if c not in table.column_names]
-    reasons = np.full(table.num_rows, None, dtype=object)
+    reasons = Reasons(table.num_rows)
+    missing = [c for c in required_columns(analysis_type, population) if c not in table.column_names]
     if missing:
-        reasons[:] = f"missing column {missing[0]!r}"
-        return _split(table, reasons, analysis_type, [], source_file, hour)
-    _check_ids(table, unit_col, experiments, reasons)
+        reasons.flag(np.ones(table.num_rows, bool), f"missing column {missing[0]!r}")
+        return pa.table({}), _quarantined(table, reasons, analysis_type, source_file, hour)
+    _check_units(table.column(analysis_type.unit_column), reasons)
+    if population == "log":
+        _check_ids(table, experiments, reasons)
+    else:
+        _flag_nulls(table.column(TIME_COLUMN), reasons, f"{TIME_COLUMN} is null")
     metric_values = [_metric_values(table, m, reasons) for m in analysis_type.metrics]
-    return _split(table, reasons, analysis_type, metric_values, source_file, hour)
+    return (_valid(table, reasons, analysis_type, metric_values, population),
+            _quarantined(table, reasons, analysis_type, source_file, hour))
 
 
-def _flag(reasons: npt.NDArray[np.object_], mask: npt.NDArray[np.bool_], reason: str | npt.NDArray[np.object_]) -> None:
-    target = mask & (reasons == None)  # noqa: E711  (elementwise on an object array)
-    reasons[target] = reason[target] if isinstance(reason, np.ndarray) else reason
+def _flag_nulls(column: pa.ChunkedArray, reasons: Reasons, text: str) -> None:
+    if column.null_count:
+        reasons.flag(np.asarray(column.is_null(), dtype=bool), text)
 
 
-def _check_ids(table: pa.Table, unit_col: str, experiments: Sequence[Experiment],
-               reasons: npt.NDArray[np.object_]) -> None:
-    units = pc.cast(table.column(unit_col), pa.string(), safe=False)
-    _flag(reasons, np.asarray(pc.fill_null(pc.equal(units, ""), True)), "unit_id is null or empty")
-    exp_ids = np.asarray(pc.cast(table.column("exp_id"), pa.string(), safe=False).to_pylist(), dtype=object)
-    variant_ids = np.asarray(pc.cast(table.column("variant_id"), pa.string(), safe=False).to_pylist(), dtype=object)
+def _check_units(units: pa.ChunkedArray, reasons: Reasons) -> None:
+    if pa.types.is_dictionary(units.type):
+        units = units.cast(units.type.value_type)
+    as_text = pc.cast(units, pa.string(), safe=False)
+    empty = pc.fill_null(pc.equal(pc.utf8_length(as_text), 0), True)
+    reasons.flag(np.asarray(empty, dtype=bool), "unit_id is null or empty")
+
+
+def _check_ids(table: pa.Table, experiments: Sequence[Experiment], reasons: Reasons) -> None:
+    exp = key_codes(table.column("exp_id"))
+    variant = key_codes(table.column("variant_id"))
     known = {e.exp_id: e for e in experiments}
-    unknown_exp = ~np.isin(exp_ids, list(known))
-    _flag(reasons, unknown_exp, np.array([f"exp_id == {e!r}: unknown or not running" for e in exp_ids],
-                                         dtype=object) if unknown_exp.any() else "")
-    for exp_id, exp in known.items():
-        bad = (exp_ids == exp_id) & ~np.isin(variant_ids, [v.variant_id for v in exp.variants])
-        if bad.any():
-            _flag(reasons, bad, np.array([f"variant_id == {v!r}: unknown variant of {exp_id}" for v in variant_ids],
-                                         dtype=object))
+    reasons.flag(exp.codes < 0, "exp_id is null")
+    unknown = np.array([v not in known for v in exp.values] + [False], bool)
+    reasons.flag_values(unknown[exp.codes], exp.codes,
+                        [f"exp_id == {v!r}: unknown or not running" for v in exp.values])
+    reasons.flag(variant.codes < 0, "variant_id is null")
+    # (exp code, variant code) -> is the variant one of the experiment's
+    allowed = np.zeros((len(exp.values) + 1, len(variant.values) + 1), bool)
+    for i, exp_id in enumerate(exp.values):
+        if exp_id in known:
+            names = {v.variant_id for v in known[exp_id].variants}
+            allowed[i, :-1] = [v in names for v in variant.values]
+    bad = ~allowed[exp.codes, variant.codes]
+    pair = exp.codes * (len(variant.values) + 1) + variant.codes
+    texts = [f"variant_id == {v!r}: unknown variant of {e}" for e in exp.values for v in [*variant.values, ""]]
+    reasons.flag_values(bad, np.where(bad, pair, 0), texts)
 
 
 def _as_float(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
@@ -96,52 +157,62 @@ def _as_float(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
     return out
 
 
-def _metric_values(table: pa.Table, metric: Metric, reasons: npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
+def _metric_values(table: pa.Table, metric: Metric, reasons: Reasons) -> npt.NDArray[np.int64]:
     if metric.kind == "count":
         return np.ones(table.num_rows, dtype=np.int64)
     column = table.column(metric.column)
-    raw = _as_float(column)
     name = metric.column
+    if pa.types.is_integer(column.type) and column.null_count == 0:
+        values = np.asarray(pc.cast(column, pa.int64()), dtype=np.int64)  # exact: no float round trip
+        if not metric.allow_negative:
+            reasons.flag(values < 0, f"{name} is negative")
+        if metric.scale != 1:
+            reasons.flag(np.abs(values) > 2**62 // metric.scale, f"{name} is too large for the metric's integer scale")
+            return np.where(reasons.codes == 0, values * metric.scale, 0)
+        return values
+    raw = _as_float(column)
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
             or pa.types.is_boolean(column.type)):
-        _flag(reasons, np.isnan(raw), f"{name} is not a number (column type {column.type})")
-    _flag(reasons, np.isnan(raw), f"{name} is null or NaN")
-    _flag(reasons, np.isinf(raw), f"{name} is infinite")
+        reasons.flag(np.isnan(raw), f"{name} is not a number (column type {column.type})")
+    reasons.flag(np.isnan(raw), f"{name} is null or NaN")
+    reasons.flag(np.isinf(raw), f"{name} is infinite")
     if not metric.allow_negative:
-        _flag(reasons, raw < 0, f"{name} is negative")
+        reasons.flag(raw < 0, f"{name} is negative")
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = raw * metric.scale
         rounded = np.round(scaled)
-        _flag(reasons, np.abs(rounded) > 2.0**62, f"{name} is too large for the metric's integer scale")
-        _flag(reasons, np.abs(scaled - rounded) > _INTEGRAL_TOLERANCE,
-              f"{name} has more than {metric.decimals} decimals")
+        reasons.flag(np.abs(rounded) > 2.0**62, f"{name} is too large for the metric's integer scale")
+        reasons.flag(np.abs(scaled - rounded) > _INTEGRAL_TOLERANCE, f"{name} has more than {metric.decimals} decimals")
     ok = np.isfinite(rounded) & (np.abs(rounded) <= 2.0**62)
     return np.where(ok, rounded, 0).astype(np.int64)
 
 
-def _split(table: pa.Table, reasons: npt.NDArray[np.object_], analysis_type: AnalysisType,
-           metric_values: list[npt.NDArray[np.int64]], source_file: str, hour: str) -> tuple[pa.Table, pa.Table]:
-    bad = reasons != None  # noqa: E711
-    bad_index = np.flatnonzero(bad)
+def _quarantined(table: pa.Table, reasons: Reasons, analysis_type: AnalysisType, source_file: str,
+                 hour: str) -> pa.Table:
+    bad_index = np.flatnonzero(reasons.bad)
     rows = table.take(pa.array(bad_index, pa.int64())).to_pylist() if len(bad_index) else []
-    quarantined = pa.table({
+    texts = np.array(reasons.texts, dtype=object)
+    return pa.table({
         "analysis_type": pa.array([analysis_type.name] * len(bad_index), pa.string()),
         "hour": pa.array([hour] * len(bad_index), pa.string()),
         "source_file": pa.array([source_file] * len(bad_index), pa.string()),
         "row_index": pa.array(bad_index, pa.int64()),
-        "reason": pa.array(reasons[bad_index].tolist(), pa.string()),
+        "reason": pa.array(texts[reasons.codes[bad_index]].tolist(), pa.string()),
         "row": pa.array([json.dumps(r, default=str, sort_keys=True) for r in rows], pa.string()),
     }, schema=QUARANTINE)
-    if not metric_values:  # a file-level problem: every row is quarantined
-        return pa.table({}), quarantined
-    good = pa.array(np.flatnonzero(~bad), pa.int64())
-    columns: dict[str, pa.Array | pa.ChunkedArray] = {
-        "exp_id": pc.cast(table.column("exp_id"), pa.string()).take(good),
-        "variant_id": pc.cast(table.column("variant_id"), pa.string()).take(good),
-        "unit_id": pc.cast(table.column(analysis_type.unit_column), pa.string()).take(good),
-    }
-    for dim in analysis_type.dimensions:
-        columns[dim] = pc.fill_null(pc.cast(table.column(dim), pa.string(), safe=False), NULL_DIMENSION).take(good)
+
+
+def _valid(table: pa.Table, reasons: Reasons, analysis_type: AnalysisType,
+           metric_values: list[npt.NDArray[np.int64]], population: Population) -> pa.Table:
+    good = ~reasons.bad
+    everything = bool(good.all())
+    mask = pa.array(good)
+    keys = ["exp_id", "variant_id"] if population == "log" else [TIME_COLUMN]
+    columns: dict[str, pa.ChunkedArray | pa.Array] = {}
+    for name in (*keys, *analysis_type.dimensions):
+        columns[name] = table.column(name) if everything else table.column(name).filter(mask)
+    unit = table.column(analysis_type.unit_column)
+    columns["unit_id"] = unit if everything else unit.filter(mask)
     for metric, values in zip(analysis_type.metrics, metric_values, strict=True):
-        columns[metric.name] = pa.array(values[~bad], pa.int64())
-    return pa.table(columns), quarantined
+        columns[metric.name] = pa.array(values if everything else values[good], pa.int64())
+    return pa.table(columns)

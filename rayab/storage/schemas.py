@@ -52,6 +52,9 @@ MANIFEST = pa.schema([
     ("input_files", pa.list_(pa.string())), ("input_sizes", pa.list_(pa.int64())),
     ("rows_read", pa.int64()), ("rows_quarantined", pa.int64()), ("units", pa.int64()), ("cells", pa.int64()),
     ("skipped_files", pa.list_(pa.string())), ("seconds", pa.string()),
+    # added with the assignment-join mode and the job summary (older manifests read these as null)
+    ("rows_unmatched", pa.int64()), ("population", pa.string()), ("bytes_written", pa.int64()),
+    ("quarantine_reasons", pa.string()),
 ])
 QUARANTINE = pa.schema([
     ("analysis_type", pa.string()), ("hour", pa.string()), ("source_file", pa.string()),

@@ -18,13 +18,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from rayab.errors import StorageError
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["append_rows", "read_rows", "replace_partitions", "sql_predicate", "table_exists", "table_version"]
+__all__ = ["append_rows", "partition_bytes", "read_rows", "replace_partitions", "sql_predicate", "table_exists",
+           "table_version"]
 
 PartitionValue = str | Sequence[str]
 
@@ -77,13 +79,40 @@ def replace_partitions(
 
 
 def append_rows(warehouse: Warehouse, table: str, data: pa.Table, partition_by: Sequence[str] = ()) -> None:
-    """Append ``data`` in one commit (creating the table if needed)."""
+    """Append ``data`` in one commit (creating the table if needed); new columns are added to the table's schema,
+    so tables such as ``_manifest`` can grow columns without rewriting old rows."""
     _write(warehouse, table, data, partition_by, mode="append")
+
+
+def partition_bytes(warehouse: Warehouse, table: str, where: Mapping[str, str]) -> int:
+    """Bytes of the data files currently in the partitions matching ``where`` (0 if the table does not exist).
+
+    >>> import tempfile, pyarrow as pa
+    >>> wh = Warehouse.from_url(tempfile.mkdtemp())
+    >>> replace_partitions(wh, "t", pa.table({"hour": ["h1"], "x": [1]}), partition_by=["hour"], where={"hour": "h1"})
+    >>> partition_bytes(wh, "t", {"hour": "h1"}) > 0, partition_bytes(wh, "t", {"hour": "h2"})
+    (True, 0)
+    """
+    try:
+        delta = DeltaTable(warehouse.table_uri(table), storage_options=warehouse.delta_options())
+    except TableNotFoundError:
+        return 0
+    actions = pa.table(delta.get_add_actions(flatten=True))
+    if actions.num_rows == 0:
+        return 0
+    keep = None
+    for column, value in where.items():
+        match = pc.equal(actions.column(f"partition.{column}"), value)
+        keep = match if keep is None else pc.and_(keep, match)
+    rows = actions.filter(keep) if keep is not None else actions
+    return int(pc.sum(rows.column("size_bytes")).as_py() or 0)
 
 
 def _write(warehouse: Warehouse, table: str, data: pa.Table, partition_by: Sequence[str], *, mode: str,
            predicate: str | None = None, custom_metadata: Mapping[str, str] | None = None) -> None:
     kwargs: dict[str, Any] = {"mode": mode}
+    if mode == "append":
+        kwargs["schema_mode"] = "merge"
     if custom_metadata:
         from deltalake import CommitProperties
 

@@ -1,0 +1,192 @@
+"""Unit-level rows, the data the shuffle moves: one row per (cell, unit) with the unit's bootstrap keys.
+
+A map task turns validated events into :class:`UnitRows` in four steps, all on integer codes:
+
+1. dictionary codes of exp_id, variant_id, the dimensions and the unit id (:mod:`rayab.pipeline.codes`);
+2. collapse events to (cell, unit) rows, summing metrics and counting events (:func:`collapse_by_unit`);
+3. hash each distinct (experiment, unit) once under the experiment's **bootstrap salt** (compiled md5), keeping
+   ``k1, k2`` and dropping the unit string: the weights depend on nothing else;
+4. route each row to shard ``k1 % S``, so every row of a unit meets in one shard.
+
+A shard merges the pieces of all map tasks (:func:`merge_unit_rows`): rows with equal (cell, k1, k2) are summed.
+Two different units that happened to share both keys would get identical weights anyway, so merging by keys instead
+of by unit id leaves every raw and replicate sum exactly as it was.
+
+>>> import pyarrow as pa
+>>> from rayab.model import AnalysisType, Metric
+>>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=3)
+>>> valid = pa.table({"exp_id": ["e", "e", "e"], "variant_id": ["a", "a", "b"], "unit_id": ["u1", "u1", "u2"],
+...                   "clicks": [1, 2, 5]})
+>>> pieces = event_unit_rows(valid, at, {"e": "salt"}, n_shards=2)
+>>> merged = merge_unit_rows(pieces)
+>>> merged.cells, sorted(merged.values[:, 1].tolist()), sorted(merged.n_events.tolist())
+((('e', 'a'), ('e', 'b')), [3, 5], [1, 2])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from rayab.model import AnalysisType
+from rayab.pipeline.codes import KeyCodes, key_codes, unit_codes
+from rayab.pipeline.grouping import collapse_by_unit, sum_by_pair
+from rayab.stats.unit_hash import unit_keys_arrow
+from rayab.storage.schemas import NULL_DIMENSION
+
+__all__ = ["UnitRows", "assignment_unit_rows", "event_unit_rows", "merge_unit_rows"]
+
+I64 = npt.NDArray[np.int64]
+U32 = npt.NDArray[np.uint32]
+
+
+@dataclass(frozen=True)
+class UnitRows:
+    """Rows of ``cells[cell[i]]`` for the unit with keys ``(k1[i], k2[i])``: ``values[i]`` holds ``units`` and the
+    metric totals (int64), ``n_events[i]`` the event count."""
+
+    cells: tuple[tuple[str, ...], ...]
+    cell: I64
+    k1: U32
+    k2: U32
+    values: I64
+    n_events: I64
+
+    @classmethod
+    def empty(cls, n_values: int) -> UnitRows:
+        """No rows."""
+        return cls((), np.zeros(0, np.int64), np.zeros(0, np.uint32), np.zeros(0, np.uint32),
+                   np.zeros((0, n_values), np.int64), np.zeros(0, np.int64))
+
+    @property
+    def num_rows(self) -> int:
+        """Number of rows."""
+        return len(self.cell)
+
+    def take(self, rows: npt.NDArray[np.int64]) -> UnitRows:
+        """The given rows (cells are kept as they are)."""
+        return UnitRows(self.cells, self.cell[rows], self.k1[rows], self.k2[rows], self.values[rows],
+                        self.n_events[rows])
+
+
+def _key_names(analysis_type: AnalysisType) -> tuple[str, ...]:
+    return ("exp_id", "variant_id", *analysis_type.dimensions)
+
+
+def _dimension_codes(column: pa.ChunkedArray) -> KeyCodes:
+    """Key codes with nulls mapped to the ``(none)`` value, so null and a literal ``(none)`` share one cell."""
+    key = key_codes(column)
+    if not (key.codes < 0).any():
+        return key
+    values = list(key.values)
+    if NULL_DIMENSION not in values:
+        values.append(NULL_DIMENSION)
+    return KeyCodes(np.where(key.codes < 0, values.index(NULL_DIMENSION), key.codes), values)
+
+
+def _cell_codes(table: pa.Table, key_names: Sequence[str]) -> tuple[I64, list[KeyCodes]]:
+    """One int64 per row packing every key column's code (mixed radix), and the columns' codes."""
+    keys = [_dimension_codes(table.column(n)) if i >= 2 else key_codes(table.column(n))
+            for i, n in enumerate(key_names)]
+    combined = np.zeros(table.num_rows, np.int64)
+    radix = 1
+    for key in keys:
+        radix *= max(len(key.values), 1)
+        if radix >= 2**62:
+            raise ValueError(f"too many distinct key combinations in {list(key_names)}: cap the dimensions")
+        combined = combined * max(len(key.values), 1) + key.codes
+    return combined, keys
+
+
+def _decode_cells(combined: I64, keys: list[KeyCodes]) -> tuple[tuple[tuple[str, ...], ...], I64]:
+    """Distinct packed codes back to sorted key tuples, and each row's index into them."""
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    columns = []
+    rest = distinct.copy()
+    for key in reversed(keys):
+        size = max(len(key.values), 1)
+        columns.append([key.values[int(c)] for c in rest % size])
+        rest //= size
+    tuples = list(zip(*reversed(columns), strict=True)) if len(distinct) else []
+    order = sorted(range(len(tuples)), key=tuples.__getitem__)
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return tuple(tuples[i] for i in order), rank[inverse.reshape(-1)]
+
+
+def _hash_units(exp_codes: I64, exp_values: list[str], units: I64, distinct: pa.Array,
+                salts: Mapping[str, str]) -> tuple[U32, U32]:
+    """``(k1, k2)`` per row: each distinct (experiment, unit) hashed once under the experiment's salt."""
+    k1 = np.zeros(len(units), np.uint32)
+    k2 = np.zeros(len(units), np.uint32)
+    order = np.argsort(exp_codes, kind="stable")
+    bounds = np.searchsorted(exp_codes[order], np.arange(len(exp_values) + 1))
+    for code, exp_id in enumerate(exp_values):
+        rows = order[bounds[code]:bounds[code + 1]]
+        if not len(rows):
+            continue
+        uniq, inverse = np.unique(units[rows], return_inverse=True)
+        u1, u2 = unit_keys_arrow(salts[exp_id], distinct.take(pa.array(uniq)))
+        k1[rows], k2[rows] = u1[inverse], u2[inverse]
+    return k1, k2
+
+
+def _unit_rows(table: pa.Table, analysis_type: AnalysisType, salts: Mapping[str, str], values: I64,
+               counts: I64, n_shards: int) -> list[UnitRows]:
+    if table.num_rows == 0:
+        return [UnitRows.empty(values.shape[1]) for _ in range(n_shards)]
+    combined, keys = _cell_codes(table, _key_names(analysis_type))
+    units, distinct = unit_codes(table.column("unit_id"))
+    g_cell, g_unit, sums, n_events = collapse_by_unit(combined, units, len(distinct), values, counts)
+    cells, cell = _decode_cells(g_cell, keys)
+    n_dims = [max(len(k.values), 1) for k in keys]
+    exp_codes = g_cell // int(np.prod(n_dims[1:], dtype=np.int64))
+    k1, k2 = _hash_units(exp_codes, keys[0].values, g_unit, distinct, salts)
+    rows = UnitRows(cells, cell, k1, k2, sums, n_events)
+    shard = k1 % np.uint32(n_shards)
+    return [rows.take(np.flatnonzero(shard == s)) for s in range(n_shards)]
+
+
+def event_unit_rows(valid: pa.Table, analysis_type: AnalysisType, salts: Mapping[str, str],
+                    n_shards: int) -> list[UnitRows]:
+    """Validated events (see :func:`rayab.pipeline.validate.validate_events`) as unit rows, split by shard."""
+    values = np.zeros((valid.num_rows, 1 + len(analysis_type.metrics)), np.int64)
+    for m, name in enumerate(analysis_type.metric_names, start=1):
+        values[:, m] = np.asarray(valid.column(name), dtype=np.int64)
+    return _unit_rows(valid, analysis_type, salts, values, np.ones(valid.num_rows, np.int64), n_shards)
+
+
+def assignment_unit_rows(assignments: pa.Table, analysis_type: AnalysisType, salts: Mapping[str, str],
+                         n_shards: int) -> list[UnitRows]:
+    """First assignments as unit rows carrying ``units = 1`` (no events). Dimensions the assignment rows lack take
+    the value ``(none)``."""
+    n = assignments.num_rows
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for name in (*_key_names(analysis_type), "unit_id"):
+        columns[name] = (assignments.column(name) if name in assignments.column_names
+                         else pa.array([NULL_DIMENSION] * n, pa.string()))
+    values = np.zeros((n, 1 + len(analysis_type.metrics)), np.int64)
+    values[:, 0] = 1
+    return _unit_rows(pa.table(columns), analysis_type, salts, values, np.zeros(n, np.int64), n_shards)
+
+
+def merge_unit_rows(pieces: Sequence[UnitRows]) -> UnitRows:
+    """One shard's rows from every map task's piece: cells unified (sorted), equal (cell, k1, k2) rows summed."""
+    non_empty = [p for p in pieces if p.num_rows]
+    if not non_empty:
+        return UnitRows.empty(pieces[0].values.shape[1] if pieces else 1)
+    cells = tuple(sorted({c for p in non_empty for c in p.cells}))
+    index = {c: i for i, c in enumerate(cells)}
+    cell = np.concatenate([np.array([index[c] for c in p.cells], np.int64)[p.cell] for p in non_empty])
+    k1 = np.concatenate([p.k1 for p in non_empty])
+    k2 = np.concatenate([p.k2 for p in non_empty])
+    key = (k1.astype(np.int64) << np.int64(32)) | k2.astype(np.int64)
+    values = np.concatenate([p.values for p in non_empty])
+    counts = np.concatenate([p.n_events for p in non_empty])
+    g_cell, g_key, sums, n_events = sum_by_pair(cell, key, values, counts)
+    return UnitRows(cells, g_cell, (g_key >> np.int64(32)).astype(np.uint32),
+                    (g_key & np.int64(0xFFFFFFFF)).astype(np.uint32), sums, n_events)
