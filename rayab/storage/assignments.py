@@ -4,10 +4,14 @@ Writers (assignment loggers on several nodes) call :func:`merge_first_assignment
 ``(exp_id, unit_id)``: a new key is inserted, an existing key is replaced only by an earlier ``assigned_at`` (the
 row then moves to that earlier date's partition), so the result is the same whatever the order or overlap of the
 batches. Concurrent merges that conflict are retried on the new table state; each batch is one atomic commit.
-Each written file is sorted by ``(exp_id, date, unit_id)``.
+
+A MERGE rewrites files without any order, so :func:`sort_partitions` rewrites given ``(exp_id, date)``
+partitions sorted by ``unit_id`` (one commit per partition; a concurrent write to the partition makes it start
+over, so no row is ever lost or duplicated by sorting). The logger runs it on the partitions it touched.
 
 >>> import tempfile
 >>> from datetime import UTC, datetime
+>>> from rayab.storage.tables import read_rows
 >>> wh = Warehouse.from_url(tempfile.mkdtemp())
 >>> t0, t1 = datetime(2026, 11, 24, 23, tzinfo=UTC), datetime(2026, 11, 25, 1, tzinfo=UTC)
 >>> merge_first_assignments(wh, [("e1", "u1", "a", t1), ("e1", "u2", "b", t1)])
@@ -22,12 +26,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from rayab.errors import StorageError
@@ -35,7 +39,7 @@ from rayab.storage.schemas import ASSIGNMENT, PARTITIONS
 from rayab.storage.tables import sql_predicate
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["ASSIGNMENT_TABLE", "FirstAssignment", "assignment_rows", "merge_first_assignments"]
+__all__ = ["ASSIGNMENT_TABLE", "FirstAssignment", "assignment_rows", "merge_first_assignments", "sort_partitions"]
 
 ASSIGNMENT_TABLE = "assignment"
 # exp_id, unit_id, variant_id, assigned_at (timezone-aware datetime, or microseconds since the epoch UTC)
@@ -82,22 +86,48 @@ def merge_first_assignments(warehouse: Warehouse, rows: Sequence[FirstAssignment
     _ensure_table(warehouse)
     uri = warehouse.table_uri(ASSIGNMENT_TABLE)
     prune = sql_predicate({"t.exp_id": sorted(set(source.column("exp_id").to_pylist()))})
+
+    def merge(table: DeltaTable) -> None:
+        (table.merge(source, predicate=f"{_MERGE_PREDICATE} AND {prune}", source_alias="s", target_alias="t")
+         .when_matched_update(updates=_KEEP_EARLIEST, predicate="s.assigned_at < t.assigned_at")
+         .when_not_matched_insert_all()
+         .execute())
+
+    _commit_retrying(warehouse, merge, attempts)
+    return int(source.num_rows)
+
+
+def sort_partitions(warehouse: Warehouse, partitions: Iterable[tuple[str, str]], attempts: int = 20) -> int:
+    """Rewrite each ``(exp_id, date)`` partition sorted by ``unit_id``; returns the partitions rewritten."""
+    done = 0
+    for exp_id, date in sorted(set(partitions)):
+        where = {"exp_id": exp_id, "date": date}
+
+        def rewrite(table: DeltaTable, where: dict[str, str] = where) -> None:
+            rows = table.to_pyarrow_table(filters=[(k, "=", v) for k, v in where.items()])
+            # written against the version just read: a concurrent commit to the partition is a conflict (retried)
+            write_deltalake(table, rows.select(ASSIGNMENT.names).sort_by("unit_id"), mode="overwrite",
+                            predicate=sql_predicate(where))
+
+        _commit_retrying(warehouse, rewrite, attempts)
+        done += 1
+    return done
+
+
+def _commit_retrying(warehouse: Warehouse, write: Callable[[DeltaTable], None], attempts: int) -> None:
+    """Run ``write`` on the latest table state until it commits without a conflict."""
+    uri = warehouse.table_uri(ASSIGNMENT_TABLE)
     for attempt in range(attempts):
         try:
-            table = DeltaTable(uri, storage_options=warehouse.delta_options())
-            (table.merge(source, predicate=f"{_MERGE_PREDICATE} AND {prune}", source_alias="s", target_alias="t")
-             .when_matched_update(updates=_KEEP_EARLIEST, predicate="s.assigned_at < t.assigned_at")
-             .when_not_matched_insert_all()
-             .execute())
-            return int(source.num_rows)
+            write(DeltaTable(uri, storage_options=warehouse.delta_options()))
+            return
         except CommitFailedError as err:
             if attempt == attempts - 1:
-                raise StorageError(f"cannot merge into {uri} after {attempts} conflicting commits: {err}") from err
-            # another writer committed first: back off a little (jittered) and merge against the new state
+                raise StorageError(f"cannot commit to {uri} after {attempts} conflicting commits: {err}") from err
+            # another writer committed first: back off a little (jittered) and redo it on the new state
             time.sleep(min(0.05 * 2 ** attempt, 1.0) * random.uniform(0.5, 1.5))
         except (DeltaError, OSError) as err:
-            raise StorageError(f"cannot merge into {uri}: {err}") from err
-    raise AssertionError("unreachable")
+            raise StorageError(f"cannot write {uri}: {err}") from err
 
 
 def _ensure_table(warehouse: Warehouse) -> None:
