@@ -84,7 +84,6 @@ def merge_first_assignments(warehouse: Warehouse, rows: Sequence[FirstAssignment
     if source.num_rows == 0:
         return 0
     _ensure_table(warehouse)
-    uri = warehouse.table_uri(ASSIGNMENT_TABLE)
     prune = sql_predicate({"t.exp_id": sorted(set(source.column("exp_id").to_pylist()))})
 
     def merge(table: DeltaTable) -> None:
