@@ -1,103 +1,114 @@
-"""Results of an experiment over a window: estimates, differences versus control, intervals and p-values.
+"""Results of an experiment: run a :class:`~rayab.query.spec.Query` over a window, or as of every hour of it.
 
-Every metric, additive or composed, is evaluated **per replicate** on the window's summed arrays (a ratio of sums,
-never a mean of hourly ratios); the point estimate comes from the raw (unweighted) sums. Arms are independent,
-and a unit's weights are the same in every hour, so each replicate of a difference is a draw of the unit-level
-(clustered) Poisson bootstrap over the whole window.
+:func:`run_query` reads the window's partitions once (pruned to the experiment and hours, only the needed columns),
+keeps the rows passing the filter, sums them per ``(variant_id, *projection)`` and computes every metric
+(:mod:`rayab.query.compare`), then corrects p-values when asked (:mod:`rayab.query.correction`).
+
+:func:`cumulative_results` gives the same results as of the end of every hour of the window: it sums per hour once,
+then takes prefix sums over hours, so the entry for ``end_hour = h`` equals :func:`run_query` over
+``[start_hour, h)`` exactly (the replicate sums are integers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from datetime import timedelta
 
 import numpy as np
 import numpy.typing as npt
 
 from rayab.errors import NotFoundError, ValidationError
-from rayab.model import AnalysisType, Experiment, evaluate, referenced_names
-from rayab.query.window import WindowSums, metric_scale, read_window, sum_window
-from rayab.stats.bootstrap import bootstrap_interval
+from rayab.model import AnalysisType, Experiment
+from rayab.model.hours import format_hour, hours_between, parse_hour
+from rayab.query.compare import END_HOUR_KEY, MetricResult, compare_metric
+from rayab.query.correction import correct_pvalues
+from rayab.query.filters import Filter
+from rayab.query.spec import CIMethod, Correction, Query, additive_metrics
+from rayab.query.window import WindowSums, sum_partitions
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["MetricResult", "compare_variants", "experiment_results"]
+__all__ = ["MetricResult", "compare_variants", "cumulative_results", "cumulative_sums", "experiment_results",
+           "results_from_sums", "run_query"]
 
-CIMethod = Literal["percentile", "basic", "normal"]
-F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 
 
-class MetricResult(NamedTuple):
-    """One metric of one variant in one slice, and its comparison with control (NaN for control itself).
+def _bind(query: Query, analysis_type: AnalysisType, experiment: Experiment) -> Query:
+    if query.exp_id != experiment.exp_id:
+        raise ValidationError("exp_id", query.exp_id, f"does not match the experiment {experiment.exp_id}")
+    return query.resolve(analysis_type)
 
-    ``abs_*`` is the difference ``variant - control``; ``rel_*`` the relative lift ``variant / control - 1``.
-    ``pvalue`` tests a zero difference, by the same method as the interval (see :mod:`rayab.stats.bootstrap`).
-    ``n_invalid`` counts replicates whose value could not be computed (a zero denominator).
+
+def results_from_sums(sums: WindowSums, analysis_type: AnalysisType, experiment: Experiment,
+                      query: Query) -> list[MetricResult]:
+    """Every metric of ``query`` (metric by metric, cells in key order), corrected if the query asks."""
+    query = _bind(query, analysis_type, experiment)
+    out = [r for name in query.metrics for r in compare_metric(sums, analysis_type, experiment, name, query)]
+    return correct_pvalues(out, query.correction, query.correct_across_slices) if query.correction else out
+
+
+def _read(warehouse: Warehouse, analysis_type: AnalysisType, query: Query, by_hour: bool) -> WindowSums:
+    sums = sum_partitions(warehouse, analysis_type, query.exp_id, query.start_hour, query.end_hour,
+                          additive_metrics(analysis_type, query.metrics), query.projection, query.where, by_hour)
+    if not sums.keys:
+        matching = " matching the filter" if query.where is not None else ""
+        raise NotFoundError(f"no aggregated data{matching} for {query.exp_id} in {analysis_type.table} "
+                            f"between {query.start_hour} and {query.end_hour}")
+    return sums
+
+
+def run_query(warehouse: Warehouse, analysis_type: AnalysisType, experiment: Experiment,
+              query: Query) -> list[MetricResult]:
+    """The results of ``query`` over its window."""
+    query = _bind(query, analysis_type, experiment)
+    return results_from_sums(_read(warehouse, analysis_type, query, by_hour=False), analysis_type, experiment, query)
+
+
+def _next_hour(hour: str) -> str:
+    return format_hour(parse_hour(hour) + timedelta(hours=1))
+
+
+def cumulative_sums(by_hour: WindowSums, hours: Sequence[str]) -> WindowSums:
+    """Prefix sums of per-hour sums (cells ``(hour, variant_id, ...)``) as of the end of each of ``hours``.
+
+    Cells become ``(end_hour, variant_id, ...)``; a cell appears from the first hour it has rows.
     """
+    cells = sorted({key[1:] for key in by_hour.keys})
+    cell_at = {cell: j for j, cell in enumerate(cells)}
+    hour_at = {hour: i for i, hour in enumerate(hours)}
+    h_index = np.fromiter((hour_at[k[0]] for k in by_hour.keys), np.int64, len(by_hour.keys))
+    c_index = np.fromiter((cell_at[k[1:]] for k in by_hour.keys), np.int64, len(by_hour.keys))
+    shape = (len(hours), len(cells))
 
-    exp_id: str
-    metric: str
-    variant_id: str
-    slice: tuple[tuple[str, str], ...]
-    n_events: int
-    units: int
-    estimate: float
-    ci_lower: float
-    ci_upper: float
-    control_id: str
-    abs_diff: float
-    abs_ci_lower: float
-    abs_ci_upper: float
-    rel_diff: float
-    rel_ci_lower: float
-    rel_ci_upper: float
-    pvalue: float
-    confidence_level: float
-    n_replicates: int
-    n_invalid: int
-    error: str
+    def prefix(values: I64) -> I64:
+        dense = np.zeros(shape + values.shape[1:], np.int64)
+        dense[h_index, c_index] = values
+        return np.cumsum(dense, axis=0).reshape((shape[0] * shape[1], *values.shape[1:]))
+
+    keep = np.flatnonzero(prefix(np.ones(len(by_hour.keys), np.int64)) > 0)
+    ends = [_next_hour(h) for h in hours]
+    keys = tuple((ends[k // len(cells)], *cells[k % len(cells)]) for k in keep.tolist())
+    return WindowSums((END_HOUR_KEY, *by_hour.key_names[1:]), keys, prefix(by_hour.n_events)[keep],
+                      {m: prefix(v)[keep] for m, v in by_hour.raw.items()},
+                      {m: prefix(v)[keep] for m, v in by_hour.reps.items()}, by_hour.hours)
 
 
-def _values(sums: WindowSums, analysis_type: AnalysisType, row: int) -> tuple[dict[str, F64], dict[str, F64]]:
-    raw = {m: np.asarray(sums.raw[m][row] / metric_scale(analysis_type, m)) for m in sums.raw}
-    reps = {m: sums.reps[m][row] / metric_scale(analysis_type, m) for m in sums.reps}
-    return raw, reps
+def cumulative_results(warehouse: Warehouse, analysis_type: AnalysisType, experiment: Experiment,
+                       query: Query) -> list[MetricResult]:
+    """The results of ``query`` as of the end of every hour of its window (``end_hour`` tells which)."""
+    query = _bind(query, analysis_type, experiment)
+    by_hour = _read(warehouse, analysis_type, query, by_hour=True)
+    sums = cumulative_sums(by_hour, hours_between(query.start_hour, query.end_hour))
+    return results_from_sums(sums, analysis_type, experiment, query)
 
 
 def compare_variants(sums: WindowSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
                      confidence_level: float = 0.95, method: CIMethod = "percentile") -> list[MetricResult]:
-    """Results of ``metric`` for every variant of every slice in ``sums``."""
-    expr = analysis_type.expression(metric)
-    nan = float("nan")
-    out = []
-    for row, key in enumerate(sums.keys):
-        variant_id, slice_values = key[0], key[1:]
-        raw, reps = _values(sums, analysis_type, row)
-        estimate = float(evaluate(expr, raw))
-        replicates = evaluate(expr, reps)
-        own = bootstrap_interval(estimate, replicates, confidence_level=confidence_level, method=method)
-        diff = (nan, nan, nan, nan, nan, nan, nan)
-        error = own.error or ""
-        n_invalid = own.n_invalid
-        control_key = (experiment.control_id, *slice_values)
-        if variant_id != experiment.control_id and control_key in sums.keys:
-            c_raw, c_reps = _values(sums, analysis_type, sums.keys.index(control_key))
-            c_est, c_reps_val = float(evaluate(expr, c_raw)), evaluate(expr, c_reps)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rel_reps = np.where(c_reps_val == 0, np.nan, replicates / c_reps_val - 1.0)
-                rel_est = estimate / c_est - 1.0 if c_est != 0 else nan
-            absolute = bootstrap_interval(estimate - c_est, replicates - c_reps_val,
-                                          confidence_level=confidence_level, method=method)
-            relative = bootstrap_interval(rel_est, rel_reps, confidence_level=confidence_level, method=method)
-            diff = (absolute.estimate, absolute.ci_lower, absolute.ci_upper, relative.estimate, relative.ci_lower,
-                    relative.ci_upper, absolute.pvalue)
-            n_invalid = max(n_invalid, absolute.n_invalid, relative.n_invalid)
-            error = error or absolute.error or relative.error or ""
-        units = int(sums.raw["units"][row]) if "units" in sums.raw else -1
-        out.append(MetricResult(
-            experiment.exp_id, metric, variant_id, tuple(zip(sums.key_names[1:], slice_values, strict=True)),
-            int(sums.n_events[row]), units, estimate, own.ci_lower, own.ci_upper, experiment.control_id, *diff,
-            confidence_level, sums.reps[next(iter(sums.reps))].shape[1] if sums.reps else 0, n_invalid, error))
-    return out
+    """Results of ``metric`` for every variant of every slice in ``sums`` (fixed-horizon intervals)."""
+    hours = sums.hours or ("1970-01-01T00",)
+    query = Query(experiment.exp_id, hours[0], _next_hour(hours[-1]), metrics=(metric,),
+                  confidence_level=confidence_level, method=method)
+    return compare_metric(sums, analysis_type, experiment, metric, query)
 
 
 def experiment_results(
@@ -110,21 +121,12 @@ def experiment_results(
     projection: Sequence[str] = (),
     confidence_level: float = 0.95,
     method: CIMethod = "percentile",
+    *,
+    where: Filter | None = None,
+    correction: Correction | None = None,
 ) -> list[MetricResult]:
     """Read the window ``[start_hour, end_hour)`` and compute every requested metric (default: all of them)."""
-    names = list(metrics) if metrics else ["units", *analysis_type.metric_names, *analysis_type.composed]
-    additive: set[str] = {"units"}
-    for i, name in enumerate(names):
-        try:
-            additive |= referenced_names(analysis_type.expression(name))
-        except ValidationError as err:
-            raise ValidationError(f"metrics[{i}]", name, err.rule) from None
-    table = read_window(warehouse, analysis_type, experiment.exp_id, start_hour, end_hour, sorted(additive),
-                        projection)
-    if table.num_rows == 0:
-        raise NotFoundError(f"no aggregated data for {experiment.exp_id} in {analysis_type.table} "
-                            f"between {start_hour} and {end_hour}")
-    sums = sum_window(table, analysis_type, sorted(additive), projection)
-    return [r for name in names for r in compare_variants(sums, analysis_type, experiment, name,
-                                                           confidence_level, method)]
-
+    query = Query(experiment.exp_id, start_hour, end_hour, metrics=tuple(metrics or ()),
+                  projection=tuple(projection), where=where, confidence_level=confidence_level, method=method,
+                  correction=correction)
+    return run_query(warehouse, analysis_type, experiment, query)

@@ -1,8 +1,25 @@
 """Sum the hourly aggregate partitions of a window into per-cell arrays.
 
-Only the partitions needed are read (``exp_id`` and ``hour`` partition pruning) and only the needed columns.
-Because the stored sums are exact integers, the sum over a window equals, bit for bit, what one run over the whole
-window would have produced.
+Only the partitions needed are read (``exp_id`` and ``hour`` partition pruning, see
+:mod:`rayab.query.partitions`) and only the needed columns. Because the stored sums are exact integers, the sum over
+a window equals, bit for bit, what one run over the whole window would have produced.
+
+Summing is streamed: each file's rows are filtered, their cells looked up, and their replicate arrays (a list column
+read as one flat int64 buffer, reshaped to ``rows x B`` without a copy) added into the running per-cell arrays. Rows
+of one file usually hit distinct cells, which is a single fancy-indexed add; otherwise the rows are first reduced
+per cell with a sort and ``np.add.reduceat``.
+
+>>> import pyarrow as pa
+>>> from rayab.model import AnalysisType, Metric
+>>> at = AnalysisType("t", (Metric("clicks"),), dimensions=("country",), n_replicates=2)
+>>> rows = pa.table({"hour": ["h0", "h0", "h1"], "variant_id": ["a", "a", "a"], "country": ["US", "DE", "US"],
+...                  "n_events": [3, 1, 2], "units": [1, 1, 1], "units_reps": [[1, 0], [2, 1], [0, 1]],
+...                  "clicks": [5, 1, 2], "clicks_reps": [[4, 0], [2, 1], [0, 3]]})
+>>> sums = sum_window(rows, at, ["clicks"])
+>>> sums.keys, sums.raw["clicks"].tolist(), sums.reps["clicks"].tolist()
+((('a',),), [8], [[6, 4]])
+>>> sum_window(rows, at, ["clicks"], ["country"]).reps["clicks"].tolist()
+[[2, 1], [4, 3]]
 """
 
 from __future__ import annotations
@@ -13,23 +30,30 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from rayab.errors import NotFoundError, ValidationError
+from rayab.errors import NotFoundError, StorageError, ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType
 from rayab.model.hours import hours_between
-from rayab.query.cells import cell_index, replicate_matrix
+from rayab.query.cells import cell_index
+from rayab.query.filters import Filter, check_filter, filter_dimensions, filter_mask
+from rayab.query.partitions import list_partition_files, read_partition_files
 from rayab.storage.schemas import reps_column
-from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["WindowSums", "read_window", "sum_window"]
+__all__ = ["WindowSums", "check_projection", "metric_scale", "read_window", "sum_partitions", "sum_window",
+           "window_columns"]
 
 I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
 class WindowSums:
-    """Per cell (variant_id, *projection): event counts, raw sums and replicate sums of each additive metric."""
+    """Per cell: event counts, raw sums and replicate sums of each additive metric.
+
+    A cell is ``(variant_id, *projection)``, or ``(hour, variant_id, *projection)`` when summed by hour.
+    ``hours`` lists the hours that had data.
+    """
 
     key_names: tuple[str, ...]
     keys: tuple[tuple[str, ...], ...]
@@ -37,6 +61,11 @@ class WindowSums:
     raw: dict[str, I64]
     reps: dict[str, I64]
     hours: tuple[str, ...]
+
+    @property
+    def n_replicates(self) -> int:
+        """B (0 when no metric was summed)."""
+        return int(next(iter(self.reps.values())).shape[1]) if self.reps else 0
 
     def cell(self, key: tuple[str, ...]) -> int:
         """Row number of a cell."""
@@ -47,48 +76,161 @@ class WindowSums:
 
 
 def check_projection(analysis_type: AnalysisType, projection: Sequence[str]) -> None:
-    """Every projected name must be a dimension of the analysis type."""
+    """Every projected name must be a dimension of the analysis type, each at most once."""
     for i, dim in enumerate(projection):
         if dim not in analysis_type.dimensions:
             raise ValidationError(f"projection[{i}]", dim, f"must be a dimension of {analysis_type.name}: "
                                   f"{list(analysis_type.dimensions)}")
-
-
-def read_window(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: str, start_hour: str, end_hour: str,
-                metrics: Sequence[str], projection: Sequence[str] = ()) -> pa.Table:
-    """The rows of ``agg_<type>`` for one experiment and the hours in ``[start_hour, end_hour)``."""
-    check_projection(analysis_type, projection)
-    hours = hours_between(start_hour, end_hour)
-    if not hours:
-        raise ValidationError("end_hour", end_hour, f"must be after start_hour {start_hour}")
-    columns = ["variant_id", "hour", "n_events", *projection]
-    for metric in metrics:
-        columns += [metric, reps_column(metric)]
-    return read_rows(warehouse, analysis_type.table, where={"exp_id": exp_id, "hour": list(hours)},
-                     columns=list(dict.fromkeys(columns)))
-
-
-def sum_window(table: pa.Table, analysis_type: AnalysisType, metrics: Sequence[str],
-               projection: Sequence[str] = ()) -> WindowSums:
-    """Sum rows per (variant_id, *projection)."""
-    check_projection(analysis_type, projection)
-    key_names = ("variant_id", *projection)
-    keys, cells = cell_index(table, key_names)
-    n_cells, b = len(keys), analysis_type.n_replicates
-    n_events = np.zeros(n_cells, np.int64)
-    if table.num_rows:
-        np.add.at(n_events, cells, np.asarray(table.column("n_events"), np.int64))
-    raw, reps = {}, {}
-    for metric in metrics:
-        raw[metric] = np.zeros(n_cells, np.int64)
-        reps[metric] = np.zeros((n_cells, b), np.int64)
-        if table.num_rows:
-            np.add.at(raw[metric], cells, np.asarray(table.column(metric), np.int64))
-            np.add.at(reps[metric], cells, replicate_matrix(table.column(reps_column(metric)), b, metric))
-    hours = tuple(sorted(set(table.column("hour").to_pylist()))) if table.num_rows else ()
-    return WindowSums(key_names, keys, n_events, raw, reps, hours)
+        if dim in projection[:i]:
+            raise ValidationError(f"projection[{i}]", dim, "is listed twice")
 
 
 def metric_scale(analysis_type: AnalysisType, metric: str) -> int:
     """The integer scale of an additive metric (``units`` counts have scale 1)."""
     return 1 if metric == UNITS_METRIC else analysis_type.metric(metric).scale
+
+
+def window_columns(metrics: Sequence[str], projection: Sequence[str], filter_: Filter | None = None) -> list[str]:
+    """The columns a window query reads: keys, the filter's dimensions, ``n_events``, each metric and its reps."""
+    columns = ["variant_id", *projection, *sorted(filter_dimensions(filter_)), "n_events"]
+    for metric in metrics:
+        columns += [metric, reps_column(metric)]
+    return list(dict.fromkeys(columns))
+
+
+def _replicate_block(column: pa.ChunkedArray | pa.Array, n_replicates: int, name: str) -> I64:
+    """A list<int64> column of fixed length B as a ``(rows, B)`` int64 view of its values."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(array) == 0:
+        return np.zeros((0, n_replicates), np.int64)
+    lengths = pc.list_value_length(array)
+    low, high = pc.min_max(lengths).values()
+    if low.as_py() != n_replicates or high.as_py() != n_replicates or array.null_count:
+        bad = sorted(set(lengths.to_pylist()) - {n_replicates})
+        raise StorageError(f"{name} has replicate arrays of length {bad}, expected B={n_replicates}: "
+                           "hours aggregated with different B cannot be summed")
+    values = np.asarray(array.flatten(), dtype=np.int64)
+    return values.reshape(len(array), n_replicates)
+
+
+class _Accumulator:
+    """Per-cell running sums that grow as new cells appear (capacity doubles, so growth is amortised)."""
+
+    def __init__(self, metrics: Sequence[str], n_replicates: int) -> None:
+        self.metrics = tuple(metrics)
+        self.b = n_replicates
+        self.index: dict[tuple[str, ...], int] = {}
+        self.n_events = np.zeros(0, np.int64)
+        self.raw = {m: np.zeros(0, np.int64) for m in self.metrics}
+        self.reps = {m: np.zeros((0, n_replicates), np.int64) for m in self.metrics}
+        self.hours: set[str] = set()
+
+    def _rows_of(self, keys: Sequence[tuple[str, ...]]) -> I64:
+        for key in keys:
+            if key not in self.index:
+                self.index[key] = len(self.index)
+        if len(self.index) > len(self.n_events):
+            capacity = max(16, 2 * len(self.index))
+            grow = capacity - len(self.n_events)
+            self.n_events = np.concatenate([self.n_events, np.zeros(grow, np.int64)])
+            for m in self.metrics:
+                self.raw[m] = np.concatenate([self.raw[m], np.zeros(grow, np.int64)])
+                self.reps[m] = np.concatenate([self.reps[m], np.zeros((grow, self.b), np.int64)])
+        return np.fromiter((self.index[k] for k in keys), np.int64, len(keys))
+
+    def add(self, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...] = ()) -> None:
+        """Add ``rows`` (already filtered) to the cells ``prefix + (values of key_names)``."""
+        if rows.num_rows == 0:
+            return
+        local_keys, cells = cell_index(rows, key_names)
+        targets = self._rows_of([prefix + k for k in local_keys])
+        one_row_per_cell = len(local_keys) == rows.num_rows
+        order = np.argsort(cells, kind="stable")
+        starts = np.flatnonzero(np.r_[True, cells[order][1:] != cells[order][:-1]])
+
+        def fold(acc: I64, block: I64) -> None:
+            if one_row_per_cell:  # the usual case: add rows straight into their cells
+                acc[targets[cells]] += block
+            else:  # several rows per cell: reduce them per cell first
+                acc[targets] += np.add.reduceat(block[order], starts, axis=0)
+
+        fold(self.n_events, np.asarray(rows.column("n_events"), np.int64))
+        for m in self.metrics:
+            fold(self.raw[m], np.asarray(rows.column(m), np.int64))
+            fold(self.reps[m], _replicate_block(rows.column(reps_column(m)), self.b, m))
+
+    def result(self, key_names: tuple[str, ...]) -> WindowSums:
+        """The sums, cells sorted by key."""
+        keys = sorted(self.index)
+        rows = np.fromiter((self.index[k] for k in keys), np.int64, len(keys))
+        return WindowSums(key_names, tuple(keys), self.n_events[rows], {m: self.raw[m][rows] for m in self.metrics},
+                          {m: self.reps[m][rows] for m in self.metrics}, tuple(sorted(self.hours)))
+
+
+def _filtered(rows: pa.Table, filter_: Filter | None) -> pa.Table:
+    return rows if filter_ is None or rows.num_rows == 0 else rows.filter(filter_mask(filter_, rows))
+
+
+def sum_window(table: pa.Table, analysis_type: AnalysisType, metrics: Sequence[str],
+               projection: Sequence[str] = (), filter_: Filter | None = None, by_hour: bool = False) -> WindowSums:
+    """Sum the rows of ``table`` per (variant_id, *projection), keeping the rows that pass ``filter_``.
+
+    With ``by_hour`` the cells are ``(hour, variant_id, *projection)``.
+    """
+    check_projection(analysis_type, projection)
+    if filter_ is not None:
+        check_filter(filter_, analysis_type)
+    acc = _Accumulator(metrics, analysis_type.n_replicates)
+    key_names = ("variant_id", *projection)
+    kept = _filtered(table, filter_)
+    if kept.num_rows:
+        hours = kept.column("hour")
+        acc.hours.update(pc.unique(hours).to_pylist())
+        if by_hour:
+            for hour in sorted(acc.hours):
+                acc.add(kept.filter(pc.equal(hours, hour)), key_names, (hour,))
+        else:
+            acc.add(kept, key_names)
+    return acc.result((("hour",) if by_hour else ()) + key_names)
+
+
+def _check_window(start_hour: str, end_hour: str) -> tuple[str, ...]:
+    hours = hours_between(start_hour, end_hour)
+    if not hours:
+        raise ValidationError("end_hour", end_hour, f"must be after start_hour {start_hour}")
+    return hours
+
+
+def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: str, start_hour: str,
+                   end_hour: str, metrics: Sequence[str], projection: Sequence[str] = (),
+                   filter_: Filter | None = None, by_hour: bool = False) -> WindowSums:
+    """Read and sum the window ``[start_hour, end_hour)`` of one experiment, streaming file by file."""
+    check_projection(analysis_type, projection)
+    if filter_ is not None:
+        check_filter(filter_, analysis_type)
+    hours = _check_window(start_hour, end_hour)
+    files = list_partition_files(warehouse, analysis_type.table, exp_id, hours)
+    acc = _Accumulator(metrics, analysis_type.n_replicates)
+    key_names = ("variant_id", *projection)
+    columns = window_columns(metrics, projection, filter_)
+    for file, rows in read_partition_files(warehouse, analysis_type.table, files, columns):
+        kept = _filtered(rows, filter_)
+        if kept.num_rows:
+            acc.hours.add(file.hour)
+            acc.add(kept, key_names, (file.hour,) if by_hour else ())
+    return acc.result((("hour",) if by_hour else ()) + key_names)
+
+
+def read_window(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: str, start_hour: str, end_hour: str,
+                metrics: Sequence[str], projection: Sequence[str] = (),
+                filter_: Filter | None = None) -> pa.Table:
+    """The rows of ``agg_<type>`` for one experiment and the hours in ``[start_hour, end_hour)``, with an ``hour``
+    column, only the columns a query of ``metrics`` by ``projection`` needs, unfiltered."""
+    check_projection(analysis_type, projection)
+    hours = _check_window(start_hour, end_hour)
+    files = list_partition_files(warehouse, analysis_type.table, exp_id, hours)
+    columns = window_columns(metrics, projection, filter_)
+    parts = [rows.append_column("hour", pa.array([file.hour] * rows.num_rows, pa.string()))
+             for file, rows in read_partition_files(warehouse, analysis_type.table, files, columns)]
+    return pa.concat_tables(parts) if parts else pa.table({})
+

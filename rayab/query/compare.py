@@ -1,0 +1,178 @@
+"""Per cell and variant: estimate and interval; versus control: absolute and relative difference, interval, p-value.
+
+Every metric, additive or composed, is evaluated **per replicate** on the window's summed arrays (a ratio of sums,
+never a mean of hourly ratios); the point estimate comes from the raw (unweighted) sums. Arms are independent and a
+unit's weights are the same in every hour, so replicate ``b`` of ``treatment - control`` is a draw of the unit-level
+(clustered) Poisson bootstrap over the whole window. The relative difference is ``treatment / control - 1`` per
+replicate. All cells of a metric are computed at once (:func:`rayab.stats.bootstrap.bootstrap_intervals`).
+
+Replicates whose value cannot be computed (a zero denominator in a resample) are dropped and counted in
+``n_invalid`` (the largest count among the estimate, the difference and the lift); above
+``max_invalid_fraction`` of B the result carries ``error="too_many_invalid_replicates"`` and NaN intervals.
+
+With ``interval="sequential"`` the intervals are asymptotic confidence sequences
+(:func:`rayab.stats.sequential.confidence_sequence`) around the same estimates, with the bootstrap standard error
+plugged in and ``n`` the units behind the estimate (both arms for a difference); ``pvalue`` is then the
+always-valid p-value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from rayab.model import UNITS_METRIC, AnalysisType, Experiment, evaluate, referenced_names
+from rayab.query.spec import Query
+from rayab.query.window import WindowSums, metric_scale
+from rayab.stats.bootstrap import BootstrapIntervals, bootstrap_intervals
+from rayab.stats.sequential import confidence_sequence
+
+__all__ = ["END_HOUR_KEY", "MetricResult", "compare_metric", "metric_values"]
+
+END_HOUR_KEY = "end_hour"
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+_NAN = math.nan
+
+
+class MetricResult(NamedTuple):
+    """One metric of one variant in one slice, and its comparison with control (NaN for control itself).
+
+    ``abs_*`` is the difference ``variant - control``; ``rel_*`` the relative lift ``variant / control - 1``.
+    ``pvalue`` tests a zero difference, by the same method as the interval (see :mod:`rayab.stats.bootstrap`), or
+    is the always-valid p-value when ``interval == "sequential"``; ``adjusted_pvalue`` is ``pvalue`` corrected by
+    ``correction`` across the family (NaN without a correction). ``n_invalid`` counts replicates whose value could
+    not be computed (a zero denominator). The window is ``[start_hour, end_hour)``.
+    """
+
+    exp_id: str
+    metric: str
+    variant_id: str
+    slice: tuple[tuple[str, str], ...]
+    n_events: int
+    units: int
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    control_id: str
+    abs_diff: float
+    abs_ci_lower: float
+    abs_ci_upper: float
+    rel_diff: float
+    rel_ci_lower: float
+    rel_ci_upper: float
+    pvalue: float
+    confidence_level: float
+    n_replicates: int
+    n_invalid: int
+    error: str
+    adjusted_pvalue: float = _NAN
+    correction: str = ""
+    interval: str = "fixed"
+    start_hour: str = ""
+    end_hour: str = ""
+
+
+def metric_values(sums: WindowSums, analysis_type: AnalysisType, metric: str) -> tuple[F64, F64]:
+    """Point estimates ``(cells,)`` from the raw sums and replicate values ``(cells, B)`` of ``metric``."""
+    expr = analysis_type.expression(metric)
+    names = referenced_names(expr)
+    raw = {m: sums.raw[m] / metric_scale(analysis_type, m) for m in names}
+    reps = {m: sums.reps[m] / metric_scale(analysis_type, m) for m in names}
+    n = len(sums.keys)
+    estimates = np.broadcast_to(evaluate(expr, raw), (n,)).astype(np.float64)
+    replicates = np.broadcast_to(evaluate(expr, reps), (n, sums.n_replicates)).astype(np.float64)
+    return estimates, replicates
+
+
+def control_rows(sums: WindowSums, control_id: str) -> I64:
+    """For every cell, the row of the control cell of the same slice (-1 for control itself or when missing)."""
+    at = sums.key_names.index("variant_id")
+    index = {key: i for i, key in enumerate(sums.keys)}
+    out = np.full(len(sums.keys), -1, np.int64)
+    for i, key in enumerate(sums.keys):
+        if key[at] != control_id:
+            out[i] = index.get((*key[:at], control_id, *key[at + 1:]), -1)
+    return out
+
+
+class _Contrast(NamedTuple):
+    own: BootstrapIntervals
+    absolute: BootstrapIntervals
+    relative: BootstrapIntervals
+    rows: I64  # cells that have a control to compare with
+
+
+def _contrast(estimates: F64, replicates: F64, control: I64, query: Query) -> _Contrast:
+    def intervals(est: F64, reps: F64) -> BootstrapIntervals:
+        return bootstrap_intervals(est, reps, query.confidence_level, query.method,
+                                   max_invalid_fraction=query.max_invalid_fraction)
+
+    rows = np.flatnonzero(control >= 0)
+    c = control[rows]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel_est = np.where(estimates[c] == 0, np.nan, estimates[rows] / estimates[c] - 1.0)
+        rel_reps = np.where(replicates[c] == 0, np.nan, replicates[rows] / replicates[c] - 1.0)
+    return _Contrast(intervals(estimates, replicates),
+                     intervals(estimates[rows] - estimates[c], replicates[rows] - replicates[c]),
+                     intervals(rel_est, rel_reps), rows)
+
+
+def _sequential(estimate: float, se: float, n: int, query: Query) -> tuple[float, float, float, str]:
+    """A confidence sequence ``(low, high, pvalue, error)`` around a bootstrap estimate and standard error."""
+    if not (math.isfinite(estimate) and math.isfinite(se)):
+        return _NAN, _NAN, _NAN, ""
+    cs = confidence_sequence(estimate, se, n, planned_n=query.planned_units,
+                             confidence_level=query.confidence_level)
+    if cs.error is not None:
+        return _NAN, _NAN, _NAN, cs.error
+    return cs.ci_lower, cs.ci_upper, cs.pvalue, ""
+
+
+def _bounds(b: BootstrapIntervals, i: int, n: int, query: Query) -> tuple[float, float, float, str]:
+    """``(low, high, pvalue, error)`` of row ``i`` by the query's kind of interval."""
+    error = b.error[i] or ""
+    if query.interval == "sequential" and not error:
+        return _sequential(float(b.estimate[i]), float(b.se[i]), n, query)
+    return float(b.ci_lower[i]), float(b.ci_upper[i]), float(b.pvalue[i]), error
+
+
+def _slice_and_hours(sums: WindowSums, key: tuple[str, ...], query: Query) -> tuple[tuple[tuple[str, str], ...], str]:
+    names = sums.key_names
+    pairs = tuple((n, v) for n, v in zip(names, key, strict=True) if n not in ("variant_id", END_HOUR_KEY))
+    end = key[names.index(END_HOUR_KEY)] if END_HOUR_KEY in names else query.end_hour
+    return pairs, end
+
+
+def compare_metric(sums: WindowSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
+                   query: Query) -> list[MetricResult]:
+    """Results of ``metric`` for every cell of ``sums``, in cell order."""
+    estimates, replicates = metric_values(sums, analysis_type, metric)
+    control = control_rows(sums, experiment.control_id)
+    contrast = _contrast(estimates, replicates, control, query)
+    units = sums.raw[UNITS_METRIC] if UNITS_METRIC in sums.raw else np.full(len(sums.keys), -1, np.int64)
+    variant_at = sums.key_names.index("variant_id")
+    position = {int(row): j for j, row in enumerate(contrast.rows)}
+    out = []
+    for i, key in enumerate(sums.keys):
+        low, high, _, error = _bounds(contrast.own, i, int(units[i]), query)
+        diff = (_NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN)
+        n_invalid = int(contrast.own.n_invalid[i])
+        if i in position:
+            j, n_pair = position[i], int(units[i] + units[control[i]])
+            a_low, a_high, pvalue, a_error = _bounds(contrast.absolute, j, n_pair, query)
+            r_low, r_high, _, r_error = _bounds(contrast.relative, j, n_pair, query)
+            diff = (float(contrast.absolute.estimate[j]), a_low, a_high, float(contrast.relative.estimate[j]),
+                    r_low, r_high, pvalue)
+            n_invalid = max(n_invalid, int(contrast.absolute.n_invalid[j]), int(contrast.relative.n_invalid[j]))
+            error = error or a_error or r_error
+        pairs, end_hour = _slice_and_hours(sums, key, query)
+        out.append(MetricResult(
+            experiment.exp_id, metric, key[variant_at], pairs, int(sums.n_events[i]), int(units[i]),
+            float(estimates[i]), low, high, experiment.control_id, *diff, query.confidence_level,
+            sums.n_replicates, n_invalid, error, interval=query.interval, start_hour=query.start_hour,
+            end_hour=end_hour))
+    return out
