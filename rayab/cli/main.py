@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "rayab.cli.health",
     "rayab.cli.power",
     "rayab.cli.report",
+    "rayab.cli.serve", "rayab.cli.experiments",
 )
 
 

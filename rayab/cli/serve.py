@@ -1,0 +1,85 @@
+"""``rayab serve``: start the assignment front on a local or existing Ray cluster and serve until stopped.
+
+It starts (or joins) the config actor and the assignment logger, then one gRPC server actor per node (or
+``--servers``), prints the addresses, and on SIGINT/SIGTERM (or after ``--duration`` seconds) stops gracefully:
+calls in flight finish, every buffered first assignment is committed. The admin token comes from the environment
+variable ``RAYAB_ADMIN_TOKEN`` or ``--admin-token-file``, never from the command line (it would show in ``ps``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from rayab.cli.options import add_common, add_ray_options
+from rayab.errors import ValidationError
+
+__all__ = ["admin_token", "register"]
+
+TOKEN_VARIABLE = "RAYAB_ADMIN_TOKEN"
+
+
+def admin_token(token_file: str | None) -> str | None:
+    """The admin token from ``token_file`` if given, else from ``RAYAB_ADMIN_TOKEN`` (None if neither)."""
+    if token_file:
+        path = Path(token_file)
+        if not path.is_file():
+            raise ValidationError("admin_token_file", token_file, "must be a readable file holding the token")
+        return path.read_text(encoding="utf-8").strip() or None
+    return os.environ.get(TOKEN_VARIABLE) or None
+
+
+def _wait_for_stop(duration: float | None) -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait(duration)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rayab.pipeline.runtime import ray_session
+    from rayab.pipeline.serving import start_servers, stop_servers
+    from rayab.service.server import ServerSettings
+    from rayab.storage.warehouse import Warehouse
+
+    token = admin_token(args.admin_token_file)
+    settings = ServerSettings(host=args.host, port=args.port, admin_token=token, tls_cert_file=args.tls_cert,
+                              tls_key_file=args.tls_key)
+    with ray_session(args.address, args.num_cpus):
+        deployment = start_servers(Warehouse.from_url(args.warehouse), settings, servers=args.servers,
+                                   namespace=args.namespace)
+        import ray
+
+        version = ray.get(deployment.config.version.remote())
+        for address in deployment.addresses:
+            print(f"listening on {address} ({'TLS' if settings.tls else 'plaintext'}), config version {version}",
+                  flush=True)
+        if token is None:
+            print(f"admin mutations are disabled: set {TOKEN_VARIABLE} or --admin-token-file", flush=True)
+        _wait_for_stop(args.duration)
+        print("stopping: finishing calls in flight and committing buffered assignments", flush=True)
+        for final in stop_servers(deployment):
+            print(f"server :{final['port']}: {final['assign_requests']} Assign, {final['batch_requests']} "
+                  f"BatchAssign, {final['logged']} first assignments logged, {final['dropped']} dropped", flush=True)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the subcommand to the ``rayab`` parser."""
+    serve = sub.add_parser("serve", help="serve Assign/BatchAssign and the admin API over gRPC")
+    add_common(serve)
+    add_ray_options(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=50051, help="port of every server (0: any free port)")
+    serve.add_argument("--servers", type=int, default=None, help="number of server actors (default one per node)")
+    serve.add_argument("--admin-token-file", default=None,
+                       help=f"file holding the admin bearer token (default: ${TOKEN_VARIABLE})")
+    serve.add_argument("--tls-cert", default=None, help="PEM certificate: serve TLS (with --tls-key)")
+    serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    serve.add_argument("--namespace", default="rayab", help="Ray namespace of the actors (default rayab)")
+    serve.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    serve.set_defaults(func=_run)
