@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "rayab.cli.demo",
     "rayab.cli.run_hour",
     "rayab.cli.results",
+    "rayab.cli.sql",
     "rayab.cli.health",
     "rayab.cli.power",
     "rayab.cli.report",
