@@ -89,7 +89,8 @@ class ServerActor:
         assert self._running is not None, "start() first"
         service = self._running.assignments
         recorder = service.recorder
-        return {"port": self._running.port, "config_version": service.holder.version,
+        return {"port": self._running.port, "node_id": ray.get_runtime_context().get_node_id(),
+                "config_version": service.holder.version,
                 "assign_requests": service.assign_requests, "batch_requests": service.batch_requests,
                 "logged": recorder.recorded if recorder else 0, "dropped": recorder.dropped if recorder else 0,
                 "shipped": self._shipper.shipped if self._shipper else 0}
