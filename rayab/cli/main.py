@@ -18,7 +18,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 # One module per subcommand, in the order `rayab --help` lists them.
 COMMAND_MODULES = (
     "rayab.cli.demo",
-    "rayab.cli.run_hour",
+    "rayab.cli.run_hour", "rayab.cli.backfill",
     "rayab.cli.results",
     "rayab.cli.sql",
     "rayab.cli.health",

@@ -1,28 +1,53 @@
-"""``rayab run-hour``: aggregate one hour of raw logs and commit it (the command ``ray job submit`` runs)."""
+"""``rayab run-hour``: aggregate one hour of raw logs and commit it (the command ``ray job submit`` runs).
+
+Progress lines go to standard error, one per stage step; the summary (rows read, quarantined, unmatched, units,
+cells, bytes written, seconds per stage) goes to standard output, as text or ``--format json``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from rayab.cli.options import add_common, add_ray_options, load_cli_config
 
-__all__ = ["register"]
+__all__ = ["add_input_options", "register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rayab.pipeline.job import run_hour
+    from rayab.pipeline.job import run_hour, summary_dict
     from rayab.pipeline.runtime import ray_session
+    from rayab.pipeline.summary import print_progress
     from rayab.storage.warehouse import Warehouse
 
     config = load_cli_config(args)
     with ray_session(args.address, args.num_cpus):
         summaries = run_hour(config, args.hour, args.logs, Warehouse.from_url(args.warehouse),
                              analysis_types=args.analysis_type or None, n_shards=args.shards,
-                             skip_corrupt=args.skip_corrupt)
-    for summary in summaries:
-        print(summary.line())
+                             skip_corrupt=args.skip_corrupt, population=args.population,
+                             progress=None if args.quiet else print_progress)
+    if args.format == "json":
+        print(json.dumps([summary_dict(s) for s in summaries], indent=1))
+    else:
+        for summary in summaries:
+            print(summary.line())
     return 0
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """The options saying where the logs are and how to read them (shared with ``rayab backfill``)."""
+    parser.add_argument("--logs", required=True,
+                        help="root of the raw logs (.../date=YYYY-MM-DD/hour=HH/*.parquet|*.jsonl) or a URL "
+                             "template such as s3://bucket/events/dt={date}/h={hour}/*.parquet")
+    parser.add_argument("--config", default=None, help="YAML/JSON spec file (default: the warehouse's saved config)")
+    parser.add_argument("--analysis-type", action="append", help="only this analysis type (repeatable)")
+    parser.add_argument("--skip-corrupt", action="store_true",
+                        help="record unreadable files in the manifest instead of failing the hour")
+    parser.add_argument("--population", choices=["log", "assignment"], default="log",
+                        help="log: events carry exp_id and variant_id; assignment: events carry only the unit and "
+                             "are joined with the assignment table (events at or after first assignment count)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def register(sub: Any) -> None:
@@ -31,8 +56,5 @@ def register(sub: Any) -> None:
     add_common(run)
     add_ray_options(run)
     run.add_argument("--hour", required=True, help="the hour, e.g. 2026-11-24T10 (UTC)")
-    run.add_argument("--logs", required=True, help="root of the raw logs (.../date=YYYY-MM-DD/hour=HH/*.parquet)")
-    run.add_argument("--config", default=None, help="YAML/JSON spec file (default: the warehouse's saved config)")
-    run.add_argument("--analysis-type", action="append", help="only this analysis type (repeatable)")
-    run.add_argument("--skip-corrupt", action="store_true", help="record unreadable files instead of failing")
+    add_input_options(run)
     run.set_defaults(func=_run)

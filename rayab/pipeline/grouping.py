@@ -40,38 +40,35 @@ _MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 @njit(cache=True, nogil=True)
 def _collapse(cells: Any, units: Any, n_units: int, values: Any, counts_in: Any) -> Any:  # pragma: no cover
     n, n_metrics = values.shape
+    width = n_metrics + 3  # one table row per group: cell, next group of the unit, count, sums (one cache line)
     head = np.full(n_units, -1, np.int64)
-    capacity = max(16, n // 4)
-    nxt = np.empty(capacity, np.int64)
-    g_cell = np.empty(capacity, np.int64)
+    capacity = max(16, min(n, n_units * 2))
+    table = np.zeros((capacity, width), np.int64)
     g_unit = np.empty(capacity, np.int64)
-    sums = np.zeros((capacity, n_metrics), np.int64)
-    counts = np.zeros(capacity, np.int64)
     n_groups = 0
     for i in range(n):
         u = units[i]
         c = cells[i]
         g = head[u]
-        while g >= 0 and g_cell[g] != c:
-            g = nxt[g]
+        while g >= 0 and table[g, 0] != c:
+            g = table[g, 1]
         if g < 0:
             if n_groups == capacity:  # grow geometrically; groups <= rows, so this happens a few times at most
                 capacity *= 2
-                nxt = np.concatenate((nxt, np.empty(capacity - n_groups, np.int64)))
-                g_cell = np.concatenate((g_cell, np.empty(capacity - n_groups, np.int64)))
+                table = np.concatenate((table, np.zeros((capacity - n_groups, width), np.int64)))
                 g_unit = np.concatenate((g_unit, np.empty(capacity - n_groups, np.int64)))
-                sums = np.concatenate((sums, np.zeros((capacity - n_groups, n_metrics), np.int64)))
-                counts = np.concatenate((counts, np.zeros(capacity - n_groups, np.int64)))
             g = n_groups
             n_groups += 1
-            g_cell[g] = c
+            table[g, 0] = c
+            table[g, 1] = head[u]
             g_unit[g] = u
-            nxt[g] = head[u]
             head[u] = g
+        row = table[g]
+        row[2] += counts_in[i]
         for m in range(n_metrics):
-            sums[g, m] += values[i, m]
-        counts[g] += counts_in[i]
-    return g_cell[:n_groups].copy(), g_unit[:n_groups].copy(), sums[:n_groups].copy(), counts[:n_groups].copy()
+            row[3 + m] += values[i, m]
+    out = table[:n_groups]
+    return out[:, 0].copy(), g_unit[:n_groups].copy(), out[:, 3:].copy(), out[:, 2].copy()
 
 
 def collapse_by_unit(cells: npt.ArrayLike, units: npt.ArrayLike, n_units: int, values: npt.ArrayLike,

@@ -120,18 +120,19 @@ def _decode_cells(combined: I64, keys: list[KeyCodes]) -> tuple[tuple[tuple[str,
 
 def _hash_units(exp_codes: I64, exp_values: list[str], units: I64, distinct: pa.Array,
                 salts: Mapping[str, str]) -> tuple[U32, U32]:
-    """``(k1, k2)`` per row: each distinct (experiment, unit) hashed once under the experiment's salt."""
+    """``(k1, k2)`` per (cell, unit) row under the row's experiment salt.
+
+    Rows are (cell, unit) groups, so an (experiment, unit) pair repeats only when the unit changed dimensions
+    within the hour; hashing every row is cheaper than finding those few repeats first.
+    """
     k1 = np.zeros(len(units), np.uint32)
     k2 = np.zeros(len(units), np.uint32)
     order = np.argsort(exp_codes, kind="stable")
     bounds = np.searchsorted(exp_codes[order], np.arange(len(exp_values) + 1))
     for code, exp_id in enumerate(exp_values):
         rows = order[bounds[code]:bounds[code + 1]]
-        if not len(rows):
-            continue
-        uniq, inverse = np.unique(units[rows], return_inverse=True)
-        u1, u2 = unit_keys_arrow(salts[exp_id], distinct.take(pa.array(uniq)))
-        k1[rows], k2[rows] = u1[inverse], u2[inverse]
+        if len(rows):
+            k1[rows], k2[rows] = unit_keys_arrow(salts[exp_id], distinct.take(pa.array(units[rows])))
     return k1, k2
 
 
