@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from rayab.cli.options import add_common, add_ray_options
+from rayab.cli.options import add_common
 from rayab.errors import ValidationError
 
 __all__ = ["admin_token", "register"]
@@ -72,7 +72,8 @@ def register(sub: Any) -> None:
     """Add the subcommand to the ``rayab`` parser."""
     serve = sub.add_parser("serve", help="serve Assign/BatchAssign and the admin API over gRPC")
     add_common(serve)
-    add_ray_options(serve)
+    serve.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    serve.add_argument("--num-cpus", type=int, default=2, help="CPUs of a local Ray (default 2)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     serve.add_argument("--port", type=int, default=50051, help="port of every server (0: any free port)")
     serve.add_argument("--servers", type=int, default=None, help="number of server actors (default one per node)")

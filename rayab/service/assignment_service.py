@@ -67,18 +67,22 @@ class AssignmentService(apb_grpc.AssignmentServiceServicer):
         exp_ids = list(request.exp_ids) or None
         columns: dict[str, tuple[list[int], list[int]]] = {}
         at_us = time.time_ns() // 1000
-        for start in range(0, len(unit_ids), self.batch_chunk):
-            await self._stop_if_late(context)
-            stop = start + self.batch_chunk
-            rows = _assign_chunk(served, unit_ids[start:stop], attributes and attributes[start:stop], exp_ids,
-                                 sessions and sessions[start:stop], start)
-            self._collect(served, rows, columns)
-            if self.recorder is not None:
-                for unit_id, session_id, row in zip(unit_ids[start:stop], (sessions or unit_ids)[start:stop], rows,
-                                                    strict=True):
-                    self._record(row, unit_id or session_id or "", at_us)
-            self.batch_units_done += len(rows)
-            await asyncio.sleep(0)  # let other calls (and cancellation) in between chunks
+        try:
+            for start in range(0, len(unit_ids), self.batch_chunk):
+                await self._stop_if_late(context)
+                stop = start + self.batch_chunk
+                rows = _assign_chunk(served, unit_ids[start:stop], attributes and attributes[start:stop], exp_ids,
+                                     sessions and sessions[start:stop], start)
+                self._collect(served, rows, columns)
+                if self.recorder is not None:
+                    for unit_id, session_id, row in zip(unit_ids[start:stop], (sessions or unit_ids)[start:stop],
+                                                        rows, strict=True):
+                        self._record(row, unit_id or session_id or "", at_us)
+                self.batch_units_done += len(rows)
+                await asyncio.sleep(0)  # let other calls (and cancellation) in between chunks
+        except asyncio.CancelledError:  # gRPC cancels the handler when the deadline passes or the client leaves
+            self.batches_stopped += 1
+            raise
         return _batch_response(served, columns)
 
     async def GetServingStatus(self, request: apb.GetServingStatusRequest,

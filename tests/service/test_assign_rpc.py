@@ -153,7 +153,7 @@ def test_tiny_deadline_on_a_large_batch_stops_the_server_work(server):
     service = server.running.assignments
     assert service.batches_stopped == 1
     time.sleep(0.5)  # had it kept going, it would still be counting units now
-    assert 0 < service.batch_units_done < len(units)
+    assert service.batch_units_done < len(units)
     status = server.stub.GetServingStatus(apb.GetServingStatusRequest())
     assert status.batches_stopped == 1 and status.batch_requests == 1
 
