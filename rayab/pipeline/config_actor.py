@@ -23,8 +23,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import ray
+from ray.exceptions import RayActorError
 
-from rayab.errors import RayabError
+from rayab.errors import RayabError, StorageError
 from rayab.model.experiment import Experiment, ExperimentStatus
 from rayab.pipeline.config_store import ConfigStore
 from rayab.storage.warehouse import Warehouse
@@ -137,7 +138,12 @@ class ActorAdmin:
         self._actor = actor
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        outcome: Outcome = await getattr(self._actor, method).remote(*args, **kwargs)
+        try:
+            outcome: Outcome = await getattr(self._actor, method).remote(*args, **kwargs)
+        except RayActorError as err:  # ActorUnavailableError included
+            # a change in flight when the actor died may or may not have committed: expected_version makes a retry
+            # safe. Reported as UNAVAILABLE, like the warehouse the actor fronts.
+            raise StorageError(f"the config actor is unavailable (restarting?); retry: {type(err).__name__}") from None
         return _unpack(outcome)
 
     async def create(self, spec: Mapping[str, Any]) -> Versioned:

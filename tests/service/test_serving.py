@@ -153,3 +153,44 @@ def test_assignments_logged_by_two_servers_end_up_once_each(deployment):
                       if expected_variant(exp_id, unit, HALF, rollout) is not None)
     assert got == expected  # each first assignment exactly once, none missing
     assert all(r["date"] == r["assigned_at"].strftime("%Y-%m-%d") for r in rows)
+
+
+def test_admin_calls_to_a_dead_config_actor_are_unavailable(ray_local, workdir):
+    import asyncio
+
+    import ray
+
+    from rayab.errors import StorageError
+    from rayab.pipeline.config_actor import ActorAdmin, ConfigActor
+    from rayab.service.status import status_of
+
+    actor = ConfigActor.options(max_restarts=0).remote(Warehouse.from_url(workdir / "wh"))
+    admin = ActorAdmin(actor)
+    assert asyncio.run(admin.list(None)) == ([], 0)
+    ray.kill(actor, no_restart=True)
+    with pytest.raises(StorageError, match="config actor is unavailable") as caught:
+        asyncio.run(admin.get("ctr_test"))
+    assert status_of(caught.value)[0] == grpc.StatusCode.UNAVAILABLE
+
+
+def test_actor_admin_brings_rayab_errors_back_as_they_were(ray_local, workdir):
+    import asyncio
+
+    import ray
+
+    from rayab.errors import NotFoundError, SpecError
+    from rayab.pipeline.config_actor import ActorAdmin, ConfigActor
+
+    actor = ConfigActor.options(max_restarts=0).remote(Warehouse.from_url(workdir / "wh"))
+    admin = ActorAdmin(actor)
+    try:
+        with pytest.raises(SpecError) as caught:
+            asyncio.run(admin.create(spec("bad", variants=[{"variant_id": "a", "traffic_pct": 100}])))
+        assert caught.value.field == "spec.variants" and str(caught.value).startswith("spec.variants == ")
+        with pytest.raises(NotFoundError):
+            asyncio.run(admin.get("missing"))
+        experiment, version = asyncio.run(admin.create(spec("good")))
+        assert (experiment.exp_id, version) == ("good", 1)
+        assert dict(experiment.variant("treatment").parameters) == {"ranker": "v2", "depth": 20}
+    finally:
+        ray.kill(actor)
