@@ -25,7 +25,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from rayab.model import UNITS_METRIC, AnalysisType
-from rayab.storage.schemas import agg_schema, reps_column
+from rayab.storage.schemas import REPS_TYPE, agg_schema, reps_column
 
 __all__ = ["Partial", "metric_columns"]
 
@@ -90,5 +90,5 @@ class Partial:
         for m, metric in enumerate(self.metric_names):
             columns[metric] = pa.array(self.raw[:, m], pa.int64())
             flat = pa.array(np.ascontiguousarray(self.reps[:, m, :]).reshape(-1), pa.int64())
-            columns[reps_column(metric)] = pa.ListArray.from_arrays(offsets, flat)
+            columns[reps_column(metric)] = pa.ListArray.from_arrays(offsets, flat, type=REPS_TYPE)
         return pa.table([columns[f.name] for f in schema], schema=schema)

@@ -100,11 +100,12 @@ def list_log_files(root: str, hour: str, storage_options: Mapping[str, str] | No
 
 
 def log_splits(file: LogFile, storage_options: Mapping[str, str] | None = None,
-               split_bytes: int = SPLIT_BYTES) -> list[LogSplit]:
+               split_bytes: int | None = None) -> list[LogSplit]:
     """A big Parquet file as ranges of row groups of about ``split_bytes`` each; anything else as one split.
 
     A file whose footer cannot be read stays one split, so reading it fails with a message naming it.
     """
+    split_bytes = split_bytes or SPLIT_BYTES
     if file.format != "parquet" or file.size <= split_bytes:
         return [LogSplit(file)]
     try:

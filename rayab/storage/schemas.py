@@ -20,6 +20,7 @@ __all__ = [
     "NULL_DIMENSION",
     "PARTITIONS",
     "QUARANTINE",
+    "REPS_TYPE",
     "VARIANT",
     "agg_schema",
     "reps_column",
@@ -71,6 +72,11 @@ PARTITIONS: dict[str, list[str]] = {
 }
 
 
+# Replicate sums are list<int64> with the child named "element", as Delta writers name it: the first commit of a
+# partition and every re-run then write byte-identical Parquet files.
+REPS_TYPE = pa.list_(pa.field("element", pa.int64()))
+
+
 def reps_column(metric: str) -> str:
     """Name of the replicate-sum column of ``metric``."""
     return f"{metric}_reps"
@@ -83,5 +89,5 @@ def agg_schema(analysis_type: AnalysisType) -> pa.Schema:
     fields.append(pa.field("n_events", pa.int64()))
     for metric in (UNITS_METRIC, *analysis_type.metric_names):
         fields.append(pa.field(metric, pa.int64()))
-        fields.append(pa.field(reps_column(metric), pa.list_(pa.int64())))
+        fields.append(pa.field(reps_column(metric), REPS_TYPE))
     return pa.schema(fields)
