@@ -92,21 +92,21 @@ def _serve_ceiling(ports: Any) -> None:
 
 
 @contextmanager
-def process_server(target: Callable[[Any], None]) -> Iterator[str]:
+def process_server(target: Callable[[Any], None]) -> Iterator[tuple[str, int]]:
     """A server alone in a bare process."""
     context = mp.get_context("spawn")
     ports = context.Queue()
     process = context.Process(target=target, args=(ports,), daemon=True)
     process.start()
     try:
-        yield f"127.0.0.1:{ports.get(timeout=60)}"
+        yield f"127.0.0.1:{ports.get(timeout=60)}", int(process.pid or 0)
     finally:
         process.terminate()
         process.join()
 
 
 @contextmanager
-def actor_server() -> Iterator[str]:
+def actor_server() -> Iterator[tuple[str, int]]:
     """The deployment: local Ray (2 CPUs), config actor, assignment logger and one server actor."""
     import logging
 
@@ -125,7 +125,7 @@ def actor_server() -> Iterator[str]:
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         try:
             deployment = start_servers(warehouse, ServerSettings(), servers=1, prefix="bench")
-            yield deployment.addresses[0]
+            yield deployment.addresses[0], ray.get(deployment.servers[0].status.remote())["pid"]
             stop_servers(deployment)
         finally:
             ray.shutdown()
@@ -165,7 +165,8 @@ def _unary_client(target: str, concurrency: int, seconds: float, seed: int, out:
             await asyncio.gather(*(worker(k) for k in range(concurrency)))
             return latencies
 
-    out.put(asyncio.run(main()))
+    latencies = asyncio.run(main())
+    out.put((latencies, time.process_time()))
 
 
 def _batch_client(target: str, batch: int, exp_ids: list[str], seconds: float, out: Any) -> None:
@@ -187,20 +188,27 @@ def _batch_client(target: str, batch: int, exp_ids: list[str], seconds: float, o
             began = time.perf_counter()
             stub.BatchAssign(request)
             latencies.append(time.perf_counter() - began)
-    out.put(latencies)
+    out.put((latencies, time.process_time()))
 
 
-def run_clients(target: Callable[..., None], args_per_client: list[tuple[Any, ...]]) -> list[float]:
-    """Run client processes at once; returns every call latency."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_clients(target: Callable[..., None], args_per_client: list[tuple[Any, ...]]) -> tuple[list[float], float]:
+    """Run client processes at once; returns every call latency and the clients' CPU seconds."""
     context = mp.get_context("spawn")
     out = context.Queue()
     processes = [context.Process(target=target, args=(*args, out)) for args in args_per_client]
     for process in processes:
         process.start()
-    latencies = [x for _ in processes for x in out.get(timeout=300)]
+    answers = [out.get(timeout=300) for _ in processes]
     for process in processes:
         process.join()
-    return latencies
+    return [x for latencies, _ in answers for x in latencies], sum(cpu for _, cpu in answers)
 
 
 # --- measurements --------------------------------------------------------------------------------------------------
@@ -232,14 +240,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-def one_run(target: str, args: argparse.Namespace) -> dict[str, float]:
+def one_run(server: tuple[str, int], args: argparse.Namespace) -> dict[str, float]:
     """One run: in-process reference, unary load, batch load (one experiment, then all three)."""
+    target, pid = server
     ref = in_process_rates(args.batch, 1.0)
-    unary = run_clients(_unary_client, [(target, args.concurrency, args.seconds, k) for k in range(args.clients)])
+    before = cpu_seconds(pid)
+    unary, client_cpu = run_clients(_unary_client, [(target, args.concurrency, args.seconds, k)
+                                                    for k in range(args.clients)])
+    server_cpu = cpu_seconds(pid) - before
+    # the server's CPU per call over the whole client run (a small warm-up included): its capacity per core
     result = {"assign_rps": len(unary) / args.seconds, "assign_p50_ms": percentile(unary, 0.5) * 1e3,
-              "assign_p99_ms": percentile(unary, 0.99) * 1e3, "inproc_assign": ref["assign"]}
+              "assign_p99_ms": percentile(unary, 0.99) * 1e3, "inproc_assign": ref["assign"],
+              "server_us": server_cpu / len(unary) * 1e6, "client_us": client_cpu / len(unary) * 1e6}
     for name, exp_ids, per_unit in (("batch_one", ["ctr_test"], 1), ("batch_all", [], 3)):
-        calls = run_clients(_batch_client, [(target, args.batch, exp_ids, args.seconds)])
+        calls, _ = run_clients(_batch_client, [(target, args.batch, exp_ids, args.seconds)])
         result[f"{name}_ups"] = len(calls) * args.batch * per_unit / sum(calls)
         result[f"{name}_p50_ms"] = percentile(calls, 0.5) * 1e3
         result[f"{name}_p99_ms"] = percentile(calls, 0.99) * 1e3
@@ -254,6 +268,8 @@ def report(mode: str, runs: list[dict[str, float]], args: argparse.Namespace) ->
     print(f"  Assign             {m['assign_rps']:>10,.0f} req/s   p50 {m['assign_p50_ms']:6.2f} ms   "
           f"p99 {m['assign_p99_ms']:6.2f} ms   in-process {m['inproc_assign']:>9,.0f}/s   "
           f"ratio {m['assign_rps'] / m['inproc_assign']:.3f}")
+    print(f"    CPU per Assign: server {m['server_us']:.0f} us (one server core: {1e6 / m['server_us']:,.0f} req/s), "
+          f"client {m['client_us']:.0f} us")
     for name, label in (("batch_one", "BatchAssign x1 exp"), ("batch_all", "BatchAssign x3 exp")):
         print(f"  {label} {m[f'{name}_ups']:>10,.0f} unit-assignments/s   p50 {m[f'{name}_p50_ms']:6.1f} ms   "
               f"p99 {m[f'{name}_p99_ms']:6.1f} ms   in-process {m[f'inproc_{name}']:>9,.0f}/s   "

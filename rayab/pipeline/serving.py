@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,7 +90,7 @@ class ServerActor:
         assert self._running is not None, "start() first"
         service = self._running.assignments
         recorder = service.recorder
-        return {"port": self._running.port, "node_id": ray.get_runtime_context().get_node_id(),
+        return {"port": self._running.port, "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(),
                 "config_version": service.holder.version,
                 "assign_requests": service.assign_requests, "batch_requests": service.batch_requests,
                 "logged": recorder.recorded if recorder else 0, "dropped": recorder.dropped if recorder else 0,
