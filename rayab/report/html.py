@@ -10,16 +10,20 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from rayab.cli.render import format_number, format_pct
 from rayab.guardrails.health import HealthCheck, experiment_health, worst_status
 from rayab.model import Config, Experiment
-from rayab.model.hours import hours_between
-from rayab.query.results import MetricResult, experiment_results
+from rayab.model.hours import format_hour, parse_hour
+from rayab.query.compare import MetricResult
+from rayab.query.results import cumulative_results, experiment_results
+from rayab.query.spec import Query
+from rayab.query.sql import results_sql
 from rayab.report.charts import cumulative_plot, forest_plot
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["CumulativeSeries", "ReportData", "build_report", "collect_report", "render_report"]
+__all__ = ["CumulativeSeries", "ReportData", "build_report", "collect_report", "default_sql", "render_report"]
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:980px;color:#222}
@@ -58,14 +62,27 @@ class ReportData:
 
 def _cumulative(warehouse: Warehouse, config: Config, exp: Experiment, start: str, end: str) -> list[CumulativeSeries]:
     analysis_type = config.analysis_types_of(exp.exp_id)[0]
-    hours = hours_between(start, end)
-    by_variant: dict[str, list[tuple[float, float, float]]] = {}
-    for upto in (*hours[1:], end):  # each cumulative window ends after one more hour
-        for r in experiment_results(warehouse, analysis_type, exp, start, upto, metrics=[exp.primary_kpi]):
-            if r.variant_id != exp.control_id:
-                by_variant.setdefault(r.variant_id, []).append((r.rel_diff, r.rel_ci_lower, r.rel_ci_upper))
-    return [CumulativeSeries(exp.primary_kpi, v, hours, *map(tuple, zip(*points, strict=True)))
-            for v, points in by_variant.items()]
+    query = Query(exp.exp_id, start, end, metrics=(exp.primary_kpi,))
+    by_variant: dict[str, list[tuple[str, float, float, float]]] = {}
+    for r in cumulative_results(warehouse, analysis_type, exp, query):
+        if r.variant_id != exp.control_id:
+            by_variant.setdefault(r.variant_id, []).append((r.end_hour, r.rel_diff, r.rel_ci_lower, r.rel_ci_upper))
+    series = []
+    for variant_id, points in by_variant.items():
+        points.sort()
+        ends, lift, low, high = (tuple(column) for column in zip(*points, strict=True))
+        hours = tuple(format_hour(parse_hour(e) - timedelta(hours=1)) for e in ends)
+        series.append(CumulativeSeries(exp.primary_kpi, variant_id, hours, lift, low, high))
+    return series
+
+
+def default_sql(config: Config, exp: Experiment, start: str, end: str) -> list[tuple[str, str]]:
+    """The primary KPI's query in DuckDB and Trino/Athena SQL, to paste into a BI tool."""
+    analysis_type = config.analysis_types_of(exp.exp_id)[0]
+    query = Query(exp.exp_id, start, end, metrics=(exp.primary_kpi,))
+    return [(f"{dialect_name}: {exp.primary_kpi} over [{start}, {end})",
+             results_sql(analysis_type, exp, query, dialect))  # type: ignore[arg-type]
+            for dialect_name, dialect in (("DuckDB", "duckdb"), ("Trino / Athena", "trino"))]
 
 
 def collect_report(warehouse: Warehouse, config: Config, exp_id: str, start_hour: str, end_hour: str,
@@ -78,7 +95,7 @@ def collect_report(warehouse: Warehouse, config: Config, exp_id: str, start_hour
     return ReportData(exp, start_hour, end_hour, tuple(results),
                       tuple(_cumulative(warehouse, config, exp, start_hour, end_hour)),
                       tuple(experiment_health(warehouse, config, exp_id, start_hour, end_hour)),
-                      tuple(sql(exp)) if sql else ())
+                      tuple(sql(exp)) if sql else tuple(default_sql(config, exp, start_hour, end_hour)))
 
 
 def _results_table(results: Sequence[MetricResult]) -> str:

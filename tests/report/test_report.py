@@ -33,9 +33,10 @@ def test_report_holds_every_section(report_world: World) -> None:
                         "2026-11-23T04")
     assert text.startswith("<!doctype html>")
     assert text.count("<svg") == 2  # the forest plot and one cumulative chart (one treatment variant)
-    for section in ("Lifts", "Results", "Health"):
+    for section in ("Lifts", "Results", "Health", "SQL"):
         assert f"<h2>{section}</h2>" in text
     assert "sample_ratio" in text and "data_completeness" in text
+    assert "QUANTILE_CONT" in text  # the DuckDB SQL of the primary KPI, ready for a BI tool
     # every non-control metric of the results table appears as a forest-plot label
     for metric in ("ctr", "revenue_per_unit", "rpm"):
         assert f"{metric} · treatment" in text
