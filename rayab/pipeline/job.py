@@ -30,7 +30,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import rayab
 from rayab.errors import InputDataError, StorageError
@@ -47,7 +48,8 @@ from rayab.storage.schemas import MANIFEST, PARTITIONS, QUARANTINE
 from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["HourSummary", "JobOptions", "ReducerActor", "experiments_for_hour", "run_hour", "summary_dict"]
+__all__ = ["HourSummary", "JobOptions", "ReducerActor", "experiments_for_hour", "new_reducer", "run_hour",
+           "summary_dict"]
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,13 @@ def shard_task(analysis_type: AnalysisType, *pieces: UnitRows) -> Partial:
     return shard_partial(pieces, analysis_type)
 
 
-@ray.remote(max_restarts=2, max_task_retries=2)
+@ray.remote(num_cpus=0, max_restarts=2, max_task_retries=5)
 class ReducerActor:
     """Merges an hour's partials and commits them; gets everything in one call, so a retry after a restart
     starts from scratch and never commits half an hour.
+
+    It needs no CPU (it waits on partials and writes), so :func:`run_hour` places it next to the driver, on the
+    head node of a ``ray job submit`` (which schedules no tasks): a lost worker node does not take it along.
 
     ``commit_delay`` (seconds) waits before the first write: fault tests use it to kill the actor mid-commit.
     """
@@ -156,6 +161,13 @@ class ReducerActor:
         return {**manifest, "committed_at": manifest["committed_at"].isoformat()}
 
 
+def new_reducer(commit_delay: float = 0.0, max_restarts: int = 2) -> Any:
+    """A reducer on the driver's node (soft affinity: anywhere if that node cannot host it)."""
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    actor_class: Any = ReducerActor
+    return actor_class.options(scheduling_strategy=here, max_restarts=max_restarts).remote(commit_delay)
+
+
 def run_hour(
     config: Config,
     hour: str,
@@ -181,7 +193,7 @@ def run_hour(
         from rayab.errors import ValidationError
 
         raise ValidationError("shards", n_shards, "must be at least 1")
-    reducer = reducer or ReducerActor.remote()  # type: ignore[attr-defined]
+    reducer = reducer or new_reducer()
     options = JobOptions(population, skip_corrupt, logs_storage_options)
     summaries = []
     for at in config.analysis_types:
@@ -264,7 +276,7 @@ def _wait_stats(refs: list[Any], splits: list[LogSplit], label: str,
     bar = StageProgress("read+validate+collapse", len(refs), progress, label)
     pending = list(refs)
     while pending:
-        done, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
+        done, pending = ray.wait(pending, num_returns=1)
         for ref in done:
             try:
                 bar.advance(rows=ray.get(ref)["rows"])
@@ -285,11 +297,20 @@ def _wait_shards(refs: list[Any], label: str, progress: ProgressFn | None) -> No
 
 
 def _commit(reducer: Any, warehouse: Warehouse, at: AnalysisType, hour: str, shards: list[Any],
-            quarantine_refs: list[Any], manifest: dict[str, Any]) -> dict[str, Any]:
-    try:
-        result: dict[str, Any] = ray.get(reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs,
-                                                                    manifest))
-    except RayActorError as err:
-        raise StorageError(f"hour {hour} of {at.name} not committed: the reducer died and was not restarted "
-                           f"({type(err).__name__}); re-run the hour") from None
-    return result
+            quarantine_refs: list[Any], manifest: dict[str, Any], attempts: int = 4) -> dict[str, Any]:
+    """The reducer's commit; a reducer that is only unreachable for a while (its node died, it is restarting) gets
+    the whole call again, a dead one fails the hour. A commit is all-or-nothing, so repeating it is safe."""
+    for attempt in range(attempts):
+        try:
+            result: dict[str, Any] = ray.get(reducer.commit_hour.remote(warehouse, at, hour, shards,
+                                                                        quarantine_refs, manifest))
+            return result
+        except ActorUnavailableError as err:
+            if attempt == attempts - 1:
+                raise StorageError(f"hour {hour} of {at.name} not committed: the reducer stayed unavailable "
+                                   f"({str(err)[:300]}); re-run the hour") from None
+            time.sleep(2.0 * (attempt + 1))
+        except RayActorError as err:
+            raise StorageError(f"hour {hour} of {at.name} not committed: the reducer died and was not restarted "
+                               f"({type(err).__name__}: {str(err)[:300]}); re-run the hour") from None
+    raise AssertionError("unreachable")
