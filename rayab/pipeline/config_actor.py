@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import ActorUnavailableError, RayActorError
 
 from rayab.errors import RayabError, StorageError
 from rayab.model.experiment import Experiment, ExperimentStatus
@@ -134,17 +134,26 @@ def config_actor(warehouse: Warehouse, name: str = CONFIG_ACTOR, namespace: str 
 class ActorAdmin:
     """The admin interface of :mod:`rayab.service.experiment_service`, forwarded to the config actor."""
 
-    def __init__(self, actor: Any) -> None:
+    def __init__(self, actor: Any, retry_s: float = 10.0) -> None:
         self._actor = actor
+        self.retry_s = retry_s
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            outcome: Outcome = await getattr(self._actor, method).remote(*args, **kwargs)
-        except RayActorError as err:  # ActorUnavailableError included
-            # a change in flight when the actor died may or may not have committed: expected_version makes a retry
-            # safe. Reported as UNAVAILABLE, like the warehouse the actor fronts.
-            raise StorageError(f"the config actor is unavailable (restarting?); retry: {type(err).__name__}") from None
-        return _unpack(outcome)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_s
+        while True:
+            try:
+                outcome: Outcome = await getattr(self._actor, method).remote(*args, **kwargs)
+                return _unpack(outcome)
+            except ActorUnavailableError as err:
+                # Unreachable for now (e.g. restarted at a new address this process has not learnt yet): retried.
+                # Every change is absolute (a status, a rollout, a variant), so running one twice changes nothing
+                # more, and a second create or ship fails visibly; expected_version guards the rest.
+                if loop.time() >= deadline:
+                    raise StorageError(f"the config actor is unavailable (restarting?); retry: {err}") from None
+                await asyncio.sleep(0.1)
+            except RayActorError as err:
+                raise StorageError(f"the config actor is unavailable (restarting?); retry: {err}") from None
 
     async def create(self, spec: Mapping[str, Any]) -> Versioned:
         result: Versioned = await self._call("change", "create", dict(spec))
