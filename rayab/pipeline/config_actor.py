@@ -90,6 +90,10 @@ class ConfigActor:
         """The latest committed config version."""
         return self._store.version
 
+    async def warehouse_url(self) -> str:
+        """The warehouse this actor commits to."""
+        return self._store.warehouse.url
+
     async def snapshot(self) -> dict[str, Any]:
         """The latest snapshot as a mapping (``ConfigSnapshot.from_dict`` reads it)."""
         return self._store.snapshot.to_dict()

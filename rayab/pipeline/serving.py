@@ -31,6 +31,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from rayab.assignment import ConfigSnapshot
+from rayab.errors import PreconditionError
 from rayab.pipeline.assignment_logger import AssignmentLogger, LogShipper
 from rayab.pipeline.assignment_recorder import AssignmentRecorder
 from rayab.pipeline.config_actor import CONFIG_ACTOR, NAMESPACE, ActorAdmin, config_actor
@@ -132,7 +133,10 @@ def start_servers(warehouse: Warehouse, settings: ServerSettings, servers: int |
     logger = AssignmentLogger.options(  # type: ignore[attr-defined]
         name=f"{prefix}-assignment-logger", namespace=namespace, lifetime="detached",
         get_if_exists=True).remote(warehouse, **(logger_options or {}))
-    ray.get(config.version.remote())  # the config is loaded before any server asks for it
+    joined = ray.get(config.warehouse_url.remote())  # also waits until the config is loaded
+    if joined != warehouse.url:
+        raise PreconditionError(f"config actor {prefix}-config in namespace {namespace} already serves warehouse "
+                                f"{joined}, not {warehouse.url}; use another namespace or stop it first")
     nodes = [n for n in ray.nodes() if n["Alive"]]  # type: ignore[no-untyped-call]
     count = servers or len(nodes)
     deployment = Deployment(config, logger)

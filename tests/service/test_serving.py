@@ -38,6 +38,7 @@ def deployment(ray_local, workdir):
     started.stubs = [assignment_pb2_grpc.AssignmentServiceStub(c) for c in channels]
     started.admin = experiments_pb2_grpc.ExperimentServiceStub(channels[0])
     started.warehouse = warehouse
+    started.prefix = prefix
     started.stop = lambda: stop_servers(started)
     yield started
     for channel in channels:
@@ -194,3 +195,11 @@ def test_actor_admin_brings_rayab_errors_back_as_they_were(ray_local, workdir):
         assert dict(experiment.variant("treatment").parameters) == {"ranker": "v2", "depth": 20}
     finally:
         ray.kill(actor)
+
+
+def test_joining_a_config_actor_of_another_warehouse_is_refused(deployment, workdir):
+    from rayab.errors import PreconditionError
+    from rayab.pipeline.serving import start_servers
+
+    with pytest.raises(PreconditionError, match="already serves warehouse"):
+        start_servers(Warehouse.from_url(workdir / "other"), ServerSettings(), servers=1, prefix=deployment.prefix)
