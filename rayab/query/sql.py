@@ -94,7 +94,8 @@ class _Plan:
         return [col(k, table) for k in self.keys]
 
     def keys_equal(self, left: str, right: str, names: Sequence[str] | None = None) -> list[exp.Expr]:
-        return [exp.EQ(this=col(k, left), expression=col(k, right)) for k in (names or self.keys)]
+        return [exp.EQ(this=col(k, left), expression=col(k, right))
+                for k in (self.keys if names is None else names)]
 
 
 def _check(analysis_type: AnalysisType, experiment: Experiment, query: Query) -> Query:
@@ -311,7 +312,8 @@ def _final(plan: _Plan) -> exp.Select:
         _when_compared(exp.Coalesce(this=_error(plan, "abs_val", "abs_est"),
                                     expressions=[_error(plan, "rel_val", "rel_est")])), literal("")])
     columns = [named(literal(q.exp_id), "exp_id"), col("metric", "s"), *plan.key_cols("s"),
-               col("n_events", "c"), named(col(UNITS_METRIC, "c"), "units"), named(col("est", "s"), "estimate"),
+               named(exp.cast(col("n_events", "c"), "BIGINT"), "n_events"),
+               named(exp.cast(col(UNITS_METRIC, "c"), "BIGINT"), "units"), named(col("est", "s"), "estimate"),
                named(own_low, "ci_lower"), named(own_high, "ci_upper"), named(literal(exp_.control_id), "control_id"),
                named(_when_compared(col("abs_est", "s")), "abs_diff"), named(abs_low, "abs_ci_lower"),
                named(abs_high, "abs_ci_upper"), named(_when_compared(col("rel_est", "s")), "rel_diff"),

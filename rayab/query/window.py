@@ -24,7 +24,7 @@ per cell with a sort and ``np.add.reduceat``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,14 +35,13 @@ import pyarrow.compute as pc
 from rayab.errors import NotFoundError, StorageError, ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType
 from rayab.model.hours import hours_between
-from rayab.query.cells import cell_index
 from rayab.query.filters import Filter, check_filter, filter_dimensions, filter_mask
 from rayab.query.partitions import list_partition_files, read_partition_files
 from rayab.storage.schemas import reps_column
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["WindowSums", "check_projection", "metric_scale", "read_window", "sum_partitions", "sum_window",
-           "window_columns"]
+__all__ = ["WindowSums", "check_projection", "metric_scale", "read_window", "regroup", "sum_partitions",
+           "sum_window", "window_columns"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -98,18 +97,22 @@ def window_columns(metrics: Sequence[str], projection: Sequence[str], filter_: F
     return list(dict.fromkeys(columns))
 
 
+def _single(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
 def _replicate_block(column: pa.ChunkedArray | pa.Array, n_replicates: int, name: str) -> I64:
-    """A list<int64> column of fixed length B as a ``(rows, B)`` int64 view of its values."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if len(array) == 0:
-        return np.zeros((0, n_replicates), np.int64)
-    lengths = pc.list_value_length(array)
-    low, high = pc.min_max(lengths).values()
-    if low.as_py() != n_replicates or high.as_py() != n_replicates or array.null_count:
-        bad = sorted(set(lengths.to_pylist()) - {n_replicates})
-        raise StorageError(f"{name} has replicate arrays of length {bad}, expected B={n_replicates}: "
+    """A list<int64> column of fixed length B as a ``(rows, B)`` int64 view of its values (no copy)."""
+    array = _single(column)
+    offsets = np.asarray(array.offsets, dtype=np.int64)  # respects a sliced array's offset
+    lengths = np.diff(offsets)
+    if array.null_count or not (lengths == n_replicates).all():
+        bad = sorted(set(lengths.tolist()) - {n_replicates})
+        raise StorageError(f"{name} has replicate arrays of length {bad or ['null']}, expected B={n_replicates}: "
                            "hours aggregated with different B cannot be summed")
-    values = np.asarray(array.flatten(), dtype=np.int64)
+    values = np.asarray(array.values, dtype=np.int64)[offsets[0]:offsets[-1]]
     return values.reshape(len(array), n_replicates)
 
 
@@ -126,34 +129,27 @@ class _Accumulator:
         self.hours: set[str] = set()
 
     def _rows_of(self, keys: Sequence[tuple[str, ...]]) -> I64:
+        index = self.index
         for key in keys:
-            if key not in self.index:
-                self.index[key] = len(self.index)
-        if len(self.index) > len(self.n_events):
-            capacity = max(16, 2 * len(self.index))
+            if key not in index:
+                index[key] = len(index)
+        if len(index) > len(self.n_events):
+            capacity = max(16, 2 * len(index))
             grow = capacity - len(self.n_events)
             self.n_events = np.concatenate([self.n_events, np.zeros(grow, np.int64)])
             for m in self.metrics:
                 self.raw[m] = np.concatenate([self.raw[m], np.zeros(grow, np.int64)])
                 self.reps[m] = np.concatenate([self.reps[m], np.zeros((grow, self.b), np.int64)])
-        return np.fromiter((self.index[k] for k in keys), np.int64, len(keys))
+        return np.fromiter((index[k] for k in keys), np.int64, len(keys))
 
     def add(self, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...] = ()) -> None:
         """Add ``rows`` (already filtered) to the cells ``prefix + (values of key_names)``."""
-        if rows.num_rows == 0:
+        n = rows.num_rows
+        if n == 0:
             return
-        local_keys, cells = cell_index(rows, key_names)
-        targets = self._rows_of([prefix + k for k in local_keys])
-        one_row_per_cell = len(local_keys) == rows.num_rows
-        order = np.argsort(cells, kind="stable")
-        starts = np.flatnonzero(np.r_[True, cells[order][1:] != cells[order][:-1]])
-
-        def fold(acc: I64, block: I64) -> None:
-            if one_row_per_cell:  # the usual case: add rows straight into their cells
-                acc[targets[cells]] += block
-            else:  # several rows per cell: reduce them per cell first
-                acc[targets] += np.add.reduceat(block[order], starts, axis=0)
-
+        keys = [prefix + k for k in zip(*(rows.column(k).to_pylist() for k in key_names), strict=True)]
+        targets = self._rows_of(keys)
+        fold = _folder(targets)
         fold(self.n_events, np.asarray(rows.column("n_events"), np.int64))
         for m in self.metrics:
             fold(self.raw[m], np.asarray(rows.column(m), np.int64))
@@ -165,6 +161,27 @@ class _Accumulator:
         rows = np.fromiter((self.index[k] for k in keys), np.int64, len(keys))
         return WindowSums(key_names, tuple(keys), self.n_events[rows], {m: self.raw[m][rows] for m in self.metrics},
                           {m: self.reps[m][rows] for m in self.metrics}, tuple(sorted(self.hours)))
+
+
+def _folder(targets: I64) -> Callable[[I64, I64], None]:
+    """How to add a block of rows into the accumulator rows ``targets`` (one target per row)."""
+    first = int(targets[0])
+    if np.array_equal(targets, np.arange(first, first + len(targets))):
+        # the usual case: a partition lists its cells in the order they were first seen, so one slice
+        def add_slice(acc: I64, block: I64) -> None:
+            acc[first:first + len(targets)] += block
+        return add_slice
+    order = np.argsort(targets, kind="stable")
+    ordered = targets[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    if len(starts) == len(targets):  # distinct cells in another order
+        def add_rows(acc: I64, block: I64) -> None:
+            acc[targets] += block
+        return add_rows
+
+    def add_reduced(acc: I64, block: I64) -> None:  # several rows per cell: reduce them per cell first
+        acc[ordered[starts]] += np.add.reduceat(block[order], starts, axis=0)
+    return add_reduced
 
 
 def _filtered(rows: pa.Table, filter_: Filter | None) -> pa.Table:
@@ -211,14 +228,34 @@ def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: st
     hours = _check_window(start_hour, end_hour)
     files = list_partition_files(warehouse, analysis_type.table, exp_id, hours)
     acc = _Accumulator(metrics, analysis_type.n_replicates)
-    key_names = ("variant_id", *projection)
-    columns = window_columns(metrics, projection, filter_)
-    for file, rows in read_partition_files(warehouse, analysis_type.table, files, columns):
+    # Sum per full cell (every dimension), then group once: a partition holds one row per full cell, so each
+    # file is one contiguous add, whatever the projection; the dimension columns cost little to read.
+    fine = ("variant_id", *analysis_type.dimensions)
+    for file, rows in read_partition_files(warehouse, analysis_type.table, files,
+                                           window_columns(metrics, fine, filter_)):
         kept = _filtered(rows, filter_)
         if kept.num_rows:
             acc.hours.add(file.hour)
-            acc.add(kept, key_names, (file.hour,) if by_hour else ())
-    return acc.result((("hour",) if by_hour else ()) + key_names)
+            acc.add(kept, fine, (file.hour,) if by_hour else ())
+    prefix = ("hour",) if by_hour else ()
+    return regroup(acc.result(prefix + fine), (*prefix, "variant_id", *projection))
+
+
+def regroup(sums: WindowSums, key_names: Sequence[str]) -> WindowSums:
+    """``sums`` summed again per ``key_names`` (a subset of its key names), cells sorted by key."""
+    key_names = tuple(key_names)
+    if key_names == sums.key_names:
+        return sums
+    at = [sums.key_names.index(k) for k in key_names]
+    acc = _Accumulator(list(sums.raw), sums.n_replicates)
+    acc.hours.update(sums.hours)
+    if sums.keys:
+        fold = _folder(acc._rows_of([tuple(key[i] for i in at) for key in sums.keys]))
+        fold(acc.n_events, sums.n_events)
+        for m in acc.metrics:
+            fold(acc.raw[m], sums.raw[m])
+            fold(acc.reps[m], sums.reps[m])
+    return acc.result(key_names)
 
 
 def read_window(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: str, start_hour: str, end_hour: str,

@@ -1,0 +1,110 @@
+"""Window sums: the streaming per-cell sums against plain numpy over every row, on synthetic and real partitions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from rayab.errors import StorageError
+from rayab.model import AnalysisType, Metric
+from rayab.query.filters import Equals, In, Or, filter_mask
+from rayab.query.partitions import list_partition_files
+from rayab.query.window import WindowSums, read_window, sum_partitions, sum_window
+from rayab.storage.tables import read_rows
+from tests.pipeline.worlds import World
+from tests.query.conftest import synthetic_rows, write_synthetic
+
+AT = AnalysisType("w", (Metric("clicks"), Metric("revenue", decimals=2)), dimensions=("country", "platform"),
+                  n_replicates=16)
+HOURS = ["2026-11-23T00", "2026-11-23T01", "2026-11-23T02"]
+KEYS = [(v, c, p) for v in ("control", "treatment") for c in ("US", "BR", "DE") for p in ("web", "ios")]
+
+
+def _reference(rows: pa.Table, metrics: Sequence[str], key_names: Sequence[str],
+               b: int = AT.n_replicates) -> dict[tuple[str, ...], dict]:
+    """Per cell: n_events, raw and replicate totals, by a loop over Python rows."""
+    out: dict[tuple[str, ...], dict] = {}
+    for row in rows.to_pylist():
+        cell = tuple(row[k] for k in key_names)
+        entry = out.setdefault(cell, {"n_events": 0, **{m: 0 for m in metrics},
+                                      **{f"{m}_reps": np.zeros(b, np.int64) for m in metrics}})
+        entry["n_events"] += row["n_events"]
+        for m in metrics:
+            entry[m] += row[m]
+            entry[f"{m}_reps"] = entry[f"{m}_reps"] + np.array(row[f"{m}_reps"])
+    return out
+
+
+def _assert_equal(sums: WindowSums, reference: dict[tuple[str, ...], dict], metrics: Sequence[str]) -> None:
+    assert sums.keys == tuple(sorted(reference))
+    for i, key in enumerate(sums.keys):
+        assert sums.n_events[i] == reference[key]["n_events"]
+        for m in metrics:
+            assert sums.raw[m][i] == reference[key][m]
+            np.testing.assert_array_equal(sums.reps[m][i], reference[key][f"{m}_reps"])
+
+
+@pytest.mark.parametrize("projection", [(), ("country",), ("platform", "country"), ("country", "platform")])
+@pytest.mark.parametrize("where", [None, Equals("platform", "ios"), Or((In("country", ("US", "DE")),
+                                                                        Equals("platform", "web", True)))])
+def test_sum_window_equals_plain_sums_over_rows(projection: tuple[str, ...], where: object) -> None:
+    rows = synthetic_rows(AT, "e", HOURS, KEYS, seed=len(projection))
+    # shuffled, chunked and sliced: the sums must not depend on the layout of the Arrow data
+    order = np.random.default_rng(0).permutation(rows.num_rows)
+    shuffled = rows.take(pa.array(order))
+    chunked = pa.concat_tables([shuffled.slice(0, 7), shuffled.slice(7, 20), shuffled.slice(27)])
+    metrics = ["clicks", "revenue", "units"]
+    kept = rows if where is None else rows.filter(filter_mask(where, rows))  # type: ignore[arg-type]
+    sums = sum_window(chunked, AT, metrics, projection, where)  # type: ignore[arg-type]
+    _assert_equal(sums, _reference(kept, metrics, ("variant_id", *projection)), metrics)
+    assert sums.hours == tuple(HOURS)
+    by_hour = sum_window(chunked, AT, metrics, projection, where, by_hour=True)  # type: ignore[arg-type]
+    _assert_equal(by_hour, _reference(kept, metrics, ("hour", "variant_id", *projection)), metrics)
+
+
+def test_sum_partitions_streams_the_same_sums_as_plain_reads(tmp_path: Path) -> None:
+    warehouse = write_synthetic(tmp_path, AT, "e", HOURS, KEYS, seed=5)
+    write_synthetic(tmp_path, AT, "other", HOURS, KEYS, seed=6)
+    metrics = ["clicks", "units"]
+    all_rows = read_rows(warehouse, AT.table)
+    mine = all_rows.filter(pa.compute.and_(pa.compute.equal(all_rows.column("exp_id"), "e"),
+                                           pa.compute.is_in(all_rows.column("hour"), pa.array(HOURS[1:]))))
+    sums = sum_partitions(warehouse, AT, "e", HOURS[1], "2026-11-23T03", metrics, ("country",))
+    _assert_equal(sums, _reference(mine, metrics, ("variant_id", "country")), metrics)
+    table = read_window(warehouse, AT, "e", HOURS[1], "2026-11-23T03", metrics, ("country",))
+    assert table.num_rows == mine.num_rows
+    _assert_equal(sum_window(table, AT, metrics, ("country",)), _reference(mine, metrics, ("variant_id", "country")),
+                  metrics)
+
+
+def test_real_partitions_sum_to_what_plain_reads_give(agg_world: World) -> None:
+    at = agg_world.analysis_type
+    metrics = ["units", *at.metric_names]
+    rows = read_rows(agg_world.warehouse, at.table, where={"exp_id": "ranker_v2"})
+    sums = sum_partitions(agg_world.warehouse, at, "ranker_v2", "2026-11-23T00", "2026-11-23T03", metrics,
+                          ("platform",))
+    reference = _reference(rows, metrics, ("variant_id", "platform"), at.n_replicates)
+    assert sums.keys == tuple(sorted(reference))
+    for i, key in enumerate(sums.keys):
+        for m in metrics:
+            np.testing.assert_array_equal(sums.reps[m][i], reference[key][f"{m}_reps"])
+
+
+def test_pruning_lists_only_the_experiments_hours(tmp_path: Path) -> None:
+    warehouse = write_synthetic(tmp_path, AT, "e", HOURS, KEYS[:2])
+    write_synthetic(tmp_path, AT, "f", HOURS, KEYS[:2])
+    files = list_partition_files(warehouse, AT.table, "e", [HOURS[0], HOURS[2], "2026-12-01T00"])
+    assert [f.hour for f in files] == [HOURS[0], HOURS[2]]
+    assert all(f.path.startswith(f"exp_id=e/hour={f.hour}/") and f.size_bytes > 0 for f in files)
+    assert list_partition_files(warehouse, "agg_missing", "e", HOURS) == []
+
+
+def test_replicate_arrays_of_another_length_are_refused() -> None:
+    rows = synthetic_rows(AT, "e", HOURS[:1], KEYS[:2])
+    other = AnalysisType("w", AT.metrics, dimensions=AT.dimensions, n_replicates=8)
+    with pytest.raises(StorageError, match="expected B=8"):
+        sum_window(rows, other, ["clicks"])
