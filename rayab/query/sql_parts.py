@@ -6,9 +6,11 @@ identifiers and always quoted. Nothing is formatted into SQL text.
 
 Quantiles use one rule everywhere: linear interpolation between order statistics (type 7,
 :data:`rayab.stats.bootstrap.QUANTILE_METHOD`). DuckDB's ``quantile_cont`` is that rule. Trino and Athena have no
-exact quantile aggregate (``approx_percentile`` is a sketch with a rank error of about 1%), so the ``"window"``
-rule computes it exactly from ``ROW_NUMBER()`` and ``COUNT()`` windows: with ``n`` valid values ranked from 0 and
-``h = (n - 1) u``, ``q(u) = v[floor h] + (h - floor h) (v[floor h + 1] - v[floor h])``.
+exact quantile aggregate: ``approx_percentile`` answers from a quantile digest, a sketch with a bounded rank error,
+not from interpolated order statistics, so its interval ends would not match the engine's. The ``"window"`` rule
+computes the quantile exactly from ``ROW_NUMBER()`` and ``COUNT()`` windows: with ``n`` valid values ranked from 0
+and ``h = (n - 1) u``, ``q(u) = v[floor h] + (h - floor h) (v[floor h + 1] - v[floor h])``. It runs in DuckDB too
+(``quantiles="window"``), which is how the tests check the Trino query's arithmetic.
 
 >>> from rayab.model import parse_expression
 >>> columns = {"clicks": col("clicks"), "impressions": col("impressions")}
