@@ -81,10 +81,13 @@ def _dictionary_columns(analysis_type: AnalysisType) -> list[str]:
 
 
 @ray.remote(max_retries=3)
-def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str], experiments: list[dict[str, Any]],
-              n_shards: int, hour: str, options: JobOptions, assignments: pa.Table | None) -> list[Any]:
-    """Read and validate one split, collapse to unit rows, split by shard. Returns S pieces, quarantine, stats."""
-    exps = [Experiment.from_dict(e) for e in experiments]
+def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str],
+              variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
+              assignments: pa.Table | None) -> list[Any]:
+    """Read and validate one split, collapse to unit rows, split by shard. Returns S pieces, quarantine, stats.
+
+    Experiments travel as their salts and variant ids only: thousands of full specs per task would cost more
+    than the split itself."""
     empty = [UnitRows.empty(1 + len(analysis_type.metrics)) for _ in range(n_shards)]
     try:
         table = read_log_file(split.file.path, required_columns(analysis_type, options.population),
@@ -93,7 +96,7 @@ def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str
         if not options.skip_corrupt:
             raise
         return [*empty, QUARANTINE.empty_table(), {"rows": 0, "skipped": str(err), "unmatched": 0}]
-    valid, quarantined = validate_events(table, analysis_type, exps, split.label, hour, options.population)
+    valid, quarantined = validate_events(table, analysis_type, variants, split.label, hour, options.population)
     unmatched = 0
     if options.population == "assignment" and valid.num_rows:
         valid, unmatched = join_assignments(valid, assignments if assignments is not None else pa.table({}))
@@ -230,18 +233,19 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
     label = f"{at.name} {hour}"
     run_id = uuid.uuid4().hex
     exps = experiments_for_hour(config, at, hour)
-    exp_dicts = [e.to_dict() for e in exps]
+    variants = {e.exp_id: [v.variant_id for v in e.variants] for e in exps}
     salts = {e.exp_id: e.bootstrap_salt for e in exps}
     files = list_log_files(logs_root, hour, options.logs_storage_options)
     splits = [s for f in files for s in log_splits(f, options.logs_storage_options)]
     firsts, joinable = _first_assignments(warehouse, exps, hour, options.population)
     joinable_ref = ray.put(joinable) if joinable is not None else None
+    variants_ref = ray.put(variants)
     seconds = {"plan": round(time.perf_counter() - clock, 3)}
     if progress:
         progress(f"[{label}] plan: {len(files)} files, {len(splits)} splits, {len(exps)} experiments, "
                  f"{firsts.num_rows} first assignments, S={n_shards}, B={at.n_replicates}")
     maps: list[Any] = [map_split.options(num_returns=n_shards + 2).remote(
-        s, at, salts, exp_dicts, n_shards, hour, options, joinable_ref) for s in splits]
+        s, at, salts, variants_ref, n_shards, hour, options, joinable_ref) for s in splits]
     unit_refs: Any = units_task.options(num_returns=n_shards).remote(firsts, at, salts, n_shards)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
     shard_fn: Any = shard_task

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -36,7 +36,7 @@ from rayab.model import AnalysisType, Experiment, Metric
 from rayab.pipeline.codes import key_codes
 from rayab.storage.schemas import QUARANTINE
 
-__all__ = ["TIME_COLUMN", "Population", "Reasons", "required_columns", "validate_events"]
+__all__ = ["TIME_COLUMN", "Population", "Reasons", "required_columns", "validate_events", "variant_ids"]
 
 Population = Literal["log", "assignment"]
 # The event-time column the assignment join compares with ``assigned_at``.
@@ -84,12 +84,14 @@ def required_columns(analysis_type: AnalysisType, population: Population = "log"
 def validate_events(
     table: pa.Table,
     analysis_type: AnalysisType,
-    experiments: Sequence[Experiment],
+    experiments: Sequence[Experiment] | Mapping[str, Sequence[str]],
     source_file: str,
     hour: str = "",
     population: Population = "log",
 ) -> tuple[pa.Table, pa.Table]:
     """Split ``table`` into ``(valid, quarantined)``.
+
+    ``experiments`` are the running experiments, or just their variant ids by exp_id (what map tasks carry).
 
     ``valid`` keeps the key columns as read (exp_id, variant_id or event_time, unit_id, dimensions; nulls in
     dimensions are kept and become ``(none)`` later) and has one int64 column per metric, named after the metric;
@@ -123,10 +125,18 @@ def _check_units(units: pa.ChunkedArray, reasons: Reasons) -> None:
     reasons.flag(np.asarray(empty, dtype=bool), "unit_id is null or empty")
 
 
-def _check_ids(table: pa.Table, experiments: Sequence[Experiment], reasons: Reasons) -> None:
+def variant_ids(experiments: Sequence[Experiment] | Mapping[str, Sequence[str]]) -> dict[str, frozenset[str]]:
+    """Variant ids by exp_id."""
+    if isinstance(experiments, Mapping):
+        return {exp_id: frozenset(ids) for exp_id, ids in experiments.items()}
+    return {e.exp_id: frozenset(v.variant_id for v in e.variants) for e in experiments}
+
+
+def _check_ids(table: pa.Table, experiments: Sequence[Experiment] | Mapping[str, Sequence[str]],
+               reasons: Reasons) -> None:
     exp = key_codes(table.column("exp_id"))
     variant = key_codes(table.column("variant_id"))
-    known = {e.exp_id: e for e in experiments}
+    known = variant_ids(experiments)
     reasons.flag(exp.codes < 0, "exp_id is null")
     unknown = np.array([v not in known for v in exp.values] + [False], bool)
     reasons.flag_values(unknown[exp.codes], exp.codes,
@@ -136,8 +146,7 @@ def _check_ids(table: pa.Table, experiments: Sequence[Experiment], reasons: Reas
     allowed = np.zeros((len(exp.values) + 1, len(variant.values) + 1), bool)
     for i, exp_id in enumerate(exp.values):
         if exp_id in known:
-            names = {v.variant_id for v in known[exp_id].variants}
-            allowed[i, :-1] = [v in names for v in variant.values]
+            allowed[i, :-1] = [v in known[exp_id] for v in variant.values]
     bad = ~allowed[exp.codes, variant.codes]
     pair = exp.codes * (len(variant.values) + 1) + variant.codes
     texts = [f"variant_id == {v!r}: unknown variant of {e}" for e in exp.values for v in [*variant.values, ""]]
