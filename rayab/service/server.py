@@ -29,15 +29,21 @@ from rayab.service._generated import assignment_pb2 as apb
 from rayab.service._generated import assignment_pb2_grpc as apb_grpc
 from rayab.service._generated import experiments_pb2 as epb
 from rayab.service._generated import experiments_pb2_grpc as epb_grpc
+from rayab.service._generated import results_pb2 as rpb
+from rayab.service._generated import results_pb2_grpc as rpb_grpc
 from rayab.service.assignment_service import AssignmentService
 from rayab.service.auth import AdminToken
 from rayab.service.experiment_service import ExperimentAdmin, ExperimentService
+from rayab.service.results_engine import ResultsEngine
+from rayab.service.results_service import ResultsService
 from rayab.service.snapshot import SnapshotHolder
 
-__all__ = ["ASSIGNMENT_SERVICE", "EXPERIMENT_SERVICE", "RunningServer", "ServerSettings", "start_server"]
+__all__ = ["ASSIGNMENT_SERVICE", "EXPERIMENT_SERVICE", "RESULTS_SERVICE", "RunningServer", "ServerSettings",
+           "start_server"]
 
 ASSIGNMENT_SERVICE: str = apb.DESCRIPTOR.services_by_name["AssignmentService"].full_name
 EXPERIMENT_SERVICE: str = epb.DESCRIPTOR.services_by_name["ExperimentService"].full_name
+RESULTS_SERVICE: str = rpb.DESCRIPTOR.services_by_name["ResultsService"].full_name
 
 
 @dataclass(frozen=True)
@@ -93,14 +99,16 @@ class RunningServer:
 
     async def stop(self, grace: float | None = 5.0) -> None:
         """Report NOT_SERVING, then stop, letting calls in flight finish within ``grace`` seconds."""
-        for name in ("", ASSIGNMENT_SERVICE, EXPERIMENT_SERVICE):
+        for name in ("", ASSIGNMENT_SERVICE, EXPERIMENT_SERVICE, RESULTS_SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace)
 
 
 async def start_server(settings: ServerSettings, holder: SnapshotHolder, admin: ExperimentAdmin | None = None,
-                       recorder: AssignmentRecorder | None = None) -> RunningServer:
-    """Start a server on the running event loop; the admin service is added only when ``admin`` is given."""
+                       recorder: AssignmentRecorder | None = None,
+                       results: ResultsEngine | None = None) -> RunningServer:
+    """Start a server on the running event loop; the admin service is added only when ``admin`` is given, the
+    results service only when ``results`` is."""
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
                ("grpc.max_send_message_length", settings.max_message_bytes)]
     server = grpc.aio.server(options=options)
@@ -111,6 +119,9 @@ async def start_server(settings: ServerSettings, holder: SnapshotHolder, admin: 
         epb_grpc.add_ExperimentServiceServicer_to_server(  # type: ignore[no-untyped-call]
             ExperimentService(admin, AdminToken(settings.admin_token)), server)
         names.append(EXPERIMENT_SERVICE)
+    if results is not None:
+        rpb_grpc.add_ResultsServiceServicer_to_server(ResultsService(results), server)  # type: ignore[no-untyped-call]
+        names.append(RESULTS_SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)

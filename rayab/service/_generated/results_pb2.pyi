@@ -1,0 +1,215 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ResultsRequest(_message.Message):
+    __slots__ = ("exp_id", "analysis_type", "start_hour", "end_hour", "metrics", "projection", "where", "confidence_level", "method", "correction", "correct_across_slices", "interval", "planned_units")
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_TYPE_FIELD_NUMBER: _ClassVar[int]
+    START_HOUR_FIELD_NUMBER: _ClassVar[int]
+    END_HOUR_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    PROJECTION_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    CORRECTION_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_ACROSS_SLICES_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_UNITS_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    analysis_type: str
+    start_hour: str
+    end_hour: str
+    metrics: _containers.RepeatedScalarFieldContainer[str]
+    projection: _containers.RepeatedScalarFieldContainer[str]
+    where: str
+    confidence_level: float
+    method: str
+    correction: str
+    correct_across_slices: bool
+    interval: str
+    planned_units: float
+    def __init__(self, exp_id: _Optional[str] = ..., analysis_type: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ..., projection: _Optional[_Iterable[str]] = ..., where: _Optional[str] = ..., confidence_level: _Optional[float] = ..., method: _Optional[str] = ..., correction: _Optional[str] = ..., correct_across_slices: _Optional[bool] = ..., interval: _Optional[str] = ..., planned_units: _Optional[float] = ...) -> None: ...
+
+class SliceValue(_message.Message):
+    __slots__ = ("dimension", "value")
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    dimension: str
+    value: str
+    def __init__(self, dimension: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class MetricResult(_message.Message):
+    __slots__ = ("exp_id", "metric", "variant_id", "slice", "n_events", "units", "estimate", "ci_lower", "ci_upper", "control_id", "abs_diff", "abs_ci_lower", "abs_ci_upper", "rel_diff", "rel_ci_lower", "rel_ci_upper", "pvalue", "adjusted_pvalue", "confidence_level", "n_replicates", "n_invalid", "error", "interval", "start_hour", "end_hour")
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SLICE_FIELD_NUMBER: _ClassVar[int]
+    N_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    CI_LOWER_FIELD_NUMBER: _ClassVar[int]
+    CI_UPPER_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_ID_FIELD_NUMBER: _ClassVar[int]
+    ABS_DIFF_FIELD_NUMBER: _ClassVar[int]
+    ABS_CI_LOWER_FIELD_NUMBER: _ClassVar[int]
+    ABS_CI_UPPER_FIELD_NUMBER: _ClassVar[int]
+    REL_DIFF_FIELD_NUMBER: _ClassVar[int]
+    REL_CI_LOWER_FIELD_NUMBER: _ClassVar[int]
+    REL_CI_UPPER_FIELD_NUMBER: _ClassVar[int]
+    PVALUE_FIELD_NUMBER: _ClassVar[int]
+    ADJUSTED_PVALUE_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    N_REPLICATES_FIELD_NUMBER: _ClassVar[int]
+    N_INVALID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    START_HOUR_FIELD_NUMBER: _ClassVar[int]
+    END_HOUR_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    metric: str
+    variant_id: str
+    slice: _containers.RepeatedCompositeFieldContainer[SliceValue]
+    n_events: int
+    units: int
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    control_id: str
+    abs_diff: float
+    abs_ci_lower: float
+    abs_ci_upper: float
+    rel_diff: float
+    rel_ci_lower: float
+    rel_ci_upper: float
+    pvalue: float
+    adjusted_pvalue: float
+    confidence_level: float
+    n_replicates: int
+    n_invalid: int
+    error: str
+    interval: str
+    start_hour: str
+    end_hour: str
+    def __init__(self, exp_id: _Optional[str] = ..., metric: _Optional[str] = ..., variant_id: _Optional[str] = ..., slice: _Optional[_Iterable[_Union[SliceValue, _Mapping]]] = ..., n_events: _Optional[int] = ..., units: _Optional[int] = ..., estimate: _Optional[float] = ..., ci_lower: _Optional[float] = ..., ci_upper: _Optional[float] = ..., control_id: _Optional[str] = ..., abs_diff: _Optional[float] = ..., abs_ci_lower: _Optional[float] = ..., abs_ci_upper: _Optional[float] = ..., rel_diff: _Optional[float] = ..., rel_ci_lower: _Optional[float] = ..., rel_ci_upper: _Optional[float] = ..., pvalue: _Optional[float] = ..., adjusted_pvalue: _Optional[float] = ..., confidence_level: _Optional[float] = ..., n_replicates: _Optional[int] = ..., n_invalid: _Optional[int] = ..., error: _Optional[str] = ..., interval: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ...) -> None: ...
+
+class ResultsResponse(_message.Message):
+    __slots__ = ("results", "cached")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[MetricResult]
+    cached: bool
+    def __init__(self, results: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., cached: _Optional[bool] = ...) -> None: ...
+
+class HealthRequest(_message.Message):
+    __slots__ = ("exp_id", "start_hour", "end_hour", "srm_by", "srm_threshold")
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    START_HOUR_FIELD_NUMBER: _ClassVar[int]
+    END_HOUR_FIELD_NUMBER: _ClassVar[int]
+    SRM_BY_FIELD_NUMBER: _ClassVar[int]
+    SRM_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    start_hour: str
+    end_hour: str
+    srm_by: _containers.RepeatedScalarFieldContainer[str]
+    srm_threshold: float
+    def __init__(self, exp_id: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., srm_by: _Optional[_Iterable[str]] = ..., srm_threshold: _Optional[float] = ...) -> None: ...
+
+class HealthCheck(_message.Message):
+    __slots__ = ("name", "status", "reason", "details_json")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    status: str
+    reason: str
+    details_json: str
+    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
+
+class HealthResponse(_message.Message):
+    __slots__ = ("checks", "status")
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    checks: _containers.RepeatedCompositeFieldContainer[HealthCheck]
+    status: str
+    def __init__(self, checks: _Optional[_Iterable[_Union[HealthCheck, _Mapping]]] = ..., status: _Optional[str] = ...) -> None: ...
+
+class PowerRequest(_message.Message):
+    __slots__ = ("exp_id", "analysis_type", "start_hour", "end_hour", "metrics", "relative_mde", "alpha", "power", "n_arms", "days")
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_TYPE_FIELD_NUMBER: _ClassVar[int]
+    START_HOUR_FIELD_NUMBER: _ClassVar[int]
+    END_HOUR_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_MDE_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    POWER_FIELD_NUMBER: _ClassVar[int]
+    N_ARMS_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    analysis_type: str
+    start_hour: str
+    end_hour: str
+    metrics: _containers.RepeatedScalarFieldContainer[str]
+    relative_mde: float
+    alpha: float
+    power: float
+    n_arms: int
+    days: int
+    def __init__(self, exp_id: _Optional[str] = ..., analysis_type: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ..., relative_mde: _Optional[float] = ..., alpha: _Optional[float] = ..., power: _Optional[float] = ..., n_arms: _Optional[int] = ..., days: _Optional[int] = ...) -> None: ...
+
+class MetricHistory(_message.Message):
+    __slots__ = ("metric", "mean", "variance", "n_units", "units_per_day", "mde_after_days")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    VARIANCE_FIELD_NUMBER: _ClassVar[int]
+    N_UNITS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    MDE_AFTER_DAYS_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    mean: float
+    variance: float
+    n_units: int
+    units_per_day: float
+    mde_after_days: float
+    def __init__(self, metric: _Optional[str] = ..., mean: _Optional[float] = ..., variance: _Optional[float] = ..., n_units: _Optional[int] = ..., units_per_day: _Optional[float] = ..., mde_after_days: _Optional[float] = ...) -> None: ...
+
+class PowerResponse(_message.Message):
+    __slots__ = ("n_per_arm", "n_total", "duration_days", "alpha_per_test", "n_tests", "binding_metric", "metrics")
+    N_PER_ARM_FIELD_NUMBER: _ClassVar[int]
+    N_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DURATION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_PER_TEST_FIELD_NUMBER: _ClassVar[int]
+    N_TESTS_FIELD_NUMBER: _ClassVar[int]
+    BINDING_METRIC_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    n_per_arm: int
+    n_total: int
+    duration_days: int
+    alpha_per_test: float
+    n_tests: int
+    binding_metric: str
+    metrics: _containers.RepeatedCompositeFieldContainer[MetricHistory]
+    def __init__(self, n_per_arm: _Optional[int] = ..., n_total: _Optional[int] = ..., duration_days: _Optional[int] = ..., alpha_per_test: _Optional[float] = ..., n_tests: _Optional[int] = ..., binding_metric: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[MetricHistory, _Mapping]]] = ...) -> None: ...
+
+class SqlRequest(_message.Message):
+    __slots__ = ("query", "dialect")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    DIALECT_FIELD_NUMBER: _ClassVar[int]
+    query: ResultsRequest
+    dialect: str
+    def __init__(self, query: _Optional[_Union[ResultsRequest, _Mapping]] = ..., dialect: _Optional[str] = ...) -> None: ...
+
+class SqlResponse(_message.Message):
+    __slots__ = ("sql", "dialect")
+    SQL_FIELD_NUMBER: _ClassVar[int]
+    DIALECT_FIELD_NUMBER: _ClassVar[int]
+    sql: str
+    dialect: str
+    def __init__(self, sql: _Optional[str] = ..., dialect: _Optional[str] = ...) -> None: ...

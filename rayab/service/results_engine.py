@@ -1,0 +1,147 @@
+"""What the results service computes, without gRPC: queries, time series, health, power and SQL over a warehouse.
+
+A serving process keeps one engine. It reloads the config (analysis types and experiments) only when the warehouse's
+spec tables change, and caches recent answers keyed by the request and the version of the Delta tables it read:
+a new hour committed to ``agg_<type>`` (or a re-run) changes the table version, so a cached answer is never stale.
+
+>>> import tempfile
+>>> engine = ResultsEngine(Warehouse.from_url(tempfile.mkdtemp()))
+>>> engine.cache_size
+0
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+from rayab.errors import NotFoundError, ValidationError
+from rayab.guardrails.health import HealthCheck, HealthSettings, experiment_health
+from rayab.guardrails.planning import PowerPlan, metric_history, plan_from_history
+from rayab.model import AnalysisType, Config, Experiment
+from rayab.query.compare import MetricResult
+from rayab.query.filters import parse_filter
+from rayab.query.results import cumulative_results, run_query
+from rayab.query.spec import Query
+from rayab.query.sql import results_sql
+from rayab.storage.specs import load_saved_config
+from rayab.storage.tables import table_version
+from rayab.storage.warehouse import Warehouse
+
+__all__ = ["QueryRequest", "ResultsEngine"]
+
+_T = TypeVar("_T")
+QueryRequest = dict[str, Any]
+
+
+class ResultsEngine:
+    """Answers results, time series, health, power and SQL requests for one warehouse, with an LRU cache."""
+
+    def __init__(self, warehouse: Warehouse, cache_entries: int = 256) -> None:
+        self.warehouse = warehouse
+        self.cache_entries = cache_entries
+        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._config: tuple[tuple[int, int], Config] | None = None
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def cache_size(self) -> int:
+        """Answers held in the cache."""
+        return len(self._cache)
+
+    def config(self) -> Config:
+        """The saved config, reloaded when the ``experiment`` or ``_analysis_type`` table changed."""
+        versions = (table_version(self.warehouse, "experiment"), table_version(self.warehouse, "_analysis_type"))
+        if self._config is None or self._config[0] != versions:
+            self._config = (versions, load_saved_config(self.warehouse))
+        return self._config[1]
+
+    def _cached(self, key: Hashable, compute: Callable[[], _T]) -> tuple[_T, bool]:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return self._cache[key], True
+        value = compute()
+        with self._lock:
+            self.misses += 1
+            self._cache[key] = value
+            while len(self._cache) > self.cache_entries:
+                self._cache.popitem(last=False)
+        return value, False
+
+    def _resolve(self, exp_id: str, analysis_type: str) -> tuple[Config, Experiment, AnalysisType]:
+        config = self.config()
+        exp = config.experiment(exp_id)
+        types = config.analysis_types_of(exp_id)
+        if not analysis_type:
+            return config, exp, types[0]
+        for at in types:
+            if at.name == analysis_type:
+                return config, exp, at
+        raise NotFoundError(f"analysis type {analysis_type!r} does not measure {exp_id}; "
+                            f"known: {[a.name for a in types]}")
+
+    def query(self, request: QueryRequest) -> tuple[Experiment, AnalysisType, Query]:
+        """The typed query of a request mapping (the fields of ``ResultsRequest``)."""
+        _, exp, at = self._resolve(request["exp_id"], request.get("analysis_type", ""))
+        where = None
+        if request.get("where"):
+            try:
+                where = parse_filter(request["where"])
+            except ValidationError as err:
+                raise ValidationError("where", request["where"], err.rule) from None
+        query = Query(exp.exp_id, request["start_hour"], request["end_hour"],
+                      metrics=tuple(request.get("metrics") or ()), projection=tuple(request.get("projection") or ()),
+                      where=where, confidence_level=request.get("confidence_level") or 0.95,
+                      method=request.get("method") or "percentile", correction=request.get("correction") or None,
+                      correct_across_slices=bool(request.get("correct_across_slices")),
+                      interval=request.get("interval") or "fixed",
+                      planned_units=request.get("planned_units") or 5000.0)
+        return exp, at, query.resolve(at)
+
+    def _key(self, kind: str, request: QueryRequest, table: str) -> Hashable:
+        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in request.items()))
+        return (kind, frozen, table_version(self.warehouse, table), self._config[0] if self._config else None)
+
+    def results(self, request: QueryRequest) -> tuple[list[MetricResult], bool]:
+        """``QueryResults``: the results of the window."""
+        exp, at, query = self.query(request)
+        return self._cached(self._key("results", request, at.table),
+                            lambda: run_query(self.warehouse, at, exp, query))
+
+    def timeseries(self, request: QueryRequest) -> tuple[list[MetricResult], bool]:
+        """``Timeseries``: the results as of the end of every hour of the window."""
+        exp, at, query = self.query(request)
+        return self._cached(self._key("timeseries", request, at.table),
+                            lambda: cumulative_results(self.warehouse, at, exp, query))
+
+    def health(self, exp_id: str, start_hour: str, end_hour: str, srm_by: Sequence[str] = (),
+               srm_threshold: float = 0.0) -> list[HealthCheck]:
+        """``Health``: every check of the experiment over the window (never cached: it reads manifests)."""
+        settings = HealthSettings(srm_threshold=srm_threshold or 0.001, srm_by=tuple(srm_by))
+        return experiment_health(self.warehouse, self.config(), exp_id, start_hour, end_hour, settings)
+
+    def power(self, request: QueryRequest) -> PowerPlan:
+        """``Power``: a plan from the control arm of a past window."""
+        _, exp, at = self._resolve(request["exp_id"], request.get("analysis_type", ""))
+        metrics = list(request.get("metrics") or [exp.primary_kpi])
+        histories = metric_history(self.warehouse, at, exp, request["start_hour"], request["end_hour"], metrics)
+        n_arms = request.get("n_arms") or 2
+        if n_arms < 2:
+            raise ValidationError("n_arms", n_arms, "must be at least 2")
+        return plan_from_history(histories, relative_mde=request.get("relative_mde") or 0.02,
+                                 alpha=request.get("alpha") or 0.05, power=request.get("power") or 0.8,
+                                 n_arms=n_arms, days=request.get("days") or 14)
+
+    def sql(self, request: QueryRequest, dialect: str) -> str:
+        """``GenerateSql``: the SQL of the query in ``dialect``."""
+        dialect = dialect or "duckdb"
+        if dialect not in ("duckdb", "trino"):
+            raise ValidationError("dialect", dialect, "must be duckdb or trino")
+        exp, at, query = self.query(request)
+        return results_sql(at, exp, query, dialect)  # type: ignore[arg-type]

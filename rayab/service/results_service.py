@@ -1,0 +1,107 @@
+"""``rayab.v1.ResultsService``: a thin adapter over :class:`~rayab.service.results_engine.ResultsEngine`.
+
+Reading partitions and computing intervals is blocking work: it runs in a worker thread, so a results query never
+stalls the assignment calls served by the same event loop. A call whose deadline has already passed is not started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import grpc
+
+from rayab.guardrails.health import worst_status
+from rayab.query.compare import MetricResult
+from rayab.service._generated import results_pb2 as rpb
+from rayab.service._generated import results_pb2_grpc as rpb_grpc
+from rayab.service.results_engine import QueryRequest, ResultsEngine
+from rayab.service.status import guarded
+
+__all__ = ["ResultsService", "request_fields"]
+
+_T = TypeVar("_T")
+_NUMBER_FIELDS = ("n_events", "units", "estimate", "ci_lower", "ci_upper", "abs_diff", "abs_ci_lower",
+                  "abs_ci_upper", "rel_diff", "rel_ci_lower", "rel_ci_upper", "pvalue", "adjusted_pvalue",
+                  "confidence_level", "n_replicates", "n_invalid")
+
+
+def request_fields(request: rpb.ResultsRequest) -> QueryRequest:
+    """The fields of a ``ResultsRequest`` as a plain mapping (lists for repeated fields)."""
+    return {"exp_id": request.exp_id, "analysis_type": request.analysis_type, "start_hour": request.start_hour,
+            "end_hour": request.end_hour, "metrics": list(request.metrics), "projection": list(request.projection),
+            "where": request.where, "confidence_level": request.confidence_level, "method": request.method,
+            "correction": request.correction, "correct_across_slices": request.correct_across_slices,
+            "interval": request.interval, "planned_units": request.planned_units}
+
+
+def _result_message(result: MetricResult) -> rpb.MetricResult:
+    numbers = {name: getattr(result, name) for name in _NUMBER_FIELDS}
+    return rpb.MetricResult(
+        exp_id=result.exp_id, metric=result.metric, variant_id=result.variant_id,
+        slice=[rpb.SliceValue(dimension=d, value=v) for d, v in result.slice], control_id=result.control_id,
+        error=result.error, interval=result.interval, start_hour=result.start_hour, end_hour=result.end_hour,
+        **numbers)
+
+
+def _results_response(results: Sequence[MetricResult], cached: bool) -> rpb.ResultsResponse:
+    return rpb.ResultsResponse(results=[_result_message(r) for r in results], cached=cached)
+
+
+def _json_default(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else str(value)
+
+
+class ResultsService(rpb_grpc.ResultsServiceServicer):
+    """The servicer; every method validates, runs the engine in a thread and converts the answer."""
+
+    def __init__(self, engine: ResultsEngine) -> None:
+        self.engine = engine
+
+    async def _run(self, context: Any, work: Callable[[], _T]) -> _T:
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the query started")
+        return await asyncio.to_thread(work)
+
+    @guarded
+    async def QueryResults(self, request: rpb.ResultsRequest, context: Any) -> rpb.ResultsResponse:
+        results, cached = await self._run(context, lambda: self.engine.results(request_fields(request)))
+        return _results_response(results, cached)
+
+    @guarded
+    async def Timeseries(self, request: rpb.ResultsRequest, context: Any) -> rpb.ResultsResponse:
+        results, cached = await self._run(context, lambda: self.engine.timeseries(request_fields(request)))
+        return _results_response(results, cached)
+
+    @guarded
+    async def Health(self, request: rpb.HealthRequest, context: Any) -> rpb.HealthResponse:
+        checks = await self._run(context, lambda: self.engine.health(
+            request.exp_id, request.start_hour, request.end_hour, list(request.srm_by), request.srm_threshold))
+        return rpb.HealthResponse(status=worst_status(checks), checks=[
+            rpb.HealthCheck(name=c.name, status=c.status, reason=c.reason,
+                            details_json=json.dumps(c.details, default=_json_default)) for c in checks])
+
+    @guarded
+    async def Power(self, request: rpb.PowerRequest, context: Any) -> rpb.PowerResponse:
+        fields = {"exp_id": request.exp_id, "analysis_type": request.analysis_type,
+                  "start_hour": request.start_hour, "end_hour": request.end_hour, "metrics": list(request.metrics),
+                  "relative_mde": request.relative_mde, "alpha": request.alpha, "power": request.power,
+                  "n_arms": request.n_arms, "days": request.days}
+        result = await self._run(context, lambda: self.engine.power(fields))
+        plan = result.plan
+        return rpb.PowerResponse(
+            n_per_arm=plan.n_per_arm, n_total=plan.n_total, duration_days=plan.duration_days,
+            alpha_per_test=plan.alpha_per_test, n_tests=plan.n_tests, binding_metric=plan.binding_kpi,
+            metrics=[rpb.MetricHistory(metric=h.metric, mean=h.mean, variance=h.variance, n_units=h.n_units,
+                                       units_per_day=h.units_per_day, mde_after_days=mde)
+                     for h, mde in zip(result.histories, result.mde_after_days, strict=True)])
+
+    @guarded
+    async def GenerateSql(self, request: rpb.SqlRequest, context: Any) -> rpb.SqlResponse:
+        dialect = request.dialect or "duckdb"
+        text = await self._run(context, lambda: self.engine.sql(request_fields(request.query), dialect))
+        return rpb.SqlResponse(sql=text, dialect=dialect)

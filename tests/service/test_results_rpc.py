@@ -1,0 +1,174 @@
+"""ResultsService on a real server on a loopback port, compared with the in-process engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import sqlglot
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from rayab.assignment import ConfigSnapshot
+from rayab.guardrails.planning import metric_history, plan_from_history
+from rayab.pipeline.job import run_hour
+from rayab.query.results import run_query
+from rayab.query.spec import Query
+from rayab.service._generated import results_pb2 as rpb
+from rayab.service._generated import results_pb2_grpc as rpb_grpc
+from rayab.service.client import open_channel
+from rayab.service.results_engine import ResultsEngine
+from rayab.service.server import ServerSettings, start_server
+from rayab.service.snapshot import SnapshotHolder
+from rayab.storage.specs import save_config
+from tests.pipeline.worlds import World, make_world
+
+pytestmark = pytest.mark.usefixtures("ray_local")
+
+
+class ResultsServer:
+    """A server with only the results service (and health, reflection) on its own loop in a thread."""
+
+    def __init__(self, engine: ResultsEngine) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        holder = SnapshotHolder(ConfigSnapshot(0, ()))
+        self.running = self._run(start_server(ServerSettings(), holder, results=engine))
+        self.channel = open_channel(f"127.0.0.1:{self.running.port}")
+        self.stub = rpb_grpc.ResultsServiceStub(self.channel)
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+
+    def close(self) -> None:
+        self.channel.close()
+        self._run(self.running.stop(0))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, ResultsServer, ResultsEngine]]:
+    world = make_world(tmp_path_factory.mktemp("results_rpc"), n_units=3000, n_hours=3)
+    save_config(world.warehouse, world.config)
+    for hour in world.hours[:2]:
+        run_hour(world.config, hour, world.logs, world.warehouse)
+    engine = ResultsEngine(world.warehouse)
+    server = ResultsServer(engine)
+    yield world, server, engine
+    server.close()
+
+
+def _request(**fields: Any) -> rpb.ResultsRequest:
+    base = {"exp_id": "ranker_v2", "start_hour": "2026-11-23T00", "end_hour": "2026-11-23T02"}
+    return rpb.ResultsRequest(**{**base, **fields})
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def test_query_results_equal_the_in_process_engine(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
+    world, server, _ = served
+    reply = server.stub.QueryResults(_request(metrics=["ctr", "revenue_per_unit"], projection=["platform"],
+                                              where="country != 'JP'", correction="holm"))
+    from rayab.query.filters import parse_filter
+
+    expected = run_query(world.warehouse, world.analysis_type, world.config.experiment("ranker_v2"),
+                         Query("ranker_v2", "2026-11-23T00", "2026-11-23T02", metrics=("ctr", "revenue_per_unit"),
+                               projection=("platform",), where=parse_filter("country != 'JP'"), correction="holm"))
+    assert len(reply.results) == len(expected) > 4
+    for got, want in zip(reply.results, expected, strict=True):
+        assert (got.metric, got.variant_id) == (want.metric, want.variant_id)
+        assert [(s.dimension, s.value) for s in got.slice] == list(want.slice)
+        for name in ("estimate", "ci_lower", "ci_upper", "rel_diff", "rel_ci_lower", "rel_ci_upper", "pvalue",
+                     "adjusted_pvalue"):
+            assert _same(getattr(got, name), getattr(want, name)), name
+        assert got.units == want.units and got.n_replicates == world.analysis_type.n_replicates
+
+
+def test_answers_are_cached_until_the_table_changes(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
+    world, server, engine = served
+    request = _request(metrics=["clicks"], end_hour="2026-11-23T03")
+    first = server.stub.QueryResults(request)
+    again = server.stub.QueryResults(request)
+    assert not first.cached and again.cached
+    assert list(again.results) == list(first.results)
+    run_hour(world.config, world.hours[2], world.logs, world.warehouse)  # a new hour lands in the window
+    fresh = server.stub.QueryResults(request)
+    assert not fresh.cached
+    assert fresh.results[0].estimate > first.results[0].estimate  # the third hour's clicks are counted now
+
+
+def test_timeseries_has_one_row_per_hour_and_variant(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
+    _, server, _ = served
+    reply = server.stub.Timeseries(_request(metrics=["clicks"]))
+    ends = sorted({r.end_hour for r in reply.results})
+    assert ends == ["2026-11-23T01", "2026-11-23T02"]
+    control = [r for r in reply.results if r.variant_id == "control"]
+    assert control[0].estimate <= control[1].estimate  # cumulative sums only grow
+    whole = server.stub.QueryResults(_request(metrics=["clicks"]))
+    assert control[-1].estimate == next(r.estimate for r in whole.results if r.variant_id == "control")
+
+
+def test_health_power_and_sql(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
+    world, server, _ = served
+    health = server.stub.Health(rpb.HealthRequest(exp_id="aa_check", start_hour="2026-11-23T00",
+                                                  end_hour="2026-11-23T02", srm_by=["country"]))
+    names = {c.name: c for c in health.checks}
+    assert names["sample_ratio"].status == "ok" and health.status in ("ok", "warn")
+    assert "counts" in json.loads(names["sample_ratio"].details_json)
+    power = server.stub.Power(rpb.PowerRequest(exp_id="aa_check", start_hour="2026-11-23T00",
+                                               end_hour="2026-11-23T02", metrics=["ctr"], relative_mde=0.1))
+    exp = world.config.experiment("aa_check")
+    expected = plan_from_history(metric_history(world.warehouse, world.analysis_type, exp, "2026-11-23T00",
+                                                "2026-11-23T02", ["ctr"]), relative_mde=0.1)
+    assert power.n_per_arm == expected.plan.n_per_arm and power.binding_metric == "ctr"
+    for dialect in ("duckdb", "trino"):
+        sql = server.stub.GenerateSql(rpb.SqlRequest(query=_request(metrics=["ctr"]), dialect=dialect)).sql
+        assert sqlglot.parse_one(sql, read=dialect) is not None
+        assert "agg_engagement" in sql
+
+
+@pytest.mark.parametrize(("call", "code", "text"), [
+    (lambda s: s.QueryResults(_request(exp_id="nope")), grpc.StatusCode.NOT_FOUND, "nope"),
+    (lambda s: s.QueryResults(_request(metrics=["dwell"])), grpc.StatusCode.INVALID_ARGUMENT, "dwell"),
+    (lambda s: s.QueryResults(_request(where="country = ")), grpc.StatusCode.INVALID_ARGUMENT, "where"),
+    (lambda s: s.QueryResults(_request(start_hour="yesterday")), grpc.StatusCode.INVALID_ARGUMENT, "start_hour"),
+    (lambda s: s.GenerateSql(rpb.SqlRequest(query=_request(), dialect="oracle")), grpc.StatusCode.INVALID_ARGUMENT,
+     "dialect"),
+    (lambda s: s.QueryResults(_request(), timeout=1e-6), grpc.StatusCode.DEADLINE_EXCEEDED, ""),
+])
+def test_errors_have_the_right_status(served: tuple[World, ResultsServer, ResultsEngine], call: Any,
+                                      code: grpc.StatusCode, text: str) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        call(served[1].stub)
+    assert info.value.code() == code
+    assert text in (info.value.details() or "")
+
+
+def test_health_and_reflection_know_the_service(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
+    channel = served[1].channel
+    status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="rayab.v1.ResultsService"))
+    assert status.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    (listed,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    assert "rayab.v1.ResultsService" in {s.name for s in listed.list_services_response.service}
+
+
+def test_the_proto_files_alone_define_the_api(tmp_path: Path) -> None:
+    """A client in another language needs only protos/: they compile on their own."""
+    from grpc_tools import protoc
+
+    root = Path(__file__).resolve().parents[2] / "protos"
+    code = protoc.main(["protoc", f"-I{root}", f"--descriptor_set_out={tmp_path / 'set.pb'}",
+                        str(root / "rayab/v1/results.proto")])
+    assert code == 0 and (tmp_path / "set.pb").stat().st_size > 0
