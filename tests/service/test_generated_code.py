@@ -25,6 +25,6 @@ def test_generated_code_is_reproducible(tmp_path):
 
 def test_every_proto_file_is_generated():
     protos = sorted(p.stem for p in (ROOT / "protos" / "rayab" / "v1").glob("*.proto"))
-    assert protos == ["assignment", "experiments"]
+    assert protos == ["assignment", "experiments", "results"]
     for stem in protos:
         assert (GENERATED / f"{stem}_pb2.py").is_file() and (GENERATED / f"{stem}_pb2_grpc.py").is_file()

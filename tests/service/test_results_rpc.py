@@ -98,9 +98,11 @@ def test_query_results_equal_the_in_process_engine(served: tuple[World, ResultsS
 def test_answers_are_cached_until_the_table_changes(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
     world, server, engine = served
     request = _request(metrics=["clicks"], end_hour="2026-11-23T03")
+    hits = engine.hits
     first = server.stub.QueryResults(request)
     again = server.stub.QueryResults(request)
     assert not first.cached and again.cached
+    assert engine.hits == hits + 1
     assert list(again.results) == list(first.results)
     run_hour(world.config, world.hours[2], world.logs, world.warehouse)  # a new hour lands in the window
     fresh = server.stub.QueryResults(request)
