@@ -174,3 +174,33 @@ def test_the_proto_files_alone_define_the_api(tmp_path: Path) -> None:
     code = protoc.main(["protoc", f"-I{root}", f"--descriptor_set_out={tmp_path / 'set.pb'}",
                         str(root / "rayab/v1/results.proto")])
     assert code == 0 and (tmp_path / "set.pb").stat().st_size > 0
+
+
+def test_a_node_client_calls_it_from_the_proto_files(served: tuple[World, ResultsServer, ResultsEngine],
+                                                     tmp_path: Path) -> None:
+    """examples/node/results_client.js (@grpc/grpc-js + proto-loader) against the real server."""
+    import shutil
+    import subprocess
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("Node.js is not installed")
+    root = Path(__file__).resolve().parents[2]
+    for name in ("package.json", "results_client.js"):
+        shutil.copy(root / "examples" / "node" / name, tmp_path / name)
+    installed = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=300)
+    if installed.returncode != 0:
+        pytest.skip(f"npm could not install @grpc/grpc-js: {installed.stderr[-300:]}")
+    port = served[1].running.port
+    run = subprocess.run([node, "results_client.js", f"127.0.0.1:{port}", "ranker_v2", "2026-11-23T00",
+                          "2026-11-23T02", "ctr"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin:/usr/local/bin", "RAYAB_PROTOS": str(root / "protos")},
+                         check=True)
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    expected = served[1].stub.QueryResults(_request(metrics=["ctr"])).results
+    assert [(r["variant_id"], r["estimate"]) for r in rows] == [(r.variant_id, r.estimate) for r in expected]
+    missing = subprocess.run([node, "results_client.js", f"127.0.0.1:{port}", "nope", "2026-11-23T00",
+                              "2026-11-23T02"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                             env={"PATH": "/usr/bin:/bin:/usr/local/bin", "RAYAB_PROTOS": str(root / "protos")})
+    assert missing.returncode == 2 and missing.stderr.startswith("NOT_FOUND")
