@@ -25,10 +25,12 @@ Timed, as medians of ``--repeat`` runs after one warm-up, all in the same run:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,14 +110,16 @@ def _median(times: list[float]) -> float:
     return float(statistics.median(times))
 
 
-def _time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+def _time(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
+    """Median wall and CPU seconds (CPU of every thread of this process: less sensitive to other load)."""
     result = fn()  # warm-up: imports, numba and DuckDB first calls, page cache
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return _median(times), result
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return _median(walls), _median(cpus), result
 
 
 def main() -> None:
@@ -131,21 +135,23 @@ def main() -> None:
     if not table_exists(warehouse, at.table):
         build_fixture(warehouse, at, hours)
     end = hour_offsets(hours[-1], 2)[1]
-    size = sum(f.stat().st_size for f in __import__("pathlib").Path(root, at.table).rglob("*.parquet"))
+    size = sum(f.stat().st_size for f in Path(root, at.table).rglob("*.parquet"))
     print(f"fixture: {args.hours} hours x 50 cells x 5 arrays x B={args.b} = "
           f"{args.hours * 50 * 5 * args.b / 1e6:.0f}M replicate sums, {size / 1e6:.0f} MB of Parquet in {root}")
     for projection in (("country", "platform"), ()):
         query = Query("bench", START, end, metrics=METRICS, projection=projection)
-        engine, results = _time(lambda q=query: run_query(warehouse, at, exp, q), args.repeat)
-        sql, rows = _time(lambda q=query: run_duckdb(warehouse, at, exp, q), args.repeat)
+        engine, engine_cpu, results = _time(lambda q=query: run_query(warehouse, at, exp, q), args.repeat)
+        sql, sql_cpu, rows = _time(lambda q=query: run_duckdb(warehouse, at, exp, q), args.repeat)
         label = " x ".join(projection) or "totals"
         print(f"\n{label}: {len(results)} results ({len(results) // len(METRICS)} cells x {len(METRICS)} metrics), "
               f"{rows.num_rows} SQL rows")
-        print(f"  engine      median {engine:7.3f} s")
-        print(f"  duckdb sql  median {sql:7.3f} s   (engine / sql = {engine / sql:.2f})")
+        print(f"  engine      median {engine:7.3f} s wall {engine_cpu:7.3f} s cpu")
+        print(f"  duckdb sql  median {sql:7.3f} s wall {sql_cpu:7.3f} s cpu   (engine / sql = {engine / sql:.2f})")
     additive = ["units", "impressions", "clicks", "revenue", "sessions"]
-    reference, _ = _time(lambda: reference_sums(warehouse, at, hours, additive), max(1, args.repeat // 2))
-    print(f"\nreference (read_rows + np.add.at, sums only) median {reference:7.3f} s")
+    reference, reference_cpu, _ = _time(lambda: reference_sums(warehouse, at, hours, additive),
+                                        max(1, args.repeat // 2))
+    print(f"\nreference (read_rows + np.add.at, sums only) median {reference:7.3f} s wall {reference_cpu:7.3f} s cpu")
+    print(f"load average during the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
