@@ -14,6 +14,16 @@ With ``interval="sequential"`` the intervals are asymptotic confidence sequences
 (:func:`rayab.stats.sequential.confidence_sequence`) around the same estimates, with the bootstrap standard error
 plugged in and ``n`` the units behind the estimate (both arms for a difference); ``pvalue`` is then the
 always-valid p-value.
+
+>>> import numpy as np
+>>> from rayab.model import Metric
+>>> at = AnalysisType("t", (Metric("clicks"), Metric("views")), n_replicates=3, composed={"ctr": "clicks / views"})
+>>> sums = WindowSums(("variant_id",), (("a",), ("b",)), np.array([9, 9]),
+...                   {"clicks": np.array([2, 3]), "views": np.array([10, 10])},
+...                   {"clicks": np.array([[2, 1, 3], [3, 4, 0]]), "views": np.array([[10, 8, 0], [9, 12, 10]])}, ())
+>>> estimates, replicates = metric_values(sums, at, "ctr")
+>>> estimates.tolist(), replicates[0].tolist()
+([0.2, 0.3], [0.2, 0.125, nan])
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from rayab.errors import ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType, Experiment, evaluate, referenced_names
 from rayab.query.spec import Query
 from rayab.query.window import WindowSums, metric_scale
@@ -150,6 +161,8 @@ def _slice_and_hours(sums: WindowSums, key: tuple[str, ...], query: Query) -> tu
 def compare_metric(sums: WindowSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
                    query: Query) -> list[MetricResult]:
     """Results of ``metric`` for every cell of ``sums``, in cell order."""
+    if query.interval == "sequential" and UNITS_METRIC not in sums.raw:
+        raise ValidationError("interval", query.interval, "sequential intervals need the units metric in the sums")
     estimates, replicates = metric_values(sums, analysis_type, metric)
     control = control_rows(sums, experiment.control_id)
     contrast = _contrast(estimates, replicates, control, query)

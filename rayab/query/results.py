@@ -7,6 +7,16 @@ keeps the rows passing the filter, sums them per ``(variant_id, *projection)`` a
 :func:`cumulative_results` gives the same results as of the end of every hour of the window: it sums per hour once,
 then takes prefix sums over hours, so the entry for ``end_hour = h`` equals :func:`run_query` over
 ``[start_hour, h)`` exactly (the replicate sums are integers).
+
+>>> import numpy as np
+>>> h0, h1 = "2026-01-01T00", "2026-01-01T01"
+>>> by_hour = WindowSums(("hour", "variant_id"), ((h0, "a"), (h1, "a"), (h1, "b")), np.array([1, 2, 3]),
+...                      {"clicks": np.array([1, 2, 3])}, {"clicks": np.array([[1, 0], [2, 2], [3, 4]])}, ())
+>>> series = cumulative_sums(by_hour, [h0, h1])
+>>> series.keys
+(('2026-01-01T01', 'a'), ('2026-01-01T02', 'a'), ('2026-01-01T02', 'b'))
+>>> series.reps["clicks"].tolist()
+[[1, 0], [3, 2], [3, 4]]
 """
 
 from __future__ import annotations
