@@ -30,7 +30,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus or min(os.cpu_count() or 2, 8), include_dashboard=False,
+        # "local": a new instance of our own, never a cluster some other process started on this machine
+        ray.init(address="local", num_cpus=num_cpus or min(os.cpu_count() or 2, 8), include_dashboard=False,
                  logging_level=logging.WARNING, log_to_driver=False)
     try:
         yield
