@@ -6,13 +6,16 @@ long-polls the config actor and installs every new version (:func:`follow_config
 assignments to the assignment logger (:class:`~rayab.pipeline.assignment_logger.LogShipper`). No request ever
 waits on either: requests read the local snapshot.
 
-Why actors rather than plain processes: measured with ``scripts/bench_assign.py`` on 2 shared cores, the server in
-an actor and the same server in a bare process serve Assign at the same rate within run-to-run noise (1,300 to
-2,700 req/s each, both at the bare ``grpc.aio`` ceiling of the machine: 350 to 480 us of server CPU per call,
-of which the rayab handler is about 26 us), so nothing is gained by leaving Ray, and actors are placed one per
-node, found by name and stopped by Ray. They are not restarted behind our back (``max_restarts=0``; ``rayab
-serve`` owns them). Several servers on one node (``servers=N`` with a fixed port) share the port through
-``SO_REUSEPORT`` and the kernel spreads connections over them.
+Why actors rather than plain processes: measured with ``scripts/bench_assign.py`` on 2 shared cores, a server
+costs the same CPU per Assign in an actor as in a bare process (440 to 480 us, against 360 to 380 us for a bare
+``grpc.aio`` server with empty handlers; the rayab handler itself is about 26 us). What differs is the machine
+around it: with Ray up, its own processes (raylet, GCS, agents) and the logger share the 2 cores, and the actor
+deployment served 1,300 to 2,000 Assign/s where the bare process served 1,200 to 2,700 (medians of 3 to 5 runs,
+load average 4 to 7 from other work). A plain process would still need a Ray connection (a driver, with the same
+background threads) to follow the config actor, so it would not escape that cost; actors are placed one per node,
+found by name and stopped by Ray. They are not restarted behind our back (``max_restarts=0``; ``rayab serve``
+owns them). Several servers on one node (``servers=N`` with a fixed port) share the port through ``SO_REUSEPORT``
+and the kernel spreads connections over them.
 
 :func:`start_servers` starts the config actor, the logger and the servers; :func:`stop_servers` stops the servers
 gracefully (calls in flight finish, buffered assignments reach the logger) and closes the logger (its buffer is
