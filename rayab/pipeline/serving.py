@@ -14,8 +14,8 @@ deployment served 1,300 to 2,000 Assign/s where the bare process served 1,200 to
 load average 4 to 7 from other work). A plain process would still need a Ray connection (a driver, with the same
 background threads) to follow the config actor, so it would not escape that cost; actors are placed one per node,
 found by name and stopped by Ray. They are not restarted behind our back (``max_restarts=0``; ``rayab serve``
-owns them). Several servers on one node (``servers=N`` with a fixed port) share the port through ``SO_REUSEPORT``
-and the kernel spreads connections over them.
+owns them). More servers than nodes (``servers=N`` with a fixed port) share the port on a node through
+``SO_REUSEPORT``, and the kernel spreads connections over them.
 
 :func:`start_servers` starts the config actor, the logger and the servers; :func:`stop_servers` stops the servers
 gracefully (calls in flight finish, buffered assignments reach the logger) and closes the logger (its buffer is
@@ -148,7 +148,8 @@ def start_servers(warehouse: Warehouse, settings: ServerSettings, servers: int |
         strategy = NodeAffinitySchedulingStrategy(node["NodeID"], soft=servers is not None)
         server = ServerActor.options(  # type: ignore[attr-defined]
             namespace=namespace, scheduling_strategy=strategy).remote(
-            replace(settings, server_id=settings.server_id or f"{prefix}-server-{i}"), f"{prefix}-config",
+            replace(settings, server_id=settings.server_id or f"{prefix}-server-{i}", reuse_port=count > len(nodes)),
+            f"{prefix}-config",
             namespace, f"{prefix}-assignment-logger")
         deployment.servers.append(server)
     ports = ray.get([s.start.remote() for s in deployment.servers])

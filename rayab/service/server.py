@@ -51,7 +51,9 @@ class ServerSettings:
     """Where and how a serving process listens.
 
     ``port`` 0 picks a free port. TLS is on when ``tls_cert_file`` and ``tls_key_file`` (PEM) are both given.
-    Without ``admin_token`` the admin service refuses every mutation.
+    Without ``admin_token`` the admin service refuses every mutation. ``reuse_port`` lets several servers of one
+    deployment share a port on one host (the kernel spreads connections); it is off by default so that a server
+    left over from another deployment makes the bind fail instead of silently taking half the connections.
     """
 
     host: str = "127.0.0.1"
@@ -62,6 +64,7 @@ class ServerSettings:
     max_message_bytes: int = 64 * 2**20
     batch_chunk: int = 2_000
     server_id: str = ""
+    reuse_port: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -110,7 +113,8 @@ async def start_server(settings: ServerSettings, holder: SnapshotHolder, admin: 
     """Start a server on the running event loop; the admin service is added only when ``admin`` is given, the
     results service only when ``results`` is."""
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
-               ("grpc.max_send_message_length", settings.max_message_bytes)]
+               ("grpc.max_send_message_length", settings.max_message_bytes),
+               ("grpc.so_reuseport", int(settings.reuse_port))]
     server = grpc.aio.server(options=options)
     assignments = AssignmentService(holder, recorder, settings.server_id, settings.batch_chunk)
     apb_grpc.add_AssignmentServiceServicer_to_server(assignments, server)  # type: ignore[no-untyped-call]
