@@ -114,7 +114,7 @@ def actor_server() -> Iterator[tuple[str, int]]:
 
     from rayab.pipeline.config_store import ConfigStore
     from rayab.pipeline.serving import start_servers, stop_servers
-    from rayab.service.server import ServerSettings
+    from rayab.service.server import ServerSettings, launcher
     from rayab.storage.warehouse import Warehouse
 
     with tempfile.TemporaryDirectory() as folder:
@@ -124,7 +124,7 @@ def actor_server() -> Iterator[tuple[str, int]]:
             store.create(experiment.to_dict())
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         try:
-            deployment = start_servers(warehouse, ServerSettings(), servers=1, prefix="bench")
+            deployment = start_servers(warehouse, launcher(ServerSettings()), servers=1, prefix="bench")
             yield deployment.addresses[0], ray.get(deployment.servers[0].status.remote())["pid"]
             stop_servers(deployment)
         finally:

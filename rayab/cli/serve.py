@@ -43,14 +43,15 @@ def _wait_for_stop(duration: float | None) -> None:
 def _run(args: argparse.Namespace) -> int:
     from rayab.pipeline.runtime import ray_session
     from rayab.pipeline.serving import start_servers, stop_servers
-    from rayab.service.server import ServerSettings
+    from rayab.service.server import ServerSettings, launcher
     from rayab.storage.warehouse import Warehouse
 
     token = admin_token(args.admin_token_file)
     settings = ServerSettings(host=args.host, port=args.port, admin_token=token, tls_cert_file=args.tls_cert,
                               tls_key_file=args.tls_key)
     with ray_session(args.address, args.num_cpus):
-        deployment = start_servers(Warehouse.from_url(args.warehouse), settings, servers=args.servers,
+        deployment = start_servers(Warehouse.from_url(args.warehouse), launcher(settings), settings.host,
+                                   servers=args.servers,
                                    namespace=args.namespace)
         import ray
 

@@ -17,6 +17,10 @@ found by name and stopped by Ray. They are not restarted behind our back (``max_
 owns them). More servers than nodes (``servers=N`` with a fixed port) share the port on a node through
 ``SO_REUSEPORT``, and the kernel spreads connections over them.
 
+This module never imports the gRPC edge (:mod:`rayab.service`, above it): the caller hands
+:func:`start_servers` a :data:`Launcher` (``rayab.service.server.launcher(settings)``) that each server actor
+calls to start its server, and drives the result through the small :class:`Endpoint` interface.
+
 :func:`start_servers` starts the config actor, the logger and the servers; :func:`stop_servers` stops the servers
 gracefully (calls in flight finish, buffered assignments reach the logger) and closes the logger (its buffer is
 committed), so a graceful shutdown loses nothing.
@@ -27,8 +31,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -38,17 +43,45 @@ from rayab.errors import PreconditionError
 from rayab.pipeline.assignment_logger import AssignmentLogger, LogShipper
 from rayab.pipeline.assignment_recorder import AssignmentRecorder
 from rayab.pipeline.config_actor import CONFIG_ACTOR, NAMESPACE, ActorAdmin, config_actor
-from rayab.service.server import RunningServer, ServerSettings, start_server
-from rayab.service.snapshot import SnapshotHolder
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["ASSIGNMENT_LOGGER", "Deployment", "ServerActor", "follow_config", "start_servers", "stop_servers"]
+__all__ = [
+    "ASSIGNMENT_LOGGER",
+    "Deployment",
+    "Endpoint",
+    "Launcher",
+    "ServerActor",
+    "follow_config",
+    "start_servers",
+    "stop_servers",
+]
 
 ASSIGNMENT_LOGGER = "rayab-assignment-logger"
 log = logging.getLogger(__name__)
 
 
-async def follow_config(holder: SnapshotHolder, actor: Any, poll_s: float = 10.0, retry_s: float = 0.2) -> None:
+class Endpoint(Protocol):
+    """A started server as its host process sees it (:class:`rayab.service.server.ServingEndpoint`)."""
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def version(self) -> int: ...
+
+    def install(self, snapshot: ConfigSnapshot) -> bool: ...
+
+    def counters(self) -> dict[str, int]: ...
+
+    async def stop(self, grace_s: float) -> None: ...
+
+
+# (snapshot, admin, recorder, **setting overrides) -> a started endpoint; rayab.service.server.launcher(settings)
+# makes one. Passed in from above (the CLI) so that this package never imports the gRPC edge.
+Launcher = Callable[..., Awaitable[Endpoint]]
+
+
+async def follow_config(holder: Endpoint, actor: Any, poll_s: float = 10.0, retry_s: float = 0.2) -> None:
     """Install every new config version from ``actor`` into ``holder``, forever (cancel to stop).
 
     While the actor is down (restarting), the holder keeps serving the version it has, and the poll is retried.
@@ -71,11 +104,12 @@ async def follow_config(holder: SnapshotHolder, actor: Any, poll_s: float = 10.0
 class ServerActor:
     """One serving process: a gRPC server on the actor's event loop, following the config actor."""
 
-    def __init__(self, settings: ServerSettings, config_name: str = CONFIG_ACTOR, namespace: str = NAMESPACE,
-                 logger_name: str | None = ASSIGNMENT_LOGGER) -> None:
-        self._settings = settings
+    def __init__(self, launch: Launcher, overrides: dict[str, Any], config_name: str = CONFIG_ACTOR,
+                 namespace: str = NAMESPACE, logger_name: str | None = ASSIGNMENT_LOGGER) -> None:
+        self._launch = launch
+        self._overrides = overrides
         self._names: tuple[str, str, str | None] = (config_name, namespace, logger_name)
-        self._running: RunningServer | None = None
+        self._endpoint: Endpoint | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._shipper: LogShipper | None = None
 
@@ -83,33 +117,29 @@ class ServerActor:
         """Start serving; returns the bound port."""
         config_name, namespace, logger_name = self._names
         actor: Any = ray.get_actor(config_name, namespace=namespace)
-        holder = SnapshotHolder(ConfigSnapshot.from_dict(await actor.snapshot.remote()))
+        snapshot = ConfigSnapshot.from_dict(await actor.snapshot.remote())
         recorder: AssignmentRecorder | None = None
         if logger_name is not None:
             recorder = AssignmentRecorder()
             self._shipper = LogShipper(recorder, ray.get_actor(logger_name, namespace=namespace))
-        self._running = await start_server(self._settings, holder, ActorAdmin(actor), recorder)
+        self._endpoint = endpoint = await self._launch(snapshot, ActorAdmin(actor), recorder, **self._overrides)
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(follow_config(holder, actor))]
+        self._tasks = [loop.create_task(follow_config(endpoint, actor))]
         if self._shipper is not None:
             self._tasks.append(loop.create_task(self._shipper.run()))
-        return self._running.port
+        return endpoint.port
 
     async def status(self) -> dict[str, Any]:
-        """Counters of this server (the same as the GetServingStatus call)."""
-        assert self._running is not None, "start() first"
-        service = self._running.assignments
-        recorder = service.recorder
-        return {"port": self._running.port, "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(),
-                "config_version": service.holder.version,
-                "assign_requests": service.assign_requests, "batch_requests": service.batch_requests,
-                "logged": recorder.recorded if recorder else 0, "dropped": recorder.dropped if recorder else 0,
+        """Counters of this server (the same as the GetServingStatus call), its port, node and process."""
+        assert self._endpoint is not None, "start() first"
+        return {**self._endpoint.counters(), "port": self._endpoint.port, "pid": os.getpid(),
+                "node_id": ray.get_runtime_context().get_node_id(),
                 "shipped": self._shipper.shipped if self._shipper else 0}
 
     async def stop(self, grace_s: float = 5.0) -> dict[str, Any]:
         """Finish calls in flight, stop following, hand every buffered assignment to the logger."""
-        assert self._running is not None, "start() first"
-        await self._running.stop(grace_s)
+        assert self._endpoint is not None, "start() first"
+        await self._endpoint.stop(grace_s)
         for task in self._tasks:
             task.cancel()
         if self._shipper is not None:
@@ -127,11 +157,13 @@ class Deployment:
     addresses: list[str] = field(default_factory=list)
 
 
-def start_servers(warehouse: Warehouse, settings: ServerSettings, servers: int | None = None,
+def start_servers(warehouse: Warehouse, launch: Launcher, host: str = "127.0.0.1", servers: int | None = None,
                   namespace: str = NAMESPACE, prefix: str = "rayab", logger_options: dict[str, Any] | None = None
                   ) -> Deployment:
     """Start (or join) the config actor and the logger, then ``servers`` server actors (default: one per alive
-    node, each pinned to its node). Returns once every server listens."""
+    node, each pinned to its node), each starting its server with ``launch`` (e.g.
+    ``rayab.service.server.launcher(settings)``; ``host`` is where those settings listen). Returns once every
+    server listens."""
     config = config_actor(warehouse, f"{prefix}-config", namespace)
     logger = AssignmentLogger.options(  # type: ignore[attr-defined]
         name=f"{prefix}-assignment-logger", namespace=namespace, lifetime="detached",
@@ -140,22 +172,20 @@ def start_servers(warehouse: Warehouse, settings: ServerSettings, servers: int |
     if joined != warehouse.url:
         raise PreconditionError(f"config actor {prefix}-config in namespace {namespace} already serves warehouse "
                                 f"{joined}, not {warehouse.url}; use another namespace or stop it first")
+    deployment = Deployment(config, logger)
     nodes = [n for n in ray.nodes() if n["Alive"]]  # type: ignore[no-untyped-call]
     count = servers or len(nodes)
-    deployment = Deployment(config, logger)
     for i in range(count):
-        node = nodes[i % len(nodes)]
-        strategy = NodeAffinitySchedulingStrategy(node["NodeID"], soft=servers is not None)
-        server = ServerActor.options(  # type: ignore[attr-defined]
+        strategy = NodeAffinitySchedulingStrategy(nodes[i % len(nodes)]["NodeID"], soft=servers is not None)
+        # more servers than nodes share the port of a node on purpose
+        overrides = {"server_id": f"{prefix}-server-{i}", "reuse_port": count > len(nodes)}
+        deployment.servers.append(ServerActor.options(  # type: ignore[attr-defined]
             namespace=namespace, scheduling_strategy=strategy).remote(
-            replace(settings, server_id=settings.server_id or f"{prefix}-server-{i}", reuse_port=count > len(nodes)),
-            f"{prefix}-config",
-            namespace, f"{prefix}-assignment-logger")
-        deployment.servers.append(server)
+            launch, overrides, f"{prefix}-config", namespace, f"{prefix}-assignment-logger"))
     ports = ray.get([s.start.remote() for s in deployment.servers])
-    hosts = [nodes[i % len(nodes)]["NodeManagerAddress"] if settings.host in ("0.0.0.0", "[::]") else settings.host
-             for i in range(count)]
-    deployment.addresses = [f"{host}:{port}" for host, port in zip(hosts, ports, strict=True)]
+    anywhere = host in ("0.0.0.0", "[::]", "::")
+    deployment.addresses = [f"{nodes[i % len(nodes)]['NodeManagerAddress'] if anywhere else host}:{port}"
+                            for i, port in enumerate(ports)]
     return deployment
 
 

@@ -16,13 +16,17 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Coroutine
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from rayab.assignment import ConfigSnapshot
 from rayab.errors import ValidationError
 from rayab.pipeline.assignment_recorder import AssignmentRecorder
 from rayab.service._generated import assignment_pb2 as apb
@@ -38,8 +42,17 @@ from rayab.service.results_engine import ResultsEngine
 from rayab.service.results_service import ResultsService
 from rayab.service.snapshot import SnapshotHolder
 
-__all__ = ["ASSIGNMENT_SERVICE", "EXPERIMENT_SERVICE", "RESULTS_SERVICE", "RunningServer", "ServerSettings",
-           "start_server"]
+__all__ = [
+    "ASSIGNMENT_SERVICE",
+    "EXPERIMENT_SERVICE",
+    "RESULTS_SERVICE",
+    "RunningServer",
+    "ServerSettings",
+    "ServingEndpoint",
+    "launch_endpoint",
+    "launcher",
+    "start_server",
+]
 
 ASSIGNMENT_SERVICE: str = apb.DESCRIPTOR.services_by_name["AssignmentService"].full_name
 EXPERIMENT_SERVICE: str = epb.DESCRIPTOR.services_by_name["ExperimentService"].full_name
@@ -139,3 +152,52 @@ async def start_server(settings: ServerSettings, holder: SnapshotHolder, admin: 
     for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(server, port, assignments, health_servicer)
+
+
+class ServingEndpoint:
+    """A started server and the snapshot holder it answers from: what a hosting process (e.g. the Ray server
+    actor of :mod:`rayab.pipeline.serving`) drives without knowing about gRPC."""
+
+    def __init__(self, running: RunningServer, holder: SnapshotHolder) -> None:
+        self._running = running
+        self._holder = holder
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self._running.port
+
+    @property
+    def version(self) -> int:
+        """The config version being served."""
+        return self._holder.version
+
+    def install(self, snapshot: ConfigSnapshot) -> bool:
+        """Serve ``snapshot`` from now on if it is newer."""
+        return self._holder.install(snapshot)
+
+    def counters(self) -> dict[str, int]:
+        """Requests served, first assignments recorded and dropped."""
+        service = self._running.assignments
+        recorder = service.recorder
+        return {"config_version": self.version, "assign_requests": service.assign_requests,
+                "batch_requests": service.batch_requests, "batches_stopped": service.batches_stopped,
+                "logged": recorder.recorded if recorder else 0, "dropped": recorder.dropped if recorder else 0}
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop gracefully (see :meth:`RunningServer.stop`)."""
+        await self._running.stop(grace_s)
+
+
+async def launch_endpoint(settings: ServerSettings, snapshot: ConfigSnapshot, admin: ExperimentAdmin | None,
+                          recorder: AssignmentRecorder | None, **overrides: Any) -> ServingEndpoint:
+    """Start a server answering from ``snapshot``; ``overrides`` replace settings fields (e.g. ``server_id``)."""
+    settings = replace(settings, **overrides)
+    holder = SnapshotHolder(snapshot)
+    return ServingEndpoint(await start_server(settings, holder, admin, recorder), holder)
+
+
+def launcher(settings: ServerSettings) -> functools.partial[Coroutine[Any, Any, ServingEndpoint]]:
+    """:func:`launch_endpoint` with ``settings`` bound: what :func:`rayab.pipeline.serving.start_servers` takes
+    (it pickles by reference, so each server process imports this module itself)."""
+    return functools.partial(launch_endpoint, settings)

@@ -15,7 +15,7 @@ from rayab.pipeline.serving import start_servers, stop_servers
 from rayab.service._generated import assignment_pb2 as apb
 from rayab.service._generated import assignment_pb2_grpc
 from rayab.service.client import open_channel
-from rayab.service.server import ServerSettings
+from rayab.service.server import ServerSettings, launcher
 from rayab.storage.warehouse import Warehouse
 from tests.service.servers import spec
 
@@ -26,7 +26,7 @@ def main(warehouse_root: str) -> None:
     ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
     warehouse = Warehouse.from_url(warehouse_root)
     ConfigStore(warehouse).create(spec("mn_test"))
-    deployment = start_servers(warehouse, ServerSettings(port=0), prefix="mn")
+    deployment = start_servers(warehouse, launcher(ServerSettings(port=0)), prefix="mn")
     answers = []
     for address in deployment.addresses:
         stub = assignment_pb2_grpc.AssignmentServiceStub(open_channel(address))

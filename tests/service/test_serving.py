@@ -17,7 +17,7 @@ from rayab.service._generated import assignment_pb2 as apb
 from rayab.service._generated import assignment_pb2_grpc, experiments_pb2_grpc
 from rayab.service._generated import experiments_pb2 as epb
 from rayab.service.client import open_channel
-from rayab.service.server import ServerSettings
+from rayab.service.server import ServerSettings, launcher
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 from tests.service.reference import HALF, expected_variant
@@ -32,7 +32,7 @@ def deployment(ray_local, workdir):
 
     warehouse = Warehouse.from_url(workdir / "wh")
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    started = start_servers(warehouse, ServerSettings(admin_token=TOKEN), servers=2, prefix=prefix,
+    started = start_servers(warehouse, launcher(ServerSettings(admin_token=TOKEN)), servers=2, prefix=prefix,
                             logger_options={"flush_rows": 10_000, "flush_s": 0.5})
     channels = [open_channel(a) for a in started.addresses]
     started.stubs = [assignment_pb2_grpc.AssignmentServiceStub(c) for c in channels]
@@ -202,4 +202,5 @@ def test_joining_a_config_actor_of_another_warehouse_is_refused(deployment, work
     from rayab.pipeline.serving import start_servers
 
     with pytest.raises(PreconditionError, match="already serves warehouse"):
-        start_servers(Warehouse.from_url(workdir / "other"), ServerSettings(), servers=1, prefix=deployment.prefix)
+        start_servers(Warehouse.from_url(workdir / "other"), launcher(ServerSettings()), servers=1,
+                      prefix=deployment.prefix)
