@@ -84,6 +84,12 @@ def _run(args: argparse.Namespace) -> int:
     _, exp, analysis_type = resolve_target(args)
     query = query_from_args(args)
     warehouse = Warehouse.from_url(args.warehouse)
+    if getattr(args, "cuped", False):
+        from rayab.cli.cuped import print_cuped
+        from rayab.query.cuped import run_cuped_query
+
+        print_cuped(run_cuped_query(warehouse, analysis_type, exp, query), args.format)
+        return 0
     if args.cumulative:
         series = cumulative_results(warehouse, analysis_type, exp, query)
         if args.format == "table":
@@ -109,4 +115,6 @@ def register(sub: Any) -> None:
                      help="always-valid intervals (confidence sequences) for results looked at every hour")
     res.add_argument("--planned-units", type=float, default=None,
                      help="units (both arms) where sequential intervals are tightest (default 5000)")
+    res.add_argument("--cuped", action="store_true",
+                     help="CUPED-adjusted lifts of the analysis type's CUPED metrics, next to the unadjusted ones")
     res.set_defaults(func=_run)

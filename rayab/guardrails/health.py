@@ -10,6 +10,9 @@ Checks, in order:
 - ``data_completeness``: hours of the window without a committed manifest, per analysis type (fails).
 - ``data_quality``: share of quarantined rows and skipped (unreadable) files in the committed hours.
 - ``late_data``: hours whose input files changed after they were committed (only with ``logs_root``; warns).
+- ``pre_period_bias``: for analysis types with CUPED metrics, each variant's mean pre-period covariate per unit
+  against control (from the stored ``<m>__x`` sums, :func:`rayab.query.cuped.pre_period_bias`); fails when a
+  Bonferroni-corrected p-value (normal bootstrap) is below ``pre_period_alpha``, warns below ``pre_period_warn``.
 - ``guardrail_<metric>``: the relative lift of each variant against control; fails when the whole interval lies
   beyond the tolerance on the harmful side, warns when it lies on the harmful side of zero (significant harm that
   may still be within the tolerance).
@@ -29,7 +32,9 @@ from rayab.guardrails.sample_ratio import assignment_rows, srm_check, srm_timeli
 from rayab.model import AnalysisType, Config, Experiment
 from rayab.model.guardrail import Guardrail
 from rayab.model.hours import hours_between
+from rayab.query.cuped import pre_period_bias
 from rayab.query.results import experiment_results
+from rayab.query.spec import Query
 from rayab.storage.logs import list_log_files
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
@@ -60,6 +65,8 @@ class HealthSettings:
     quarantine_warn: float = 0.001
     quarantine_fail: float = 0.05
     confidence_level: float = 0.95
+    pre_period_alpha: float = 0.001
+    pre_period_warn: float = 0.01
 
 
 def worst_status(checks: Sequence[HealthCheck]) -> Status:
@@ -199,6 +206,32 @@ def _guardrail(warehouse: Warehouse, config: Config, exp: Experiment, guardrail:
     return HealthCheck(name, status, reason, {"results": [r._asdict() for r in results]})
 
 
+def _pre_period(warehouse: Warehouse, config: Config, exp: Experiment, start: str, end: str,
+                settings: HealthSettings) -> list[HealthCheck]:
+    types = [a for a in config.analysis_types_of(exp.exp_id) if a.cuped]
+    if not types:
+        return []  # no covariates, nothing to compare
+    query = Query(exp.exp_id, start, end, method="normal", confidence_level=settings.confidence_level)
+    try:
+        results = [r for at in types for r in pre_period_bias(warehouse, at, exp, query)]
+    except NotFoundError as err:
+        return [HealthCheck("pre_period_bias", "fail", str(err), {})]
+    family = max(len(results), 1)
+    status: Status = "ok"
+    notes = []
+    for r in results:
+        adjusted = min(1.0, r.pvalue * family) if np.isfinite(r.pvalue) else 1.0
+        verdict: Status = ("fail" if adjusted < settings.pre_period_alpha else
+                           "warn" if adjusted < settings.pre_period_warn else "ok")
+        status = max(status, verdict, key=_RANK.__getitem__)
+        if verdict != "ok":
+            notes.append(f"{r.metric} {r.variant_id} {r.rel_diff:+.2%} vs control before the start "
+                         f"(p={adjusted:.2g} corrected)")
+    reason = ("; ".join(notes) if notes else
+              f"pre-period covariates balanced across {len(results)} comparison(s)")
+    return [HealthCheck("pre_period_bias", status, reason, {"results": [r._asdict() for r in results]})]
+
+
 def experiment_health(warehouse: Warehouse, config: Config, exp_id: str, start_hour: str, end_hour: str,
                       settings: HealthSettings | None = None, logs_root: str | None = None,
                       logs_options: Mapping[str, str] | None = None) -> list[HealthCheck]:
@@ -211,5 +244,6 @@ def experiment_health(warehouse: Warehouse, config: Config, exp_id: str, start_h
     checks = [_assignment_rate(warehouse, exp, hours, settings),
               *_sample_ratio(warehouse, exp, hours, end_hour, settings),
               *_data_checks(warehouse, config, exp, hours, settings, logs_root, logs_options)]
+    checks += _pre_period(warehouse, config, exp, start_hour, end_hour, settings)
     checks += [_guardrail(warehouse, config, exp, g, start_hour, end_hour, settings) for g in exp.guardrails]
     return checks

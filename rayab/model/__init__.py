@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rayab.model.analysis import RESERVED_METRICS, UNITS_METRIC, AnalysisType, Metric
+from rayab.model.analysis import RESERVED_METRICS, UNITS_METRIC, AnalysisType, Metric, cuped_column
 from rayab.model.config import Config, load_config
 from rayab.model.experiment import Experiment, ExperimentStatus, Unit, Variant
 from rayab.model.expression import Expression, evaluate, parse_expression, referenced_names
@@ -18,6 +18,7 @@ __all__ = [
     "Metric",
     "Unit",
     "Variant",
+    "cuped_column",
     "evaluate",
     "load_config",
     "parse_expression",

@@ -7,6 +7,11 @@ reproduces them exactly. ``units`` is built in: the (bootstrap-weighted) count o
 
 A **composed metric** is an expression over additive metrics, evaluated per replicate at query time.
 
+``cuped`` lists additive metrics adjusted with a per-unit pre-period covariate ``x`` (CUPED). Each adds three stored
+value columns (:data:`CUPED_SUFFIXES`): ``<m>__xy`` (``x * y`` of the unit's hour total ``y``, every hour) and
+``<m>__x``, ``<m>__xx`` (``x`` and ``x**2``, in the hour of the unit's first assignment, like ``units``). ``x`` is
+fixed per unit, so these stay additive over hours and their replicate sums give theta per replicate.
+
 An **analysis type** names the projection dimensions and metrics of one table ``agg_<name>``.
 
 >>> at = AnalysisType.from_dict({"name": "engagement", "dimensions": ["country"],
@@ -32,12 +37,18 @@ from rayab.errors import ExpressionError, SpecError
 from rayab.model.expression import Expression, parse_expression, referenced_names, substitute
 from rayab.model.validation import check_choice, check_column, check_int, check_keys
 
-__all__ = ["RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "Metric"]
+__all__ = ["CUPED_SUFFIXES", "RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "Metric", "cuped_column"]
 
 UNITS_METRIC = "units"
 RESERVED_METRICS = frozenset({UNITS_METRIC, "n_events", "exp_id", "variant_id", "hour", "unit_id"})
 _TABLE_NAME = re.compile(r"[a-z0-9_]{1,48}")
 MetricKind = Literal["sum", "count"]
+CUPED_SUFFIXES = ("x", "xx", "xy")
+
+
+def cuped_column(metric: str, suffix: str) -> str:
+    """The stored column of a CUPED sum: ``cuped_column("clicks", "xy") == "clicks__xy"``."""
+    return f"{metric}__{suffix}"
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class AnalysisType:
     composed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     n_replicates: int = 200
     unit_column: str = "unit_id"
+    cuped: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _TABLE_NAME.fullmatch(self.name):
@@ -112,6 +124,32 @@ class AnalysisType:
         check_int("n_replicates", self.n_replicates, 1, 10_000)
         check_column("unit_column", self.unit_column)
         self._check_composed()
+        self._check_cuped(names)
+
+    def _check_cuped(self, names: list[str]) -> None:
+        if not isinstance(self.cuped, tuple | list):
+            raise SpecError("cuped", self.cuped, "must be a list of additive metric names")
+        cuped = tuple(self.cuped)
+        for i, name in enumerate(cuped):
+            if name not in names:
+                raise SpecError(f"cuped[{i}]", name, f"must be an additive metric of {self.name}: {names}")
+            if name in cuped[:i]:
+                raise SpecError(f"cuped[{i}]", name, "is listed twice")
+        taken = {*names, *RESERVED_METRICS, *self.dimensions, *self.composed}
+        for name in cuped:
+            for suffix in CUPED_SUFFIXES:
+                if cuped_column(name, suffix) in taken:
+                    raise SpecError("cuped", name, f"its column {cuped_column(name, suffix)} clashes with a name")
+        object.__setattr__(self, "cuped", cuped)
+
+    @property
+    def cuped_columns(self) -> tuple[str, ...]:
+        """The stored CUPED value columns, per CUPED metric ``<m>__x, <m>__xx, <m>__xy``.
+
+        >>> AnalysisType("t", (Metric("clicks"),), cuped=("clicks",)).cuped_columns
+        ('clicks__x', 'clicks__xx', 'clicks__xy')
+        """
+        return tuple(cuped_column(m, s) for m in self.cuped for s in CUPED_SUFFIXES)
 
     def _check_composed(self) -> None:
         if not isinstance(self.composed, Mapping):
@@ -175,23 +213,28 @@ class AnalysisType:
     def from_dict(cls, data: Any, path: str = "analysis_type") -> AnalysisType:
         """Build from a mapping; errors name the field under ``path``."""
         data = check_keys(path, data, {"name", "metrics", "dimensions", "composed", "n_replicates",
-                                       "unit_column"}, {"name", "metrics"})
+                                       "unit_column", "cuped"}, {"name", "metrics"})
         raw_metrics = data["metrics"]
         if not isinstance(raw_metrics, list):
             raise SpecError(f"{path}.metrics", raw_metrics, "must be a list")
         metrics = tuple(Metric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics))
-        kwargs = {k: v for k, v in data.items() if k not in {"metrics", "dimensions", "composed"}}
+        kwargs = {k: v for k, v in data.items() if k not in {"metrics", "dimensions", "composed", "cuped"}}
+        cuped = data.get("cuped") or ()
         try:
             return cls(metrics=metrics, dimensions=tuple(data.get("dimensions") or ()),
-                       composed=data.get("composed") or {}, **kwargs)
+                       composed=data.get("composed") or {}, cuped=tuple(cuped) if isinstance(cuped, list) else cuped,
+                       **kwargs)
         except SpecError as err:
             raise SpecError(f"{path}.{err.field}", err.value, err.rule) from None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping that :meth:`from_dict` reads back."""
-        return {
+        out: dict[str, Any] = {
             "name": self.name, "dimensions": list(self.dimensions), "n_replicates": self.n_replicates,
             "unit_column": self.unit_column, "composed": dict(self.composed),
             "metrics": [{"name": m.name, "column": m.column, "kind": m.kind, "decimals": m.decimals,
                          "allow_negative": m.allow_negative} for m in self.metrics],
         }
+        if self.cuped:  # only when used, so specs without CUPED keep their stored form
+            out["cuped"] = list(self.cuped)
+        return out

@@ -37,6 +37,7 @@ import rayab
 from rayab.errors import InputDataError, StorageError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
+from rayab.pipeline.covariates import Covariates, load_covariates
 from rayab.pipeline.join import join_assignments
 from rayab.pipeline.partials import Partial, metric_columns
 from rayab.pipeline.shards import shard_partial
@@ -83,12 +84,12 @@ def _dictionary_columns(analysis_type: AnalysisType) -> list[str]:
 @ray.remote(max_retries=3)
 def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str],
               variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
-              assignments: pa.Table | None) -> list[Any]:
+              assignments: pa.Table | None, covariates: Covariates | None = None) -> list[Any]:
     """Read and validate one split, collapse to unit rows, split by shard. Returns S pieces, quarantine, stats.
 
     Experiments travel as their salts and variant ids only: thousands of full specs per task would cost more
     than the split itself."""
-    empty = [UnitRows.empty(1 + len(analysis_type.metrics)) for _ in range(n_shards)]
+    empty = [UnitRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)]
     try:
         table = read_log_file(split.file.path, required_columns(analysis_type, options.population),
                               options.logs_storage_options, split.row_groups, _dictionary_columns(analysis_type))
@@ -103,14 +104,14 @@ def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str
     stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched}
     if valid.num_rows == 0:
         return [*empty, quarantined, stats]
-    return [*event_unit_rows(valid, analysis_type, salts, n_shards), quarantined, stats]
+    return [*event_unit_rows(valid, analysis_type, salts, n_shards, covariates), quarantined, stats]
 
 
 @ray.remote(max_retries=3)
 def units_task(first_assignments: pa.Table, analysis_type: AnalysisType, salts: dict[str, str],
-               n_shards: int) -> list[UnitRows] | UnitRows:
+               n_shards: int, covariates: Covariates | None = None) -> list[UnitRows] | UnitRows:
     """The ``units`` metric of the hour (each unit first assigned in it counts once), as S pieces (S returns)."""
-    pieces = assignment_unit_rows(first_assignments, analysis_type, salts, n_shards)
+    pieces = assignment_unit_rows(first_assignments, analysis_type, salts, n_shards, covariates)
     return pieces if n_shards > 1 else pieces[0]
 
 
@@ -239,14 +240,16 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
     splits = [s for f in files for s in log_splits(f, options.logs_storage_options)]
     firsts, joinable = _first_assignments(warehouse, exps, hour, options.population)
     joinable_ref = ray.put(joinable) if joinable is not None else None
+    # shipped once per hour, shared by every task
+    covs = ray.put(load_covariates(warehouse, at, [e.exp_id for e in exps])) if at.cuped else None
     variants_ref = ray.put(variants)
     seconds = {"plan": round(time.perf_counter() - clock, 3)}
     if progress:
         progress(f"[{label}] plan: {len(files)} files, {len(splits)} splits, {len(exps)} experiments, "
                  f"{firsts.num_rows} first assignments, S={n_shards}, B={at.n_replicates}")
     maps: list[Any] = [map_split.options(num_returns=n_shards + 2).remote(
-        s, at, salts, variants_ref, n_shards, hour, options, joinable_ref) for s in splits]
-    unit_refs: Any = units_task.options(num_returns=n_shards).remote(firsts, at, salts, n_shards)
+        s, at, salts, variants_ref, n_shards, hour, options, joinable_ref, covs) for s in splits]
+    unit_refs: Any = units_task.options(num_returns=n_shards).remote(firsts, at, salts, n_shards, covs)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
     shard_fn: Any = shard_task
     shards = [shard_fn.remote(at, *[m[s] for m in maps], units[s]) for s in range(n_shards)]

@@ -33,8 +33,9 @@ I64 = npt.NDArray[np.int64]
 
 
 def metric_columns(analysis_type: AnalysisType) -> tuple[str, ...]:
-    """The metric columns every partial of an analysis type carries: ``units`` then the additive metrics."""
-    return (UNITS_METRIC, *analysis_type.metric_names)
+    """The metric columns every partial of an analysis type carries: ``units``, the additive metrics, then the
+    CUPED sums (:attr:`rayab.model.AnalysisType.cuped_columns`)."""
+    return (UNITS_METRIC, *analysis_type.metric_names, *analysis_type.cuped_columns)
 
 
 @dataclass(frozen=True, eq=False)

@@ -34,7 +34,9 @@ import pyarrow as pa
 
 from rayab.model import AnalysisType
 from rayab.pipeline.codes import KeyCodes, key_codes, unit_codes
+from rayab.pipeline.covariates import Covariates, fill_cuped_columns
 from rayab.pipeline.grouping import collapse_by_unit, sum_by_pair
+from rayab.pipeline.partials import metric_columns
 from rayab.stats.unit_hash import unit_keys_arrow
 from rayab.storage.schemas import NULL_DIMENSION
 
@@ -137,7 +139,8 @@ def _hash_units(exp_codes: I64, exp_values: list[str], units: I64, distinct: pa.
 
 
 def _unit_rows(table: pa.Table, analysis_type: AnalysisType, salts: Mapping[str, str], values: I64,
-               counts: I64, n_shards: int) -> list[UnitRows]:
+               counts: I64, n_shards: int, covariates: Covariates | None = None,
+               first_assignment: bool = False) -> list[UnitRows]:
     if table.num_rows == 0:
         return [UnitRows.empty(values.shape[1]) for _ in range(n_shards)]
     combined, keys = _cell_codes(table, _key_names(analysis_type))
@@ -147,22 +150,28 @@ def _unit_rows(table: pa.Table, analysis_type: AnalysisType, salts: Mapping[str,
     n_dims = [max(len(k.values), 1) for k in keys]
     exp_codes = g_cell // int(np.prod(n_dims[1:], dtype=np.int64))
     k1, k2 = _hash_units(exp_codes, keys[0].values, g_unit, distinct, salts)
+    # CUPED columns need the unit id, so they are filled here, the last step before it is dropped
+    if analysis_type.cuped:
+        fill_cuped_columns(sums, analysis_type, covariates, [keys[0].values[int(c)] for c in exp_codes],
+                           distinct.take(pa.array(g_unit)), first_assignment)
     rows = UnitRows(cells, cell, k1, k2, sums, n_events)
     shard = k1 % np.uint32(n_shards)
     return [rows.take(np.flatnonzero(shard == s)) for s in range(n_shards)]
 
 
 def event_unit_rows(valid: pa.Table, analysis_type: AnalysisType, salts: Mapping[str, str],
-                    n_shards: int) -> list[UnitRows]:
-    """Validated events (see :func:`rayab.pipeline.validate.validate_events`) as unit rows, split by shard."""
-    values = np.zeros((valid.num_rows, 1 + len(analysis_type.metrics)), np.int64)
+                    n_shards: int, covariates: Covariates | None = None) -> list[UnitRows]:
+    """Validated events (see :func:`rayab.pipeline.validate.validate_events`) as unit rows, split by shard;
+    with CUPED metrics, ``covariates`` gives each unit's ``x`` (0 when missing)."""
+    values = np.zeros((valid.num_rows, len(metric_columns(analysis_type))), np.int64)
     for m, name in enumerate(analysis_type.metric_names, start=1):
         values[:, m] = np.asarray(valid.column(name), dtype=np.int64)
-    return _unit_rows(valid, analysis_type, salts, values, np.ones(valid.num_rows, np.int64), n_shards)
+    return _unit_rows(valid, analysis_type, salts, values, np.ones(valid.num_rows, np.int64), n_shards,
+                      covariates)
 
 
 def assignment_unit_rows(assignments: pa.Table, analysis_type: AnalysisType, salts: Mapping[str, str],
-                         n_shards: int) -> list[UnitRows]:
+                         n_shards: int, covariates: Covariates | None = None) -> list[UnitRows]:
     """First assignments as unit rows carrying ``units = 1`` (no events). Dimensions the assignment rows lack take
     the value ``(none)``."""
     n = assignments.num_rows
@@ -170,9 +179,10 @@ def assignment_unit_rows(assignments: pa.Table, analysis_type: AnalysisType, sal
     for name in (*_key_names(analysis_type), "unit_id"):
         columns[name] = (assignments.column(name) if name in assignments.column_names
                          else pa.array([NULL_DIMENSION] * n, pa.string()))
-    values = np.zeros((n, 1 + len(analysis_type.metrics)), np.int64)
+    values = np.zeros((n, len(metric_columns(analysis_type))), np.int64)
     values[:, 0] = 1
-    return _unit_rows(pa.table(columns), analysis_type, salts, values, np.zeros(n, np.int64), n_shards)
+    return _unit_rows(pa.table(columns), analysis_type, salts, values, np.zeros(n, np.int64), n_shards,
+                      covariates, first_assignment=True)
 
 
 def merge_unit_rows(pieces: Sequence[UnitRows]) -> UnitRows:

@@ -87,7 +87,7 @@ def agg_schema(analysis_type: AnalysisType) -> pa.Schema:
     fields = [pa.field("exp_id", pa.string()), pa.field("hour", pa.string()), pa.field("variant_id", pa.string())]
     fields += [pa.field(d, pa.string()) for d in analysis_type.dimensions]
     fields.append(pa.field("n_events", pa.int64()))
-    for metric in (UNITS_METRIC, *analysis_type.metric_names):
+    for metric in (UNITS_METRIC, *analysis_type.metric_names, *analysis_type.cuped_columns):
         fields.append(pa.field(metric, pa.int64()))
         fields.append(pa.field(reps_column(metric), REPS_TYPE))
     return pa.schema(fields)

@@ -1,0 +1,47 @@
+"""Printing CUPED results (``rayab results --cuped``): the adjusted lift next to the unadjusted one.
+
+>>> import math
+>>> from rayab.query.cuped import CupedMetricResult
+>>> r = CupedMetricResult("e", "clicks", "b", (), 900, "a", 0.5, 0.01, -0.02, 0.04, 0.05, -0.1, 0.2, 0.4,
+...                       0.02, -0.05, 0.09, 0.1, -0.2, 0.4, 0.5, 0.3, 0.95, 200, 0, "")
+>>> print(cuped_table([r]).splitlines()[0].split()[:4])
+['metric', 'variant', 'slice', 'units']
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+
+from rayab.cli.render import format_number, format_pct, render_table
+from rayab.query.cuped import CupedMetricResult
+
+__all__ = ["cuped_table", "print_cuped"]
+
+
+def cuped_table(results: Sequence[CupedMetricResult]) -> str:
+    """One line per metric, variant and slice: theta, adjusted and unadjusted lift with intervals, reduction."""
+    level = f"{results[0].confidence_level:.0%}" if results else "95%"
+    rows = [[r.metric, r.variant_id, ",".join(f"{k}={v}" for k, v in r.slice) or "all", r.units,
+             format_number(r.theta), format_pct(r.rel_diff),
+             f"[{format_pct(r.rel_ci_lower)}, {format_pct(r.rel_ci_upper)}]", format_pct(r.raw_rel_diff),
+             f"[{format_pct(r.raw_rel_ci_lower)}, {format_pct(r.raw_rel_ci_upper)}]",
+             format_pct(r.variance_reduction, signed=False), format_number(r.pvalue, 3)] for r in results]
+    return render_table(["metric", "variant", "slice", "units", "theta", "CUPED lift", f"{level} CI", "raw lift",
+                         f"raw {level} CI", "var. reduction", "p-value"], rows)
+
+
+def print_cuped(results: Sequence[CupedMetricResult], fmt: str) -> None:
+    """Print CUPED results as a table, JSON or CSV."""
+    if fmt == "json":
+        print(json.dumps([r._asdict() for r in results], indent=1, default=str))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CupedMetricResult._fields)
+        writer.writerows([[json.dumps(v) if isinstance(v, tuple) else v for v in r] for r in results])
+        print(buffer.getvalue(), end="")
+    else:
+        print(cuped_table(results))
