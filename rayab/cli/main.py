@@ -18,9 +18,9 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 # One module per subcommand, in the order `rayab --help` lists them.
 COMMAND_MODULES = (
     "rayab.cli.demo",
-    "rayab.cli.run_hour", "rayab.cli.backfill",
+    "rayab.cli.run_hour", "rayab.cli.backfill", "rayab.cli.kpi_outcome", "rayab.cli.covariates",
     "rayab.cli.results",
-    "rayab.cli.sql",
+    "rayab.cli.sql", "rayab.cli.sql_file",
     "rayab.cli.health",
     "rayab.cli.power",
     "rayab.cli.report",
