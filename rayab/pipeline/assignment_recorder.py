@@ -38,18 +38,24 @@ class AssignmentRecorder:
 
     def record(self, exp_id: str, unit_id: str, variant_id: str, assigned_at_us: int) -> None:
         """Buffer one assignment unless it was seen recently; count it as dropped if the buffer is full."""
-        key = (exp_id, unit_id)
+        self.record_many([(exp_id, unit_id, variant_id, assigned_at_us)])
+
+    def record_many(self, rows: list[LogRow]) -> None:
+        """:meth:`record` for many rows under one lock (a batch call records thousands)."""
         with self._lock:
-            if key in self._seen:
-                return
-            if len(self._seen) >= self._remember:
-                self._seen.clear()  # forgetting only costs a duplicate row, which the logger removes
-            self._seen.add(key)
-            if len(self._rows) >= self.max_rows:
-                self.dropped += 1
-                return
-            self._rows.append((exp_id, unit_id, variant_id, assigned_at_us))
-            self.recorded += 1
+            seen, buffered = self._seen, self._rows
+            for row in rows:
+                key = (row[0], row[1])
+                if key in seen:
+                    continue
+                if len(seen) >= self._remember:
+                    seen.clear()  # forgetting only costs a duplicate row, which the logger removes
+                seen.add(key)
+                if len(buffered) >= self.max_rows:
+                    self.dropped += 1
+                else:
+                    buffered.append(row)
+                    self.recorded += 1
 
     def pending(self) -> int:
         """Rows waiting to be drained."""

@@ -75,9 +75,11 @@ class AssignmentService(apb_grpc.AssignmentServiceServicer):
                                      sessions and sessions[start:stop], start)
                 self._collect(served, rows, columns)
                 if self.recorder is not None:
-                    for unit_id, session_id, row in zip(unit_ids[start:stop], (sessions or unit_ids)[start:stop],
-                                                        rows, strict=True):
-                        self._record(row, unit_id or session_id or "", at_us)
+                    ids = [u or s or "" for u, s in zip(unit_ids[start:stop], (sessions or unit_ids)[start:stop],
+                                                        strict=True)]
+                    self.recorder.record_many([(a.exp_id, unit_id, a.variant_id or "", at_us)
+                                               for unit_id, row in zip(ids, rows, strict=True)
+                                               for a in row if a.in_experiment])
                 self.batch_units_done += len(rows)
                 await asyncio.sleep(0)  # let other calls (and cancellation) in between chunks
         except asyncio.CancelledError:  # gRPC cancels the handler when the deadline passes or the client leaves
@@ -101,9 +103,7 @@ class AssignmentService(apb_grpc.AssignmentServiceServicer):
 
     def _record(self, results: Sequence[Assignment], unit_id: str, at_us: int) -> None:
         assert self.recorder is not None
-        for result in results:
-            if result.in_experiment:
-                self.recorder.record(result.exp_id, unit_id, result.variant_id or "", at_us)
+        self.recorder.record_many([(a.exp_id, unit_id, a.variant_id or "", at_us) for a in results if a.in_experiment])
 
     @staticmethod
     def _collect(served: ServedConfig, rows: list[list[Assignment]],
