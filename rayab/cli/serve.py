@@ -49,8 +49,9 @@ def _run(args: argparse.Namespace) -> int:
     token = admin_token(args.admin_token_file)
     settings = ServerSettings(host=args.host, port=args.port, admin_token=token, tls_cert_file=args.tls_cert,
                               tls_key_file=args.tls_key)
+    warehouse = Warehouse.from_url(args.warehouse)
     with ray_session(args.address, args.num_cpus):
-        deployment = start_servers(Warehouse.from_url(args.warehouse), launcher(settings), settings.host,
+        deployment = start_servers(warehouse, launcher(settings, warehouse), settings.host,
                                    servers=args.servers,
                                    namespace=args.namespace)
         import ray

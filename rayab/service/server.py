@@ -41,6 +41,7 @@ from rayab.service.experiment_service import ExperimentAdmin, ExperimentService
 from rayab.service.results_engine import ResultsEngine
 from rayab.service.results_service import ResultsService
 from rayab.service.snapshot import SnapshotHolder
+from rayab.storage.warehouse import Warehouse
 
 __all__ = [
     "ASSIGNMENT_SERVICE",
@@ -189,15 +190,23 @@ class ServingEndpoint:
         await self._running.stop(grace_s)
 
 
-async def launch_endpoint(settings: ServerSettings, snapshot: ConfigSnapshot, admin: ExperimentAdmin | None,
-                          recorder: AssignmentRecorder | None, **overrides: Any) -> ServingEndpoint:
-    """Start a server answering from ``snapshot``; ``overrides`` replace settings fields (e.g. ``server_id``)."""
+async def launch_endpoint(settings: ServerSettings, results_warehouse: Warehouse | None, snapshot: ConfigSnapshot,
+                          admin: ExperimentAdmin | None, recorder: AssignmentRecorder | None,
+                          **overrides: Any) -> ServingEndpoint:
+    """Start a server answering from ``snapshot``; ``overrides`` replace settings fields (e.g. ``server_id``).
+
+    With ``results_warehouse`` the server also answers ``ResultsService`` from that warehouse, each process with
+    its own cache of recent answers.
+    """
     settings = replace(settings, **overrides)
     holder = SnapshotHolder(snapshot)
-    return ServingEndpoint(await start_server(settings, holder, admin, recorder), holder)
+    results = ResultsEngine(results_warehouse) if results_warehouse is not None else None
+    return ServingEndpoint(await start_server(settings, holder, admin, recorder, results), holder)
 
 
-def launcher(settings: ServerSettings) -> functools.partial[Coroutine[Any, Any, ServingEndpoint]]:
-    """:func:`launch_endpoint` with ``settings`` bound: what :func:`rayab.pipeline.serving.start_servers` takes
-    (it pickles by reference, so each server process imports this module itself)."""
-    return functools.partial(launch_endpoint, settings)
+def launcher(settings: ServerSettings, results_warehouse: Warehouse | None = None,
+             ) -> functools.partial[Coroutine[Any, Any, ServingEndpoint]]:
+    """:func:`launch_endpoint` with ``settings`` (and the results warehouse) bound: what
+    :func:`rayab.pipeline.serving.start_servers` takes (it pickles by reference, so each server process imports
+    this module itself)."""
+    return functools.partial(launch_endpoint, settings, results_warehouse)

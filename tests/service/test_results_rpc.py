@@ -204,3 +204,28 @@ def test_a_node_client_calls_it_from_the_proto_files(served: tuple[World, Result
                               "2026-11-23T02"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                              env={"PATH": "/usr/bin:/bin:/usr/local/bin", "RAYAB_PROTOS": str(root / "protos")})
     assert missing.returncode == 2 and missing.stderr.startswith("NOT_FOUND")
+
+
+def test_served_by_the_deployed_server_actors(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
+    """`rayab serve`'s deployment (config actor, logger, server actor) answers ResultsService too."""
+    import uuid
+
+    import ray
+
+    from rayab.pipeline.serving import start_servers, stop_servers
+    from rayab.service.server import launcher
+
+    world = served[0]
+    deployment = start_servers(world.warehouse, launcher(ServerSettings(), world.warehouse), servers=1,
+                               prefix=f"r{uuid.uuid4().hex[:8]}")
+    try:
+        channel = open_channel(deployment.addresses[0])
+        reply = rpb_grpc.ResultsServiceStub(channel).QueryResults(_request(metrics=["ctr"]))
+        direct = served[1].stub.QueryResults(_request(metrics=["ctr"]))
+        assert [(r.variant_id, r.estimate, r.ci_lower) for r in reply.results] == \
+            [(r.variant_id, r.estimate, r.ci_lower) for r in direct.results]
+        channel.close()
+        stop_servers(deployment)
+    finally:
+        for actor in (*deployment.servers, deployment.config, deployment.logger):
+            ray.kill(actor, no_restart=True)
