@@ -12,6 +12,7 @@ a new hour committed to ``agg_<type>`` (or a re-run) changes the table version, 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -22,6 +23,7 @@ from rayab.guardrails.health import HealthCheck, HealthSettings, experiment_heal
 from rayab.guardrails.planning import PowerPlan, metric_history, plan_from_history
 from rayab.model import AnalysisType, Config, Experiment
 from rayab.query.compare import MetricResult
+from rayab.query.cuped import CupedMetricResult, run_cuped_query
 from rayab.query.filters import parse_filter
 from rayab.query.results import cumulative_results, run_query
 from rayab.query.spec import Query
@@ -113,6 +115,14 @@ class ResultsEngine:
         exp, at, query = self.query(request)
         return self._cached(self._key("results", request, at.table),
                             lambda: run_query(self.warehouse, at, exp, query))
+
+    def cuped(self, request: QueryRequest) -> tuple[list[CupedMetricResult], bool]:
+        """``QueryResults`` with ``cuped``: CUPED comparisons of the requested CUPED metrics (all when none is)."""
+        exp, at, query = self.query(request)
+        asked = tuple(m for m in (request.get("metrics") or ()) if m in at.cuped)
+        query = dataclasses.replace(query, metrics=asked)
+        return self._cached(self._key("cuped", request, at.table),
+                            lambda: run_cuped_query(self.warehouse, at, exp, query))
 
     def timeseries(self, request: QueryRequest) -> tuple[list[MetricResult], bool]:
         """``Timeseries``: the results as of the end of every hour of the window."""

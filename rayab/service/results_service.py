@@ -16,6 +16,7 @@ import grpc
 
 from rayab.guardrails.health import worst_status
 from rayab.query.compare import MetricResult
+from rayab.query.cuped import CupedMetricResult
 from rayab.service._generated import results_pb2 as rpb
 from rayab.service._generated import results_pb2_grpc as rpb_grpc
 from rayab.service.results_engine import QueryRequest, ResultsEngine
@@ -35,7 +36,7 @@ def request_fields(request: rpb.ResultsRequest) -> QueryRequest:
             "end_hour": request.end_hour, "metrics": list(request.metrics), "projection": list(request.projection),
             "where": request.where, "confidence_level": request.confidence_level, "method": request.method,
             "correction": request.correction, "correct_across_slices": request.correct_across_slices,
-            "interval": request.interval, "planned_units": request.planned_units}
+            "interval": request.interval, "planned_units": request.planned_units, "cuped": request.cuped}
 
 
 def _result_message(result: MetricResult) -> rpb.MetricResult:
@@ -47,8 +48,15 @@ def _result_message(result: MetricResult) -> rpb.MetricResult:
         **numbers)
 
 
-def _results_response(results: Sequence[MetricResult], cached: bool) -> rpb.ResultsResponse:
-    return rpb.ResultsResponse(results=[_result_message(r) for r in results], cached=cached)
+def _cuped_message(result: CupedMetricResult) -> rpb.CupedResult:
+    fields = {k: v for k, v in result._asdict().items() if k != "slice"}
+    return rpb.CupedResult(slice=[rpb.SliceValue(dimension=d, value=v) for d, v in result.slice], **fields)
+
+
+def _results_response(results: Sequence[MetricResult], cached: bool,
+                      cuped: Sequence[CupedMetricResult] = ()) -> rpb.ResultsResponse:
+    return rpb.ResultsResponse(results=[_result_message(r) for r in results], cached=cached,
+                               cuped_results=[_cuped_message(r) for r in cuped])
 
 
 def _json_default(value: Any) -> Any:
@@ -70,7 +78,10 @@ class ResultsService(rpb_grpc.ResultsServiceServicer):
     @guarded
     async def QueryResults(self, request: rpb.ResultsRequest, context: Any) -> rpb.ResultsResponse:
         results, cached = await self._run(context, lambda: self.engine.results(request_fields(request)))
-        return _results_response(results, cached)
+        if not request.cuped:
+            return _results_response(results, cached)
+        cuped, cuped_cached = await self._run(context, lambda: self.engine.cuped(request_fields(request)))
+        return _results_response(results, cached and cuped_cached, cuped)
 
     @guarded
     async def Timeseries(self, request: rpb.ResultsRequest, context: Any) -> rpb.ResultsResponse:

@@ -140,3 +140,33 @@ def test_cli_results_cuped_prints_adjusted_next_to_raw(cw: CupedWorld, tmp_path:
     (expected,) = run_cuped_query(cw.world.warehouse, cw.world.analysis_type, cw.world.config.experiment("ranker_v2"),
                                   Query("ranker_v2", start, end, metrics=("clicks",)))
     assert row["rel_diff"] == pytest.approx(expected.rel_diff) and row["variance_reduction"] > 0.2
+
+
+def test_results_service_returns_cuped_results(cw: CupedWorld) -> None:
+    import asyncio
+
+    from rayab.service._generated import results_pb2 as rpb
+    from rayab.service.results_engine import ResultsEngine
+    from rayab.service.results_service import ResultsService
+    from rayab.storage.specs import save_config
+
+    class Context:
+        def time_remaining(self) -> None:
+            return None
+
+    save_config(cw.world.warehouse, cw.world.config)
+    start, end = _window(cw)
+    service = ResultsService(ResultsEngine(cw.world.warehouse))
+    request = rpb.ResultsRequest(exp_id="ranker_v2", start_hour=start, end_hour=end, metrics=["clicks", "ctr"],
+                                 cuped=True)
+    response = asyncio.run(service.QueryResults(request, Context()))
+    (message,) = response.cuped_results
+    (expected,) = run_cuped_query(cw.world.warehouse, cw.world.analysis_type, cw.world.config.experiment("ranker_v2"),
+                                  Query("ranker_v2", start, end, metrics=("clicks",)))
+    assert (message.metric, message.variant_id) == ("clicks", "treatment")
+    assert message.rel_diff == pytest.approx(expected.rel_diff)
+    assert message.variance_reduction == pytest.approx(expected.variance_reduction)
+    assert {r.metric for r in response.results} == {"clicks", "ctr"}
+    plain = asyncio.run(service.QueryResults(rpb.ResultsRequest(exp_id="ranker_v2", start_hour=start, end_hour=end,
+                                                                metrics=["clicks"]), Context()))
+    assert not plain.cuped_results

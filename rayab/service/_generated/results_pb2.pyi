@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ResultsRequest(_message.Message):
-    __slots__ = ("exp_id", "analysis_type", "start_hour", "end_hour", "metrics", "projection", "where", "confidence_level", "method", "correction", "correct_across_slices", "interval", "planned_units")
+    __slots__ = ("exp_id", "analysis_type", "start_hour", "end_hour", "metrics", "projection", "where", "confidence_level", "method", "correction", "correct_across_slices", "interval", "planned_units", "cuped")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     ANALYSIS_TYPE_FIELD_NUMBER: _ClassVar[int]
     START_HOUR_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class ResultsRequest(_message.Message):
     CORRECT_ACROSS_SLICES_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     PLANNED_UNITS_FIELD_NUMBER: _ClassVar[int]
+    CUPED_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     analysis_type: str
     start_hour: str
@@ -34,7 +35,8 @@ class ResultsRequest(_message.Message):
     correct_across_slices: bool
     interval: str
     planned_units: float
-    def __init__(self, exp_id: _Optional[str] = ..., analysis_type: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ..., projection: _Optional[_Iterable[str]] = ..., where: _Optional[str] = ..., confidence_level: _Optional[float] = ..., method: _Optional[str] = ..., correction: _Optional[str] = ..., correct_across_slices: _Optional[bool] = ..., interval: _Optional[str] = ..., planned_units: _Optional[float] = ...) -> None: ...
+    cuped: bool
+    def __init__(self, exp_id: _Optional[str] = ..., analysis_type: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ..., projection: _Optional[_Iterable[str]] = ..., where: _Optional[str] = ..., confidence_level: _Optional[float] = ..., method: _Optional[str] = ..., correction: _Optional[str] = ..., correct_across_slices: _Optional[bool] = ..., interval: _Optional[str] = ..., planned_units: _Optional[float] = ..., cuped: _Optional[bool] = ...) -> None: ...
 
 class SliceValue(_message.Message):
     __slots__ = ("dimension", "value")
@@ -99,12 +101,70 @@ class MetricResult(_message.Message):
     def __init__(self, exp_id: _Optional[str] = ..., metric: _Optional[str] = ..., variant_id: _Optional[str] = ..., slice: _Optional[_Iterable[_Union[SliceValue, _Mapping]]] = ..., n_events: _Optional[int] = ..., units: _Optional[int] = ..., estimate: _Optional[float] = ..., ci_lower: _Optional[float] = ..., ci_upper: _Optional[float] = ..., control_id: _Optional[str] = ..., abs_diff: _Optional[float] = ..., abs_ci_lower: _Optional[float] = ..., abs_ci_upper: _Optional[float] = ..., rel_diff: _Optional[float] = ..., rel_ci_lower: _Optional[float] = ..., rel_ci_upper: _Optional[float] = ..., pvalue: _Optional[float] = ..., adjusted_pvalue: _Optional[float] = ..., confidence_level: _Optional[float] = ..., n_replicates: _Optional[int] = ..., n_invalid: _Optional[int] = ..., error: _Optional[str] = ..., interval: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ...) -> None: ...
 
 class ResultsResponse(_message.Message):
-    __slots__ = ("results", "cached")
+    __slots__ = ("results", "cached", "cuped_results")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     CACHED_FIELD_NUMBER: _ClassVar[int]
+    CUPED_RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[MetricResult]
     cached: bool
-    def __init__(self, results: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., cached: _Optional[bool] = ...) -> None: ...
+    cuped_results: _containers.RepeatedCompositeFieldContainer[CupedResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., cached: _Optional[bool] = ..., cuped_results: _Optional[_Iterable[_Union[CupedResult, _Mapping]]] = ...) -> None: ...
+
+class CupedResult(_message.Message):
+    __slots__ = ("exp_id", "metric", "variant_id", "slice", "units", "control_id", "theta", "abs_diff", "abs_ci_lower", "abs_ci_upper", "rel_diff", "rel_ci_lower", "rel_ci_upper", "pvalue", "raw_abs_diff", "raw_abs_ci_lower", "raw_abs_ci_upper", "raw_rel_diff", "raw_rel_ci_lower", "raw_rel_ci_upper", "raw_pvalue", "variance_reduction", "confidence_level", "n_replicates", "n_invalid", "error")
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SLICE_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_ID_FIELD_NUMBER: _ClassVar[int]
+    THETA_FIELD_NUMBER: _ClassVar[int]
+    ABS_DIFF_FIELD_NUMBER: _ClassVar[int]
+    ABS_CI_LOWER_FIELD_NUMBER: _ClassVar[int]
+    ABS_CI_UPPER_FIELD_NUMBER: _ClassVar[int]
+    REL_DIFF_FIELD_NUMBER: _ClassVar[int]
+    REL_CI_LOWER_FIELD_NUMBER: _ClassVar[int]
+    REL_CI_UPPER_FIELD_NUMBER: _ClassVar[int]
+    PVALUE_FIELD_NUMBER: _ClassVar[int]
+    RAW_ABS_DIFF_FIELD_NUMBER: _ClassVar[int]
+    RAW_ABS_CI_LOWER_FIELD_NUMBER: _ClassVar[int]
+    RAW_ABS_CI_UPPER_FIELD_NUMBER: _ClassVar[int]
+    RAW_REL_DIFF_FIELD_NUMBER: _ClassVar[int]
+    RAW_REL_CI_LOWER_FIELD_NUMBER: _ClassVar[int]
+    RAW_REL_CI_UPPER_FIELD_NUMBER: _ClassVar[int]
+    RAW_PVALUE_FIELD_NUMBER: _ClassVar[int]
+    VARIANCE_REDUCTION_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    N_REPLICATES_FIELD_NUMBER: _ClassVar[int]
+    N_INVALID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    metric: str
+    variant_id: str
+    slice: _containers.RepeatedCompositeFieldContainer[SliceValue]
+    units: int
+    control_id: str
+    theta: float
+    abs_diff: float
+    abs_ci_lower: float
+    abs_ci_upper: float
+    rel_diff: float
+    rel_ci_lower: float
+    rel_ci_upper: float
+    pvalue: float
+    raw_abs_diff: float
+    raw_abs_ci_lower: float
+    raw_abs_ci_upper: float
+    raw_rel_diff: float
+    raw_rel_ci_lower: float
+    raw_rel_ci_upper: float
+    raw_pvalue: float
+    variance_reduction: float
+    confidence_level: float
+    n_replicates: int
+    n_invalid: int
+    error: str
+    def __init__(self, exp_id: _Optional[str] = ..., metric: _Optional[str] = ..., variant_id: _Optional[str] = ..., slice: _Optional[_Iterable[_Union[SliceValue, _Mapping]]] = ..., units: _Optional[int] = ..., control_id: _Optional[str] = ..., theta: _Optional[float] = ..., abs_diff: _Optional[float] = ..., abs_ci_lower: _Optional[float] = ..., abs_ci_upper: _Optional[float] = ..., rel_diff: _Optional[float] = ..., rel_ci_lower: _Optional[float] = ..., rel_ci_upper: _Optional[float] = ..., pvalue: _Optional[float] = ..., raw_abs_diff: _Optional[float] = ..., raw_abs_ci_lower: _Optional[float] = ..., raw_abs_ci_upper: _Optional[float] = ..., raw_rel_diff: _Optional[float] = ..., raw_rel_ci_lower: _Optional[float] = ..., raw_rel_ci_upper: _Optional[float] = ..., raw_pvalue: _Optional[float] = ..., variance_reduction: _Optional[float] = ..., confidence_level: _Optional[float] = ..., n_replicates: _Optional[int] = ..., n_invalid: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class HealthRequest(_message.Message):
     __slots__ = ("exp_id", "start_hour", "end_hour", "srm_by", "srm_threshold")
