@@ -27,7 +27,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import pyarrow.compute as pc
 
-from rayab.errors import NotFoundError
+from rayab.errors import NotFoundError, StorageError
 from rayab.guardrails.sample_ratio import assignment_rows, srm_check, srm_timeline
 from rayab.model import AnalysisType, Config, Experiment
 from rayab.model.guardrail import Guardrail
@@ -214,8 +214,9 @@ def _pre_period(warehouse: Warehouse, config: Config, exp: Experiment, start: st
     query = Query(exp.exp_id, start, end, method="normal", confidence_level=settings.confidence_level)
     try:
         results = [r for at in types for r in pre_period_bias(warehouse, at, exp, query)]
-    except NotFoundError as err:
-        return [HealthCheck("pre_period_bias", "fail", str(err), {})]
+    except (NotFoundError, StorageError) as err:
+        # e.g. hours aggregated before the analysis type listed CUPED metrics lack the <m>__x columns
+        return [HealthCheck("pre_period_bias", "fail", f"cannot compare the pre-period: {err}", {})]
     family = max(len(results), 1)
     status: Status = "ok"
     notes = []
