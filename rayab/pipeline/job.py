@@ -44,7 +44,7 @@ from rayab.pipeline.shards import shard_partial
 from rayab.pipeline.summary import HourSummary, ProgressFn, StageProgress, summary_dict
 from rayab.pipeline.unit_rows import UnitRows, assignment_unit_rows, event_unit_rows
 from rayab.pipeline.validate import Population, required_columns, validate_events
-from rayab.storage.logs import LogSplit, list_log_files, log_splits, read_log_file
+from rayab.storage.logs import LogFile, LogSplit, list_log_files, log_splits, read_log_file
 from rayab.storage.schemas import MANIFEST, PARTITIONS, QUARANTINE
 from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
@@ -228,57 +228,84 @@ def _first_assignments(warehouse: Warehouse, exps: Sequence[Experiment], hour: s
     return rows.filter(in_hour), rows.filter(before_end) if population == "assignment" else None
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What one (analysis type, hour) reads: experiments, files and splits, first assignments."""
+
+    exps: tuple[Experiment, ...]
+    files: list[LogFile]
+    splits: list[LogSplit]
+    firsts: pa.Table
+    joinable: pa.Table | None
+
+
+def _plan(config: Config, at: AnalysisType, hour: str, logs_root: str, warehouse: Warehouse,
+          options: JobOptions) -> _Plan:
+    exps = experiments_for_hour(config, at, hour)
+    files = list_log_files(logs_root, hour, options.logs_storage_options)
+    splits = [s for f in files for s in log_splits(f, options.logs_storage_options)]
+    firsts, joinable = _first_assignments(warehouse, exps, hour, options.population)
+    return _Plan(exps, files, splits, firsts, joinable)
+
+
+def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: JobOptions,
+            covariates: Covariates | None = None) -> tuple[list[Any], list[Any]]:
+    """Submit the map, units and shard tasks; returns (map task returns, shard partial refs)."""
+    salts = {e.exp_id: e.bootstrap_salt for e in plan.exps}
+    variants = ray.put({e.exp_id: [v.variant_id for v in e.variants] for e in plan.exps})
+    joinable = ray.put(plan.joinable) if plan.joinable is not None else None
+    covs = ray.put(covariates) if covariates is not None else None  # shipped once per hour, shared by every task
+    maps: list[Any] = [map_split.options(num_returns=n_shards + 2).remote(
+        s, at, salts, variants, n_shards, hour, options, joinable, covs) for s in plan.splits]
+    unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, salts, n_shards, covs)
+    units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
+    shard_fn: Any = shard_task
+    return maps, [shard_fn.remote(at, *[m[s] for m in maps], units[s]) for s in range(n_shards)]
+
+
+def _manifest(plan: _Plan, at: AnalysisType, hour: str, run_id: str, stats: list[dict[str, Any]],
+              options: JobOptions, seconds: dict[str, float]) -> dict[str, Any]:
+    """The manifest row, less what the reducer adds (quarantine counts, cells, units, bytes, commit time)."""
+    return {
+        "analysis_type": at.name, "hour": hour, "run_id": run_id, "code_version": rayab.__version__,
+        "n_replicates": at.n_replicates, "exp_ids": [e.exp_id for e in plan.exps],
+        "bootstrap_salts": [e.bootstrap_salt for e in plan.exps], "input_files": [f.path for f in plan.files],
+        "input_sizes": [f.size for f in plan.files], "rows_read": int(sum(s["rows"] for s in stats)),
+        "rows_unmatched": int(sum(s["unmatched"] for s in stats)), "population": options.population,
+        "skipped_files": sorted({s.file.path for s, st in zip(plan.splits, stats, strict=True) if st["skipped"]}),
+        "seconds": json.dumps(seconds),
+    }
+
+
 def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: str, warehouse: Warehouse,
                        n_shards: int, options: JobOptions, reducer: Any, progress: ProgressFn | None) -> HourSummary:
     clock = time.perf_counter()
     label = f"{at.name} {hour}"
     run_id = uuid.uuid4().hex
-    exps = experiments_for_hour(config, at, hour)
-    variants = {e.exp_id: [v.variant_id for v in e.variants] for e in exps}
-    salts = {e.exp_id: e.bootstrap_salt for e in exps}
-    files = list_log_files(logs_root, hour, options.logs_storage_options)
-    splits = [s for f in files for s in log_splits(f, options.logs_storage_options)]
-    firsts, joinable = _first_assignments(warehouse, exps, hour, options.population)
-    joinable_ref = ray.put(joinable) if joinable is not None else None
-    # shipped once per hour, shared by every task
-    covs = ray.put(load_covariates(warehouse, at, [e.exp_id for e in exps])) if at.cuped else None
-    variants_ref = ray.put(variants)
+    plan = _plan(config, at, hour, logs_root, warehouse, options)
+    covariates = load_covariates(warehouse, at, [e.exp_id for e in plan.exps]) if at.cuped else None
     seconds = {"plan": round(time.perf_counter() - clock, 3)}
     if progress:
-        progress(f"[{label}] plan: {len(files)} files, {len(splits)} splits, {len(exps)} experiments, "
-                 f"{firsts.num_rows} first assignments, S={n_shards}, B={at.n_replicates}")
-    maps: list[Any] = [map_split.options(num_returns=n_shards + 2).remote(
-        s, at, salts, variants_ref, n_shards, hour, options, joinable_ref, covs) for s in splits]
-    unit_refs: Any = units_task.options(num_returns=n_shards).remote(firsts, at, salts, n_shards, covs)
-    units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
-    shard_fn: Any = shard_task
-    shards = [shard_fn.remote(at, *[m[s] for m in maps], units[s]) for s in range(n_shards)]
-    stats = _wait_stats([m[n_shards + 1] for m in maps], splits, label, progress)
+        progress(f"[{label}] plan: {len(plan.files)} files, {len(plan.splits)} splits, {len(plan.exps)} "
+                 f"experiments, {plan.firsts.num_rows} first assignments, S={n_shards}, B={at.n_replicates}")
+    maps, shards = _launch(plan, at, hour, n_shards, options, covariates)
+    stats = _wait_stats([m[n_shards + 1] for m in maps], label, progress)
     seconds["read"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
     _wait_shards(shards, label, progress)
     seconds["shards"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
-    manifest = {
-        "analysis_type": at.name, "hour": hour, "run_id": run_id, "code_version": rayab.__version__,
-        "n_replicates": at.n_replicates, "exp_ids": [e.exp_id for e in exps],
-        "bootstrap_salts": [e.bootstrap_salt for e in exps], "input_files": [f.path for f in files],
-        "input_sizes": [f.size for f in files], "rows_read": int(sum(s["rows"] for s in stats)),
-        "rows_unmatched": int(sum(s["unmatched"] for s in stats)), "population": options.population,
-        "skipped_files": sorted({s.file.path for s, st in zip(splits, stats, strict=True) if st["skipped"]}),
-        "seconds": json.dumps(seconds),
-    }
+    manifest = _manifest(plan, at, hour, run_id, stats, options, seconds)
     result = _commit(reducer, warehouse, at, hour, shards, [m[n_shards] for m in maps], manifest)
-    seconds = {**json.loads(result["seconds"]), "total": round(time.perf_counter() - clock, 3)}
-    summary = HourSummary(at.name, hour, run_id, len(files), result["rows_read"], result["rows_quarantined"],
+    summary = HourSummary(at.name, hour, run_id, len(plan.files), result["rows_read"], result["rows_quarantined"],
                           result["units"], result["cells"], result["bytes_written"], result["exp_ids"],
-                          result["skipped_files"], seconds, result["rows_unmatched"],
-                          json.loads(result["quarantine_reasons"]))
+                          result["skipped_files"],
+                          {**json.loads(result["seconds"]), "total": round(time.perf_counter() - clock, 3)},
+                          result["rows_unmatched"], json.loads(result["quarantine_reasons"]))
     if progress:
         progress(f"[{label}] committed: {summary.line()}")
     return summary
 
 
-def _wait_stats(refs: list[Any], splits: list[LogSplit], label: str,
-                progress: ProgressFn | None) -> list[dict[str, Any]]:
+def _wait_stats(refs: list[Any], label: str, progress: ProgressFn | None) -> list[dict[str, Any]]:
     """The map tasks' stats in split order, reporting progress as they finish; a failed split names its file."""
     bar = StageProgress("read+validate+collapse", len(refs), progress, label)
     pending = list(refs)
