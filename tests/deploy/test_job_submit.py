@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _submit(env: dict[str, str], address: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(REPO / "scripts" / "submit_job.sh"), *args],
-                          env={**env, "RAY_ADDRESS": address}, capture_output=True, text=True, timeout=300)
+    """Submit through scripts/submit_job.sh; while the head's job agent is still starting (slow on a busy machine)
+    the server answers "No available agent", so that answer is retried for up to two minutes."""
+    deadline = time.monotonic() + 120
+    while True:
+        done = subprocess.run(["bash", str(REPO / "scripts" / "submit_job.sh"), *args],
+                              env={**env, "RAY_ADDRESS": address}, capture_output=True, text=True, timeout=300)
+        if "No available agent" not in done.stdout + done.stderr or time.monotonic() > deadline:
+            return done
+        time.sleep(3)
 
 
 @pytest.mark.slow
