@@ -49,7 +49,12 @@ class ValidationError(RayabError, ValueError):
         self.field = field
         self.value = value
         self.rule = rule
+        self._init_args: tuple[Any, ...] = (field, value, rule)
         super().__init__(f"{field} == {value!r}: {rule}")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # rebuilt from the constructor's arguments, so the error crosses Ray and process boundaries intact
+        return (self.__class__, self._init_args)
 
 
 class SpecError(ValidationError):
@@ -64,6 +69,7 @@ class ExpressionError(ValidationError):
         self.position = position
         pointer = " " * position + "^"
         super().__init__("expression", expression, f"{rule} at position {position}\n  {expression}\n  {pointer}")
+        self._init_args = (expression, position, rule)
 
 
 class NotFoundError(RayabError, LookupError):
