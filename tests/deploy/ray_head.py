@@ -77,7 +77,11 @@ def ray_head(num_cpus: int = 2) -> Iterator[Head]:
     dashboard_port = free_port()
     command = [str(VENV_BIN / "ray"), "start", "--head", "--port", str(free_port()), "--dashboard-host", "127.0.0.1",
                "--dashboard-port", str(dashboard_port), "--temp-dir", temp_dir, "--num-cpus", str(num_cpus),
-               "--include-dashboard=true", "--disable-usage-stats"]
+               "--include-dashboard=true", "--disable-usage-stats",
+               # the session's own local Ray already holds the default agent ports (52365, ...): a second head
+               # on them starts without a job agent ("No available agent to submit job")
+               "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
+               "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port())]
     try:
         started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         if started.returncode:
