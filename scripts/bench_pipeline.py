@@ -218,11 +218,10 @@ def spark_session(threads: int) -> Any:
             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
 
 
-def run_spark(spark: Any, config: Config, logs: str, warehouse: Warehouse, n_replicates: int,
-              scratch: Path) -> pa.Table:
+def run_spark(spark: Any, config: Config, logs: str, warehouse: Warehouse, n_replicates: int) -> pa.Table:
     import pyarrow.parquet as pq
 
-    firsts = scratch / "firsts.parquet"
+    firsts = Path(warehouse.url).parent / "firsts.parquet"  # next to the data set it belongs to
     if not firsts.exists():
         pq.write_table(read_rows(warehouse, "assignment").select([*KEYS, "unit_id"]), firsts)
     spark.read.parquet(*[f.path for f in list_log_files(logs, HOUR)]).createOrReplaceTempView("events")
@@ -291,8 +290,8 @@ def bench(args: argparse.Namespace, n_experiments: int, replicates: list[int], r
         row = {"experiments": n_experiments, "B": b, "events": stats["rows"], "cells": stats["cells"],
                "bytes": stats["bytes"], "rayab": t_ours, "stages": stats["seconds"]}
         if spark is not None:
-            t_spark, spark_out = _time(lambda config=config, b=b: run_spark(spark, config, logs, warehouse, b,
-                                                                            Path(args.data)), args.spark_repeat)
+            t_spark, spark_out = _time(lambda config=config, b=b: run_spark(spark, config, logs, warehouse, b),
+                                       args.spark_repeat)
             mismatch = outputs_agree(warehouse, spark_out)
             if mismatch:
                 raise SystemExit(f"Spark output differs at B={b}, {n_experiments} experiments: {mismatch}")
