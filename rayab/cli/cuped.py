@@ -10,11 +10,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Sequence
 
+from rayab.cli.options import print_records
 from rayab.cli.render import format_number, format_pct, render_table
 from rayab.query.cuped import CupedMetricResult
 
@@ -35,13 +33,4 @@ def cuped_table(results: Sequence[CupedMetricResult]) -> str:
 
 def print_cuped(results: Sequence[CupedMetricResult], fmt: str) -> None:
     """Print CUPED results as a table, JSON or CSV."""
-    if fmt == "json":
-        print(json.dumps([r._asdict() for r in results], indent=1, default=str))
-    elif fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CupedMetricResult._fields)
-        writer.writerows([[json.dumps(v) if isinstance(v, tuple) else v for v in r] for r in results])
-        print(buffer.getvalue(), end="")
-    else:
-        print(cuped_table(results))
+    print_records(results, CupedMetricResult._fields, cuped_table(results) if fmt == "table" else "", fmt)

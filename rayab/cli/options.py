@@ -7,12 +7,13 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from rayab.cli.render import format_number, format_pct, render_table
 from rayab.model import Config
 from rayab.query.results import MetricResult
 
-__all__ = ["add_common", "add_ray_options", "load_cli_config", "print_results", "results_table"]
+__all__ = ["add_common", "add_ray_options", "load_cli_config", "print_records", "print_results", "results_table"]
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -53,15 +54,20 @@ def results_table(results: Sequence[MetricResult]) -> str:
                          "lift", f"lift {level} CI", "p-value"], rows)
 
 
-def print_results(results: Sequence[MetricResult], fmt: str) -> None:
-    """Print results as a table, JSON or CSV."""
+def print_records(records: Sequence[Any], fields: Sequence[str], table: str, fmt: str) -> None:
+    """Print NamedTuple ``records`` as JSON, CSV (``fields`` as header, tuples JSON-encoded) or the given table."""
     if fmt == "json":
-        print(json.dumps([r._asdict() for r in results], indent=1, default=str))
+        print(json.dumps([r._asdict() for r in records], indent=1, default=str))
     elif fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(MetricResult._fields)
-        writer.writerows([[json.dumps(v) if isinstance(v, tuple) else v for v in r] for r in results])
+        writer.writerow(fields)
+        writer.writerows([[json.dumps(v) if isinstance(v, tuple) else v for v in r] for r in records])
         print(buffer.getvalue(), end="")
     else:
-        print(results_table(results))
+        print(table)
+
+
+def print_results(results: Sequence[MetricResult], fmt: str) -> None:
+    """Print results as a table, JSON or CSV."""
+    print_records(results, MetricResult._fields, results_table(results) if fmt == "table" else "", fmt)
