@@ -1,7 +1,7 @@
 """The one exception tree of rayab.
 
 Every error rayab raises on purpose derives from :class:`RayabError`, so callers can catch the whole family, and the
-gRPC edge (``rayab.service``) maps each branch to one status code in one place::
+gRPC edge (``rayab.rpc``) maps each branch to one status code in one place::
 
     RayabError
     ├── ValidationError          bad input: a spec, a request field, a query (-> INVALID_ARGUMENT)

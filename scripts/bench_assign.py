@@ -52,9 +52,9 @@ def unit_ids() -> list[str]:
 # --- servers -------------------------------------------------------------------------------------------------------
 
 def _serve_process(ports: Any) -> None:
-    from rayab.pipeline.assignment_recorder import AssignmentRecorder
-    from rayab.service.server import ServerSettings, start_server
-    from rayab.service.snapshot import SnapshotHolder
+    from rayab.rpc.server import ServerSettings, start_server
+    from rayab.rpc.snapshot import SnapshotHolder
+    from rayab.serving.assignment_recorder import AssignmentRecorder
 
     async def main() -> None:
         recorder = AssignmentRecorder()
@@ -71,8 +71,8 @@ def _serve_process(ports: Any) -> None:
 def _serve_ceiling(ports: Any) -> None:
     import grpc
 
-    from rayab.service._generated import assignment_pb2 as apb
-    from rayab.service._generated import assignment_pb2_grpc
+    from rayab.rpc._generated import assignment_pb2 as apb
+    from rayab.rpc._generated import assignment_pb2_grpc
 
     class Empty(assignment_pb2_grpc.AssignmentServiceServicer):
         async def Assign(self, request: Any, context: Any) -> Any:
@@ -112,9 +112,9 @@ def actor_server() -> Iterator[tuple[str, int]]:
 
     import ray
 
-    from rayab.pipeline.config_store import ConfigStore
-    from rayab.pipeline.serving import start_servers, stop_servers
-    from rayab.service.server import ServerSettings, launcher
+    from rayab.lifecycle.config_store import ConfigStore
+    from rayab.rpc.server import ServerSettings, launcher
+    from rayab.serving.servers import start_servers, stop_servers
     from rayab.storage.warehouse import Warehouse
 
     with tempfile.TemporaryDirectory() as folder:
@@ -136,8 +136,8 @@ def actor_server() -> Iterator[tuple[str, int]]:
 def _unary_client(target: str, concurrency: int, seconds: float, seed: int, out: Any) -> None:
     import grpc
 
-    from rayab.service._generated import assignment_pb2 as apb
-    from rayab.service._generated import assignment_pb2_grpc
+    from rayab.rpc._generated import assignment_pb2 as apb
+    from rayab.rpc._generated import assignment_pb2_grpc
 
     requests = []
     for unit in unit_ids()[seed::7][:2_000]:
@@ -172,8 +172,8 @@ def _unary_client(target: str, concurrency: int, seconds: float, seed: int, out:
 def _batch_client(target: str, batch: int, exp_ids: list[str], seconds: float, out: Any) -> None:
     import grpc
 
-    from rayab.service._generated import assignment_pb2 as apb
-    from rayab.service._generated import assignment_pb2_grpc
+    from rayab.rpc._generated import assignment_pb2 as apb
+    from rayab.rpc._generated import assignment_pb2_grpc
 
     request = apb.BatchAssignRequest(unit_ids=(unit_ids() * (1 + batch // UNITS))[:batch], exp_ids=exp_ids)
     for name, value in ATTRIBUTES.items():

@@ -25,9 +25,9 @@ import numpy as np
 import pyarrow as pa
 import ray
 
+from rayab.aggregate.covariates import covariate_table, write_covariates
+from rayab.hourly.job import run_hour
 from rayab.model import Config
-from rayab.pipeline.covariates import covariate_table, write_covariates
-from rayab.pipeline.job import run_hour
 from rayab.query.cuped import run_cuped_query
 from rayab.query.spec import Query
 from rayab.simulate import DEMO_LIFTS, UnitPopulation, demo_config, hour_offsets, simulate_days

@@ -92,7 +92,7 @@ def prepare(root: Path, n_events: int, n_units: int, n_experiments: int, n_files
 
 
 def run_rayab(config: Config, logs: str, warehouse: Warehouse, n_shards: int, reducer: Any) -> dict[str, Any]:
-    from rayab.pipeline.job import run_hour
+    from rayab.hourly.job import run_hour
 
     (summary,) = run_hour(config, HOUR, logs, warehouse, n_shards=n_shards, reducer=reducer)
     return {"rows": summary.rows_read, "cells": summary.cells, "bytes": summary.bytes_written,
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     ray.init(num_cpus=args.threads, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-    from rayab.pipeline.job import new_reducer
+    from rayab.hourly.job import new_reducer
 
     spark = None
     try:

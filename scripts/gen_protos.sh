@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Generate the Python gRPC code of protos/rayab/v1 into rayab/service/_generated (or the folder given as $1).
+# Generate the Python gRPC code of protos/rayab/v1 into rayab/rpc/_generated (or the folder given as $1).
 # protoc names Python modules after the .proto paths (rayab/v1/...), which would collide with the rayab package,
 # so the modules are generated into a scratch folder, moved flat into the target and their one cross-import
 # (`from rayab.v1 import x_pb2`) is pointed at the target package. Deterministic: a test regenerates into a
 # temporary folder and compares with the committed files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT="${1:-rayab/service/_generated}"
-PACKAGE="rayab.service._generated"
+OUT="${1:-rayab/rpc/_generated}"
+PACKAGE="rayab.rpc._generated"
 PYTHON="${PYTHON:-.venv/bin/python}"
 SCRATCH="$(mktemp -d)"
 trap 'rm -rf "$SCRATCH"' EXIT

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export RAY_DEDUP_LOGS=0
 set +e
-.venv/bin/python -m pytest tests rayab --doctest-modules --ignore=rayab/service/_generated "$@"
+.venv/bin/python -m pytest tests rayab --doctest-modules --ignore=rayab/rpc/_generated "$@"
 status=$?
 set -e
 if [[ $status -eq 5 ]]; then

@@ -19,11 +19,11 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rayab.aggregate.manifest import plan_reruns
+    from rayab.aggregate.summary import print_progress
+    from rayab.hourly.job import run_hour, summary_dict
     from rayab.model.hours import hours_between
-    from rayab.pipeline.job import run_hour, summary_dict
-    from rayab.pipeline.manifest import plan_reruns
-    from rayab.pipeline.runtime import ray_session
-    from rayab.pipeline.summary import print_progress
+    from rayab.runtime import ray_session
     from rayab.storage.logs import list_log_files
     from rayab.storage.warehouse import Warehouse
 

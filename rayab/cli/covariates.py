@@ -17,7 +17,7 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rayab.pipeline.covariates import covariates_from_kpi_outcome, pre_period_dates, write_covariates
+    from rayab.aggregate.covariates import covariates_from_kpi_outcome, pre_period_dates, write_covariates
     from rayab.storage.warehouse import Warehouse
 
     config = load_cli_config(args)

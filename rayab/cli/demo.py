@@ -14,9 +14,9 @@ from typing import Any
 from tqdm import tqdm
 
 from rayab.cli.options import add_common, add_ray_options, print_results
-from rayab.pipeline.job import ReducerActor, run_hour
-from rayab.pipeline.runtime import ray_session
+from rayab.hourly.job import ReducerActor, run_hour
 from rayab.query.results import MetricResult, experiment_results
+from rayab.runtime import ray_session
 from rayab.simulate import DEMO_LIFTS, UnitPopulation, demo_config, hour_offsets, simulate_days
 from rayab.storage.logs import write_log_file
 from rayab.storage.specs import save_config

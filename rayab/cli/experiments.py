@@ -43,7 +43,7 @@ def _status(name: str | None) -> str:
 
 
 def _rows(experiments: list[Any]) -> str:
-    from rayab.service._generated import experiments_pb2 as epb
+    from rayab.rpc._generated import experiments_pb2 as epb
 
     rows = [[e.exp_id, epb.ExperimentStatus.Name(e.status).removeprefix("EXPERIMENT_STATUS_").lower(),
              f"{e.rollout_pct:g}%", e.layer, ",".join(v.variant_id for v in e.variants), e.shipped_variant or "-",
@@ -62,10 +62,10 @@ def _print(reply: Any, fmt: str) -> None:
 
 
 def _call(args: argparse.Namespace) -> Any:
-    from rayab.service._generated import experiments_pb2 as epb
-    from rayab.service._generated import experiments_pb2_grpc
-    from rayab.service.auth import bearer_metadata
-    from rayab.service.client import open_channel
+    from rayab.rpc._generated import experiments_pb2 as epb
+    from rayab.rpc._generated import experiments_pb2_grpc
+    from rayab.rpc.auth import bearer_metadata
+    from rayab.rpc.client import open_channel
 
     channel = open_channel(args.target, args.tls_ca, args.server_name)
     stub = experiments_pb2_grpc.ExperimentServiceStub(channel)  # type: ignore[no-untyped-call]

@@ -18,8 +18,8 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rayab.pipeline.kpi_outcome import build_kpi_outcome
-    from rayab.pipeline.runtime import ray_session
+    from rayab.hourly.kpi_outcome import build_kpi_outcome
+    from rayab.runtime import ray_session
     from rayab.storage.warehouse import Warehouse
 
     config = load_cli_config(args)

@@ -16,9 +16,9 @@ __all__ = ["add_input_options", "register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rayab.pipeline.job import run_hour, summary_dict
-    from rayab.pipeline.runtime import ray_session
-    from rayab.pipeline.summary import print_progress
+    from rayab.aggregate.summary import print_progress
+    from rayab.hourly.job import run_hour, summary_dict
+    from rayab.runtime import ray_session
     from rayab.storage.warehouse import Warehouse
 
     config = load_cli_config(args)

@@ -41,9 +41,9 @@ def _wait_for_stop(duration: float | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rayab.pipeline.runtime import ray_session
-    from rayab.pipeline.serving import start_servers, stop_servers
-    from rayab.service.server import ServerSettings, launcher
+    from rayab.rpc.server import ServerSettings, launcher
+    from rayab.runtime import ray_session
+    from rayab.serving.servers import start_servers, stop_servers
     from rayab.storage.warehouse import Warehouse
 
     token = admin_token(args.admin_token_file)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rayab.guardrails.health import experiment_health
+from rayab.hourly.job import run_hour
 from rayab.model import cuped_column
-from rayab.pipeline.job import run_hour
 from rayab.query.cuped import pre_period_bias, run_cuped_query
 from rayab.query.spec import Query
 from rayab.query.window import sum_partitions
@@ -145,9 +145,9 @@ def test_cli_results_cuped_prints_adjusted_next_to_raw(cw: CupedWorld, tmp_path:
 def test_results_service_returns_cuped_results(cw: CupedWorld) -> None:
     import asyncio
 
-    from rayab.service._generated import results_pb2 as rpb
-    from rayab.service.results_engine import ResultsEngine
-    from rayab.service.results_service import ResultsService
+    from rayab.rpc._generated import results_pb2 as rpb
+    from rayab.rpc.results_engine import ResultsEngine
+    from rayab.rpc.results_service import ResultsService
     from rayab.storage.specs import save_config
 
     class Context:

@@ -6,12 +6,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from rayab.aggregate.covariates import Covariates, covariate_table
+from rayab.aggregate.partials import metric_columns
+from rayab.aggregate.shards import shard_partial
+from rayab.aggregate.unit_rows import assignment_unit_rows, event_unit_rows
 from rayab.errors import SpecError, ValidationError
 from rayab.model import AnalysisType, Metric
-from rayab.pipeline.covariates import Covariates, covariate_table
-from rayab.pipeline.partials import metric_columns
-from rayab.pipeline.shards import shard_partial
-from rayab.pipeline.unit_rows import assignment_unit_rows, event_unit_rows
 from rayab.storage.schemas import agg_schema
 
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from rayab.aggregate.covariates import covariates_from_kpi_outcome
 from rayab.cli.main import main
-from rayab.pipeline.covariates import covariates_from_kpi_outcome
-from rayab.pipeline.kpi_outcome import build_kpi_outcome
+from rayab.hourly.kpi_outcome import build_kpi_outcome
 from rayab.query.sql_files import referenced_tables, run_sql_file
 from rayab.simulate import UnitPopulation, hour_offsets, simulate_hour
 from rayab.storage.logs import write_log_file

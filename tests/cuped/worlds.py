@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rayab.aggregate.covariates import covariate_table, write_covariates
 from rayab.model import Config
-from rayab.pipeline.covariates import covariate_table, write_covariates
 from rayab.simulate import UnitPopulation
 from tests.pipeline.worlds import World, make_world
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
 
-from rayab.pipeline.job import run_hour
+from rayab.hourly.job import run_hour
 from rayab.storage.tables import read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
 from tests.pipeline.worlds import make_world

@@ -13,8 +13,8 @@ from scipy import stats
 
 from rayab.guardrails.health import HealthSettings, experiment_health, worst_status
 from rayab.guardrails.sample_ratio import srm_check, srm_timeline
+from rayab.hourly.job import run_hour
 from rayab.model import Config
-from rayab.pipeline.job import run_hour
 from rayab.storage.logs import write_log_file
 from rayab.storage.tables import replace_partitions
 from tests.pipeline.worlds import World, make_world

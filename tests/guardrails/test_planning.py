@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from rayab.guardrails.planning import metric_history, plan_from_history
-from rayab.pipeline.job import run_hour
+from rayab.hourly.job import run_hour
 from rayab.stats.power import relative_power, sample_size
 from tests.pipeline.worlds import make_world
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from rayab.aggregate.manifest import completed_hours, latest_manifests
 from rayab.cli.main import main
-from rayab.pipeline.manifest import completed_hours, latest_manifests
 from rayab.storage.logs import write_log_file
 from rayab.storage.specs import save_config
 from rayab.storage.tables import read_rows

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 
 from rayab.errors import InputDataError
+from rayab.hourly.job import run_hour
 from rayab.model import Config
-from rayab.pipeline.job import run_hour
 from rayab.simulate import demo_config
 from rayab.storage.logs import hour_folder, write_log_file
 from rayab.storage.tables import read_rows

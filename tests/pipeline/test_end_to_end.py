@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from rayab.pipeline.job import run_hour
+from rayab.hourly.job import run_hour
 from rayab.storage.tables import read_rows
 from tests.pipeline.worlds import World, assignments_in_hour, make_world, reference_cells
 

@@ -13,9 +13,9 @@ import pytest
 import ray
 from deltalake import DeltaTable
 
+from rayab.aggregate.manifest import completed_hours
 from rayab.errors import InputDataError, StorageError
-from rayab.pipeline.job import ReducerActor, run_hour
-from rayab.pipeline.manifest import completed_hours
+from rayab.hourly.job import ReducerActor, run_hour
 from rayab.storage.logs import hour_folder
 from rayab.storage.tables import read_rows
 from tests.pipeline.worlds import World, assignments_in_hour, reference_cells

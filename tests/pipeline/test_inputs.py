@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from rayab.pipeline.job import run_hour
+from rayab.hourly.job import run_hour
 from rayab.storage import logs as log_module
 from rayab.storage.logs import hour_folder, list_log_files
 from rayab.storage.tables import read_rows, replace_partitions

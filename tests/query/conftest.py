@@ -19,7 +19,7 @@ from tests.pipeline.worlds import World, make_world
 @pytest.fixture(scope="session")
 def agg_world(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> World:
     """3,000 units over 3 hours, B = 64, every hour aggregated by ``run_hour`` on the session's Ray."""
-    from rayab.pipeline.job import run_hour
+    from rayab.hourly.job import run_hour
 
     world = make_world(tmp_path_factory.mktemp("agg_world"), n_units=3000, n_hours=3, n_replicates=64)
     for hour in world.hours:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rayab.cli.main import main
-from rayab.pipeline.job import run_hour
+from rayab.hourly.job import run_hour
 from rayab.report.html import build_report
 from rayab.storage.specs import save_config
 from tests.pipeline.worlds import World, make_world

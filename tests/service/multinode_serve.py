@@ -10,12 +10,12 @@ import sys
 import ray
 from ray.cluster_utils import Cluster
 
-from rayab.pipeline.config_store import ConfigStore
-from rayab.pipeline.serving import start_servers, stop_servers
-from rayab.service._generated import assignment_pb2 as apb
-from rayab.service._generated import assignment_pb2_grpc
-from rayab.service.client import open_channel
-from rayab.service.server import ServerSettings, launcher
+from rayab.lifecycle.config_store import ConfigStore
+from rayab.rpc._generated import assignment_pb2 as apb
+from rayab.rpc._generated import assignment_pb2_grpc
+from rayab.rpc.client import open_channel
+from rayab.rpc.server import ServerSettings, launcher
+from rayab.serving.servers import start_servers, stop_servers
 from rayab.storage.warehouse import Warehouse
 from tests.service.servers import spec
 

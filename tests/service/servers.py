@@ -11,12 +11,12 @@ from typing import Any
 
 import grpc
 
-from rayab.pipeline.assignment_recorder import AssignmentRecorder
-from rayab.pipeline.config_store import ConfigStore, LocalAdmin
-from rayab.service._generated import assignment_pb2_grpc, experiments_pb2_grpc
-from rayab.service.client import open_channel
-from rayab.service.server import RunningServer, ServerSettings, start_server
-from rayab.service.snapshot import SnapshotHolder
+from rayab.lifecycle.config_store import ConfigStore, LocalAdmin
+from rayab.rpc._generated import assignment_pb2_grpc, experiments_pb2_grpc
+from rayab.rpc.client import open_channel
+from rayab.rpc.server import RunningServer, ServerSettings, start_server
+from rayab.rpc.snapshot import SnapshotHolder
+from rayab.serving.assignment_recorder import AssignmentRecorder
 from rayab.storage.warehouse import Warehouse
 
 TOKEN = "test-admin-token"

@@ -10,10 +10,10 @@ import json
 import grpc
 import pytest
 
-from rayab.pipeline.config_store import ConfigStore
-from rayab.service._generated import assignment_pb2 as apb
-from rayab.service._generated import experiments_pb2 as epb
-from rayab.service.server import ServerSettings
+from rayab.lifecycle.config_store import ConfigStore
+from rayab.rpc._generated import assignment_pb2 as apb
+from rayab.rpc._generated import experiments_pb2 as epb
+from rayab.rpc.server import ServerSettings
 from rayab.storage.specs import load_config_version
 from rayab.storage.tables import read_rows
 from tests.service.reference import HALF, expected_variant
@@ -205,7 +205,7 @@ def test_tls_is_a_setting(workdir):
                                              metadata=metadata("t")).config_version == 1
         assert server.stub.Assign(apb.AssignRequest(unit_id="alice")).config_version == 1
         plain = grpc.insecure_channel(f"127.0.0.1:{server.port}")
-        from rayab.service._generated import assignment_pb2_grpc
+        from rayab.rpc._generated import assignment_pb2_grpc
 
         code, _ = code_of(lambda: assignment_pb2_grpc.AssignmentServiceStub(plain).Assign(
             apb.AssignRequest(unit_id="alice"), timeout=3))

@@ -12,8 +12,8 @@ from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from rayab.service._generated import assignment_pb2 as apb
-from rayab.service._generated import experiments_pb2 as epb
+from rayab.rpc._generated import assignment_pb2 as apb
+from rayab.rpc._generated import experiments_pb2 as epb
 from tests.service.reference import HALF, expected_variant
 from tests.service.servers import ServerThread, code_of, metadata, spec
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from rayab.pipeline.assignment_recorder import AssignmentRecorder
+from rayab.serving.assignment_recorder import AssignmentRecorder
 from rayab.storage.assignments import merge_first_assignments, sort_partitions
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
@@ -66,7 +66,7 @@ def test_merge_keeps_the_earliest_row_whatever_the_order(workdir):
 def logger_factory(ray_local, workdir):
     import ray
 
-    from rayab.pipeline.assignment_logger import AssignmentLogger
+    from rayab.serving.assignment_logger import AssignmentLogger
 
     made = []
 
@@ -154,7 +154,7 @@ def test_the_shipper_keeps_rows_while_the_logger_is_down(ray_local, workdir):
 
     import ray
 
-    from rayab.pipeline.assignment_logger import AssignmentLogger, LogShipper
+    from rayab.serving.assignment_logger import AssignmentLogger, LogShipper
 
     logger = AssignmentLogger.remote(Warehouse.from_url(workdir / "wh"), flush_rows=10**6, flush_s=3600)
     ray.kill(logger, no_restart=True)

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from rayab.cli.main import main
-from rayab.service._generated import assignment_pb2 as apb
-from rayab.service._generated import assignment_pb2_grpc
-from rayab.service.client import open_channel
+from rayab.rpc._generated import assignment_pb2 as apb
+from rayab.rpc._generated import assignment_pb2_grpc
+from rayab.rpc.client import open_channel
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 from tests.service.reference import HALF, expected_variant

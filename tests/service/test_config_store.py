@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from rayab.pipeline import config_store as module
 
 from rayab.errors import PreconditionError, SpecError, StorageError
+from rayab.lifecycle.config_store import ConfigStore
 from rayab.model.experiment import Experiment, ExperimentStatus
-from rayab.pipeline import config_store as module
-from rayab.pipeline.config_store import ConfigStore
 from rayab.simulate import demo_config
 from rayab.storage.specs import load_config_version, save_config
 from rayab.storage.tables import read_rows

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-GENERATED = ROOT / "rayab" / "service" / "_generated"
+GENERATED = ROOT / "rayab" / "rpc" / "_generated"
 
 
 def test_generated_code_is_reproducible(tmp_path):

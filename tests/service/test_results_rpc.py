@@ -18,15 +18,15 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from rayab.assignment import ConfigSnapshot
 from rayab.guardrails.planning import metric_history, plan_from_history
-from rayab.pipeline.job import run_hour
+from rayab.hourly.job import run_hour
 from rayab.query.results import run_query
 from rayab.query.spec import Query
-from rayab.service._generated import results_pb2 as rpb
-from rayab.service._generated import results_pb2_grpc as rpb_grpc
-from rayab.service.client import open_channel
-from rayab.service.results_engine import ResultsEngine
-from rayab.service.server import ServerSettings, start_server
-from rayab.service.snapshot import SnapshotHolder
+from rayab.rpc._generated import results_pb2 as rpb
+from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
+from rayab.rpc.client import open_channel
+from rayab.rpc.results_engine import ResultsEngine
+from rayab.rpc.server import ServerSettings, start_server
+from rayab.rpc.snapshot import SnapshotHolder
 from rayab.storage.specs import save_config
 from tests.pipeline.worlds import World, make_world
 
@@ -212,8 +212,8 @@ def test_served_by_the_deployed_server_actors(served: tuple[World, ResultsServer
 
     import ray
 
-    from rayab.pipeline.serving import start_servers, stop_servers
-    from rayab.service.server import launcher
+    from rayab.rpc.server import launcher
+    from rayab.serving.servers import start_servers, stop_servers
 
     world = served[0]
     deployment = start_servers(world.warehouse, launcher(ServerSettings(), world.warehouse), servers=1,

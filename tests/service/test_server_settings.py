@@ -8,8 +8,8 @@ import pytest
 
 from rayab.assignment import ConfigSnapshot
 from rayab.errors import ValidationError
-from rayab.service.server import ServerSettings, start_server
-from rayab.service.snapshot import SnapshotHolder
+from rayab.rpc.server import ServerSettings, start_server
+from rayab.rpc.snapshot import SnapshotHolder
 
 
 def _bind_twice(reuse_port: bool) -> tuple[int, int]:

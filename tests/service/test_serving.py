@@ -13,11 +13,11 @@ import uuid
 import grpc
 import pytest
 
-from rayab.service._generated import assignment_pb2 as apb
-from rayab.service._generated import assignment_pb2_grpc, experiments_pb2_grpc
-from rayab.service._generated import experiments_pb2 as epb
-from rayab.service.client import open_channel
-from rayab.service.server import ServerSettings, launcher
+from rayab.rpc._generated import assignment_pb2 as apb
+from rayab.rpc._generated import assignment_pb2_grpc, experiments_pb2_grpc
+from rayab.rpc._generated import experiments_pb2 as epb
+from rayab.rpc.client import open_channel
+from rayab.rpc.server import ServerSettings, launcher
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 from tests.service.reference import HALF, expected_variant
@@ -28,7 +28,7 @@ from tests.service.servers import TOKEN, metadata, spec
 def deployment(ray_local, workdir):
     import ray
 
-    from rayab.pipeline.serving import start_servers, stop_servers
+    from rayab.serving.servers import start_servers, stop_servers
 
     warehouse = Warehouse.from_url(workdir / "wh")
     prefix = f"t{uuid.uuid4().hex[:8]}"
@@ -162,8 +162,8 @@ def test_admin_calls_to_a_dead_config_actor_are_unavailable(ray_local, workdir):
     import ray
 
     from rayab.errors import StorageError
-    from rayab.pipeline.config_actor import ActorAdmin, ConfigActor
-    from rayab.service.status import status_of
+    from rayab.rpc.status import status_of
+    from rayab.serving.config_actor import ActorAdmin, ConfigActor
 
     actor = ConfigActor.options(max_restarts=0).remote(Warehouse.from_url(workdir / "wh"))
     admin = ActorAdmin(actor)
@@ -180,7 +180,7 @@ def test_actor_admin_brings_rayab_errors_back_as_they_were(ray_local, workdir):
     import ray
 
     from rayab.errors import NotFoundError, SpecError
-    from rayab.pipeline.config_actor import ActorAdmin, ConfigActor
+    from rayab.serving.config_actor import ActorAdmin, ConfigActor
 
     actor = ConfigActor.options(max_restarts=0).remote(Warehouse.from_url(workdir / "wh"))
     admin = ActorAdmin(actor)
@@ -199,7 +199,7 @@ def test_actor_admin_brings_rayab_errors_back_as_they_were(ray_local, workdir):
 
 def test_joining_a_config_actor_of_another_warehouse_is_refused(deployment, workdir):
     from rayab.errors import PreconditionError
-    from rayab.pipeline.serving import start_servers
+    from rayab.serving.servers import start_servers
 
     with pytest.raises(PreconditionError, match="already serves warehouse"):
         start_servers(Warehouse.from_url(workdir / "other"), launcher(ServerSettings()), servers=1,

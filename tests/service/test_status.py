@@ -15,7 +15,7 @@ from rayab.errors import (
     StorageError,
     ValidationError,
 )
-from rayab.service.status import Unauthenticated, status_of
+from rayab.rpc.status import Unauthenticated, status_of
 
 
 @pytest.mark.parametrize(("error", "code"), [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rayab.pipeline.job import run_hour
+from rayab.hourly.job import run_hour
 from rayab.query.results import experiment_results
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import filesystem_for

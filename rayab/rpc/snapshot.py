@@ -27,8 +27,8 @@ import threading
 from collections.abc import Sequence
 
 from rayab.assignment import Assigner, Assignment, ConfigSnapshot
-from rayab.service._generated import assignment_pb2 as apb
-from rayab.service.convert import REASONS, set_parameter
+from rayab.rpc._generated import assignment_pb2 as apb
+from rayab.rpc.convert import REASONS, set_parameter
 
 __all__ = ["ServedConfig", "SnapshotHolder"]
 

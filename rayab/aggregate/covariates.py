@@ -124,7 +124,7 @@ def fill_cuped_columns(sums: I64, analysis_type: AnalysisType, covariates: Covar
                        exp_of_row: Sequence[str], units: pa.Array, first_assignment: bool) -> None:
     """Write the CUPED columns of collapsed unit rows in place.
 
-    ``sums`` has the columns of :func:`rayab.pipeline.partials.metric_columns`; ``exp_of_row`` and ``units`` give
+    ``sums`` has the columns of :func:`rayab.aggregate.partials.metric_columns`; ``exp_of_row`` and ``units`` give
     each row's experiment and unit id. Event rows get ``x * y``; first-assignment rows ``x * units`` and
     ``x**2 * units`` (``units`` is 1 unless the unit was assigned twice in the hour)."""
     if not analysis_type.cuped:

@@ -6,7 +6,7 @@ task per core.
 
 >>> import pyarrow as pa
 >>> from rayab.model import AnalysisType, Metric
->>> from rayab.pipeline.unit_rows import event_unit_rows
+>>> from rayab.aggregate.unit_rows import event_unit_rows
 >>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=3)
 >>> valid = pa.table({"exp_id": ["e", "e", "e"], "variant_id": ["a", "a", "b"], "unit_id": ["u1", "u1", "u2"],
 ...                   "clicks": [1, 2, 5]})
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rayab.aggregate.partials import Partial, metric_columns
+from rayab.aggregate.unit_rows import UnitRows, merge_unit_rows
 from rayab.model import AnalysisType
-from rayab.pipeline.partials import Partial, metric_columns
-from rayab.pipeline.unit_rows import UnitRows, merge_unit_rows
 from rayab.stats.kernels import replicate_sums_fused
 
 __all__ = ["partial_from_unit_rows", "shard_partial"]

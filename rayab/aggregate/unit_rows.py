@@ -2,7 +2,7 @@
 
 A map task turns validated events into :class:`UnitRows` in four steps, all on integer codes:
 
-1. dictionary codes of exp_id, variant_id, the dimensions and the unit id (:mod:`rayab.pipeline.codes`);
+1. dictionary codes of exp_id, variant_id, the dimensions and the unit id (:mod:`rayab.aggregate.codes`);
 2. collapse events to (cell, unit) rows, summing metrics and counting events (:func:`collapse_by_unit`);
 3. hash each distinct (experiment, unit) once under the experiment's **bootstrap salt** (compiled md5), keeping
    ``k1, k2`` and dropping the unit string: the weights depend on nothing else;
@@ -32,11 +32,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from rayab.aggregate.codes import KeyCodes, key_codes, unit_codes
+from rayab.aggregate.covariates import Covariates, fill_cuped_columns
+from rayab.aggregate.grouping import collapse_by_unit, sum_by_pair
+from rayab.aggregate.partials import metric_columns
 from rayab.model import AnalysisType
-from rayab.pipeline.codes import KeyCodes, key_codes, unit_codes
-from rayab.pipeline.covariates import Covariates, fill_cuped_columns
-from rayab.pipeline.grouping import collapse_by_unit, sum_by_pair
-from rayab.pipeline.partials import metric_columns
 from rayab.stats.unit_hash import unit_keys_arrow
 from rayab.storage.schemas import NULL_DIMENSION
 
@@ -161,7 +161,7 @@ def _unit_rows(table: pa.Table, analysis_type: AnalysisType, salts: Mapping[str,
 
 def event_unit_rows(valid: pa.Table, analysis_type: AnalysisType, salts: Mapping[str, str],
                     n_shards: int, covariates: Covariates | None = None) -> list[UnitRows]:
-    """Validated events (see :func:`rayab.pipeline.validate.validate_events`) as unit rows, split by shard;
+    """Validated events (see :func:`rayab.aggregate.validate.validate_events`) as unit rows, split by shard;
     with CUPED metrics, ``covariates`` gives each unit's ``x`` (0 when missing)."""
     values = np.zeros((valid.num_rows, len(metric_columns(analysis_type))), np.int64)
     for m, name in enumerate(analysis_type.metric_names, start=1):

@@ -36,10 +36,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
+from rayab.aggregate.validate import TIME_COLUMN, Population, required_columns, validate_events
 from rayab.errors import ValidationError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import format_hour
-from rayab.pipeline.validate import TIME_COLUMN, Population, required_columns, validate_events
 from rayab.storage.logs import LogFile, list_log_files, read_log_file
 from rayab.storage.schemas import KPI_OUTCOME, PARTITIONS
 from rayab.storage.tables import read_rows, replace_partitions

@@ -3,7 +3,7 @@
 Each call reads ``holder.current`` once, so all its answers come from one config version. ``BatchAssign`` works
 in chunks and checks between them whether the deadline passed or the client went away; if so it stops and
 counts the call in ``batches_stopped`` instead of finishing work nobody will read. First assignments go to an
-:class:`~rayab.pipeline.assignment_recorder.AssignmentRecorder` (a bounded local buffer) and never make a request wait.
+:class:`~rayab.serving.assignment_recorder.AssignmentRecorder` (a bounded local buffer) and never make a request wait.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import grpc
 
 from rayab.assignment import Assignment
 from rayab.errors import ValidationError
-from rayab.pipeline.assignment_recorder import AssignmentRecorder
-from rayab.service._generated import assignment_pb2 as apb
-from rayab.service._generated import assignment_pb2_grpc as apb_grpc
-from rayab.service.convert import REASONS, Attribute, attributes_from_proto
-from rayab.service.snapshot import ServedConfig, SnapshotHolder
-from rayab.service.status import guarded
+from rayab.rpc._generated import assignment_pb2 as apb
+from rayab.rpc._generated import assignment_pb2_grpc as apb_grpc
+from rayab.rpc.convert import REASONS, Attribute, attributes_from_proto
+from rayab.rpc.snapshot import ServedConfig, SnapshotHolder
+from rayab.rpc.status import guarded
+from rayab.serving.assignment_recorder import AssignmentRecorder
 
 __all__ = ["AssignmentService"]
 

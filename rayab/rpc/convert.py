@@ -3,7 +3,7 @@
 Request fields are checked here only for what protobuf cannot express (an attribute with no value set); the
 assignment engine checks the rest and names the field.
 
->>> from rayab.service._generated import assignment_pb2 as pb
+>>> from rayab.rpc._generated import assignment_pb2 as pb
 >>> request = pb.AssignRequest(unit_id="alice")
 >>> request.attributes["country"].string_value = "FR"
 >>> request.attributes["age"].int_value = 31
@@ -24,8 +24,8 @@ from typing import Any
 from rayab.assignment import AssignmentReason
 from rayab.errors import ValidationError
 from rayab.model.experiment import Experiment, ExperimentStatus, ParameterValue
-from rayab.service._generated import assignment_pb2 as apb
-from rayab.service._generated import experiments_pb2 as epb
+from rayab.rpc._generated import assignment_pb2 as apb
+from rayab.rpc._generated import experiments_pb2 as epb
 
 __all__ = [
     "REASONS",

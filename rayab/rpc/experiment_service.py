@@ -1,8 +1,8 @@
 """``rayab.v1.ExperimentService``: the admin API, a thin adapter over an :class:`ExperimentAdmin`.
 
-The admin behind it (the config actor in production, :class:`rayab.pipeline.config_store.LocalAdmin` in a single
+The admin behind it (the config actor in production, :class:`rayab.lifecycle.config_store.LocalAdmin` in a single
 process) owns the rules: status changes, shipping, archiving, version numbers and persistence. Mutations need
-the admin bearer token (:mod:`rayab.service.auth`); reads do not.
+the admin bearer token (:mod:`rayab.rpc.auth`); reads do not.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any, Protocol
 
 from rayab.errors import ValidationError
 from rayab.model.experiment import Experiment, ExperimentStatus
-from rayab.service._generated import experiments_pb2 as epb
-from rayab.service._generated import experiments_pb2_grpc as epb_grpc
-from rayab.service.auth import AdminToken
-from rayab.service.convert import experiment_to_proto, status_from_proto
-from rayab.service.status import guarded
+from rayab.rpc._generated import experiments_pb2 as epb
+from rayab.rpc._generated import experiments_pb2_grpc as epb_grpc
+from rayab.rpc.auth import AdminToken
+from rayab.rpc.convert import experiment_to_proto, status_from_proto
+from rayab.rpc.status import guarded
 
 __all__ = ["ExperimentAdmin", "ExperimentService"]
 

@@ -1,7 +1,7 @@
 """The AssignmentLogger actor, and the shipper that feeds it from a serving process without ever blocking a request.
 
 Servers record first assignments in a bounded local buffer
-(:class:`~rayab.pipeline.assignment_recorder.AssignmentRecorder`); a :class:`LogShipper` drains it every
+(:class:`~rayab.serving.assignment_recorder.AssignmentRecorder`); a :class:`LogShipper` drains it every
 ``interval_s`` and sends the rows to the logger fire-and-forget, with at most ``max_in_flight`` batches
 outstanding (if the logger falls behind, rows stay in the local buffer, and once that is full new rows are
 dropped and counted: requests never wait).
@@ -23,7 +23,7 @@ from typing import Any
 import ray
 
 from rayab.errors import StorageError
-from rayab.pipeline.assignment_recorder import AssignmentRecorder, LogRow
+from rayab.serving.assignment_recorder import AssignmentRecorder, LogRow
 from rayab.storage.assignments import assignment_rows, merge_first_assignments, sort_partitions
 from rayab.storage.warehouse import Warehouse
 

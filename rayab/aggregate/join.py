@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rayab.pipeline.validate import TIME_COLUMN
+from rayab.aggregate.validate import TIME_COLUMN
 
 __all__ = ["join_assignments"]
 

@@ -1,7 +1,7 @@
 """A serving process's bounded buffer of first assignments, waiting to be shipped to the assignment logger.
 
 Requests never wait for the logger: they append to this buffer, and something else (the log shipper of
-:mod:`rayab.pipeline.assignment_logger`) drains it in the background. A unit seen recently in an experiment is
+:mod:`rayab.serving.assignment_logger`) drains it in the background. A unit seen recently in an experiment is
 not recorded again (the logger and the table deduplicate anyway; this only saves traffic). When the buffer is
 full, new rows are dropped and counted rather than slowing requests down.
 

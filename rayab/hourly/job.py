@@ -1,7 +1,7 @@
 """The hourly job on Ray: read and validate -> shuffle by unit hash -> shard partials -> reducer commit.
 
-Thin Ray edges around the pure steps of :mod:`rayab.pipeline.validate`, :mod:`rayab.pipeline.unit_rows`,
-:mod:`rayab.pipeline.shards` and :mod:`rayab.pipeline.partials`::
+Thin Ray edges around the pure steps of :mod:`rayab.aggregate.validate`, :mod:`rayab.aggregate.unit_rows`,
+:mod:`rayab.aggregate.shards` and :mod:`rayab.aggregate.partials`::
 
     map_split (one task per file, or per row-group range of a big file; S+2 returns: S pieces of unit rows,
                quarantined rows, stats)
@@ -34,16 +34,16 @@ from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import rayab
+from rayab.aggregate.covariates import Covariates, load_covariates
+from rayab.aggregate.join import join_assignments
+from rayab.aggregate.partials import Partial, metric_columns
+from rayab.aggregate.shards import shard_partial
+from rayab.aggregate.summary import HourSummary, ProgressFn, StageProgress, summary_dict
+from rayab.aggregate.unit_rows import UnitRows, assignment_unit_rows, event_unit_rows
+from rayab.aggregate.validate import Population, required_columns, validate_events
 from rayab.errors import InputDataError, StorageError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
-from rayab.pipeline.covariates import Covariates, load_covariates
-from rayab.pipeline.join import join_assignments
-from rayab.pipeline.partials import Partial, metric_columns
-from rayab.pipeline.shards import shard_partial
-from rayab.pipeline.summary import HourSummary, ProgressFn, StageProgress, summary_dict
-from rayab.pipeline.unit_rows import UnitRows, assignment_unit_rows, event_unit_rows
-from rayab.pipeline.validate import Population, required_columns, validate_events
 from rayab.storage.logs import LogFile, LogSplit, list_log_files, log_splits, read_log_file
 from rayab.storage.schemas import MANIFEST, PARTITIONS, QUARANTINE
 from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
@@ -190,7 +190,7 @@ def run_hour(
 
     ``logs_root`` is a root (``.../date=YYYY-MM-DD/hour=HH/``) or a URL template with ``{date}`` and ``{hour}``.
     ``population="assignment"`` joins unit-only events with the ``assignment`` table. ``progress`` receives one
-    line per stage step (e.g. :func:`rayab.pipeline.summary.print_progress`).
+    line per stage step (e.g. :func:`rayab.aggregate.summary.print_progress`).
     """
     parse_hour(hour)
     if n_shards < 1:

@@ -32,8 +32,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rayab.aggregate.codes import key_codes
 from rayab.model import AnalysisType, Experiment, Metric
-from rayab.pipeline.codes import key_codes
 from rayab.storage.schemas import QUARANTINE
 
 __all__ = ["TIME_COLUMN", "Population", "Reasons", "required_columns", "validate_events", "variant_ids"]

@@ -3,7 +3,7 @@
 A :class:`ServerActor` loads the current snapshot from the config actor, starts the gRPC server (assignment and
 admin services, health, reflection) on the actor's event loop, and keeps two background tasks there: one
 long-polls the config actor and installs every new version (:func:`follow_config`), the other ships first
-assignments to the assignment logger (:class:`~rayab.pipeline.assignment_logger.LogShipper`). No request ever
+assignments to the assignment logger (:class:`~rayab.serving.assignment_logger.LogShipper`). No request ever
 waits on either: requests read the local snapshot.
 
 Why actors rather than plain processes: measured with ``scripts/bench_assign.py`` on 2 shared cores, a server
@@ -17,8 +17,8 @@ found by name and stopped by Ray. They are not restarted behind our back (``max_
 owns them). More servers than nodes (``servers=N`` with a fixed port) share the port on a node through
 ``SO_REUSEPORT``, and the kernel spreads connections over them.
 
-This module never imports the gRPC edge (:mod:`rayab.service`, above it): the caller hands
-:func:`start_servers` a :data:`Launcher` (``rayab.service.server.launcher(settings)``) that each server actor
+This module never imports the gRPC edge (:mod:`rayab.rpc`, above it): the caller hands
+:func:`start_servers` a :data:`Launcher` (``rayab.rpc.server.launcher(settings)``) that each server actor
 calls to start its server, and drives the result through the small :class:`Endpoint` interface.
 
 :func:`start_servers` starts the config actor, the logger and the servers; :func:`stop_servers` stops the servers
@@ -40,9 +40,9 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from rayab.assignment import ConfigSnapshot
 from rayab.errors import PreconditionError
-from rayab.pipeline.assignment_logger import AssignmentLogger, LogShipper
-from rayab.pipeline.assignment_recorder import AssignmentRecorder
-from rayab.pipeline.config_actor import CONFIG_ACTOR, NAMESPACE, ActorAdmin, config_actor
+from rayab.serving.assignment_logger import AssignmentLogger, LogShipper
+from rayab.serving.assignment_recorder import AssignmentRecorder
+from rayab.serving.config_actor import CONFIG_ACTOR, NAMESPACE, ActorAdmin, config_actor
 from rayab.storage.warehouse import Warehouse
 
 __all__ = [
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 
 class Endpoint(Protocol):
-    """A started server as its host process sees it (:class:`rayab.service.server.ServingEndpoint`)."""
+    """A started server as its host process sees it (:class:`rayab.rpc.server.ServingEndpoint`)."""
 
     @property
     def port(self) -> int: ...
@@ -76,7 +76,7 @@ class Endpoint(Protocol):
     async def stop(self, grace_s: float) -> None: ...
 
 
-# (snapshot, admin, recorder, **setting overrides) -> a started endpoint; rayab.service.server.launcher(settings)
+# (snapshot, admin, recorder, **setting overrides) -> a started endpoint; rayab.rpc.server.launcher(settings)
 # makes one. Passed in from above (the CLI) so that this package never imports the gRPC edge.
 Launcher = Callable[..., Awaitable[Endpoint]]
 
@@ -162,7 +162,7 @@ def start_servers(warehouse: Warehouse, launch: Launcher, host: str = "127.0.0.1
                   ) -> Deployment:
     """Start (or join) the config actor and the logger, then ``servers`` server actors (default: one per alive
     node, each pinned to its node), each starting its server with ``launch`` (e.g.
-    ``rayab.service.server.launcher(settings)``; ``host`` is where those settings listen). Returns once every
+    ``rayab.rpc.server.launcher(settings)``; ``host`` is where those settings listen). Returns once every
     server listens."""
     config = config_actor(warehouse, f"{prefix}-config", namespace)
     logger = AssignmentLogger.options(  # type: ignore[attr-defined]

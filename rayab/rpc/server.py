@@ -28,19 +28,19 @@ from grpc_reflection.v1alpha import reflection
 
 from rayab.assignment import ConfigSnapshot
 from rayab.errors import ValidationError
-from rayab.pipeline.assignment_recorder import AssignmentRecorder
-from rayab.service._generated import assignment_pb2 as apb
-from rayab.service._generated import assignment_pb2_grpc as apb_grpc
-from rayab.service._generated import experiments_pb2 as epb
-from rayab.service._generated import experiments_pb2_grpc as epb_grpc
-from rayab.service._generated import results_pb2 as rpb
-from rayab.service._generated import results_pb2_grpc as rpb_grpc
-from rayab.service.assignment_service import AssignmentService
-from rayab.service.auth import AdminToken
-from rayab.service.experiment_service import ExperimentAdmin, ExperimentService
-from rayab.service.results_engine import ResultsEngine
-from rayab.service.results_service import ResultsService
-from rayab.service.snapshot import SnapshotHolder
+from rayab.rpc._generated import assignment_pb2 as apb
+from rayab.rpc._generated import assignment_pb2_grpc as apb_grpc
+from rayab.rpc._generated import experiments_pb2 as epb
+from rayab.rpc._generated import experiments_pb2_grpc as epb_grpc
+from rayab.rpc._generated import results_pb2 as rpb
+from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
+from rayab.rpc.assignment_service import AssignmentService
+from rayab.rpc.auth import AdminToken
+from rayab.rpc.experiment_service import ExperimentAdmin, ExperimentService
+from rayab.rpc.results_engine import ResultsEngine
+from rayab.rpc.results_service import ResultsService
+from rayab.rpc.snapshot import SnapshotHolder
+from rayab.serving.assignment_recorder import AssignmentRecorder
 from rayab.storage.warehouse import Warehouse
 
 __all__ = [
@@ -157,7 +157,7 @@ async def start_server(settings: ServerSettings, holder: SnapshotHolder, admin: 
 
 class ServingEndpoint:
     """A started server and the snapshot holder it answers from: what a hosting process (e.g. the Ray server
-    actor of :mod:`rayab.pipeline.serving`) drives without knowing about gRPC."""
+    actor of :mod:`rayab.serving.servers`) drives without knowing about gRPC."""
 
     def __init__(self, running: RunningServer, holder: SnapshotHolder) -> None:
         self._running = running
@@ -207,6 +207,6 @@ async def launch_endpoint(settings: ServerSettings, results_warehouse: Warehouse
 def launcher(settings: ServerSettings, results_warehouse: Warehouse | None = None,
              ) -> functools.partial[Coroutine[Any, Any, ServingEndpoint]]:
     """:func:`launch_endpoint` with ``settings`` (and the results warehouse) bound: what
-    :func:`rayab.pipeline.serving.start_servers` takes (it pickles by reference, so each server process imports
+    :func:`rayab.serving.servers.start_servers` takes (it pickles by reference, so each server process imports
     this module itself)."""
     return functools.partial(launch_endpoint, settings, results_warehouse)

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from rayab.service._generated import assignment_pb2 as rayab_dot_v1_dot_assignment__pb2
+from rayab.rpc._generated import assignment_pb2 as rayab_dot_v1_dot_assignment__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

@@ -7,7 +7,7 @@ A server started without an admin token refuses every mutation (there is no "ope
 >>> admin.check([("authorization", "Bearer nope")])
 Traceback (most recent call last):
 ...
-rayab.service.status.Unauthenticated: authorization: the bearer token is not the admin token
+rayab.rpc.status.Unauthenticated: authorization: the bearer token is not the admin token
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 
-from rayab.service.status import Unauthenticated
+from rayab.rpc.status import Unauthenticated
 
 __all__ = ["AdminToken", "bearer_metadata"]
 

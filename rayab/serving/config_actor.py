@@ -1,7 +1,7 @@
 """The ConfigActor: the one writer of the experiment config, and the source serving processes follow.
 
 It is named, detached and restarted without limit; its constructor reloads the latest committed version from the
-warehouse (:class:`~rayab.pipeline.config_store.ConfigStore`), so a restarted actor serves exactly the config it
+warehouse (:class:`~rayab.lifecycle.config_store.ConfigStore`), so a restarted actor serves exactly the config it
 had. Admin changes run one at a time and each becomes a committed version before anyone sees it.
 
 Serving processes **long-poll** it (:meth:`ConfigActor.wait_for_version`): a call returns as soon as a version
@@ -26,8 +26,8 @@ import ray
 from ray.exceptions import ActorUnavailableError, RayActorError
 
 from rayab.errors import RayabError, StorageError
+from rayab.lifecycle.config_store import ConfigStore
 from rayab.model.experiment import Experiment, ExperimentStatus
-from rayab.pipeline.config_store import ConfigStore
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["CONFIG_ACTOR", "NAMESPACE", "ActorAdmin", "ConfigActor", "config_actor"]
@@ -136,7 +136,7 @@ def config_actor(warehouse: Warehouse, name: str = CONFIG_ACTOR, namespace: str 
 
 
 class ActorAdmin:
-    """The admin interface of :mod:`rayab.service.experiment_service`, forwarded to the config actor."""
+    """The admin interface of :mod:`rayab.rpc.experiment_service`, forwarded to the config actor."""
 
     def __init__(self, actor: Any, retry_s: float = 10.0) -> None:
         self._actor = actor
