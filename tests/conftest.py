@@ -88,3 +88,7 @@ def world(workdir: Path):  # type: ignore[no-untyped-def]
     from tests.pipeline.worlds import make_world
 
     return make_world(workdir)
+
+
+# the published reference vectors of tests/reference, for every test folder
+from tests.reference_fixtures import gbstats, r_values, spotify  # noqa: E402,F401

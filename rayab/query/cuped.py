@@ -10,7 +10,7 @@ and each replicate ``b`` (and once on the raw sums for the point estimate), with
 
 where ``ybar = Sy / N`` per arm. Every quantity is self-normalised by the replicate's own weighted unit count, so
 replicate ``b`` is a draw of the clustered bootstrap of the whole CUPED procedure, theta included. The point estimate
-on the raw sums is exactly the closed-form CUPED estimate (:func:`rayab.stats.cuped.cuped_test`) on per-unit data.
+on the raw sums is exactly the closed-form CUPED estimate (``tests/oracles/cuped.py``) on per-unit data.
 ``variance_reduction`` is ``1 - var(adjusted lift reps) / var(unadjusted lift reps)``.
 
 :func:`pre_period_bias` compares ``xbar`` between arms the same way: the ``m__x`` sums ARE the arms' pre-period

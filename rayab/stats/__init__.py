@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from rayab.stats.bootstrap import QUANTILE_METHOD, BootstrapInterval, bootstrap_interval, bootstrap_pvalue
-from rayab.stats.cuped import CupedResult, cuped_ratio_test, cuped_test, cuped_theta
-from rayab.stats.delta import ratio_test, ratio_variance
-from rayab.stats.moments import CupedRatioStats, CupedStats, RatioStats, SampleStats
 from rayab.stats.multiplicity import MultipleTestResult, adjust_pvalues
 from rayab.stats.poisson_weights import MAX_WEIGHT, POISSON_THRESHOLDS, poisson_weights, unit_keys, weights_for
 from rayab.stats.power import (
@@ -32,7 +29,6 @@ from rayab.stats.srm import (
     sequential_srm_test,
     srm_test,
 )
-from rayab.stats.welch import MeanVariance, TTestResult, compare_means, welch_test
 
 __all__ = [
     "DEFAULT_SRM_THRESHOLD",
@@ -41,28 +37,17 @@ __all__ = [
     "QUANTILE_METHOD",
     "BootstrapInterval",
     "ConfidenceSequence",
-    "CupedRatioStats",
-    "CupedResult",
-    "CupedStats",
     "ExperimentPlan",
     "Kpi",
-    "MeanVariance",
     "MultipleTestResult",
-    "RatioStats",
     "SampleSize",
-    "SampleStats",
     "SequentialSrmResult",
     "SrmResult",
-    "TTestResult",
     "adjust_pvalues",
     "bootstrap_interval",
     "bootstrap_pvalue",
     "chisquare_power",
-    "compare_means",
     "confidence_sequence",
-    "cuped_ratio_test",
-    "cuped_test",
-    "cuped_theta",
     "duration_days",
     "minimum_detectable_effect",
     "mixture_rho",
@@ -70,8 +55,6 @@ __all__ = [
     "plan_experiment",
     "poisson_weights",
     "power_two_sample",
-    "ratio_test",
-    "ratio_variance",
     "relative_minimum_detectable_effect",
     "relative_power",
     "replicate_sums",
@@ -81,5 +64,4 @@ __all__ = [
     "t_power",
     "unit_keys",
     "weights_for",
-    "welch_test",
 ]

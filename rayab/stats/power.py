@@ -7,7 +7,7 @@ variance, two-sided unless told otherwise; the power of a two-sided test counts 
 * :func:`power_two_sample`, :func:`minimum_detectable_effect`, :func:`sample_size`, :func:`duration_days` and
   :func:`plan_experiment` (all KPIs at once) work on absolute effects;
 * :func:`relative_power` and :func:`relative_minimum_detectable_effect` work on effects relative to the control
-  mean, with the delta-method variance of :mod:`rayab.stats.welch`;
+  mean, with the delta-method variance of the Welch test;
 * :func:`normal_power`, :func:`t_power` and :func:`chisquare_power` are the standardised textbook powers (normal,
   noncentral t, noncentral chi-square) for effect sizes in standard-deviation units (Cohen's d and w).
 

