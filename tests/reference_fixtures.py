@@ -1,4 +1,4 @@
-"""Fixtures of the published reference vectors in ``tests/reference``, shared by every test folder (see tests/conftest.py)."""
+"""Fixtures of the published reference vectors in ``tests/reference``, shared by every test folder."""
 
 from __future__ import annotations
 
