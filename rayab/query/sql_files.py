@@ -21,11 +21,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import sqlglot
-from deltalake import DeltaTable
 from sqlglot import exp
 
 from rayab.errors import NotFoundError, ValidationError
-from rayab.storage.tables import table_exists
+from rayab.storage.tables import current_file_uris, table_exists
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["referenced_tables", "run_sql", "run_sql_file"]
@@ -64,7 +63,7 @@ def run_sql(warehouse: Warehouse, sql: str) -> pa.Table:
         for name in referenced_tables(sql):
             if not table_exists(warehouse, name):
                 continue  # not a warehouse table (a function, a view made by the SQL itself ...)
-            uris = DeltaTable(warehouse.table_uri(name), storage_options=warehouse.delta_options()).file_uris()
+            uris = current_file_uris(warehouse, name)
             if not uris:
                 raise NotFoundError(f"table {name} has no data files yet")
             con.execute(_view_sql(name, list(uris)))

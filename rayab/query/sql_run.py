@@ -17,10 +17,10 @@ from sqlglot import exp
 from rayab.errors import NotFoundError
 from rayab.model import AnalysisType, Experiment
 from rayab.model.hours import hours_between
-from rayab.query.partitions import list_partition_files, partition_uris
 from rayab.query.spec import Query
 from rayab.query.sql import results_sql
 from rayab.query.sql_parts import QuantileRule, parquet_source
+from rayab.storage.partitions import list_partition_files, partition_uris
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["duckdb_source", "run_duckdb"]

@@ -1,7 +1,7 @@
 """Sum the hourly aggregate partitions of a window into per-cell arrays.
 
 Only the partitions needed are read (``exp_id`` and ``hour`` partition pruning, see
-:mod:`rayab.query.partitions`) and only the needed columns. Because the stored sums are exact integers, the sum over
+:mod:`rayab.storage.partitions`) and only the needed columns. Because the stored sums are exact integers, the sum over
 a window equals, bit for bit, what one run over the whole window would have produced.
 
 Summing is streamed: each file's rows are filtered, their cells looked up, and their replicate arrays (a list column
@@ -36,7 +36,7 @@ from rayab.errors import NotFoundError, StorageError, ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType
 from rayab.model.hours import hours_between
 from rayab.query.filters import Filter, check_filter, filter_dimensions, filter_mask
-from rayab.query.partitions import list_partition_files, read_partition_files
+from rayab.storage.partitions import list_partition_files, read_partition_files
 from rayab.storage.schemas import reps_column
 from rayab.storage.warehouse import Warehouse
 

@@ -25,8 +25,8 @@ from deltalake.exceptions import TableNotFoundError
 from rayab.errors import StorageError
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["append_rows", "partition_bytes", "read_rows", "replace_partitions", "sql_predicate", "table_exists",
-           "table_version"]
+__all__ = ["append_rows", "current_file_uris", "partition_bytes", "read_rows", "replace_partitions", "sql_predicate",
+           "table_exists", "table_version"]
 
 PartitionValue = str | Sequence[str]
 
@@ -61,6 +61,17 @@ def table_version(warehouse: Warehouse, table: str) -> int:
         return int(DeltaTable(warehouse.table_uri(table), storage_options=warehouse.delta_options()).version())
     except TableNotFoundError:
         return -1
+
+
+def current_file_uris(warehouse: Warehouse, table: str) -> list[str]:
+    """The absolute URIs of a table's current data files, as its Delta log lists them (none if it is absent).
+
+    A reader that scans the folder instead would also see files that later commits replaced.
+    """
+    try:
+        return list(DeltaTable(warehouse.table_uri(table), storage_options=warehouse.delta_options()).file_uris())
+    except TableNotFoundError:
+        return []
 
 
 def replace_partitions(

@@ -16,7 +16,6 @@ from rayab.model import AnalysisType, Metric
 from rayab.model.hours import hours_between
 from rayab.query.compare import compare_metric
 from rayab.query.filters import Equals, In, parse_filter
-from rayab.query.partitions import list_partition_files
 from rayab.query.results import cumulative_results, experiment_results, run_query
 from rayab.query.spec import Query
 from rayab.query.window import WindowSums, read_window
@@ -24,6 +23,7 @@ from rayab.stats.bootstrap import QUANTILE_METHOD
 from rayab.stats.multiplicity import adjust_pvalues
 from rayab.stats.poisson_weights import weights_for
 from rayab.stats.sequential import confidence_sequence
+from rayab.storage.partitions import list_partition_files
 from tests.pipeline.worlds import World
 
 START, END = "2026-11-23T00", "2026-11-23T03"

@@ -12,8 +12,8 @@ import pytest
 from rayab.errors import StorageError
 from rayab.model import AnalysisType, Metric
 from rayab.query.filters import Equals, In, Or, filter_mask
-from rayab.query.partitions import list_partition_files
 from rayab.query.window import WindowSums, read_window, sum_partitions, sum_window
+from rayab.storage.partitions import list_partition_files
 from rayab.storage.tables import read_rows
 from tests.pipeline.worlds import World
 from tests.query.conftest import synthetic_rows, write_synthetic

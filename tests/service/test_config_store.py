@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from rayab.pipeline import config_store as module
 
 from rayab.errors import PreconditionError, SpecError, StorageError
+from rayab.lifecycle import config_store as module
 from rayab.lifecycle.config_store import ConfigStore
 from rayab.model.experiment import Experiment, ExperimentStatus
 from rayab.simulate import demo_config
