@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from rayab.guardrails.health import experiment_health
+from rayab.guardrails.health import HealthSettings, experiment_health
 from rayab.pipeline.job import run_hour
 from rayab.storage.logs import hour_folder
 from rayab.storage.schemas import MANIFEST
@@ -28,9 +28,10 @@ def small(workdir: Path) -> World:
     return make_world(workdir, n_units=600, n_hours=2)
 
 
-def _checks(world: World, end: str = END, logs: bool = False):  # type: ignore[no-untyped-def]
+def _checks(world: World, end: str = END, logs: bool = False,  # type: ignore[no-untyped-def]
+            settings: HealthSettings | None = None):
     return {c.name: c for c in experiment_health(world.warehouse, world.config, "ranker_v2", world.hours[0], end,
-                                                 logs_root=world.logs if logs else None)}
+                                                 settings, logs_root=world.logs if logs else None)}
 
 
 def test_an_hour_committed_from_no_input_counts_as_not_arrived(small: World) -> None:
@@ -78,7 +79,7 @@ def _ghosts(world: World, n: int) -> pa.Table:
     events = world.events[world.hours[0]]
     base = events.filter(pc.equal(events.column("exp_id"), "ranker_v2")).slice(0, n)
     return base.set_column(base.schema.get_field_index("unit_id"), "unit_id",
-                           pa.array([f"ghost{i}" for i in range(n)]))
+                           pa.array([f"ghost{i}" for i in range(base.num_rows)]))
 
 
 def test_log_mode_counts_events_of_units_not_in_the_assignment_table(small: World) -> None:
@@ -94,13 +95,16 @@ def test_log_mode_counts_events_of_units_not_in_the_assignment_table(small: Worl
     # they still count in the sums (their log names the variant): 7 more events than the clean run
     n_events = pc.sum(read_rows(small.warehouse, "agg_engagement", where={"hour": hour}).column("n_events"))
     assert n_events.as_py() == small.events[hour].num_rows + 7
-    check = _checks(small, end="2026-11-23T01")["unmatched_events"]
+    settings = HealthSettings(unmatched_warn=0.01, unmatched_fail=0.3)
+    check = _checks(small, end="2026-11-23T01", settings=settings)["unmatched_events"]
     rows = small.events[hour].num_rows + 7
     assert check.details["log"] == {"rows": rows, "rows_unmatched": 7, "share": 7 / rows}
-    assert check.status == ("warn" if 7 / rows > 0.001 else "ok")
-    assert f"7 of {rows} events" in check.reason
-    # a share above 5% fails
-    pq.write_table(_ghosts(small, 120), f"{hour_folder(small.logs, hour)}/ghosts.parquet")
+    assert 0.01 < 7 / rows <= 0.3 and check.status == "warn"
+    assert f"7 of {rows} events ({7 / rows:.2%}) are of units not in the assignment table" in check.reason
+    # above the fail threshold: every ranker_v2 event of the hour three times over as a ghost
+    ghosts = _ghosts(small, small.events[hour].num_rows)
+    pq.write_table(pa.concat_tables([ghosts] * 3), f"{hour_folder(small.logs, hour)}/ghosts.parquet")
     run_hour(small.config, hour, small.logs, small.warehouse)
-    check = _checks(small, end="2026-11-23T01")["unmatched_events"]
-    assert check.details["log"]["rows_unmatched"] == 120 and check.status == "fail"
+    check = _checks(small, end="2026-11-23T01", settings=settings)["unmatched_events"]
+    assert check.details["log"]["rows_unmatched"] == 3 * ghosts.num_rows
+    assert check.details["log"]["share"] > 0.3 and check.status == "fail"
