@@ -10,6 +10,7 @@ gRPC edge (``rayab.rpc``) maps each branch to one status code in one place::
     ├── NotFoundError            an experiment, table, partition or hour that does not exist (-> NOT_FOUND)
     ├── PreconditionError        the object exists but is in the wrong state, e.g. stopped (-> FAILED_PRECONDITION)
     ├── InputDataError           raw event logs that cannot be read at all, e.g. a corrupt file (-> DATA_LOSS)
+    │   └── MissingInputError    an hour with no input to read: wrong --logs path, logs not arrived, empty files
     └── StorageError             the warehouse failed to read or commit (-> UNAVAILABLE)
 
 Validation errors carry the offending ``field``, the ``value`` and the ``rule`` it broke, and render as
@@ -29,6 +30,7 @@ from typing import Any
 __all__ = [
     "ExpressionError",
     "InputDataError",
+    "MissingInputError",
     "NotFoundError",
     "PreconditionError",
     "RayabError",
@@ -82,6 +84,11 @@ class PreconditionError(RayabError):
 
 class InputDataError(RayabError):
     """Raw input cannot be read at all (as opposed to bad rows, which are quarantined)."""
+
+
+class MissingInputError(InputDataError):
+    """An hour has no input to read (no file, or files without a row); it is not committed unless told it is
+    really empty, so a wrong path never replaces committed data with zeros."""
 
 
 class StorageError(RayabError):

@@ -46,11 +46,18 @@ class HourSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     rows_unmatched: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    ignored_files: dict[str, str] = field(default_factory=dict)
 
     def line(self) -> str:
         """A one-line human summary."""
         stages = " ".join(f"{k}={v:.2f}s" for k, v in self.seconds.items())
         skipped = f", {len(self.skipped_files)} corrupt files skipped" if self.skipped_files else ""
+        if self.ignored_files:
+            # files of another format first: hidden or marker files (_SUCCESS) are usually expected
+            shown = sorted(self.ignored_files.items(), key=lambda item: "marker" in item[1])[:3]
+            names = ", ".join(f"{p} ({r})" for p, r in shown)
+            more = " ..." if len(self.ignored_files) > 3 else ""
+            skipped += f", {len(self.ignored_files)} files ignored: {names}{more}"
         return (f"{self.analysis_type} {self.hour}: {self.files} files{skipped}, {self.rows_read} rows read, "
                 f"{self.rows_quarantined} quarantined, {self.rows_unmatched} unmatched, {self.units} units, "
                 f"{self.cells} cells, {self.bytes_written} bytes written [{stages}]")

@@ -2,9 +2,12 @@
 
 Nothing is dropped silently: ``valid.num_rows + quarantined.num_rows`` always equals the rows read.
 Metric values become exact integers at the metric's ``decimals`` scale; a value that needs more decimals, is null,
-NaN, infinite or negative where not allowed is quarantined, as are rows with a null or empty unit id, an unknown
-experiment or variant, and every row of a file that lacks a required column. Checks run on whole columns and on
-dictionary codes (an unknown exp_id is looked up once per distinct value, not once per row).
+NaN, infinite, negative where not allowed, above :data:`rayab.aggregate.sum_bounds.MAX_ROW_VALUE` at its scale (it
+could not be summed exactly) or a float beyond 2**53 (where floats skip integers) is quarantined, as are rows with a
+null or empty unit id, an unknown experiment or variant, a JSON line that is not an object, and every row of a file
+that lacks a required column. Numbers given as text (JSON lines mixing types, string columns) are parsed exactly.
+Checks run on whole columns and on dictionary codes (an unknown exp_id is looked up once per distinct value, not
+once per row).
 
 Two input modes (``population``): ``"log"`` events carry exp_id and variant_id; ``"assignment"`` events carry only
 the unit (and ``event_time``) and get their experiments from the ``assignment`` table later.
@@ -33,7 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rayab.aggregate.codes import key_codes
+from rayab.aggregate.sum_bounds import MAX_ROW_VALUE
 from rayab.model import AnalysisType, Experiment, Metric
+from rayab.storage.logs import LINE_ERROR
 from rayab.storage.schemas import QUARANTINE
 
 __all__ = ["TIME_COLUMN", "Population", "Reasons", "required_columns", "validate_events", "variant_ids"]
@@ -98,6 +103,10 @@ def validate_events(
     ``quarantined`` follows :data:`rayab.storage.schemas.QUARANTINE`.
     """
     reasons = Reasons(table.num_rows)
+    if LINE_ERROR in table.column_names:
+        errors = table.column(LINE_ERROR)
+        codes = key_codes(errors)
+        reasons.flag_values(codes.codes >= 0, np.maximum(codes.codes, 0), list(codes.values))
     missing = [c for c in required_columns(analysis_type, population) if c not in table.column_names]
     if missing:
         reasons.flag(np.ones(table.num_rows, bool), f"missing column {missing[0]!r}")
@@ -154,16 +163,13 @@ def _check_ids(table: pa.Table, experiments: Sequence[Experiment] | Mapping[str,
 
 
 def _as_float(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
-    """Numbers as float64 (null -> NaN); strings are parsed value by value, unparsable ones become NaN."""
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
-        return np.asarray(pc.fill_null(pc.cast(column, pa.float64()), math.nan), dtype=np.float64)
-    out = np.full(len(column), math.nan)
-    for i, value in enumerate(column.to_pylist()):
-        try:
-            out[i] = float(value)
-        except (TypeError, ValueError):
-            out[i] = math.nan
-    return out
+    """Numbers as float64 (null -> NaN)."""
+    return np.asarray(pc.fill_null(pc.cast(column, pa.float64()), math.nan), dtype=np.float64)
+
+
+_TOO_LARGE = "is too large to be summed exactly (above {bound} at the metric's integer scale)"
+# floats above this skip integers, so an integer at the metric's scale could have been changed on its way here
+_FLOAT_EXACT = 2.0**53
 
 
 def _metric_values(table: pa.Table, metric: Metric, reasons: Reasons) -> npt.NDArray[np.int64]:
@@ -171,18 +177,20 @@ def _metric_values(table: pa.Table, metric: Metric, reasons: Reasons) -> npt.NDA
         return np.ones(table.num_rows, dtype=np.int64)
     column = table.column(metric.column)
     name = metric.column
+    bound = MAX_ROW_VALUE // metric.scale
+    too_large = f"{name} " + _TOO_LARGE.format(bound=MAX_ROW_VALUE)
     if pa.types.is_integer(column.type) and column.null_count == 0:
         values = np.asarray(pc.cast(column, pa.int64()), dtype=np.int64)  # exact: no float round trip
         if not metric.allow_negative:
             reasons.flag(values < 0, f"{name} is negative")
+        reasons.flag((values > bound) | (values < -bound), too_large)
         if metric.scale != 1:
-            reasons.flag(np.abs(values) > 2**62 // metric.scale, f"{name} is too large for the metric's integer scale")
             return np.where(reasons.codes == 0, values * metric.scale, 0)
         return values
-    raw = _as_float(column)
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
             or pa.types.is_boolean(column.type)):
-        reasons.flag(np.isnan(raw), f"{name} is not a number (column type {column.type})")
+        return _text_metric_values(column, metric, reasons, too_large)
+    raw = _as_float(column)
     reasons.flag(np.isnan(raw), f"{name} is null or NaN")
     reasons.flag(np.isinf(raw), f"{name} is infinite")
     if not metric.allow_negative:
@@ -190,10 +198,51 @@ def _metric_values(table: pa.Table, metric: Metric, reasons: Reasons) -> npt.NDA
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = raw * metric.scale
         rounded = np.round(scaled)
-        reasons.flag(np.abs(rounded) > 2.0**62, f"{name} is too large for the metric's integer scale")
+        reasons.flag(np.abs(rounded) > MAX_ROW_VALUE, too_large)
+        reasons.flag(np.abs(rounded) > _FLOAT_EXACT, f"{name} is a float beyond 2**53 at the metric's scale, where "
+                     "floats are not exact integers: write it as an integer")
         reasons.flag(np.abs(scaled - rounded) > _INTEGRAL_TOLERANCE, f"{name} has more than {metric.decimals} decimals")
-    ok = np.isfinite(rounded) & (np.abs(rounded) <= 2.0**62)
+    ok = np.isfinite(rounded) & (np.abs(rounded) <= _FLOAT_EXACT)
     return np.where(ok, rounded, 0).astype(np.int64)
+
+
+def _text_metric_values(column: pa.ChunkedArray, metric: Metric, reasons: Reasons,
+                        too_large: str) -> npt.NDArray[np.int64]:
+    """Numbers written as text, parsed exactly (decimal arithmetic, so ``"0.1"`` is 10 cents and a 19-digit
+    integer keeps every digit); one reason per row that is not a number at the metric's scale."""
+    from decimal import Decimal, InvalidOperation, localcontext
+
+    name = metric.column
+    kind = f"{name} is not a number (column type {column.type})"
+    out = np.zeros(len(column), np.int64)
+    problems = np.zeros(len(column), np.int64)
+    texts = [kind, f"{name} is infinite", f"{name} is negative", too_large,
+             f"{name} has more than {metric.decimals} decimals"]
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    for i, value in enumerate(column.to_pylist()):
+        try:
+            number = Decimal(str(value).strip()) if value is not None and not isinstance(value, bool) else None
+        except InvalidOperation:
+            number = None
+        if number is None or number.is_nan():
+            problems[i] = 1
+        elif number.is_infinite():
+            problems[i] = 2
+        elif number < 0 and not metric.allow_negative:
+            problems[i] = 3
+        else:
+            with localcontext() as exact:
+                exact.prec = len(number.as_tuple().digits) + metric.decimals + 2  # the product is never rounded
+                scaled = number.scaleb(metric.decimals)
+                if abs(scaled) > MAX_ROW_VALUE:
+                    problems[i] = 4
+                elif scaled != scaled.to_integral_value():
+                    problems[i] = 5
+                else:
+                    out[i] = int(scaled)
+    reasons.flag_values(problems > 0, np.maximum(problems - 1, 0), texts)
+    return out
 
 
 def _quarantined(table: pa.Table, reasons: Reasons, analysis_type: AnalysisType, source_file: str,

@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
             for item in plan:
                 done += run_hour(config, item.hour, args.logs, warehouse, analysis_types=[name],
                                  n_shards=args.shards, skip_corrupt=args.skip_corrupt, population=args.population,
-                                 progress=None if args.quiet else print_progress)
+                                 progress=None if args.quiet else print_progress, allow_empty=args.allow_empty)
     if args.format == "json":
         print(json.dumps([summary_dict(s) for s in done], indent=1))
     else:

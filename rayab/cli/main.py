@@ -1,7 +1,8 @@
 """The ``rayab`` command: every subcommand lives in its own module with a ``register(subparsers)`` function.
 
 Exit codes: 0 success, 1 a check failed (e.g. the demo's planted effect missed), 2 bad input (the message names
-the field), 3 not found, 4 storage or input-data failure.
+the field), 3 not found, 4 storage or input-data failure, 5 an hour without input (no file or no row at the
+``--logs`` path; nothing committed).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from rayab.errors import InputDataError, NotFoundError, RayabError, StorageError, ValidationError
+from rayab.errors import InputDataError, MissingInputError, NotFoundError, RayabError, StorageError, ValidationError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
@@ -48,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NotFoundError as err:
         print(f"rayab: not found: {err}", file=sys.stderr)
         return 3
+    except MissingInputError as err:
+        print(f"rayab: no input: {err}", file=sys.stderr)
+        return 5
     except (StorageError, InputDataError) as err:
         print(f"rayab: {err}", file=sys.stderr)
         return 4

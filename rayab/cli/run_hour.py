@@ -26,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
         summaries = run_hour(config, args.hour, args.logs, Warehouse.from_url(args.warehouse),
                              analysis_types=args.analysis_type or None, n_shards=args.shards,
                              skip_corrupt=args.skip_corrupt, population=args.population,
-                             progress=None if args.quiet else print_progress)
+                             progress=None if args.quiet else print_progress, allow_empty=args.allow_empty)
     if args.format == "json":
         print(json.dumps([summary_dict(s) for s in summaries], indent=1))
     else:
@@ -38,10 +38,15 @@ def _run(args: argparse.Namespace) -> int:
 def add_input_options(parser: argparse.ArgumentParser) -> None:
     """The options saying where the logs are and how to read them (shared with ``rayab backfill``)."""
     parser.add_argument("--logs", required=True,
-                        help="root of the raw logs (.../date=YYYY-MM-DD/hour=HH/*.parquet|*.jsonl) or a URL "
-                             "template such as s3://bucket/events/dt={date}/h={hour}/*.parquet")
+                        help="root of the raw logs (.../date=YYYY-MM-DD/hour=HH/, sub-folders included) or a URL "
+                             "template such as s3://bucket/events/dt={date}/h={hour}/*.parquet; files read: "
+                             ".parquet, .jsonl, .json, .ndjson (any case), others are listed as ignored")
     parser.add_argument("--config", default=None, help="YAML/JSON spec file (default: the warehouse's saved config)")
     parser.add_argument("--analysis-type", action="append", help="only this analysis type (repeatable)")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="commit an hour with no input file or no row as really empty (by default such an hour "
+                             "fails with exit code 5 and commits nothing, so a wrong --logs path never replaces "
+                             "committed data)")
     parser.add_argument("--skip-corrupt", action="store_true",
                         help="record unreadable files in the manifest instead of failing the hour")
     parser.add_argument("--population", choices=["log", "assignment"], default="log",

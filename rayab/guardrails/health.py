@@ -7,8 +7,15 @@ Checks, in order:
 - ``sample_ratio``: the chi-square SRM test on all assignments up to the end of the window, and the anytime-valid
   sequential test over every hour (fails if either flags a mismatch).
 - ``sample_ratio_by_<dim>``: the same per value of an assignment-time dimension, Holm-corrected (warns).
-- ``data_completeness``: hours of the window without a committed manifest, per analysis type (fails).
-- ``data_quality``: share of quarantined rows and skipped (unreadable) files in the committed hours.
+- ``data_completeness``: hours of the window without a committed manifest, per analysis type (fails). An hour
+  committed from no input file without ``--allow-empty`` (what older versions did for a wrong ``--logs`` path) counts
+  as missing, "not arrived", and so does, with ``logs_root``, an uncommitted hour whose files are not there yet.
+- ``data_quality``: share of quarantined rows, skipped (unreadable) files and ignored files (not a log format, e.g.
+  ``.csv``; warns, except for hidden or marker files such as ``_SUCCESS``) in the committed hours.
+- ``unmatched_events``: share of events whose unit is not in the ``assignment`` table. With ``--population log``
+  they count in the metric sums but not in ``units`` (warns above ``unmatched_warn``, fails above
+  ``unmatched_fail``); with ``--population assignment`` they belong to no experiment, which is normal for units
+  outside every experiment (warns only when no event at all matched an assignment).
 - ``late_data``: hours whose input files changed after they were committed (only with ``logs_root``; warns).
 - ``pre_period_bias``: for analysis types with CUPED metrics, each variant's mean pre-period covariate per unit
   against control (from the stored ``<m>__x`` sums, :func:`rayab.query.cuped.pre_period_bias`); fails when a
@@ -67,6 +74,8 @@ class HealthSettings:
     confidence_level: float = 0.95
     pre_period_alpha: float = 0.001
     pre_period_warn: float = 0.01
+    unmatched_warn: float = 0.001
+    unmatched_fail: float = 0.05
 
 
 def worst_status(checks: Sequence[HealthCheck]) -> Status:
@@ -140,42 +149,96 @@ def _manifests(warehouse: Warehouse, analysis_type: AnalysisType, hours: Sequenc
     return latest
 
 
+def _marker(path: str) -> bool:
+    """A hidden or marker file (``_SUCCESS``, ``.crc``, Spark's ``_temporary/``): listed, not warned about."""
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith((".", "_")) or "/_" in path.rsplit("/hour=", 1)[-1] or "/." in path
+
+
+def _not_arrived(m: Mapping[str, Any]) -> bool:
+    """An hour committed from no input file without being declared empty (``--allow-empty``)."""
+    return not (m["input_files"] or []) and not m.get("allow_empty")
+
+
 def _data_checks(warehouse: Warehouse, config: Config, exp: Experiment, hours: Sequence[str],
                  settings: HealthSettings, logs_root: str | None,
                  logs_options: Mapping[str, str] | None) -> list[HealthCheck]:
     missing: dict[str, list[str]] = {}
+    not_arrived: dict[str, list[str]] = {}
     read = quarantined = 0
     skipped: list[str] = []
+    ignored: list[str] = []
     changed: list[str] = []
+    unmatched: dict[str, list[int]] = {}  # population -> [rows counted (read - quarantined), unmatched]
     for at in config.analysis_types_of(exp.exp_id):
         manifests = _manifests(warehouse, at, hours)
-        missing[at.name] = [h for h in hours if h not in manifests]
+        empty = [h for h, m in manifests.items() if _not_arrived(m)]
+        missing[at.name] = [h for h in hours if h not in manifests or h in empty]
+        absent = [h for h in hours if h not in manifests and logs_root is not None
+                  and not list_log_files(logs_root, h, logs_options)]
+        not_arrived[at.name] = sorted({*empty, *absent})
         for hour, m in manifests.items():
             read += m["rows_read"]
             quarantined += m["rows_quarantined"]
             skipped += m["skipped_files"]
+            ignored += m.get("ignored_files") or []
+            counts = unmatched.setdefault(m.get("population") or "log", [0, 0])
+            counts[0] += m["rows_read"] - m["rows_quarantined"]
+            counts[1] += m.get("rows_unmatched") or 0
             if logs_root is not None:
                 now = [(f.path, f.size) for f in list_log_files(logs_root, hour, logs_options)]
                 if now != list(zip(m["input_files"], m["input_sizes"], strict=True)):
                     changed.append(f"{at.name} {hour}")
     gaps = {k: v for k, v in missing.items() if v}
+
+    def gap_text(name: str, gap: list[str]) -> str:
+        late = [h for h in gap if h in not_arrived[name]]
+        text = f"{name}: {len(gap)} hours not committed ({', '.join(gap[:5])})"
+        return text + (f", {len(late)} of them without input, not arrived ({', '.join(late[:5])})" if late else "")
+
     completeness = HealthCheck(
         "data_completeness", "fail" if gaps else "ok",
-        "; ".join(f"{k}: {len(v)} hours not committed ({', '.join(v[:5])})" for k, v in gaps.items())
-        or f"all {len(hours)} hours committed", {"missing_hours": missing})
+        "; ".join(gap_text(k, v) for k, v in gaps.items()) or f"all {len(hours)} hours committed",
+        {"missing_hours": missing, "not_arrived": not_arrived})
     share = quarantined / read if read else 0.0
+    warned = [p for p in ignored if not _marker(p)]
     status: Status = ("fail" if share > settings.quarantine_fail else
-                      "warn" if share > settings.quarantine_warn or skipped else "ok")
+                      "warn" if share > settings.quarantine_warn or skipped or warned else "ok")
+    ignored_text = (f", {len(ignored)} files ignored ({len(ignored) - len(warned)} hidden or marker)"
+                    + (f": {', '.join(warned[:3])}" if warned else "")) if ignored else ""
     quality = HealthCheck("data_quality", status,
-                          f"{quarantined} of {read} rows quarantined ({share:.2%}), {len(skipped)} files skipped",
-                          {"rows_read": read, "rows_quarantined": quarantined, "skipped_files": skipped})
-    out = [completeness, quality]
+                          f"{quarantined} of {read} rows quarantined ({share:.2%}), {len(skipped)} files skipped"
+                          + ignored_text,
+                          {"rows_read": read, "rows_quarantined": quarantined, "skipped_files": skipped,
+                           "ignored_files": ignored})
+    out = [completeness, quality, _unmatched_check(unmatched, settings)]
     if logs_root is not None:
         out.append(HealthCheck("late_data", "warn" if changed else "ok",
                                f"inputs changed after commit in {len(changed)} hours: {', '.join(changed[:5])}; "
                                "re-run them with `rayab backfill`" if changed else "no input changed after commit",
                                {"changed": changed}))
     return out
+
+
+def _unmatched_check(counts: Mapping[str, list[int]], settings: HealthSettings) -> HealthCheck:
+    """The share of events of units not in the ``assignment`` table, per input mode (see the module docstring)."""
+    status: Status = "ok"
+    notes = []
+    details: dict[str, Any] = {}
+    for population, (rows, unmatched) in sorted(counts.items()):
+        share = unmatched / rows if rows else 0.0
+        details[population] = {"rows": rows, "rows_unmatched": unmatched, "share": share}
+        if population == "assignment":
+            verdict: Status = "warn" if rows and unmatched == rows else "ok"
+            notes.append(f"{unmatched} of {rows} events ({share:.2%}) matched no assignment and belong to no "
+                         "experiment" + (": is the assignment table complete?" if verdict != "ok" else ""))
+        else:
+            verdict = ("fail" if share > settings.unmatched_fail else
+                       "warn" if share > settings.unmatched_warn else "ok")
+            notes.append(f"{unmatched} of {rows} events ({share:.2%}) are of units not in the assignment table"
+                         + ("; they count in the metric sums but not in units" if unmatched else ""))
+        status = max(status, verdict, key=_RANK.__getitem__)
+    return HealthCheck("unmatched_events", status, "; ".join(notes) or "no committed hour", details)
 
 
 def _guardrail(warehouse: Warehouse, config: Config, exp: Experiment, guardrail: Guardrail, start: str, end: str,

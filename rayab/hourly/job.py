@@ -9,6 +9,12 @@ Thin Ray edges around the pure steps of :mod:`rayab.aggregate.validate`, :mod:`r
         -> shard_task (S tasks: merge unit rows, fused weights-and-sums kernel per cell)
         -> ReducerActor.commit_hour (one retryable call with every partial: merge, commit)
 
+Before anything is launched the hour's input is checked: an hour with no file to read (a wrong ``--logs``, logs
+that have not arrived) or whose files hold no row fails with :class:`~rayab.errors.MissingInputError` and commits
+nothing, unless ``allow_empty`` says the empty hour is real; files that are not read are listed (``ignored_files``
+in the summary and the manifest). The map and shard tasks report exact totals of ``|value|``, and the hour is refused
+before the commit when its sums could wrap int64 (:mod:`rayab.aggregate.sum_bounds`).
+
 Tasks are retried when a worker or node dies (lost outputs are rebuilt from lineage). The reducer gets all partials
 in one call, so a restarted actor simply redoes the whole commit. A commit replaces the hour's partitions of
 ``agg_<type>`` (every experiment at once) and of ``_quarantine`` atomically, then appends a manifest row: an hour is
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
@@ -38,13 +45,22 @@ from rayab.aggregate.covariates import Covariates, load_covariates
 from rayab.aggregate.join import join_assignments
 from rayab.aggregate.partials import Partial, metric_columns
 from rayab.aggregate.shards import shard_partial
+from rayab.aggregate.sum_bounds import abs_totals, add_totals, check_hour_totals
 from rayab.aggregate.summary import HourSummary, ProgressFn, StageProgress, summary_dict
 from rayab.aggregate.unit_rows import UnitRows, assignment_unit_rows, event_unit_rows
 from rayab.aggregate.validate import Population, required_columns, validate_events
-from rayab.errors import InputDataError, StorageError
+from rayab.errors import InputDataError, MissingInputError, StorageError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
-from rayab.storage.logs import LogFile, LogSplit, list_log_files, log_splits, read_log_file
+from rayab.storage.logs import (
+    FORMATS_READ,
+    LogFile,
+    LogListing,
+    LogSplit,
+    log_splits,
+    read_log_file,
+    scan_log_files,
+)
 from rayab.storage.schemas import MANIFEST, PARTITIONS, QUARANTINE
 from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
@@ -60,6 +76,7 @@ class JobOptions:
     population: Population = "log"
     skip_corrupt: bool = False
     logs_storage_options: Mapping[str, str] | None = None
+    allow_empty: bool = False
 
 
 def experiments_for_hour(config: Config, analysis_type: AnalysisType, hour: str) -> tuple[Experiment, ...]:
@@ -96,15 +113,40 @@ def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str
     except InputDataError as err:
         if not options.skip_corrupt:
             raise
-        return [*empty, QUARANTINE.empty_table(), {"rows": 0, "skipped": str(err), "unmatched": 0}]
+        return [*empty, QUARANTINE.empty_table(), {"rows": 0, "skipped": str(err), "unmatched": 0, "abs": []}]
     valid, quarantined = validate_events(table, analysis_type, variants, split.label, hour, options.population)
     unmatched = 0
     if options.population == "assignment" and valid.num_rows:
         valid, unmatched = join_assignments(valid, assignments if assignments is not None else pa.table({}))
-    stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched}
+    elif valid.num_rows:
+        unmatched = unassigned_events(valid, assignments)
+    # exact sum |value| of the events per metric: bounds every sum the hour makes of them (rayab.aggregate.sum_bounds)
+    totals = abs_totals(np.column_stack([np.asarray(valid.column(m), np.int64) for m in analysis_type.metric_names])
+                        if valid.num_rows and analysis_type.metric_names else np.zeros((0, 0), np.int64))
+    stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched, "abs": totals}
     if valid.num_rows == 0:
         return [*empty, quarantined, stats]
     return [*event_unit_rows(valid, analysis_type, salts, n_shards, covariates), quarantined, stats]
+
+
+def unassigned_events(valid: pa.Table, assigned: pa.Table | None) -> int:
+    """Log mode: events whose (exp_id, unit_id) has no row in the ``assignment`` table by the end of the hour.
+
+    They count in the metric sums (their log says which variant they saw) but not in ``units``, so they are counted
+    in the manifest (``rows_unmatched``) and the ``unmatched_events`` health check warns on their share."""
+    if assigned is None:
+        return 0
+    if assigned.num_rows == 0:
+        return int(valid.num_rows)
+
+    def plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+        return (column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column).cast(
+            pa.string())
+
+    events = pa.table({"exp_id": plain(valid.column("exp_id")), "unit_id": plain(valid.column("unit_id"))})
+    keys = pa.table({"exp_id": plain(assigned.column("exp_id")), "unit_id": plain(assigned.column("unit_id"))})
+    left: pa.Table = events.join(keys, keys=["exp_id", "unit_id"], join_type="left anti", use_threads=False)
+    return int(left.num_rows)
 
 
 @ray.remote(max_retries=3)
@@ -116,9 +158,13 @@ def units_task(first_assignments: pa.Table, analysis_type: AnalysisType, salts: 
 
 
 @ray.remote(max_retries=3)
-def shard_task(analysis_type: AnalysisType, *pieces: UnitRows) -> Partial:
-    """One shard's partial from the pieces every map task routed to it."""
-    return shard_partial(pieces, analysis_type)
+def shard_task(analysis_type: AnalysisType, *pieces: UnitRows) -> tuple[Partial, list[int]]:
+    """One shard's partial from the pieces every map task routed to it, and the exact ``sum |value|`` of the unit
+    rows it summed, per metric column (the driver checks them before the commit)."""
+    totals = [0] * len(metric_columns(analysis_type))
+    for piece in pieces:
+        totals = [a + b for a, b in zip(totals, abs_totals(piece.values), strict=True)] if piece.num_rows else totals
+    return shard_partial(pieces, analysis_type), totals
 
 
 @ray.remote(num_cpus=0, max_restarts=2, max_task_retries=5)
@@ -185,12 +231,16 @@ def run_hour(
     logs_storage_options: Mapping[str, str] | None = None,
     population: Population = "log",
     progress: ProgressFn | None = None,
+    allow_empty: bool = False,
 ) -> list[HourSummary]:
     """Aggregate one hour of logs for every (or the named) analysis type and commit it; Ray must be initialised.
 
     ``logs_root`` is a root (``.../date=YYYY-MM-DD/hour=HH/``) or a URL template with ``{date}`` and ``{hour}``.
     ``population="assignment"`` joins unit-only events with the ``assignment`` table. ``progress`` receives one
     line per stage step (e.g. :func:`rayab.aggregate.summary.print_progress`).
+
+    An hour with no file to read, or whose files hold no row, raises :class:`~rayab.errors.MissingInputError` and
+    commits nothing unless ``allow_empty`` (the hour really had no events: it commits an empty partition).
     """
     parse_hour(hour)
     if n_shards < 1:
@@ -198,7 +248,7 @@ def run_hour(
 
         raise ValidationError("shards", n_shards, "must be at least 1")
     reducer = reducer or new_reducer()
-    options = JobOptions(population, skip_corrupt, logs_storage_options)
+    options = JobOptions(population, skip_corrupt, logs_storage_options, allow_empty)
     summaries = []
     for at in config.analysis_types:
         if analysis_types is not None and at.name not in analysis_types:
@@ -210,22 +260,21 @@ def run_hour(
 
 def _first_assignments(warehouse: Warehouse, exps: Sequence[Experiment], hour: str,
                        population: Population) -> tuple[pa.Table, pa.Table | None]:
-    """Assignments first made in the hour (for ``units``), and in join mode every assignment made before its end."""
+    """Assignments first made in the hour (for ``units``), and every assignment made before its end: in join mode
+    to join with, in log mode (only ``exp_id`` and ``unit_id``) to count the events of units never assigned."""
     start = parse_hour(hour)
     end = start + timedelta(hours=1)
     if not exps:
         return pa.table({}), None
     ids = [e.exp_id for e in exps]
-    where: dict[str, str | list[str]] = {"exp_id": ids}
-    if population == "log":
-        where["date"] = start.strftime("%Y-%m-%d")
-    rows = read_rows(warehouse, "assignment", where=where)
+    rows = read_rows(warehouse, "assignment", where={"exp_id": ids})
     if rows.num_rows == 0:
-        return rows, rows if population == "assignment" else None
+        return rows, rows
     at = rows.column("assigned_at")
     before_end = pc.less(at, pa.scalar(end, at.type))
     in_hour = pc.and_(pc.greater_equal(at, pa.scalar(start, at.type)), before_end)
-    return rows.filter(in_hour), rows.filter(before_end) if population == "assignment" else None
+    known = rows.filter(before_end)
+    return rows.filter(in_hour), known if population == "assignment" else known.select(["exp_id", "unit_id"])
 
 
 @dataclass(frozen=True)
@@ -237,20 +286,26 @@ class _Plan:
     splits: list[LogSplit]
     firsts: pa.Table
     joinable: pa.Table | None
+    listing: LogListing
 
 
 def _plan(config: Config, at: AnalysisType, hour: str, logs_root: str, warehouse: Warehouse,
           options: JobOptions) -> _Plan:
     exps = experiments_for_hour(config, at, hour)
-    files = list_log_files(logs_root, hour, options.logs_storage_options)
+    listing = scan_log_files(logs_root, hour, options.logs_storage_options)
+    if not listing.files and not options.allow_empty:
+        raise MissingInputError(f"hour {hour} of {at.name} not committed: no input file to read at "
+                                f"{listing.describe()} (formats read: {FORMATS_READ}); check --logs, or pass "
+                                "--allow-empty if the hour really had no events")
+    files = listing.files
     splits = [s for f in files for s in log_splits(f, options.logs_storage_options)]
     firsts, joinable = _first_assignments(warehouse, exps, hour, options.population)
-    return _Plan(exps, files, splits, firsts, joinable)
+    return _Plan(exps, files, splits, firsts, joinable, listing)
 
 
 def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: JobOptions,
-            covariates: Covariates | None = None) -> tuple[list[Any], list[Any]]:
-    """Submit the map, units and shard tasks; returns (map task returns, shard partial refs)."""
+            covariates: Covariates | None = None) -> tuple[list[Any], list[Any], list[Any]]:
+    """Submit the map, units and shard tasks; returns (map task returns, shard partial refs, shard totals refs)."""
     salts = {e.exp_id: e.bootstrap_salt for e in plan.exps}
     variants = ray.put({e.exp_id: [v.variant_id for v in e.variants] for e in plan.exps})
     joinable = ray.put(plan.joinable) if plan.joinable is not None else None
@@ -259,8 +314,9 @@ def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: Jo
         s, at, salts, variants, n_shards, hour, options, joinable, covs) for s in plan.splits]
     unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, salts, n_shards, covs)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
-    shard_fn: Any = shard_task
-    return maps, [shard_fn.remote(at, *[m[s] for m in maps], units[s]) for s in range(n_shards)]
+    shard_fn: Any = shard_task.options(num_returns=2)
+    shards = [shard_fn.remote(at, *[m[s] for m in maps], units[s]) for s in range(n_shards)]
+    return maps, [p for p, _ in shards], [t for _, t in shards]
 
 
 def _manifest(plan: _Plan, at: AnalysisType, hour: str, run_id: str, stats: list[dict[str, Any]],
@@ -274,6 +330,7 @@ def _manifest(plan: _Plan, at: AnalysisType, hour: str, run_id: str, stats: list
         "rows_unmatched": int(sum(s["unmatched"] for s in stats)), "population": options.population,
         "skipped_files": sorted({s.file.path for s, st in zip(plan.splits, stats, strict=True) if st["skipped"]}),
         "seconds": json.dumps(seconds),
+        "ignored_files": [f.path for f in plan.listing.ignored], "allow_empty": options.allow_empty,
     }
 
 
@@ -288,10 +345,18 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
     if progress:
         progress(f"[{label}] plan: {len(plan.files)} files, {len(plan.splits)} splits, {len(plan.exps)} "
                  f"experiments, {plan.firsts.num_rows} first assignments, S={n_shards}, B={at.n_replicates}")
-    maps, shards = _launch(plan, at, hour, n_shards, options, covariates)
+    if progress and plan.listing.ignored:
+        progress(f"[{label}] ignored {len(plan.listing.ignored)} files (formats read: {FORMATS_READ}): "
+                 + ", ".join(f"{f.path} ({f.reason})" for f in plan.listing.ignored[:10]))
+    maps, shards, shard_totals = _launch(plan, at, hour, n_shards, options, covariates)
     stats = _wait_stats([m[n_shards + 1] for m in maps], label, progress)
     seconds["read"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
+    if not options.allow_empty and sum(s["rows"] for s in stats) == 0:
+        raise MissingInputError(f"hour {hour} of {at.name} not committed: its {len(plan.files)} input files at "
+                                f"{plan.listing.describe()} hold no row; pass --allow-empty if the hour really had "
+                                "no events")
     _wait_shards(shards, label, progress)
+    _check_totals(at, hour, stats, shard_totals)
     seconds["shards"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
     manifest = _manifest(plan, at, hour, run_id, stats, options, seconds)
     result = _commit(reducer, warehouse, at, hour, shards, [m[n_shards] for m in maps], manifest)
@@ -299,7 +364,8 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
                           result["units"], result["cells"], result["bytes_written"], result["exp_ids"],
                           result["skipped_files"],
                           {**json.loads(result["seconds"]), "total": round(time.perf_counter() - clock, 3)},
-                          result["rows_unmatched"], json.loads(result["quarantine_reasons"]))
+                          result["rows_unmatched"], json.loads(result["quarantine_reasons"]),
+                          {f.path: f.reason for f in plan.listing.ignored})
     if progress:
         progress(f"[{label}] committed: {summary.line()}")
     return summary
@@ -320,6 +386,19 @@ def _wait_stats(refs: list[Any], label: str, progress: ProgressFn | None) -> lis
                     raise InputDataError(f"hour not committed: {cause}") from None
                 raise
     return [ray.get(r) for r in refs] if refs else []
+
+
+def _check_totals(at: AnalysisType, hour: str, stats: list[dict[str, Any]], shard_totals: list[Any]) -> None:
+    """Refuse the hour if a sum could have wrapped int64: the events' totals bound the per-unit collapse of the map
+    tasks, the unit rows' totals (CUPED columns included) every sum after it."""
+    events: dict[str, int] = {}
+    for st in stats:
+        if st["abs"]:
+            add_totals(events, at.metric_names, st["abs"])
+    units: dict[str, int] = {}
+    for totals in ray.get(shard_totals):
+        add_totals(units, metric_columns(at), totals)
+    check_hour_totals({n: max(events.get(n, 0), units.get(n, 0)) for n in {*events, *units}}, hour, at.name)
 
 
 def _wait_shards(refs: list[Any], label: str, progress: ProgressFn | None) -> None:

@@ -2,7 +2,12 @@
 
 Logs are found from either a root, laid out ``{root}/date=YYYY-MM-DD/hour=HH/*.parquet``, or a URL template with
 ``{date}`` and ``{hour}`` fields and a file glob, such as ``s3://logs/events/dt={date}/h={hour}/*.jsonl`` (local
-folder or ``s3://``). Files are Parquet (``.parquet``) or JSON lines (``.jsonl``, ``.json``, ``.ndjson``).
+folder or ``s3://``). Files are Parquet (``.parquet``) or JSON lines (``.jsonl``, ``.json``, ``.ndjson``), suffixes in
+any case (``part.PARQUET`` is read). Under a root, every file below the hour folder is read, sub-folders included,
+except hidden or marker files and folders (names starting with ``.`` or ``_``, such as ``_SUCCESS``, ``.crc`` files or
+``_temporary/``) and files of another format (``.csv``): those are *ignored*, and :func:`scan_log_files` lists each
+with its reason, so the job can report them instead of skipping them without a word. Under a template, the files the
+glob matches are read and the other files of the folder it names are listed as ignored.
 
 >>> hour_folder("s3://logs/events", "2026-11-24T10")
 's3://logs/events/date=2026-11-24/hour=10'
@@ -10,6 +15,10 @@ folder or ``s3://``). Files are Parquet (``.parquet``) or JSON lines (``.jsonl``
 's3://logs/e/dt=2026-11-24/h=10/*.jsonl'
 >>> LogFile("x/part-0.jsonl", 10).format
 'jsonl'
+>>> LogFile("x/part-0.PARQUET", 10).format
+'parquet'
+>>> ignore_reason("x/hour=10/data.csv"), ignore_reason("x/hour=10/_SUCCESS")
+('not a log format (read: .parquet, .jsonl, .json, .ndjson)', 'hidden or marker file')
 """
 
 from __future__ import annotations
@@ -27,12 +36,18 @@ from rayab.errors import InputDataError, ValidationError
 from rayab.model.hours import parse_hour
 from rayab.storage.warehouse import filesystem_for
 
-__all__ = ["LOG_SUFFIXES", "LogFile", "LogFormat", "LogSplit", "hour_folder", "hour_glob", "list_log_files",
-           "log_splits", "read_log_file", "write_log_file"]
+__all__ = ["FORMATS_READ", "LINE_ERROR", "LOG_SUFFIXES", "IgnoredFile", "LogFile", "LogFormat", "LogListing",
+           "LogSplit", "hour_folder", "hour_glob", "ignore_reason", "jsonl_rows", "list_log_files", "log_splits",
+           "read_log_file", "scan_log_files", "write_log_file"]
 
 LogFormat = Literal["parquet", "jsonl"]
 LOG_SUFFIXES: dict[str, LogFormat] = {".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl",
                                       ".ndjson": "jsonl"}
+# What the job reads, for messages and the README.
+FORMATS_READ = ", ".join(LOG_SUFFIXES)
+# Column a JSON-lines table gets when some of its lines are not JSON objects: the error of each such line (null on
+# good lines). Validation quarantines those rows with this text as their reason.
+LINE_ERROR = "__rayab_line_error"
 # Files above this size are split into row-group ranges of about this many bytes, one map task each.
 SPLIT_BYTES = 64 * 2**20
 
@@ -46,10 +61,10 @@ class LogFile:
 
     @property
     def format(self) -> LogFormat:
-        """``parquet`` or ``jsonl``, from the file name."""
-        for suffix, fmt in LOG_SUFFIXES.items():
-            if self.path.endswith(suffix):
-                return fmt
+        """``parquet`` or ``jsonl``, from the file name (the suffix in any case)."""
+        fmt = _format_of(self.path)
+        if fmt is not None:
+            return fmt
         raise ValidationError("input file", self.path, f"must end with one of {sorted(LOG_SUFFIXES)}")
 
 
@@ -85,18 +100,118 @@ def hour_glob(logs: str, hour: str) -> str:
     return f"{hour_folder(logs, hour)}/*"
 
 
-def list_log_files(root: str, hour: str, storage_options: Mapping[str, str] | None = None) -> list[LogFile]:
-    """The hour's Parquet and JSON-lines files, sorted by path; an hour with no folder has no files."""
-    fs = filesystem_for(root, storage_options)
-    prefix = "s3://" if root.startswith("s3://") else ""
+def _format_of(path: str) -> LogFormat | None:
+    lower = path.lower()
+    return next((fmt for suffix, fmt in LOG_SUFFIXES.items() if lower.endswith(suffix)), None)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def ignore_reason(path: str, folder: str = "") -> str | None:
+    """Why a file under an hour's ``folder`` is not read (``None``: it is read); see the module docstring."""
+    relative = path[len(folder.rstrip("/")) + 1:] if folder and path.startswith(folder.rstrip("/") + "/") else path
+    parts = relative.split("/")
+    if any(_hidden(p) for p in (parts[:-1] if folder else [])):
+        return "in a hidden or marker folder"
+    if _hidden(parts[-1]):
+        return "hidden or marker file"
+    if _format_of(path) is None:
+        return f"not a log format (read: {FORMATS_READ})"
+    return None
+
+
+@dataclass(frozen=True)
+class IgnoredFile:
+    """A file under an hour that the job does not read, and why."""
+
+    path: str
+    size: int
+    reason: str
+
+    @property
+    def marker(self) -> bool:
+        """A hidden or marker file (``_SUCCESS``, ``.crc``), which writers such as Spark leave next to their data."""
+        return self.reason.startswith(("hidden or marker", "in a hidden or marker"))
+
+
+@dataclass(frozen=True)
+class LogListing:
+    """What an hour holds: the files read, the files ignored, and where they were looked for."""
+
+    files: list[LogFile]
+    ignored: list[IgnoredFile]
+    pattern: str
+    folder: str
+    folder_exists: bool
+
+    def describe(self) -> str:
+        """Where the files were looked for, for messages: the pattern, and whether its folder exists."""
+        where = f"{self.pattern} (folder {self.folder} {'exists' if self.folder_exists else 'does not exist'})"
+        if self.ignored:
+            names = ", ".join(f"{f.path} ({f.reason})" for f in self.ignored[:3])
+            where += f"; {len(self.ignored)} files ignored: {names}{' ...' if len(self.ignored) > 3 else ''}"
+        return where
+
+
+_GLOB_CHARS = ("*", "?", "[")
+
+
+def _folder_of(pattern: str, templated: bool, logs: str) -> str:
+    """The folder whose files belong to the hour: the root layout's hour folder, or the template's folder when the
+    hour is part of its folders (a template naming the hour only in the file name shares its folder across hours)."""
+    if not templated:
+        return pattern[:-2]
+    folder = pattern.rsplit("/", 1)[0]
+    if any(c in folder for c in _GLOB_CHARS) or "{hour}" not in logs.rsplit("/", 1)[0]:
+        return ""
+    return folder
+
+
+def scan_log_files(logs: str, hour: str, storage_options: Mapping[str, str] | None = None) -> LogListing:
+    """Every file of the hour, read or ignored (each with its reason); an hour with no folder has no files."""
+    fs = filesystem_for(logs, storage_options)
+    prefix = "s3://" if logs.startswith("s3://") else ""
+    templated = "{date}" in logs or "{hour}" in logs
+    pattern = hour_glob(logs, hour)
+    folder = _folder_of(pattern, templated, logs)
+
+    def full(name: str) -> str:
+        return name if name.startswith(prefix) else prefix + name
+
     try:
-        entries: dict[str, Any] = fs.glob(hour_glob(root, hour), detail=True)
-    except FileNotFoundError:
-        return []
-    files = [LogFile(name if name.startswith(prefix) else prefix + name, int(e["size"]))
-             for name, e in entries.items()
-             if e["type"] == "file" and any(name.endswith(s) for s in LOG_SUFFIXES)]
-    return sorted(files, key=lambda f: f.path)
+        exists = bool(folder) and fs.isdir(folder)
+    except (FileNotFoundError, PermissionError):
+        exists = False
+    found: dict[str, int] = {}
+    if exists:
+        found = {full(n): int(e["size"]) for n, e in fs.find(folder, detail=True).items() if e["type"] == "file"}
+    matched: dict[str, int] = found
+    if templated:
+        try:
+            entries: dict[str, Any] = fs.glob(pattern, detail=True)
+        except FileNotFoundError:
+            entries = {}
+        matched = {full(n): int(e["size"]) for n, e in entries.items() if e["type"] == "file"}
+        exists = exists or bool(matched)
+    files: list[LogFile] = []
+    ignored: list[IgnoredFile] = []
+    for path, size in sorted(matched.items()):
+        reason = ignore_reason(path, folder.rstrip("/") and full(folder))
+        if reason is None:
+            files.append(LogFile(path, size))
+        else:
+            ignored.append(IgnoredFile(path, size, reason))
+    ignored += [IgnoredFile(p, size, "does not match the logs pattern") for p, size in sorted(found.items())
+                if p not in matched]
+    return LogListing(files, sorted(ignored, key=lambda f: f.path), pattern, full(folder) if folder else pattern,
+                      exists)
+
+
+def list_log_files(root: str, hour: str, storage_options: Mapping[str, str] | None = None) -> list[LogFile]:
+    """The hour's files that are read (see :func:`scan_log_files`), sorted by path."""
+    return scan_log_files(root, hour, storage_options).files
 
 
 def log_splits(file: LogFile, storage_options: Mapping[str, str] | None = None,
@@ -165,8 +280,10 @@ def read_log_file(path: str, columns: Sequence[str] | None = None,
     try:
         with fs.open(path, "rb") as handle:
             if fmt == "jsonl":
-                table = pajson.read_json(io.BytesIO(handle.read()))
-                return table.select([c for c in columns if c in table.column_names]) if columns else table
+                table = _read_jsonl(handle.read())
+                if not columns:
+                    return table
+                return table.select([c for c in (*columns, LINE_ERROR) if c in table.column_names])
             parquet = pq.ParquetFile(handle)
             names = parquet.schema_arrow.names
             present = [c for c in columns if c in names] if columns else names
@@ -181,3 +298,74 @@ def read_log_file(path: str, columns: Sequence[str] | None = None,
         raise InputDataError(f"input file {path} does not exist") from None
     except (pa.ArrowInvalid, OSError) as err:
         raise InputDataError(f"input file {path} is not a readable {fmt} file: {err}") from None
+
+
+def _read_jsonl(data: bytes) -> pa.Table:
+    """JSON lines as a table: Arrow's reader when every column has one type, else line by line (:func:`jsonl_rows`).
+    """
+    try:
+        table = pajson.read_json(io.BytesIO(data))
+    except pa.ArrowInvalid:
+        return jsonl_rows(data)
+    # Arrow reads a column of integers and floats as double: an integer beyond 2**53 would silently lose digits
+    if any(pa.types.is_floating(f.type) for f in table.schema) and _has_big_integer(data):
+        return jsonl_rows(data)
+    return table
+
+
+def _has_big_integer(data: bytes) -> bool:
+    import re
+
+    return re.search(rb"(?<![\w.\"])-?\d{16,}(?![\w.\"])", data) is not None
+
+
+def jsonl_rows(data: bytes) -> pa.Table:
+    """JSON lines read line by line, so that one bad value costs its row and not the file.
+
+    A column whose values are all integers is int64, all numbers (integers and floats) float64 (integers beyond
+    2**53 make it a string column instead, so no digit is lost), anything else string (numbers written as their
+    JSON text, which validation parses exactly). A line that is not a JSON object gets its error in
+    :data:`LINE_ERROR` and nulls elsewhere. Blank lines are skipped, as Arrow's reader does.
+
+    >>> t = jsonl_rows(b'{"u": "a", "clicks": 1}\\n{"u": "b", "clicks": "many"}\\n{"u": "c"\\n')
+    >>> t.column("clicks").to_pylist(), t.column(LINE_ERROR).to_pylist()[2][:22]
+    (['1', 'many', None], 'not a JSON object: Exp')
+    """
+    import json
+
+    rows: list[dict[str, Any]] = []
+    errors: list[str | None] = []
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            problem = "" if isinstance(row, dict) else f"a JSON {type(row).__name__}"
+        except ValueError as err:
+            problem = str(err)
+        if not problem:
+            rows.append(row)
+            errors.append(None)
+        else:
+            rows.append({})
+            errors.append(f"not a JSON object: {problem}; line starts {line[:80].decode('utf-8', 'replace')!r}")
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    columns = {name: _jsonl_column([r.get(name) for r in rows]) for name in names}
+    if any(e is not None for e in errors):
+        columns[LINE_ERROR] = pa.array(errors, pa.string())
+    return pa.table(columns) if columns else pa.table({LINE_ERROR: pa.array(errors, pa.string())})
+
+
+def _jsonl_column(values: list[Any]) -> pa.Array:
+    import json
+
+    present = [v for v in values if v is not None]
+    if all(isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**63 for v in present):
+        return pa.array(values, pa.int64())
+    if all(isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 2**53)
+           for v in present):
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    if all(isinstance(v, bool) for v in present):
+        return pa.array(values, pa.bool_())
+    return pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values],
+                    pa.string())

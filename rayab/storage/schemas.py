@@ -56,6 +56,8 @@ MANIFEST = pa.schema([
     # added with the assignment-join mode and the job summary (older manifests read these as null)
     ("rows_unmatched", pa.int64()), ("population", pa.string()), ("bytes_written", pa.int64()),
     ("quarantine_reasons", pa.string()),
+    # files under the hour that were not read, and whether an hour without input was declared real (--allow-empty)
+    ("ignored_files", pa.list_(pa.string())), ("allow_empty", pa.bool_()),
 ])
 QUARANTINE = pa.schema([
     ("analysis_type", pa.string()), ("hour", pa.string()), ("source_file", pa.string()),

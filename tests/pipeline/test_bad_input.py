@@ -1,6 +1,7 @@
 """Bad input, one case per test: bad rows are quarantined with their reason and counted in the manifest and the
 summary; valid rows of the same file still count exactly; a corrupt file fails the hour naming the file unless
-``skip_corrupt`` is set; an empty hour commits an empty partition. Nothing is silently dropped."""
+``skip_corrupt`` is set; an empty hour declared real (``allow_empty``) commits an empty partition. Nothing is
+silently dropped."""
 
 from __future__ import annotations
 
@@ -161,9 +162,9 @@ def test_skip_corrupt_records_the_file_and_keeps_the_rest(workdir: Path) -> None
     assert _totals(warehouse)["n_events"] == 6
 
 
-def test_an_empty_hour_commits_an_empty_partition_and_a_manifest(workdir: Path) -> None:
+def test_an_empty_hour_declared_real_commits_an_empty_partition_and_a_manifest(workdir: Path) -> None:
     warehouse = Warehouse.from_url(workdir / "wh")
-    (summary,) = run_hour(_config(), HOUR, str(workdir / "logs"), warehouse)
+    (summary,) = run_hour(_config(), HOUR, str(workdir / "logs"), warehouse, allow_empty=True)
     assert (summary.files, summary.rows_read, summary.cells) == (0, 0, 0)
     (manifest,) = read_rows(warehouse, "_manifest").to_pylist()
     assert manifest["hour"] == HOUR and manifest["input_files"] == []
