@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -82,3 +83,20 @@ def test_node_assigns_random_units_exactly_as_the_python_engine(tmp_path: Path, 
         assert answers["reasons"][i] == [a.reason for a in row], (units[i], attributes[i])
     reasons = {r for row in answers["reasons"] for r in row}
     assert reasons == {"assigned", "shipped", "missing_id", "not_targeted", "outside_layer_slice", "outside_rollout"}
+
+
+def test_the_readme_sdk_commands_run_as_written() -> None:
+    """The "Assigning in your service" commands, from the repository root (npm test is the test above)."""
+    _node()
+    repo = PACKAGE.parents[1]
+    text = (repo / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Assigning in your service"):text.index("## Running on a cluster")]
+    (block,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    lines = [line for line in block.splitlines() if line and "npm " not in line]
+    assert len(lines) == 2
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(lines)], cwd=repo, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ranker_v2: " in result.stdout and "ranker = v" in result.stdout and "batch: " in result.stdout
+    document = json.loads((repo / "build" / "snapshot.json").read_text(encoding="utf-8"))
+    assert document["format"] == "rayab.assignment-snapshot" and document["experiments"]
