@@ -6,7 +6,8 @@
 // - JSON has one number type: an integral number is an integer (a string or version condition reads it as its
 //   decimal text), any other number is a float.
 // - Strings read as numbers as Python's float() reads them (surrounding Unicode whitespace, "_" between digits,
-//   "1e3", ".5"; no hex, no infinities); only ASCII digits are read (see the README's SDK notes).
+//   "1e3", ".5", decimal digits of any script; no hex, no infinities), and versions take decimal digits of any
+//   script too, as the Python engine's \d does.
 
 import { SnapshotError } from "./errors.js";
 
@@ -19,11 +20,38 @@ const MAX_DEPTH = 16;
 const MAX_LIST_VALUES = 10000;
 const MAX_TEXT_LENGTH = 1024;
 const COLUMN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-const VERSION = /^[vV]?([0-9]{1,9}(?:\.[0-9]{1,9}){0,7})(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$/;
+const VERSION = /^[vV]?(\p{Nd}{1,9}(?:\.\p{Nd}{1,9}){0,7})(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$/u;
 const NUMBER = /^[+-]?(?:[0-9](?:_?[0-9])*(?:\.(?:[0-9](?:_?[0-9])*)?)?|\.[0-9](?:_?[0-9])*)(?:[eE][+-]?[0-9](?:_?[0-9])*)?$/;
 // The characters Python's float() strips around a number.
 const EDGE_SPACE = /^[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 const MAX_EXACT = 9007199254740992;
+
+const ASCII = /^[\x00-\x7f]*$/;
+const DECIMAL = /\p{Nd}/u;
+const DIGIT_VALUES = new Map();
+
+// Unicode encodes every script's decimal digits as runs of ten code points, 0 to 9, so a digit's value is its
+// distance from the start of its block of consecutive digits, modulo 10.
+function digitValue(codePoint) {
+  let value = DIGIT_VALUES.get(codePoint);
+  if (value === undefined) {
+    let start = codePoint;
+    while (start > 0 && DECIMAL.test(String.fromCodePoint(start - 1))) start--;
+    value = (codePoint - start) % 10;
+    DIGIT_VALUES.set(codePoint, value);
+  }
+  return value;
+}
+
+/** `text` with every decimal digit of another script replaced by the ASCII digit of the same value. */
+export function asciiDigits(text) {
+  if (ASCII.test(text)) return text;
+  let out = "";
+  for (const char of text) {
+    out += DECIMAL.test(char) ? String(digitValue(char.codePointAt(0))) : char;
+  }
+  return out;
+}
 
 /** Length in Unicode code points (Python's len). */
 export function codePointLength(text) {
@@ -44,10 +72,10 @@ export function codePointLength(text) {
  * @param {string} text
  */
 export function versionKey(text) {
-  if (text.length > 128) return null;
+  if (text.length > 128 && codePointLength(text) > 128) return null;
   const match = VERSION.exec(text);
   if (match === null) return null;
-  const release = match[1].split(".").map((part) => parseInt(part, 10));
+  const release = asciiDigits(match[1]).split(".").map((part) => parseInt(part, 10));
   while (release.length > 1 && release[release.length - 1] === 0) release.pop();
   if (match[2] === undefined) return { release, flag: 1, pre: [] };
   const pre = match[2].split(".").map((p) => (/^[0-9]+$/.test(p) ? [0, p.replace(/^0+(?=.)/, "")] : [1, p]));
@@ -88,7 +116,7 @@ function integerText(value) {
 
 /** A string read as a finite number the way Python's float() reads it, or null. */
 export function readNumber(text) {
-  const trimmed = text.replace(EDGE_SPACE, "");
+  const trimmed = asciiDigits(text).replace(EDGE_SPACE, "");
   if (!NUMBER.test(trimmed)) return null;
   const number = Number(trimmed.includes("_") ? trimmed.replaceAll("_", "") : trimmed);
   return Number.isFinite(number) ? number : null;
