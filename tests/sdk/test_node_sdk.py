@@ -59,7 +59,7 @@ def test_node_assigns_random_units_exactly_as_the_python_engine(tmp_path: Path, 
         "country": ["FR", "DE", "ES", "US", "fr", 7],
         "app_version": ["5.2", "5.10.1", "5.1.9", "6.0.0-beta.1", "v7.0.0-beta.11", 6, "junk"],
         "premium": [True, False, "TRUE", "false", 1],
-        "age": [12, 17, 18, 21, 30.5, 64.5, 65.5, "22", " 40 ", "x"],
+        "age": [12, 17, 18, 21, 30.5, 64.5, 65.5, "22", " 40 ", "x", "\u0662\u0661", "1_9"],
         "plan": ["free", "trial", "pro"],
         "beta": [True, False, "false", "yes"],
     }
