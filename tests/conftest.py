@@ -13,6 +13,17 @@ import pytest
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run only when asked for: ``-m slow`` (or any marker expression naming it) or
+    ``RAYAB_SLOW=1``; otherwise they are reported as skipped, with the way to run them."""
+    if os.environ.get("RAYAB_SLOW") == "1" or "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow or RAYAB_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[None]:
     """A local Ray with an explicit CPU count, shared by the whole session and shut down at its end."""
