@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from rayab.stats.bayesian import (
+    BayesianReadout,
+    binomial_readout,
+    bootstrap_readout,
+    bootstrap_readouts,
+    gaussian_readout,
+    normal_readout,
+    normal_readouts,
+)
 from rayab.stats.bootstrap import QUANTILE_METHOD, BootstrapInterval, bootstrap_interval, bootstrap_pvalue
 from rayab.stats.cuped import CupedResult, cuped_ratio_test, cuped_test, cuped_theta
 from rayab.stats.delta import ratio_test, ratio_variance
@@ -23,6 +32,7 @@ from rayab.stats.power import (
     sample_size,
     t_power,
 )
+from rayab.stats.quantile_sketch import QuantileSketches, SketchLayout, histogram_quantiles
 from rayab.stats.replicate_sums import replicate_sums
 from rayab.stats.sequential import ConfidenceSequence, confidence_sequence, mixture_rho
 from rayab.stats.srm import (
@@ -39,6 +49,7 @@ __all__ = [
     "MAX_WEIGHT",
     "POISSON_THRESHOLDS",
     "QUANTILE_METHOD",
+    "BayesianReadout",
     "BootstrapInterval",
     "ConfidenceSequence",
     "CupedRatioStats",
@@ -48,15 +59,20 @@ __all__ = [
     "Kpi",
     "MeanVariance",
     "MultipleTestResult",
+    "QuantileSketches",
     "RatioStats",
     "SampleSize",
     "SampleStats",
     "SequentialSrmResult",
+    "SketchLayout",
     "SrmResult",
     "TTestResult",
     "adjust_pvalues",
+    "binomial_readout",
     "bootstrap_interval",
     "bootstrap_pvalue",
+    "bootstrap_readout",
+    "bootstrap_readouts",
     "chisquare_power",
     "compare_means",
     "confidence_sequence",
@@ -64,9 +80,13 @@ __all__ = [
     "cuped_test",
     "cuped_theta",
     "duration_days",
+    "gaussian_readout",
+    "histogram_quantiles",
     "minimum_detectable_effect",
     "mixture_rho",
     "normal_power",
+    "normal_readout",
+    "normal_readouts",
     "plan_experiment",
     "poisson_weights",
     "power_two_sample",
