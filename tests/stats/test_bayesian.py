@@ -239,7 +239,8 @@ def test_bootstrap_path_agrees_with_the_normal_path_within_monte_carlo_error() -
     bootstrap readout of the mean revenue per unit agrees with the normal readout within 4 Monte-Carlo standard
     errors of B: ``sqrt(p (1 - p) / B)`` for the chance to win, ``sd(max(D, 0)) / sqrt(B)`` for the risks and
     ``sqrt(q (1 - q) / B) / f(x_q)`` for a ``q``-quantile of ``R`` (``f`` the lognormal density of the normal
-    path); with these B that is about 0.045 in chance to win and 0.2 of ``s`` at the interval's ends."""
+    path). On these data (normal path: chance to win 0.946, ``s`` = 0.0196) the bounds are 0.020 in chance to win,
+    0.0023 at the median lift and 0.0046 at the 95% interval's ends; the observed gaps are 0.0015, 0.0009, 0.0002."""
     rng = np.random.default_rng(20261201)
     n_units, n_reps = 40_000, 2_000
     arms = [clustered_arm(rng, salt, n_units, scale) for salt, scale in (("ctl", 1.0), ("trt", 1.004))]
