@@ -19,6 +19,7 @@ from rayab.stats.bayesian import (
     gaussian_readout,
     normal_readout,
     normal_readouts,
+    normal_readouts_from_replicates,
 )
 from rayab.stats.moments import SampleStats
 from rayab.stats.poisson_weights import unit_keys
@@ -266,3 +267,15 @@ def test_bootstrap_path_agrees_with_the_normal_path_within_monte_carlo_error() -
         assert abs(getattr(boot, name) - getattr(normal, name)) < 4 * mc_error, name
     mean_error = float(np.std(replicate_means[1] / replicate_means[0])) / math.sqrt(n_reps)
     assert abs(boot.posterior_mean - normal.posterior_mean) < 4 * mean_error
+
+
+def test_normal_readouts_from_replicates_use_each_arms_replicate_variance() -> None:
+    rng = np.random.default_rng(11)
+    c, t = rng.normal(2.0, 0.05, (2, 500)), rng.normal(2.1, 0.08, (2, 500))
+    c[1, 3] = np.nan  # an invalid replicate is left out of the variance, not turned into a number
+    got = normal_readouts_from_replicates([2.0, 2.0], [2.1, 2.1], c, t)
+    for i in (0, 1):
+        keep = np.isfinite(c[i])
+        expected = normal_readout(2.0, float(np.var(c[i][keep], ddof=1)), 2.1, float(np.var(t[i], ddof=1)))
+        assert got.error[i] is None
+        assert tuple(got.row(i))[:11] == pytest.approx(tuple(expected)[:11], rel=1e-12)
