@@ -21,7 +21,7 @@ Fields of a :class:`BayesianReadout`, with ``D = treatment - control`` (absolute
   ``E[max(D, 0)]`` and ``E[max(-D, 0)]`` (swapped with ``inverse=True``); normal path from ``D ~ N(m_t - m_c,
   v_c + v_t)``, conversions from the two Beta posteriors exactly (a one-dimensional integral); bootstrap: the mean
   over replicates. ``relative_risk_*`` divides by the treatment's point estimate, as gbstats does (its vectors
-  show the treatment, not the control, mean as the divisor).
+  show the treatment, not the control, mean as the divisor); NaN when that estimate is 0.
 * ``expected``: gbstats' "expected" lift, ``exp(mu) - 1``, which is the posterior **median** of ``R`` under the
   lognormal; bootstrap: the replicates' median of ``R``.
 * ``posterior_mean``: ``E[R]``: ``exp(mu + s^2 / 2) - 1``; bootstrap: the replicates' mean of ``R``.
@@ -176,9 +176,9 @@ def _fill_risk(out: dict[str, F64], rows: npt.NDArray[np.bool_], gain: F64, loss
     """Risks of ``rows`` from ``gain = E[max(D, 0)]`` and ``loss = E[max(-D, 0)]`` (swapped when ``inverse``)."""
     control_risk, treatment_risk = (loss, gain) if inverse else (gain, loss)
     out["risk_control"][rows], out["risk_treatment"][rows] = control_risk[rows], treatment_risk[rows]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["relative_risk_control"][rows] = control_risk[rows] / treatment[rows]
-        out["relative_risk_treatment"][rows] = treatment_risk[rows] / treatment[rows]
+    scale = np.where(treatment[rows] != 0, treatment[rows], np.nan)  # no relative risk of a zero treatment mean
+    out["relative_risk_control"][rows] = control_risk[rows] / scale
+    out["relative_risk_treatment"][rows] = treatment_risk[rows] / scale
 
 
 def _vector(field: str, value: npt.ArrayLike, n: int) -> F64:

@@ -279,3 +279,9 @@ def test_normal_readouts_from_replicates_use_each_arms_replicate_variance() -> N
         expected = normal_readout(2.0, float(np.var(c[i][keep], ddof=1)), 2.1, float(np.var(t[i], ddof=1)))
         assert got.error[i] is None
         assert tuple(got.row(i))[:11] == pytest.approx(tuple(expected)[:11], rel=1e-12)
+
+
+def test_relative_risk_of_a_zero_treatment_estimate_is_nan_not_infinite() -> None:
+    readout = bootstrap_readout(1.0, 0.0, [1.0, 1.2, 0.9], [0.1, -0.1, 0.0])
+    assert readout.error is None and readout.risk_treatment > 0
+    assert math.isnan(readout.relative_risk_control) and math.isnan(readout.relative_risk_treatment)
