@@ -102,4 +102,4 @@ def world(workdir: Path):  # type: ignore[no-untyped-def]
 
 
 # the published reference vectors of tests/reference, for every test folder
-from tests.reference_fixtures import gbstats, r_values, spotify  # noqa: E402,F401
+from tests.reference_fixtures import gbstats, gbstats_bayesian, r_values, spotify  # noqa: E402,F401

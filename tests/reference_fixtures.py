@@ -31,3 +31,8 @@ def r_values() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def spotify() -> dict[str, Any]:
     return load_reference("spotify_confidence_vectors.json")
+
+
+@pytest.fixture(scope="session")
+def gbstats_bayesian() -> dict[str, Any]:
+    return load_reference("gbstats_bayesian_vectors.json")

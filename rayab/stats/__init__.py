@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from rayab.stats.bayesian import (
+    ArmSums,
+    BayesianReadout,
+    binomial_readout,
+    bootstrap_readout,
+    bootstrap_readouts,
+    gaussian_readout,
+    normal_readout,
+    normal_readouts,
+)
 from rayab.stats.bootstrap import QUANTILE_METHOD, BootstrapInterval, bootstrap_interval, bootstrap_pvalue
 from rayab.stats.multiplicity import MultipleTestResult, adjust_pvalues
 from rayab.stats.poisson_weights import MAX_WEIGHT, POISSON_THRESHOLDS, poisson_weights, unit_keys, weights_for
@@ -20,6 +30,7 @@ from rayab.stats.power import (
     sample_size,
     t_power,
 )
+from rayab.stats.quantile_sketch import QuantileSketches, SketchLayout, histogram_quantiles
 from rayab.stats.replicate_sums import replicate_sums
 from rayab.stats.sequential import ConfidenceSequence, confidence_sequence, mixture_rho
 from rayab.stats.srm import (
@@ -35,23 +46,34 @@ __all__ = [
     "MAX_WEIGHT",
     "POISSON_THRESHOLDS",
     "QUANTILE_METHOD",
+    "ArmSums",
+    "BayesianReadout",
     "BootstrapInterval",
     "ConfidenceSequence",
     "ExperimentPlan",
     "Kpi",
     "MultipleTestResult",
+    "QuantileSketches",
     "SampleSize",
     "SequentialSrmResult",
+    "SketchLayout",
     "SrmResult",
     "adjust_pvalues",
+    "binomial_readout",
     "bootstrap_interval",
     "bootstrap_pvalue",
+    "bootstrap_readout",
+    "bootstrap_readouts",
     "chisquare_power",
     "confidence_sequence",
     "duration_days",
+    "gaussian_readout",
+    "histogram_quantiles",
     "minimum_detectable_effect",
     "mixture_rho",
     "normal_power",
+    "normal_readout",
+    "normal_readouts",
     "plan_experiment",
     "poisson_weights",
     "power_two_sample",
