@@ -44,8 +44,8 @@ KNOWN = {
     "rayab/hourly/job.py: replace_partitions(..., '_quarantine')",
     "rayab/hourly/job.py: append_rows(..., '_manifest')",
     "rayab/hourly/kpi_outcome.py: read_rows(..., 'assignment')",
-    "rayab/rpc/results_engine.py: table_version(..., 'experiment')",
-    "rayab/rpc/results_engine.py: table_version(..., '_analysis_type')",
+    "rayab/api/engine.py: table_version(..., 'experiment')",
+    "rayab/api/engine.py: table_version(..., '_analysis_type')",
 }
 TABLE_FUNCTIONS = {"read_rows", "replace_partitions", "append_rows", "partition_bytes", "table_version",
                    "open_table", "list_partition_files"}

@@ -1,4 +1,4 @@
-"""``rayab.v1.ResultsService``: a thin adapter over :class:`~rayab.rpc.results_engine.ResultsEngine`.
+"""``rayab.v1.ResultsService``: a thin adapter over :class:`~rayab.api.engine.ResultsEngine`.
 
 Reading partitions and computing intervals is blocking work: it runs in a worker thread, so a results query never
 stalls the assignment calls served by the same event loop. A call whose deadline has already passed is not started.
@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 
 import grpc
 
+from rayab.api.engine import QueryRequest, ResultsEngine
 from rayab.guardrails.health import worst_status
 from rayab.query.compare import MetricResult
 from rayab.query.cuped import CupedMetricResult
 from rayab.rpc._generated import results_pb2 as rpb
 from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
-from rayab.rpc.results_engine import QueryRequest, ResultsEngine
 from rayab.rpc.status import guarded
 
 __all__ = ["ResultsService", "request_fields"]

@@ -26,6 +26,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from rayab.api.engine import ResultsEngine
 from rayab.assignment import ConfigSnapshot
 from rayab.errors import ValidationError
 from rayab.rpc._generated import assignment_pb2 as apb
@@ -37,7 +38,6 @@ from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
 from rayab.rpc.assignment_service import AssignmentService
 from rayab.rpc.auth import AdminToken
 from rayab.rpc.experiment_service import ExperimentAdmin, ExperimentService
-from rayab.rpc.results_engine import ResultsEngine
 from rayab.rpc.results_service import ResultsService
 from rayab.rpc.snapshot import SnapshotHolder
 from rayab.serving.assignment_recorder import AssignmentRecorder

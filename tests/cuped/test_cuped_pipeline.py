@@ -145,8 +145,8 @@ def test_cli_results_cuped_prints_adjusted_next_to_raw(cw: CupedWorld, tmp_path:
 def test_results_service_returns_cuped_results(cw: CupedWorld) -> None:
     import asyncio
 
+    from rayab.api.engine import ResultsEngine
     from rayab.rpc._generated import results_pb2 as rpb
-    from rayab.rpc.results_engine import ResultsEngine
     from rayab.rpc.results_service import ResultsService
     from rayab.storage.specs import save_config
 

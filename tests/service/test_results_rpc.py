@@ -16,6 +16,7 @@ import sqlglot
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from rayab.api.engine import ResultsEngine
 from rayab.assignment import ConfigSnapshot
 from rayab.guardrails.planning import metric_history, plan_from_history
 from rayab.hourly.job import run_hour
@@ -24,7 +25,6 @@ from rayab.query.spec import Query
 from rayab.rpc._generated import results_pb2 as rpb
 from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
 from rayab.rpc.client import open_channel
-from rayab.rpc.results_engine import ResultsEngine
 from rayab.rpc.server import ServerSettings, start_server
 from rayab.rpc.snapshot import SnapshotHolder
 from rayab.storage.specs import save_config
