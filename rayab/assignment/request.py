@@ -40,6 +40,17 @@ def check_ids(unit_id: Any, session_id: Any, field: str = "unit_id", session_fie
                               f"must be None or a string of at most {MAX_ID_LENGTH} characters")
     if not unit_id and not session_id:
         raise ValidationError(field, unit_id, "must be non-empty unless a session_id is given")
+    for name, value in ((field, unit_id), (session_field, session_id)):
+        if value and not value.isascii() and not _is_utf8(value):
+            raise ValidationError(name, value, "must be valid Unicode text (a lone surrogate cannot be hashed)")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_attributes(attributes: Any, field: str = "attributes") -> Attributes:

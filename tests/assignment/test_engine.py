@@ -264,3 +264,13 @@ def test_the_request_path_imports_no_ray_pyarrow_or_grpc() -> None:
             "print(sorted(m for m in ('ray', 'pyarrow', 'grpc') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("field", ["unit_id", "session_id"])
+def test_an_id_with_a_lone_surrogate_is_invalid_input_not_a_crash(assigner: Assigner, field: str) -> None:
+    # "a\ud800b" has no UTF-8 encoding: it cannot be hashed, so it is refused like any other bad id
+    ids: dict[str, str] = {"unit_id": "u1", "session_id": "s1", field: "a\ud800b"}
+    with pytest.raises(ValidationError) as err:
+        assigner.assign(ids["unit_id"], session_id=ids["session_id"])
+    assert err.value.field == field
+    assert "lone surrogate cannot be hashed" in err.value.rule
