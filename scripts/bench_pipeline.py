@@ -245,7 +245,7 @@ def outputs_agree(warehouse: Warehouse, reference: pa.Table) -> str:
             return f"raw sums of {name} differ"
         mine = np.asarray(ours.column(f"{name}_reps").combine_chunks().flatten()) if name != "n_events" else None
         theirs = np.asarray(reference.column(f"{name}_reps").combine_chunks().flatten()) if name != "n_events" else None
-        if mine is not None and not np.array_equal(mine, theirs):
+        if mine is not None and theirs is not None and not np.array_equal(mine, theirs):
             return f"replicate sums of {name} differ"
     return ""
 
@@ -285,19 +285,19 @@ def bench(args: argparse.Namespace, n_experiments: int, replicates: list[int], r
     rows = []
     for b in replicates:
         config = load_test_config(n_experiments, n_replicates=b)
-        t_ours, stats = _time(lambda config=config: run_rayab(config, logs, warehouse, args.shards, reducer),
+        t_ours, stats = _time(lambda config=config: run_rayab(config, logs, warehouse, args.shards, reducer),  # type: ignore[misc]
                               args.repeat)
         row = {"experiments": n_experiments, "B": b, "events": stats["rows"], "cells": stats["cells"],
                "bytes": stats["bytes"], "rayab": t_ours, "stages": stats["seconds"]}
         if spark is not None:
-            t_spark, spark_out = _time(lambda config=config, b=b: run_spark(spark, config, logs, warehouse, b),
+            t_spark, spark_out = _time(lambda config=config, b=b: run_spark(spark, config, logs, warehouse, b),  # type: ignore[misc]
                                        args.spark_repeat)
             mismatch = outputs_agree(warehouse, spark_out)
             if mismatch:
                 raise SystemExit(f"Spark output differs at B={b}, {n_experiments} experiments: {mismatch}")
             row["spark"] = t_spark
         if not args.no_duckdb:
-            t_ref, reference = _time(lambda config=config, b=b: run_duckdb(config, logs, warehouse, b, args.threads),
+            t_ref, reference = _time(lambda config=config, b=b: run_duckdb(config, logs, warehouse, b, args.threads),  # type: ignore[misc]
                                      args.repeat)
             mismatch = outputs_agree(warehouse, reference)
             if mismatch:

@@ -140,8 +140,9 @@ def main() -> None:
           f"{args.hours * 50 * 5 * args.b / 1e6:.0f}M replicate sums, {size / 1e6:.0f} MB of Parquet in {root}")
     for projection in (("country", "platform"), ()):
         query = Query("bench", START, end, metrics=METRICS, projection=projection)
-        engine, engine_cpu, results = _time(lambda q=query: run_query(warehouse, at, exp, q), args.repeat)
-        sql, sql_cpu, rows = _time(lambda q=query: run_duckdb(warehouse, at, exp, q), args.repeat)
+        engine, engine_cpu, results = _time(lambda q=query: run_query(warehouse, at, exp, q),  # type: ignore[misc]
+                                            args.repeat)
+        sql, sql_cpu, rows = _time(lambda q=query: run_duckdb(warehouse, at, exp, q), args.repeat)  # type: ignore[misc]
         label = " x ".join(projection) or "totals"
         print(f"\n{label}: {len(results)} results ({len(results) // len(METRICS)} cells x {len(METRICS)} metrics), "
               f"{rows.num_rows} SQL rows")

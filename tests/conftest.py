@@ -84,7 +84,7 @@ def s3_bucket(s3_server: dict[str, str], request: pytest.FixtureRequest) -> str:
     client = boto3.client("s3", endpoint_url=s3_server["AWS_ENDPOINT_URL"], region_name=s3_server["AWS_REGION"],
                           aws_access_key_id="testing", aws_secret_access_key="testing")
     client.create_bucket(Bucket=name)
-    return name
+    return str(name)
 
 
 @pytest.fixture()
@@ -94,7 +94,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def world(workdir: Path):  # type: ignore[no-untyped-def]
+def world(workdir: Path):
     """A small simulated world: 1,500 units, 2 hours of logs, assignments in a local warehouse."""
     from tests.pipeline.worlds import make_world
 

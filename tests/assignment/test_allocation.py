@@ -121,8 +121,8 @@ def test_any_coverage_increase_keeps_every_assigned_position(raw: list[int], c1:
 
 def contingency_pvalue(first: list[str | None], second: list[str | None]) -> float:
     table = Counter(zip(first, second, strict=True))
-    rows = sorted({a for a, _ in table})
-    cols = sorted({b for _, b in table})
+    rows = sorted({a for a, _ in table}, key=str)
+    cols = sorted({b for _, b in table}, key=str)
     matrix = [[table[(r, c)] for c in cols] for r in rows]
     return float(stats.chi2_contingency(matrix).pvalue)
 

@@ -41,7 +41,7 @@ def test_an_assignment_carries_variant_parameters_and_version(assigner: Assigner
                                                               experiment: ExperimentFactory) -> None:
     (a,) = assigner.assign("alice", {}, ["running"])
     assert a.variant_id == assign_variant(experiment("running"), "alice")
-    assert a.parameters == {"arm": int(a.variant_id[1:])}
+    assert a.variant_id is not None and a.parameters == {"arm": int(a.variant_id[1:])}
     assert (a.config_version, a.in_experiment, a.reason) == (42, True, "assigned")
     with pytest.raises(TypeError):
         a.parameters["arm"] = 5  # type: ignore[index]

@@ -111,8 +111,8 @@ def reference(rule: dict[str, Any], attributes: dict[str, Any]) -> bool:
         return value in [float(v) for v in operand]
     if op == "not_in":
         return value not in [float(v) for v in operand]
-    return {"eq": value == operand, "ne": value != operand, "lt": value < operand, "lte": value <= operand,
-            "gt": value > operand, "gte": value >= operand}[op]
+    return bool({"eq": value == operand, "ne": value != operand, "lt": value < operand, "lte": value <= operand,
+            "gt": value > operand, "gte": value >= operand}[op])
 
 
 names = st.sampled_from(["a", "b", "c"])

@@ -159,7 +159,7 @@ def test_results_service_returns_cuped_results(cw: CupedWorld) -> None:
     service = ResultsService(ResultsEngine(cw.world.warehouse))
     request = rpb.ResultsRequest(exp_id="ranker_v2", start_hour=start, end_hour=end, metrics=["clicks", "ctr"],
                                  cuped=True)
-    response = asyncio.run(service.QueryResults(request, Context()))
+    response: rpb.ResultsResponse = asyncio.run(service.QueryResults(request, Context()))  # type: ignore[arg-type]
     (message,) = response.cuped_results
     (expected,) = run_cuped_query(cw.world.warehouse, cw.world.analysis_type, cw.world.config.experiment("ranker_v2"),
                                   Query("ranker_v2", start, end, metrics=("clicks",)))
@@ -167,6 +167,6 @@ def test_results_service_returns_cuped_results(cw: CupedWorld) -> None:
     assert message.rel_diff == pytest.approx(expected.rel_diff)
     assert message.variance_reduction == pytest.approx(expected.variance_reduction)
     assert {r.metric for r in response.results} == {"clicks", "ctr"}
-    plain = asyncio.run(service.QueryResults(rpb.ResultsRequest(exp_id="ranker_v2", start_hour=start, end_hour=end,
-                                                                metrics=["clicks"]), Context()))
+    plain_request = rpb.ResultsRequest(exp_id="ranker_v2", start_hour=start, end_hour=end, metrics=["clicks"])
+    plain: rpb.ResultsResponse = asyncio.run(service.QueryResults(plain_request, Context()))  # type: ignore[arg-type]
     assert not plain.cuped_results

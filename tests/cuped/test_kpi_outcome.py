@@ -115,10 +115,10 @@ def test_example_queries_run_as_written(kw: tuple[World, pa.Table]) -> None:
     for r in kpi:
         per_exp[r["exp_id"]].add(r["unit_id"])
     assert {r["exp_id"]: r["units"] for r in distinct} == {e: len(u) for e, u in per_exp.items()}
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    for key in zip(world.assignments.column("exp_id").to_pylist(), world.assignments.column("variant_id").to_pylist(),
-                   strict=True):
-        counts[key] += 1
+    counts: dict[tuple[str, ...], int] = defaultdict(int)
+    for pair in zip(world.assignments.column("exp_id").to_pylist(), world.assignments.column("variant_id").to_pylist(),
+                    strict=True):
+        counts[pair] += 1
     assigned = run_sql_file(world.warehouse, QUERIES / "assignments_per_experiment.sql").to_pylist()
     assert {(r["exp_id"], r["variant_id"]): r["assignments"] for r in assigned} == dict(counts)
 
