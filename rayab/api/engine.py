@@ -18,13 +18,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
+from rayab.api.requests import ResultsRequest, coerce_request
 from rayab.errors import NotFoundError, ValidationError
 from rayab.guardrails.health import HealthCheck, HealthSettings, experiment_health
 from rayab.guardrails.planning import PowerPlan, metric_history, plan_from_history
 from rayab.model import AnalysisType, Config, Experiment
 from rayab.query.compare import MetricResult
 from rayab.query.cuped import CupedMetricResult, run_cuped_query
-from rayab.query.filters import parse_filter
 from rayab.query.results import cumulative_results, run_query
 from rayab.query.spec import Query
 from rayab.query.sql import results_sql
@@ -32,7 +32,7 @@ from rayab.storage.specs import load_saved_config
 from rayab.storage.tables import table_version
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["QueryRequest", "ResultsEngine"]
+__all__ = ["QueryRequest", "ResultsEngine", "ResultsRequest"]
 
 _T = TypeVar("_T")
 QueryRequest = dict[str, Any]
@@ -88,44 +88,34 @@ class ResultsEngine:
         raise NotFoundError(f"analysis type {analysis_type!r} does not measure {exp_id}; "
                             f"known: {[a.name for a in types]}")
 
-    def query(self, request: QueryRequest) -> tuple[Experiment, AnalysisType, Query]:
-        """The typed query of a request mapping (the fields of ``ResultsRequest``)."""
-        _, exp, at = self._resolve(request["exp_id"], request.get("analysis_type", ""))
-        where = None
-        if request.get("where"):
-            try:
-                where = parse_filter(request["where"])
-            except ValidationError as err:
-                raise ValidationError("where", request["where"], err.rule) from None
-        query = Query(exp.exp_id, request["start_hour"], request["end_hour"],
-                      metrics=tuple(request.get("metrics") or ()), projection=tuple(request.get("projection") or ()),
-                      where=where, confidence_level=request.get("confidence_level") or 0.95,
-                      method=request.get("method") or "percentile", correction=request.get("correction") or None,
-                      correct_across_slices=bool(request.get("correct_across_slices")),
-                      interval=request.get("interval") or "fixed",
-                      planned_units=request.get("planned_units") or 5000.0)
-        return exp, at, query.resolve(at)
+    def query(self, request: ResultsRequest | QueryRequest) -> tuple[Experiment, AnalysisType, Query]:
+        """The experiment, analysis type and resolved query of a request (typed, or a mapping of its fields)."""
+        request = coerce_request(request)
+        _, exp, at = self._resolve(request.exp_id, request.analysis_type)
+        return exp, at, request.query(at)
 
-    def _key(self, kind: str, request: QueryRequest, table: str) -> Hashable:
-        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in request.items()))
-        return (kind, frozen, table_version(self.warehouse, table), self._config[0] if self._config else None)
+    def _key(self, kind: str, request: ResultsRequest, table: str) -> Hashable:
+        return (kind, request, table_version(self.warehouse, table), self._config[0] if self._config else None)
 
-    def results(self, request: QueryRequest) -> tuple[list[MetricResult], bool]:
+    def results(self, request: ResultsRequest | QueryRequest) -> tuple[list[MetricResult], bool]:
         """``QueryResults``: the results of the window."""
+        request = coerce_request(request)
         exp, at, query = self.query(request)
         return self._cached(self._key("results", request, at.table),
                             lambda: run_query(self.warehouse, at, exp, query))
 
-    def cuped(self, request: QueryRequest) -> tuple[list[CupedMetricResult], bool]:
+    def cuped(self, request: ResultsRequest | QueryRequest) -> tuple[list[CupedMetricResult], bool]:
         """``QueryResults`` with ``cuped``: CUPED comparisons of the requested CUPED metrics (all when none is)."""
+        request = coerce_request(request)
         exp, at, query = self.query(request)
-        asked = tuple(m for m in (request.get("metrics") or ()) if m in at.cuped)
+        asked = tuple(m for m in request.metrics if m in at.cuped)
         query = dataclasses.replace(query, metrics=asked)
         return self._cached(self._key("cuped", request, at.table),
                             lambda: run_cuped_query(self.warehouse, at, exp, query))
 
-    def timeseries(self, request: QueryRequest) -> tuple[list[MetricResult], bool]:
+    def timeseries(self, request: ResultsRequest | QueryRequest) -> tuple[list[MetricResult], bool]:
         """``Timeseries``: the results as of the end of every hour of the window."""
+        request = coerce_request(request)
         exp, at, query = self.query(request)
         return self._cached(self._key("timeseries", request, at.table),
                             lambda: cumulative_results(self.warehouse, at, exp, query))
@@ -148,7 +138,7 @@ class ResultsEngine:
                                  alpha=request.get("alpha") or 0.05, power=request.get("power") or 0.8,
                                  n_arms=n_arms, days=request.get("days") or 14)
 
-    def sql(self, request: QueryRequest, dialect: str) -> str:
+    def sql(self, request: ResultsRequest | QueryRequest, dialect: str) -> str:
         """``GenerateSql``: the SQL of the query in ``dialect``."""
         dialect = dialect or "duckdb"
         if dialect not in ("duckdb", "trino"):
