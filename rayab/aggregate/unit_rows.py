@@ -40,7 +40,8 @@ from rayab.model import AnalysisType
 from rayab.stats.unit_hash import unit_keys_arrow
 from rayab.storage.schemas import NULL_DIMENSION
 
-__all__ = ["UnitRows", "assignment_unit_rows", "event_unit_rows", "merge_unit_rows"]
+__all__ = ["UnitRows", "assignment_keys", "assignment_unit_rows", "event_unit_rows", "merge_unit_rows",
+           "unassigned_events"]
 
 I64 = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
@@ -201,3 +202,55 @@ def merge_unit_rows(pieces: Sequence[UnitRows]) -> UnitRows:
     g_cell, g_key, sums, n_events = sum_by_pair(cell, key, values, counts)
     return UnitRows(cells, g_cell, (g_key >> np.int64(32)).astype(np.uint32),
                     (g_key & np.int64(0xFFFFFFFF)).astype(np.uint32), sums, n_events)
+
+
+def _packed(k1: U32, k2: U32) -> npt.NDArray[np.uint64]:
+    packed: npt.NDArray[np.uint64] = (k1.astype(np.uint64) << np.uint64(32)) | k2.astype(np.uint64)
+    return packed
+
+
+def assignment_keys(assignments: pa.Table, salts: Mapping[str, str]) -> dict[str, npt.NDArray[np.uint64]]:
+    """Per experiment, the sorted distinct 64-bit keys ``k1 << 32 | k2`` of its assigned units (under its bootstrap
+    salt, as the unit rows carry them), so map tasks can tell unassigned units without the unit strings.
+
+    >>> keys = assignment_keys(pa.table({"exp_id": ["e", "e"], "unit_id": ["u1", "u2"]}), {"e": "salt"})
+    >>> len(keys["e"])
+    2
+    """
+    exp = key_codes(assignments.column("exp_id"))
+    units = assignments.column("unit_id")
+    out: dict[str, npt.NDArray[np.uint64]] = {}
+    for code, exp_id in enumerate(exp.values):
+        if exp_id not in salts:
+            continue
+        rows = pa.array(np.flatnonzero(exp.codes == code))
+        k1, k2 = unit_keys_arrow(salts[exp_id], units.take(rows))
+        out[exp_id] = np.sort(_packed(k1, k2))
+    return out
+
+
+def unassigned_events(rows: UnitRows, assigned: Mapping[str, npt.NDArray[np.uint64]]) -> int:
+    """Events of unit rows whose unit is not among ``assigned`` (:func:`assignment_keys`) for the row's experiment.
+
+    >>> from rayab.model import AnalysisType, Metric
+    >>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=2)
+    >>> valid = pa.table({"exp_id": ["e"] * 3, "variant_id": ["a"] * 3, "unit_id": ["u1", "u9", "u9"],
+    ...                   "clicks": [1, 1, 1]})
+    >>> (rows,) = event_unit_rows(valid, at, {"e": "salt"}, n_shards=1)
+    >>> unassigned_events(rows, assignment_keys(pa.table({"exp_id": ["e"], "unit_id": ["u1"]}), {"e": "salt"}))
+    2
+    """
+    if rows.num_rows == 0:
+        return 0
+    key = _packed(rows.k1, rows.k2)
+    exp_of_cell = [cell[0] for cell in rows.cells]
+    found = np.zeros(rows.num_rows, bool)
+    for exp_id in set(exp_of_cell):
+        cells = np.array([i for i, e in enumerate(exp_of_cell) if e == exp_id], np.int64)
+        mine = np.flatnonzero(np.isin(rows.cell, cells))
+        known = assigned.get(exp_id)
+        if known is None or not len(known) or not len(mine):
+            continue
+        at = np.minimum(np.searchsorted(known, key[mine]), len(known) - 1)
+        found[mine] = known[at] == key[mine]
+    return int(rows.n_events[~found].sum())

@@ -47,20 +47,18 @@ from rayab.aggregate.partials import Partial, metric_columns
 from rayab.aggregate.shards import shard_partial
 from rayab.aggregate.sum_bounds import abs_totals, add_totals, check_hour_totals
 from rayab.aggregate.summary import HourSummary, ProgressFn, StageProgress, summary_dict
-from rayab.aggregate.unit_rows import UnitRows, assignment_unit_rows, event_unit_rows
+from rayab.aggregate.unit_rows import (
+    UnitRows,
+    assignment_keys,
+    assignment_unit_rows,
+    event_unit_rows,
+    unassigned_events,
+)
 from rayab.aggregate.validate import Population, required_columns, validate_events
 from rayab.errors import InputDataError, MissingInputError, StorageError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
-from rayab.storage.logs import (
-    FORMATS_READ,
-    LogFile,
-    LogListing,
-    LogSplit,
-    log_splits,
-    read_log_file,
-    scan_log_files,
-)
+from rayab.storage.logs import FORMATS_READ, LogFile, LogListing, LogSplit, log_splits, read_log_file, scan_log_files
 from rayab.storage.schemas import MANIFEST, PARTITIONS, QUARANTINE
 from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
@@ -101,11 +99,13 @@ def _dictionary_columns(analysis_type: AnalysisType) -> list[str]:
 @ray.remote(max_retries=3)
 def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str],
               variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
-              assignments: pa.Table | None, covariates: Covariates | None = None) -> list[Any]:
+              assignments: pa.Table | None, covariates: Covariates | None = None,
+              assigned_keys: dict[str, Any] | None = None) -> list[Any]:
     """Read and validate one split, collapse to unit rows, split by shard. Returns S pieces, quarantine, stats.
 
     Experiments travel as their salts and variant ids only: thousands of full specs per task would cost more
-    than the split itself."""
+    than the split itself. In log mode ``assigned_keys`` (:func:`~rayab.aggregate.unit_rows.assignment_keys`) lets
+    the task count the events of units that are not in the ``assignment`` table."""
     empty = [UnitRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)]
     try:
         table = read_log_file(split.file.path, required_columns(analysis_type, options.population),
@@ -118,35 +118,16 @@ def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str
     unmatched = 0
     if options.population == "assignment" and valid.num_rows:
         valid, unmatched = join_assignments(valid, assignments if assignments is not None else pa.table({}))
-    elif valid.num_rows:
-        unmatched = unassigned_events(valid, assignments)
     # exact sum |value| of the events per metric: bounds every sum the hour makes of them (rayab.aggregate.sum_bounds)
     totals = abs_totals(np.column_stack([np.asarray(valid.column(m), np.int64) for m in analysis_type.metric_names])
                         if valid.num_rows and analysis_type.metric_names else np.zeros((0, 0), np.int64))
     stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched, "abs": totals}
     if valid.num_rows == 0:
         return [*empty, quarantined, stats]
-    return [*event_unit_rows(valid, analysis_type, salts, n_shards, covariates), quarantined, stats]
-
-
-def unassigned_events(valid: pa.Table, assigned: pa.Table | None) -> int:
-    """Log mode: events whose (exp_id, unit_id) has no row in the ``assignment`` table by the end of the hour.
-
-    They count in the metric sums (their log says which variant they saw) but not in ``units``, so they are counted
-    in the manifest (``rows_unmatched``) and the ``unmatched_events`` health check warns on their share."""
-    if assigned is None:
-        return 0
-    if assigned.num_rows == 0:
-        return int(valid.num_rows)
-
-    def plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
-        return (column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column).cast(
-            pa.string())
-
-    events = pa.table({"exp_id": plain(valid.column("exp_id")), "unit_id": plain(valid.column("unit_id"))})
-    keys = pa.table({"exp_id": plain(assigned.column("exp_id")), "unit_id": plain(assigned.column("unit_id"))})
-    left: pa.Table = events.join(keys, keys=["exp_id", "unit_id"], join_type="left anti", use_threads=False)
-    return int(left.num_rows)
+    pieces = event_unit_rows(valid, analysis_type, salts, n_shards, covariates)
+    if assigned_keys is not None:
+        stats["unmatched"] = sum(unassigned_events(p, assigned_keys) for p in pieces)
+    return [*pieces, quarantined, stats]
 
 
 @ray.remote(max_retries=3)
@@ -277,6 +258,15 @@ def _first_assignments(warehouse: Warehouse, exps: Sequence[Experiment], hour: s
     return rows.filter(in_hour), known if population == "assignment" else known.select(["exp_id", "unit_id"])
 
 
+def _assigned_keys(plan: _Plan, options: JobOptions) -> dict[str, Any] | None:
+    """Log mode: the sorted hash keys of every unit assigned by the end of the hour, per experiment."""
+    if options.population != "log" or not plan.exps:
+        return None
+    if plan.joinable is None or plan.joinable.num_rows == 0:
+        return {}
+    return assignment_keys(plan.joinable, {e.exp_id: e.bootstrap_salt for e in plan.exps})
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What one (analysis type, hour) reads: experiments, files and splits, first assignments."""
@@ -308,10 +298,12 @@ def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: Jo
     """Submit the map, units and shard tasks; returns (map task returns, shard partial refs, shard totals refs)."""
     salts = {e.exp_id: e.bootstrap_salt for e in plan.exps}
     variants = ray.put({e.exp_id: [v.variant_id for v in e.variants] for e in plan.exps})
-    joinable = ray.put(plan.joinable) if plan.joinable is not None else None
+    keys = _assigned_keys(plan, options)
+    assigned_keys = ray.put(keys) if keys is not None else None
+    joinable = ray.put(plan.joinable) if plan.joinable is not None and options.population == "assignment" else None
     covs = ray.put(covariates) if covariates is not None else None  # shipped once per hour, shared by every task
     maps: list[Any] = [map_split.options(num_returns=n_shards + 2).remote(
-        s, at, salts, variants, n_shards, hour, options, joinable, covs) for s in plan.splits]
+        s, at, salts, variants, n_shards, hour, options, joinable, covs, assigned_keys) for s in plan.splits]
     unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, salts, n_shards, covs)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
     shard_fn: Any = shard_task.options(num_returns=2)

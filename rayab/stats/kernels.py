@@ -17,6 +17,9 @@ How the loop is laid out, and why:
   AVX2 has) and a scalar fix-up recounts the rare saturated entries of a 32-entry block in full.
 * When every metric value fits in int32, products are formed from two sign-extended int32s, which x86 does with one
   32x32->64 multiply instead of an emulated 64x64 one; sums are int64 either way, so results are identical.
+* The loop does not check for overflow (int64 sums wrap modulo 2**64): callers bound their inputs instead. The
+  hourly job proves every sum exact before it commits (:mod:`rayab.aggregate.sum_bounds`: 12 x sum |value| of each
+  metric below 2**63).
 
 >>> import numpy as np
 >>> from rayab.stats.poisson_weights import unit_keys, poisson_weights

@@ -48,8 +48,9 @@ def _run(tmp: Path, table: pa.Table, name: str = "logs") -> tuple[Any, Warehouse
 
 
 def _cell(warehouse: Warehouse) -> dict[str, Any]:
-    (row,) = read_rows(warehouse, "agg_engagement", where={"hour": HOUR}).to_pylist()
-    return row
+    rows: list[dict[str, Any]] = read_rows(warehouse, "agg_engagement", where={"hour": HOUR}).to_pylist()
+    assert len(rows) == 1
+    return rows[0]
 
 
 def test_values_that_cannot_be_summed_exactly_are_quarantined(workdir: Path) -> None:
