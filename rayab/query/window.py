@@ -116,10 +116,27 @@ def _replicate_block(column: pa.ChunkedArray | pa.Array, n_replicates: int, name
     return values.reshape(len(array), n_replicates)
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _abs_bound(block: I64) -> int:
+    """The largest sum of ``|values|`` over the rows of ``block`` in any one column: no sum of any of its rows,
+    into any cell, can exceed it. Exact, because a committed partition's sums are proven to fit int64
+    (:mod:`rayab.aggregate.sum_bounds`)."""
+    if block.size == 0:
+        return 0
+    return int(np.abs(block).sum(axis=0, dtype=np.int64).max())
+
+
 class _Accumulator:
-    """Per-cell running sums that grow as new cells appear (capacity doubles, so growth is amortised)."""
+    """Per-cell running sums that grow as new cells appear (capacity doubles, so growth is amortised).
+
+    Each metric's sums are checked against int64: the bounds of every block added (:func:`_abs_bound`) are summed
+    exactly in Python integers, and a window whose bound passes ``2**63 - 1`` is refused rather than wrapped.
+    """
 
     def __init__(self, metrics: Sequence[str], n_replicates: int) -> None:
+        self.bounds: dict[tuple[str, str], int] = {(m, kind): 0 for m in metrics for kind in ("raw", "reps")}
         self.metrics = tuple(metrics)
         self.b = n_replicates
         self.index: dict[tuple[str, ...], int] = {}
@@ -152,8 +169,18 @@ class _Accumulator:
         fold = _folder(targets)
         fold(self.n_events, np.asarray(rows.column("n_events"), np.int64))
         for m in self.metrics:
-            fold(self.raw[m], np.asarray(rows.column(m), np.int64))
-            fold(self.reps[m], _replicate_block(rows.column(reps_column(m)), self.b, m))
+            raw, reps = np.asarray(rows.column(m), np.int64), _replicate_block(rows.column(reps_column(m)), self.b, m)
+            self.check(m, _abs_bound(raw), _abs_bound(reps))
+            fold(self.raw[m], raw)
+            fold(self.reps[m], reps)
+
+    def check(self, metric: str, raw_bound: int, reps_bound: int) -> None:
+        """Add the bounds of a block to ``metric``'s running bounds; refuse the window before a sum could wrap."""
+        self.bounds[metric, "raw"] += raw_bound
+        self.bounds[metric, "reps"] += reps_bound
+        if max(self.bounds[metric, "raw"], self.bounds[metric, "reps"]) > _INT64_MAX:
+            raise StorageError(f"the window's sums of {metric} could exceed int64 ({_INT64_MAX}), so they would not "
+                               "be exact: query a shorter window or store the metric with fewer decimals")
 
     def result(self, key_names: tuple[str, ...]) -> WindowSums:
         """The sums, cells sorted by key."""
@@ -253,6 +280,7 @@ def regroup(sums: WindowSums, key_names: Sequence[str]) -> WindowSums:
         fold = _folder(acc._rows_of([tuple(key[i] for i in at) for key in sums.keys]))
         fold(acc.n_events, sums.n_events)
         for m in acc.metrics:
+            acc.check(m, _abs_bound(sums.raw[m]), _abs_bound(sums.reps[m]))
             fold(acc.raw[m], sums.raw[m])
             fold(acc.reps[m], sums.reps[m])
     return acc.result(key_names)

@@ -108,3 +108,25 @@ def test_replicate_arrays_of_another_length_are_refused() -> None:
     other = AnalysisType("w", AT.metrics, dimensions=AT.dimensions, n_replicates=8)
     with pytest.raises(StorageError, match="expected B=8"):
         sum_window(rows, other, ["clicks"])
+
+
+def test_a_window_whose_sums_could_wrap_int64_is_refused_not_wrapped(tmp_path: Path) -> None:
+    # every hour on its own fits int64 (as the hourly job proves before committing), but three hours of one cell at
+    # 2**62 add up to 3 * 2**62 > 2**63 - 1: numpy would wrap that to a wrong (negative) number without a word
+    at = AnalysisType("w", (Metric("clicks"),), n_replicates=2)
+    rows = synthetic_rows(at, "e", HOURS, [("control",)], seed=1)
+    big = pa.array([2**62] * rows.num_rows, pa.int64())
+    rows = rows.set_column(rows.schema.get_field_index("clicks"), "clicks", big)
+    warehouse = write_synthetic(tmp_path, at, "e", HOURS, [("control",)], seed=1)
+    from rayab.storage.tables import replace_partitions
+    replace_partitions(warehouse, at.table, rows, ["exp_id", "hour"], {"exp_id": "e"})
+    sums = sum_partitions(warehouse, at, "e", HOURS[0], HOURS[1], ["clicks"])  # one hour: exact
+    assert sums.raw["clicks"].tolist() == [2**62]
+    with pytest.raises(StorageError, match="sums of clicks could exceed int64"):
+        sum_partitions(warehouse, at, "e", HOURS[0], "2026-11-23T03", ["clicks"])
+    # a window whose bound is exactly 2**63 - 1 is summed, exactly
+    rows = rows.set_column(rows.schema.get_field_index("clicks"), "clicks",
+                           pa.array([2**62, 2**62 - 1, 0], pa.int64()))
+    replace_partitions(warehouse, at.table, rows, ["exp_id", "hour"], {"exp_id": "e"})
+    sums = sum_partitions(warehouse, at, "e", HOURS[0], "2026-11-23T03", ["clicks"])
+    assert sums.raw["clicks"].tolist() == [2**63 - 1]
