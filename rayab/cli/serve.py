@@ -3,7 +3,9 @@
 It starts (or joins) the config actor and the assignment logger, then one gRPC server actor per node (or
 ``--servers``), prints the addresses, and on SIGINT/SIGTERM (or after ``--duration`` seconds) stops gracefully:
 calls in flight finish, every buffered first assignment is committed. The admin token comes from the environment
-variable ``RAYAB_ADMIN_TOKEN`` or ``--admin-token-file``, never from the command line (it would show in ``ps``).
+variable ``RAYAB_ADMIN_TOKEN`` or ``--admin-token-file``, never from the command line (it would show in ``ps``);
+likewise the optional read token (``RAYAB_READ_TOKEN`` or ``--read-token-file``) that experiment and results reads
+then need.
 """
 
 from __future__ import annotations
@@ -18,19 +20,25 @@ from typing import Any
 from rayab.cli.options import add_common
 from rayab.errors import ValidationError
 
-__all__ = ["admin_token", "register"]
+__all__ = ["admin_token", "read_token", "register"]
 
 TOKEN_VARIABLE = "RAYAB_ADMIN_TOKEN"
+READ_TOKEN_VARIABLE = "RAYAB_READ_TOKEN"
 
 
-def admin_token(token_file: str | None) -> str | None:
+def admin_token(token_file: str | None, variable: str = TOKEN_VARIABLE, field: str = "admin_token_file") -> str | None:
     """The admin token from ``token_file`` if given, else from ``RAYAB_ADMIN_TOKEN`` (None if neither)."""
     if token_file:
         path = Path(token_file)
         if not path.is_file():
-            raise ValidationError("admin_token_file", token_file, "must be a readable file holding the token")
+            raise ValidationError(field, token_file, "must be a readable file holding the token")
         return path.read_text(encoding="utf-8").strip() or None
-    return os.environ.get(TOKEN_VARIABLE) or None
+    return os.environ.get(variable) or None
+
+
+def read_token(token_file: str | None) -> str | None:
+    """The read token from ``token_file`` if given, else from ``RAYAB_READ_TOKEN`` (None if neither)."""
+    return admin_token(token_file, READ_TOKEN_VARIABLE, "read_token_file")
 
 
 def _wait_for_stop(duration: float | None) -> None:
@@ -47,7 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     from rayab.storage.warehouse import Warehouse
 
     token = admin_token(args.admin_token_file)
-    settings = ServerSettings(host=args.host, port=args.port, admin_token=token, tls_cert_file=args.tls_cert,
+    settings = ServerSettings(host=args.host, port=args.port, admin_token=token,
+                              read_token=read_token(args.read_token_file), tls_cert_file=args.tls_cert,
                               tls_key_file=args.tls_key)
     warehouse = Warehouse.from_url(args.warehouse)
     with ray_session(args.address, args.num_cpus):
@@ -81,6 +90,9 @@ def register(sub: Any) -> None:
     serve.add_argument("--servers", type=int, default=None, help="number of server actors (default one per node)")
     serve.add_argument("--admin-token-file", default=None,
                        help=f"file holding the admin bearer token (default: ${TOKEN_VARIABLE})")
+    serve.add_argument("--read-token-file", default=None,
+                       help=f"file holding a read token that experiment and results reads then need "
+                            f"(default: ${READ_TOKEN_VARIABLE}; unset: open reads, never showing salts)")
     serve.add_argument("--tls-cert", default=None, help="PEM certificate: serve TLS (with --tls-key)")
     serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     serve.add_argument("--namespace", default="rayab", help="Ray namespace of the actors (default rayab)")
