@@ -204,3 +204,69 @@ def test_joining_a_config_actor_of_another_warehouse_is_refused(deployment, work
     with pytest.raises(PreconditionError, match="already serves warehouse"):
         start_servers(Warehouse.from_url(workdir / "other"), launcher(ServerSettings()), servers=1,
                       prefix=deployment.prefix)
+
+
+def test_two_deployments_on_one_warehouse_lose_no_admin_change(ray_local, workdir):
+    """Two `rayab serve --namespace` on one warehouse: each used to commit its own "version 2", and one of the two
+    experiments was gone after a restart. A stale writer is now refused with ABORTED and nothing is lost."""
+    import ray
+
+    from rayab.pipeline.config_store import ConfigStore
+    from rayab.pipeline.serving import start_servers
+
+    warehouse = Warehouse.from_url(workdir / "wh")
+    deployments, channels = [], []
+    try:
+        for name in ("a", "b"):
+            prefix = f"t{uuid.uuid4().hex[:8]}"
+            deployments.append(start_servers(warehouse, launcher(ServerSettings(admin_token=TOKEN)), servers=1,
+                                             namespace=f"ns-{name}-{prefix}", prefix=prefix))
+            channels.append(open_channel(deployments[-1].addresses[0]))
+        admins = [experiments_pb2_grpc.ExperimentServiceStub(c) for c in channels]
+
+        def create(admin, exp_id):
+            request = epb.CreateExperimentRequest(spec_json=json.dumps(spec(exp_id)))
+            return admin.CreateExperiment(request, metadata=metadata()).config_version
+
+        assert create(admins[0], "from_a") == 1
+        with pytest.raises(grpc.RpcError) as refused:
+            create(admins[1], "from_b")  # its writer is still at version 0
+        assert refused.value.code() == grpc.StatusCode.ABORTED
+        assert "another writer committed version 1" in refused.value.details()
+        assert create(admins[1], "from_b") == 2  # the retry is based on version 1
+
+        # both writers at once, each retrying what was refused, until every change is in
+        created: dict[str, int] = {}
+        aborted = [0]
+
+        def write(admin, names):
+            for exp_id in names:
+                while True:
+                    try:
+                        created[exp_id] = create(admin, exp_id)
+                        break
+                    except grpc.RpcError as err:
+                        assert err.code() == grpc.StatusCode.ABORTED, err.details()
+                        aborted[0] += 1
+
+        threads = [threading.Thread(target=write, args=(admins[i], [f"{n}_{i}" for n in "pqrs"])) for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert sorted(created.values()) == list(range(3, 11))  # 8 changes, 8 distinct versions
+        reloaded = ConfigStore(warehouse)  # what a restarted config actor loads
+        assert reloaded.version == 10
+        assert sorted(e.exp_id for e in reloaded.snapshot.experiments) == sorted(
+            ["from_a", "from_b", *created])
+        versions = read_rows(warehouse, "_config_version").column("version").to_pylist()
+        assert sorted(versions) == list(range(1, 11))
+        # each deployment's server follows the other writer's commits too
+        for channel in channels:
+            _wait_for_version(assignment_pb2_grpc.AssignmentServiceStub(channel), 10, timeout=20)
+    finally:
+        for channel in channels:
+            channel.close()
+        for deployment in deployments:
+            for actor in (*deployment.servers, deployment.config, deployment.logger):
+                ray.kill(actor, no_restart=True)
