@@ -1,8 +1,11 @@
 """``rayab serve``: start the assignment front on a local or existing Ray cluster and serve until stopped.
 
 It starts (or joins) the config actor and the assignment logger, then one gRPC server actor per node (or
-``--servers``), prints the addresses, and on SIGINT/SIGTERM (or after ``--duration`` seconds) stops gracefully:
-calls in flight finish, every buffered first assignment is committed. The admin token comes from the environment
+``--servers``), prints the addresses, replaces any server whose process dies (printing a line when it does), and
+on SIGINT/SIGTERM (or after ``--duration`` seconds) stops gracefully and exits 0: calls in flight finish, every
+buffered first assignment is committed, the logger is closed and each server's final counters are printed.
+
+The admin token comes from the environment
 variable ``RAYAB_ADMIN_TOKEN`` or ``--admin-token-file``, never from the command line (it would show in ``ps``);
 likewise the optional read token (``RAYAB_READ_TOKEN`` or ``--read-token-file``) that experiment and results reads
 then need.
@@ -41,11 +44,19 @@ def read_token(token_file: str | None) -> str | None:
     return admin_token(token_file, READ_TOKEN_VARIABLE, "read_token_file")
 
 
-def _wait_for_stop(duration: float | None) -> None:
+def _serve_until_stopped(deployment: Any, duration: float | None) -> None:
+    """Supervise the servers until SIGINT/SIGTERM or ``duration`` seconds."""
+    from rayab.pipeline.serving import supervise
+
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    supervisor = threading.Thread(target=supervise, args=(deployment, stop),
+                                  kwargs={"report": lambda line: print(line, flush=True)}, daemon=True)
+    supervisor.start()
     stop.wait(duration)
+    stop.set()
+    supervisor.join(timeout=60)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -62,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     with ray_session(args.address, args.num_cpus):
         deployment = start_servers(warehouse, launcher(settings, warehouse), settings.host,
                                    servers=args.servers,
-                                   namespace=args.namespace)
+                                   namespace=args.namespace, spares=True)
         import ray
 
         version = ray.get(deployment.config.version.remote())
@@ -71,11 +82,15 @@ def _run(args: argparse.Namespace) -> int:
                   flush=True)
         if token is None:
             print(f"admin mutations are disabled: set {TOKEN_VARIABLE} or --admin-token-file", flush=True)
-        _wait_for_stop(args.duration)
+        _serve_until_stopped(deployment, args.duration)
         print("stopping: finishing calls in flight and committing buffered assignments", flush=True)
         for final in stop_servers(deployment):
+            if final.get("dead"):
+                print(f"server :{final['port']}: died before the stop (its counters are lost)", flush=True)
+                continue
             print(f"server :{final['port']}: {final['assign_requests']} Assign, {final['batch_requests']} "
                   f"BatchAssign, {final['logged']} first assignments logged, {final['dropped']} dropped", flush=True)
+        print(f"logger closed; {deployment.replaced} servers replaced while serving", flush=True)
     return 0
 
 
