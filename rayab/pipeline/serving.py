@@ -242,20 +242,21 @@ def start_servers(warehouse: Warehouse, launch: Launcher, host: str = "127.0.0.1
     return deployment
 
 
-def _replace(deployment: Deployment, plan: ServerPlan) -> tuple[Any, int]:
-    """A started server for ``plan``: the node's spare if there is one (then a new spare is started), else a new
-    actor."""
+def _replace(deployment: Deployment, plan: ServerPlan, port: int) -> tuple[Any, int]:
+    """A started server for ``plan`` on ``port``: the node's spare if there is one (then a new spare is started),
+    else a new actor."""
+    overrides = {**plan.overrides, "port": port}  # the same address, even when the settings said "any port"
     spare = deployment.spares.pop(plan.node_id, None)
     if spare is not None:
         try:
-            port: int = ray.get(spare.start.remote(plan.overrides))
+            bound: int = ray.get(spare.start.remote(overrides))
         except RayActorError:
             log.warning("the spare server died too; starting a new one")
         else:
             deployment.spares[plan.node_id] = _start_server(deployment, plan, soft=True)
-            return spare, port
+            return spare, bound
     server = _start_server(deployment, plan, soft=True)  # soft: its node may be the one that died
-    return server, ray.get(server.start.remote())
+    return server, ray.get(server.start.remote(overrides))
 
 
 def _dead(refs: list[Any], timeout_s: float) -> list[int]:
@@ -283,7 +284,7 @@ def check_servers(deployment: Deployment, timeout_s: float = 2.0) -> list[tuple[
     for i in dead:
         started = time.monotonic()
         plan = deployment.plans[i]
-        server, port = _replace(deployment, plan)
+        server, port = _replace(deployment, plan, int(deployment.addresses[i].rsplit(":", 1)[1]))
         deployment.servers[i] = server
         deployment.addresses[i] = _address(deployment, plan, port)
         deployment.replaced += 1
