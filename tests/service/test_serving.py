@@ -207,6 +207,7 @@ def test_joining_a_config_actor_of_another_warehouse_is_refused(deployment, work
                       prefix=deployment.prefix)
 
 
+@pytest.mark.slow
 def test_two_deployments_on_one_warehouse_lose_no_admin_change(ray_local, workdir):
     """Two `rayab serve --namespace` on one warehouse: each used to commit its own "version 2", and one of the two
     experiments was gone after a restart. A stale writer is now refused with ABORTED and nothing is lost."""
@@ -273,6 +274,7 @@ def test_two_deployments_on_one_warehouse_lose_no_admin_change(ray_local, workdi
                 ray.kill(actor, no_restart=True)
 
 
+@pytest.mark.slow
 def test_a_killed_server_is_replaced_on_its_port_under_load(ray_local, workdir):
     """kill -9 of a server actor used to leave its address dead for good while `rayab serve` looked alive."""
     import os
