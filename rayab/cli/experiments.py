@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from rayab.cli.render import render_table
-from rayab.cli.serve import admin_token
+from rayab.cli.serve import admin_token, read_token
 from rayab.errors import ValidationError
 
 __all__ = ["register"]
@@ -71,11 +71,14 @@ def _call(args: argparse.Namespace) -> Any:
     stub = experiments_pb2_grpc.ExperimentServiceStub(channel)  # type: ignore[no-untyped-call]
     token = admin_token(args.token_file)
     meta = bearer_metadata(token) if token else None
+    reader = token or read_token(None)  # reads take the admin token, else the read token
+    read_meta = bearer_metadata(reader) if reader else None
     calls: dict[str, Callable[[], Any]] = {
         "create": lambda: stub.CreateExperiment(epb.CreateExperimentRequest(spec_json=_spec_json(args.spec)),
                                                 metadata=meta),
-        "list": lambda: stub.ListExperiments(epb.ListExperimentsRequest(status=_status(args.status))),
-        "get": lambda: stub.GetExperiment(epb.GetExperimentRequest(exp_id=args.exp_id)),
+        "list": lambda: stub.ListExperiments(epb.ListExperimentsRequest(status=_status(args.status)),
+                                             metadata=read_meta),
+        "get": lambda: stub.GetExperiment(epb.GetExperimentRequest(exp_id=args.exp_id), metadata=read_meta),
         "update": lambda: stub.UpdateExperiment(epb.UpdateExperimentRequest(
             exp_id=args.exp_id, status=_status(args.status), rollout_pct=args.rollout_pct,
             targeting_json=args.targeting, expected_version=args.expected_version or 0), metadata=meta),

@@ -1,9 +1,14 @@
 """``rayab serve``: start the assignment front on a local or existing Ray cluster and serve until stopped.
 
 It starts (or joins) the config actor and the assignment logger, then one gRPC server actor per node (or
-``--servers``), prints the addresses, and on SIGINT/SIGTERM (or after ``--duration`` seconds) stops gracefully:
-calls in flight finish, every buffered first assignment is committed. The admin token comes from the environment
-variable ``RAYAB_ADMIN_TOKEN`` or ``--admin-token-file``, never from the command line (it would show in ``ps``).
+``--servers``), prints the addresses, replaces any server whose process dies (printing a line when it does), and
+on SIGINT/SIGTERM (or after ``--duration`` seconds) stops gracefully and exits 0: calls in flight finish, every
+buffered first assignment is committed, the logger is closed and each server's final counters are printed.
+
+The admin token comes from the environment
+variable ``RAYAB_ADMIN_TOKEN`` or ``--admin-token-file``, never from the command line (it would show in ``ps``);
+likewise the optional read token (``RAYAB_READ_TOKEN`` or ``--read-token-file``) that experiment and results reads
+then need.
 """
 
 from __future__ import annotations
@@ -18,26 +23,40 @@ from typing import Any
 from rayab.cli.options import add_common
 from rayab.errors import ValidationError
 
-__all__ = ["admin_token", "register"]
+__all__ = ["admin_token", "read_token", "register"]
 
 TOKEN_VARIABLE = "RAYAB_ADMIN_TOKEN"
+READ_TOKEN_VARIABLE = "RAYAB_READ_TOKEN"
 
 
-def admin_token(token_file: str | None) -> str | None:
+def admin_token(token_file: str | None, variable: str = TOKEN_VARIABLE, field: str = "admin_token_file") -> str | None:
     """The admin token from ``token_file`` if given, else from ``RAYAB_ADMIN_TOKEN`` (None if neither)."""
     if token_file:
         path = Path(token_file)
         if not path.is_file():
-            raise ValidationError("admin_token_file", token_file, "must be a readable file holding the token")
+            raise ValidationError(field, token_file, "must be a readable file holding the token")
         return path.read_text(encoding="utf-8").strip() or None
-    return os.environ.get(TOKEN_VARIABLE) or None
+    return os.environ.get(variable) or None
 
 
-def _wait_for_stop(duration: float | None) -> None:
+def read_token(token_file: str | None) -> str | None:
+    """The read token from ``token_file`` if given, else from ``RAYAB_READ_TOKEN`` (None if neither)."""
+    return admin_token(token_file, READ_TOKEN_VARIABLE, "read_token_file")
+
+
+def _serve_until_stopped(deployment: Any, duration: float | None) -> None:
+    """Supervise the servers until SIGINT/SIGTERM or ``duration`` seconds."""
+    from rayab.serving.servers import supervise
+
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    supervisor = threading.Thread(target=supervise, args=(deployment, stop),
+                                  kwargs={"report": lambda line: print(line, flush=True)}, daemon=True)
+    supervisor.start()
     stop.wait(duration)
+    stop.set()
+    supervisor.join(timeout=60)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -47,13 +66,14 @@ def _run(args: argparse.Namespace) -> int:
     from rayab.storage.warehouse import Warehouse
 
     token = admin_token(args.admin_token_file)
-    settings = ServerSettings(host=args.host, port=args.port, admin_token=token, tls_cert_file=args.tls_cert,
+    settings = ServerSettings(host=args.host, port=args.port, admin_token=token,
+                              read_token=read_token(args.read_token_file), tls_cert_file=args.tls_cert,
                               tls_key_file=args.tls_key)
     warehouse = Warehouse.from_url(args.warehouse)
     with ray_session(args.address, args.num_cpus):
         deployment = start_servers(warehouse, launcher(settings, warehouse), settings.host,
                                    servers=args.servers,
-                                   namespace=args.namespace)
+                                   namespace=args.namespace, spares=True)
         import ray
 
         version = ray.get(deployment.config.version.remote())
@@ -62,11 +82,15 @@ def _run(args: argparse.Namespace) -> int:
                   flush=True)
         if token is None:
             print(f"admin mutations are disabled: set {TOKEN_VARIABLE} or --admin-token-file", flush=True)
-        _wait_for_stop(args.duration)
+        _serve_until_stopped(deployment, args.duration)
         print("stopping: finishing calls in flight and committing buffered assignments", flush=True)
         for final in stop_servers(deployment):
+            if final.get("dead"):
+                print(f"server :{final['port']}: died before the stop (its counters are lost)", flush=True)
+                continue
             print(f"server :{final['port']}: {final['assign_requests']} Assign, {final['batch_requests']} "
                   f"BatchAssign, {final['logged']} first assignments logged, {final['dropped']} dropped", flush=True)
+        print(f"logger closed; {deployment.replaced} servers replaced while serving", flush=True)
     return 0
 
 
@@ -81,6 +105,9 @@ def register(sub: Any) -> None:
     serve.add_argument("--servers", type=int, default=None, help="number of server actors (default one per node)")
     serve.add_argument("--admin-token-file", default=None,
                        help=f"file holding the admin bearer token (default: ${TOKEN_VARIABLE})")
+    serve.add_argument("--read-token-file", default=None,
+                       help=f"file holding a read token that experiment and results reads then need "
+                            f"(default: ${READ_TOKEN_VARIABLE}; unset: open reads, never showing salts)")
     serve.add_argument("--tls-cert", default=None, help="PEM certificate: serve TLS (with --tls-key)")
     serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     serve.add_argument("--namespace", default="rayab", help="Ray namespace of the actors (default rayab)")

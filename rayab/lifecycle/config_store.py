@@ -6,6 +6,11 @@ next version: it builds the changed experiment (validated like any spec), cross-
 and ``variant`` tables) and only then makes it current. A store built on the same warehouse later, e.g. by a
 restarted config actor, starts from the same latest version.
 
+A commit is optimistic: it lands only if no other writer committed since this store read the config (two
+``rayab serve`` deployments in two Ray namespaces may share a warehouse). A stale store is refused with
+:class:`~rayab.errors.ConflictError` (ABORTED over gRPC), reloads the latest version, and the caller retries the
+change on it, so neither writer's change is lost. :meth:`ConfigStore.refresh` picks up other writers' commits.
+
 Status changes: ``draft -> running``, ``draft -> stopped``, ``running -> stopped``; shipping a variant stops a
 running (or stopped, not yet shipped) experiment; archiving takes a draft or stopped one; rollout and targeting
 change only while draft or running. Anything else raises :class:`~rayab.errors.PreconditionError`. Changing
@@ -32,19 +37,20 @@ rayab.errors.PreconditionError: experiment 'ctr_test' is running: stop it before
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from rayab.assignment import ConfigSnapshot
-from rayab.errors import NotFoundError, PreconditionError, SpecError, ValidationError
+from rayab.errors import ConflictError, NotFoundError, PreconditionError, SpecError, ValidationError
 from rayab.model import Config
 from rayab.model.experiment import Experiment, ExperimentStatus
 from rayab.model.validation import check_identifier
 from rayab.storage.specs import (
     append_experiments,
     load_analysis_types,
-    load_config_version,
+    load_latest_config_version,
     load_saved_experiments,
     save_config_version,
     sync_experiment_tables,
@@ -65,15 +71,29 @@ class ConfigStore:
         self.warehouse = warehouse
         self._clock = clock
         self._analysis_types = load_analysis_types(warehouse)
-        payload = load_config_version(warehouse)
-        if payload is not None:
-            self.snapshot = ConfigSnapshot.from_dict(payload)
+        self.snapshot = ConfigSnapshot(0, ())
+        self._base = -1  # the Delta version of _config_version this snapshot was read at or committed as
+        if self.refresh():
             sync_experiment_tables(warehouse, self.snapshot.experiments)  # repair a half-done last change
             return
-        self.snapshot = ConfigSnapshot(0, ())
         seeded = load_saved_experiments(warehouse)
         if seeded:  # experiments saved from a YAML config (e.g. by the demo) become version 1
-            self._commit(seeded, "seed from the experiment table", ())
+            # another writer may seed (or commit) first: _commit then reloads its version
+            with contextlib.suppress(ConflictError):
+                self._commit(seeded, "seed from the experiment table", ())
+
+    def refresh(self) -> bool:
+        """Load the latest committed version if another writer committed one; returns whether it changed."""
+        payload, base = load_latest_config_version(self.warehouse)
+        if base == self._base:
+            return False
+        self._base = base
+        if payload is None:
+            return False
+        snapshot = ConfigSnapshot.from_dict(payload)
+        changed = snapshot.version != self.snapshot.version
+        self.snapshot = snapshot
+        return changed
 
     @property
     def version(self) -> int:
@@ -174,7 +194,15 @@ class ConfigStore:
 
     def _commit(self, experiments: tuple[Experiment, ...], change: str, changed: tuple[Experiment, ...]) -> None:
         snapshot = ConfigSnapshot(self.version + 1, experiments)  # cross-checks before anything is written
-        save_config_version(self.warehouse, snapshot.version, snapshot.experiments, change)
+        try:
+            self._base = save_config_version(self.warehouse, snapshot.version, snapshot.experiments, change,
+                                             base=self._base)
+        except ConflictError:
+            stale = self.version
+            self.refresh()
+            raise ConflictError(f"config version {stale} is stale: another writer committed version {self.version} "
+                                f"to this warehouse meanwhile; nothing was written ({change}); this writer now has "
+                                f"version {self.version}: read it and retry the change") from None
         self.snapshot = snapshot
         append_experiments(self.warehouse, changed)
 

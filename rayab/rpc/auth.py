@@ -1,6 +1,12 @@
-"""Bearer-token check for admin mutations: metadata ``authorization: Bearer <token>``.
+"""Bearer tokens: metadata ``authorization: Bearer <token>``.
 
-A server started without an admin token refuses every mutation (there is no "open" mode by accident).
+The **admin token** guards mutations, and it alone sees an experiment's secrets (its assignment and bootstrap
+salts: whoever knows them can compute every unit's variant). A server started without an admin token refuses
+every mutation (there is no "open" mode by accident).
+
+The optional **read token** guards the reads of experiments and results: when it is set, those calls need it (or
+the admin token, which works for everything); when it is not, they are open but still never carry secrets. The
+assignment service needs no token: it is what applications call.
 
 >>> admin = AdminToken("s3cret")
 >>> admin.check([("authorization", "Bearer s3cret")])
@@ -8,6 +14,15 @@ A server started without an admin token refuses every mutation (there is no "ope
 Traceback (most recent call last):
 ...
 rayab.rpc.status.Unauthenticated: authorization: the bearer token is not the admin token
+>>> reads = ReadAccess(admin, "r34d")
+>>> reads.check([("authorization", "Bearer r34d")]), reads.check([("authorization", "Bearer s3cret")])
+(False, True)
+>>> reads.check([])
+Traceback (most recent call last):
+...
+rayab.rpc.status.Unauthenticated: authorization: missing; reads need the read token (or the admin token)
+>>> ReadAccess(admin, None).check([])  # open reads, without secrets
+False
 """
 
 from __future__ import annotations
@@ -17,9 +32,10 @@ from collections.abc import Iterable
 
 from rayab.rpc.status import Unauthenticated
 
-__all__ = ["AdminToken", "bearer_metadata"]
+__all__ = ["AdminToken", "ReadAccess", "bearer_metadata"]
 
 _PREFIX = "bearer "
+Metadata = Iterable[tuple[str, str | bytes]] | None
 
 
 def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
@@ -27,29 +43,74 @@ def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
+def _secret(token: str | None) -> bytes | None:
+    return token.strip().encode() if token and token.strip() else None
+
+
+def _bearer(metadata: Metadata) -> bytes | None:
+    """The bearer token the metadata carries (None: no authorization entry); raises on a malformed entry."""
+    values = [v for k, v in metadata or () if k.lower() == "authorization"]
+    if not values:
+        return None
+    value = values[0] if isinstance(values[0], str) else values[0].decode("utf-8", "replace")
+    if not value.lower().startswith(_PREFIX):
+        raise Unauthenticated("authorization: must be 'Bearer <token>'")
+    return value[len(_PREFIX):].strip().encode()
+
+
+def _same(presented: bytes | None, token: bytes | None) -> bool:
+    # constant-time comparison: the time taken must not reveal how much of the token matched
+    return presented is not None and token is not None and hmac.compare_digest(presented, token)
+
+
 class AdminToken:
     """The token admin mutations must present (None: mutations are refused)."""
 
     def __init__(self, token: str | None) -> None:
-        if token is not None and not token.strip():
-            token = None
-        self._token = token.encode() if token else None
+        self._token = _secret(token)
 
     @property
     def configured(self) -> bool:
         """Whether the server has an admin token at all."""
         return self._token is not None
 
-    def check(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> None:
+    def matches(self, metadata: Metadata) -> bool:
+        """Whether the metadata carries the admin token (a malformed authorization entry raises)."""
+        return _same(_bearer(metadata), self._token)
+
+    def check(self, metadata: Metadata) -> None:
         """Raise :class:`Unauthenticated` unless the metadata carries the admin token."""
         if self._token is None:
             raise Unauthenticated("authorization: this server has no admin token configured; mutations are disabled")
-        values = [v for k, v in metadata or () if k.lower() == "authorization"]
-        if not values:
+        presented = _bearer(metadata)
+        if presented is None:
             raise Unauthenticated("authorization: missing; send the metadata 'authorization: Bearer <token>'")
-        value = values[0] if isinstance(values[0], str) else values[0].decode("utf-8", "replace")
-        if not value.lower().startswith(_PREFIX):
-            raise Unauthenticated("authorization: must be 'Bearer <token>'")
-        # constant-time comparison: the time taken must not reveal how much of the token matched
-        if not hmac.compare_digest(value[len(_PREFIX):].strip().encode(), self._token):
+        if not _same(presented, self._token):
             raise Unauthenticated("authorization: the bearer token is not the admin token")
+
+
+class ReadAccess:
+    """Who may read experiments and results: anyone (no read token), or holders of the read or admin token."""
+
+    def __init__(self, admin: AdminToken, read_token: str | None = None) -> None:
+        self._admin = admin
+        self._token = _secret(read_token)
+
+    @property
+    def configured(self) -> bool:
+        """Whether reads need a token."""
+        return self._token is not None
+
+    def check(self, metadata: Metadata) -> bool:
+        """Whether the caller may see secrets (it presented the admin token); raises :class:`Unauthenticated` when
+        a read token is configured and the caller presented neither token."""
+        presented = _bearer(metadata)
+        if self._admin.matches(metadata):
+            return True
+        if self._token is None:
+            return False
+        if presented is None:
+            raise Unauthenticated("authorization: missing; reads need the read token (or the admin token)")
+        if not _same(presented, self._token):
+            raise Unauthenticated("authorization: the bearer token is neither the read token nor the admin token")
+        return False

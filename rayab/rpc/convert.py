@@ -29,6 +29,7 @@ from rayab.rpc._generated import experiments_pb2 as epb
 
 __all__ = [
     "REASONS",
+    "SECRET_FIELDS",
     "STATUSES",
     "attributes_from_proto",
     "experiment_to_proto",
@@ -91,9 +92,16 @@ def status_from_proto(number: int, field: str = "status") -> ExperimentStatus | 
     return status
 
 
-def experiment_to_proto(experiment: Experiment) -> epb.Experiment:
-    """The admin view of an experiment: summary fields plus the full spec as JSON."""
+SECRET_FIELDS = ("assignment_salt", "bootstrap_salt")
+
+
+def experiment_to_proto(experiment: Experiment, secrets: bool = False) -> epb.Experiment:
+    """The admin view of an experiment: summary fields plus the spec as JSON, its salts (:data:`SECRET_FIELDS`)
+    only with ``secrets`` (for callers holding the admin token: a salt lets anyone compute every unit's variant)."""
     spec: dict[str, Any] = experiment.to_dict()
+    if not secrets:
+        for name in SECRET_FIELDS:
+            spec.pop(name, None)
     message = epb.Experiment(
         exp_id=experiment.exp_id, name=experiment.name, status=STATUSES[experiment.status],  # type: ignore[arg-type]
         rollout_pct=experiment.rollout_pct, layer=experiment.layer, shipped_variant=experiment.shipped_variant,

@@ -2,7 +2,8 @@
 
 The admin behind it (the config actor in production, :class:`rayab.lifecycle.config_store.LocalAdmin` in a single
 process) owns the rules: status changes, shipping, archiving, version numbers and persistence. Mutations need
-the admin bearer token (:mod:`rayab.rpc.auth`); reads do not.
+the admin bearer token (:mod:`rayab.rpc.auth`); reads need the read token if the server has one, and their
+replies carry the experiments' salts only for a caller holding the admin token.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rayab.errors import ValidationError
 from rayab.model.experiment import Experiment, ExperimentStatus
 from rayab.rpc._generated import experiments_pb2 as epb
 from rayab.rpc._generated import experiments_pb2_grpc as epb_grpc
-from rayab.rpc.auth import AdminToken
+from rayab.rpc.auth import AdminToken, ReadAccess
 from rayab.rpc.convert import experiment_to_proto, status_from_proto
 from rayab.rpc.status import guarded
 
@@ -51,17 +52,18 @@ def _json_object(field: str, text: str) -> dict[str, Any]:
     return value
 
 
-def _reply(versioned: Versioned) -> epb.ExperimentReply:
+def _reply(versioned: Versioned, secrets: bool = True) -> epb.ExperimentReply:
     experiment, version = versioned
-    return epb.ExperimentReply(experiment=experiment_to_proto(experiment), config_version=version)
+    return epb.ExperimentReply(experiment=experiment_to_proto(experiment, secrets), config_version=version)
 
 
 class ExperimentService(epb_grpc.ExperimentServiceServicer):
     """The admin servicer."""
 
-    def __init__(self, admin: ExperimentAdmin, token: AdminToken) -> None:
+    def __init__(self, admin: ExperimentAdmin, token: AdminToken, reads: ReadAccess | None = None) -> None:
         self.admin = admin
         self.token = token
+        self.reads = reads or ReadAccess(token)
 
     @guarded
     async def CreateExperiment(self, request: epb.CreateExperimentRequest,
@@ -71,13 +73,15 @@ class ExperimentService(epb_grpc.ExperimentServiceServicer):
 
     @guarded
     async def GetExperiment(self, request: epb.GetExperimentRequest, context: Any) -> epb.ExperimentReply:
-        return _reply(await self.admin.get(request.exp_id))
+        secrets = self.reads.check(context.invocation_metadata())
+        return _reply(await self.admin.get(request.exp_id), secrets)
 
     @guarded
     async def ListExperiments(self, request: epb.ListExperimentsRequest,
                               context: Any) -> epb.ListExperimentsResponse:
+        secrets = self.reads.check(context.invocation_metadata())
         experiments, version = await self.admin.list(status_from_proto(request.status))
-        return epb.ListExperimentsResponse(experiments=[experiment_to_proto(e) for e in experiments],
+        return epb.ListExperimentsResponse(experiments=[experiment_to_proto(e, secrets) for e in experiments],
                                            config_version=version)
 
     @guarded

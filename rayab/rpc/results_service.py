@@ -2,6 +2,7 @@
 
 Reading partitions and computing intervals is blocking work: it runs in a worker thread, so a results query never
 stalls the assignment calls served by the same event loop. A call whose deadline has already passed is not started.
+When the server has a read token, every call needs it or the admin token (:class:`~rayab.rpc.auth.ReadAccess`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rayab.query.compare import MetricResult
 from rayab.query.cuped import CupedMetricResult
 from rayab.rpc._generated import results_pb2 as rpb
 from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
+from rayab.rpc.auth import AdminToken, ReadAccess
 from rayab.rpc.status import guarded
 
 __all__ = ["ResultsService", "request_fields"]
@@ -66,10 +68,13 @@ def _json_default(value: Any) -> Any:
 class ResultsService(rpb_grpc.ResultsServiceServicer):
     """The servicer; every method validates, runs the engine in a thread and converts the answer."""
 
-    def __init__(self, engine: ResultsEngine) -> None:
+    def __init__(self, engine: ResultsEngine, reads: ReadAccess | None = None) -> None:
         self.engine = engine
+        self.reads = reads or ReadAccess(AdminToken(None))
 
     async def _run(self, context: Any, work: Callable[[], _T]) -> _T:
+        if self.reads.configured:  # results carry no secrets: only a configured read token restricts them
+            self.reads.check(context.invocation_metadata())
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the query started")

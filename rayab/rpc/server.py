@@ -36,7 +36,7 @@ from rayab.rpc._generated import experiments_pb2_grpc as epb_grpc
 from rayab.rpc._generated import results_pb2 as rpb
 from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
 from rayab.rpc.assignment_service import AssignmentService
-from rayab.rpc.auth import AdminToken
+from rayab.rpc.auth import AdminToken, ReadAccess
 from rayab.rpc.experiment_service import ExperimentAdmin, ExperimentService
 from rayab.rpc.results_service import ResultsService
 from rayab.rpc.snapshot import SnapshotHolder
@@ -65,14 +65,17 @@ class ServerSettings:
     """Where and how a serving process listens.
 
     ``port`` 0 picks a free port. TLS is on when ``tls_cert_file`` and ``tls_key_file`` (PEM) are both given.
-    Without ``admin_token`` the admin service refuses every mutation. ``reuse_port`` lets several servers of one
-    deployment share a port on one host (the kernel spreads connections); it is off by default so that a server
-    left over from another deployment makes the bind fail instead of silently taking half the connections.
+    Without ``admin_token`` the admin service refuses every mutation; with ``read_token`` the experiment and
+    results reads need it (or the admin token), without it they are open but never show salts. ``reuse_port``
+    lets several servers of one deployment share a port on one host (the kernel spreads connections); it is off
+    by default so that a server left over from another deployment makes the bind fail instead of silently taking
+    half the connections.
     """
 
     host: str = "127.0.0.1"
     port: int = 0
     admin_token: str | None = None
+    read_token: str | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     max_message_bytes: int = 64 * 2**20
@@ -133,12 +136,15 @@ async def start_server(settings: ServerSettings, holder: SnapshotHolder, admin: 
     assignments = AssignmentService(holder, recorder, settings.server_id, settings.batch_chunk)
     apb_grpc.add_AssignmentServiceServicer_to_server(assignments, server)  # type: ignore[no-untyped-call]
     names = [ASSIGNMENT_SERVICE]
+    token = AdminToken(settings.admin_token)
+    reads = ReadAccess(token, settings.read_token)
     if admin is not None:
         epb_grpc.add_ExperimentServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            ExperimentService(admin, AdminToken(settings.admin_token)), server)
+            ExperimentService(admin, token, reads), server)
         names.append(EXPERIMENT_SERVICE)
     if results is not None:
-        rpb_grpc.add_ResultsServiceServicer_to_server(ResultsService(results), server)  # type: ignore[no-untyped-call]
+        rpb_grpc.add_ResultsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            ResultsService(results, reads), server)
         names.append(RESULTS_SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -5,6 +5,7 @@ error                       status code            when
 ==========================  =====================  ===================================================
 ValidationError             INVALID_ARGUMENT       a request field or spec breaks a rule (names it)
 NotFoundError               NOT_FOUND              an unknown experiment
+ConflictError               ABORTED                a config change based on a stale version (retry)
 PreconditionError           FAILED_PRECONDITION    a stopped experiment, a forbidden status change
 Unauthenticated             UNAUTHENTICATED        an admin mutation without the right bearer token
 StorageError                UNAVAILABLE            the warehouse failed; retrying later may succeed
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 import grpc
 
 from rayab.errors import (
+    ConflictError,
     InputDataError,
     NotFoundError,
     PreconditionError,
@@ -50,6 +52,7 @@ class Unauthenticated(RayabError):
 _CODES: tuple[tuple[type[RayabError], grpc.StatusCode], ...] = (
     (ValidationError, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (ConflictError, grpc.StatusCode.ABORTED),
     (PreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (StorageError, grpc.StatusCode.UNAVAILABLE),

@@ -100,9 +100,14 @@ class AssignmentLogger:
     async def close(self) -> int:
         """Flush everything, sort what was written and stop the timer (a graceful shutdown; a later ``record``
         starts it again); returns the rows committed."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            # Cancel the timer only between its flushes: cancelled in the middle of one, its commit would go on in
+            # a worker thread and could land after close() returned (a reader would miss those rows).
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                timer.cancel()
         committed = await self.flush()
         await self.sort()
         return committed

@@ -10,6 +10,11 @@ newer than the caller's exists, or ``None`` after a timeout, and the caller asks
 anything, or an actor that restarted and forgot its callers, needs no re-registration; the next call carries the
 version the server has. Requests never call the actor: they are answered from the server's local snapshot.
 
+Another deployment (another Ray namespace) may write the same warehouse: commits are optimistic
+(:class:`~rayab.lifecycle.config_store.ConfigStore`), a stale change is refused with a
+:class:`~rayab.errors.ConflictError`, and the actor looks for other writers' commits every ``refresh_s`` seconds,
+so its servers follow them too.
+
 Admin calls go through :class:`ActorAdmin`, which has the interface the gRPC admin service expects. Experiments
 cross the process boundary as their spec mappings, and rayab errors as (class, attributes, message): neither
 pickles as it is (an experiment holds read-only mapping proxies, and a ``ValidationError`` cannot be rebuilt
@@ -19,6 +24,7 @@ from its message alone).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +38,7 @@ from rayab.storage.warehouse import Warehouse
 
 __all__ = ["CONFIG_ACTOR", "NAMESPACE", "ActorAdmin", "ConfigActor", "config_actor"]
 
+log = logging.getLogger(__name__)
 CONFIG_ACTOR = "rayab-config"
 NAMESPACE = "rayab"
 Versioned = tuple[Experiment, int]
@@ -75,16 +82,37 @@ def _unpack(outcome: Outcome) -> Any:
 class ConfigActor:
     """Owns a :class:`ConfigStore`; an async actor so that long polls wait without holding a thread."""
 
-    def __init__(self, warehouse: Warehouse) -> None:
+    def __init__(self, warehouse: Warehouse, refresh_s: float = 2.0) -> None:
         self._store = ConfigStore(warehouse)
+        self._refresh_s = refresh_s
         self._changed: asyncio.Condition | None = None
         self._lock: asyncio.Lock | None = None
+        self._refresher: asyncio.Task[None] | None = None
 
     def _sync(self) -> tuple[asyncio.Condition, asyncio.Lock]:
         # created lazily: they must belong to the actor's event loop, which runs the async methods
         if self._changed is None or self._lock is None:
             self._changed, self._lock = asyncio.Condition(), asyncio.Lock()
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_periodically())
         return self._changed, self._lock
+
+    async def refresh(self) -> int:
+        """Load a version another writer committed, if any (waking the long polls); returns the latest version."""
+        changed, lock = self._sync()
+        async with lock:
+            moved = await asyncio.to_thread(self._store.refresh)
+        if moved:
+            async with changed:
+                changed.notify_all()
+        return self._store.version
+
+    async def _refresh_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.refresh()
+            except RayabError as err:  # the warehouse is unreachable for now: keep serving what we have
+                log.warning("config refresh failed, will retry: %s", err)
 
     async def version(self) -> int:
         """The latest committed config version."""

@@ -9,6 +9,10 @@ A MERGE rewrites files without any order, so :func:`sort_partitions` rewrites gi
 partitions sorted by ``unit_id`` (one commit per partition; a concurrent write to the partition makes it start
 over, so no row is ever lost or duplicated by sorting). The logger runs it on the partitions it touched.
 
+The table may hold more columns than the five the logger writes, e.g. assignment-time attributes such as
+``country`` and ``platform`` in a table written by ``rayab demo``: both writes keep them (a merged new row has
+them null, a sorted partition keeps every column it had).
+
 >>> import tempfile
 >>> from datetime import UTC, datetime
 >>> from rayab.storage.tables import read_rows
@@ -89,7 +93,7 @@ def merge_first_assignments(warehouse: Warehouse, rows: Sequence[FirstAssignment
     def merge(table: DeltaTable) -> None:
         (table.merge(source, predicate=f"{_MERGE_PREDICATE} AND {prune}", source_alias="s", target_alias="t")
          .when_matched_update(updates=_KEEP_EARLIEST, predicate="s.assigned_at < t.assigned_at")
-         .when_not_matched_insert_all()
+         .when_not_matched_insert(updates={name: f"s.{name}" for name in source.column_names})
          .execute())
 
     _commit_retrying(warehouse, merge, attempts)
@@ -105,8 +109,8 @@ def sort_partitions(warehouse: Warehouse, partitions: Iterable[tuple[str, str]],
         def rewrite(table: DeltaTable, where: dict[str, str] = where) -> None:
             rows = table.to_pyarrow_table(filters=[(k, "=", v) for k, v in where.items()])
             # written against the version just read: a concurrent commit to the partition is a conflict (retried)
-            write_deltalake(table, rows.select(ASSIGNMENT.names).sort_by("unit_id"), mode="overwrite",
-                            predicate=sql_predicate(where))
+            # every column of the table, not only the logger's: extra assignment-time columns are kept
+            write_deltalake(table, rows.sort_by("unit_id"), mode="overwrite", predicate=sql_predicate(where))
 
         _commit_retrying(warehouse, rewrite, attempts)
         done += 1

@@ -20,11 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from rayab.errors import NotFoundError
+from rayab.errors import ConflictError, NotFoundError, StorageError
 from rayab.model import AnalysisType, Config, Experiment
 from rayab.storage.schemas import EXPERIMENT, VARIANT
-from rayab.storage.tables import append_rows, read_rows
+from rayab.storage.tables import append_rows, read_rows, table_version
 from rayab.storage.warehouse import Warehouse
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "append_experiments",
     "load_analysis_types",
     "load_config_version",
+    "load_latest_config_version",
     "load_saved_config",
     "load_saved_experiments",
     "save_config",
@@ -97,17 +100,62 @@ _CONFIG_VERSION = pa.schema([
 CONFIG_VERSION_TABLE = "_config_version"
 
 
-def save_config_version(warehouse: Warehouse, version: int, experiments: Sequence[Experiment], change: str) -> None:
-    """Commit config ``version`` (every experiment, as JSON) to ``_config_version`` in one append.
+def save_config_version(warehouse: Warehouse, version: int, experiments: Sequence[Experiment], change: str,
+                        base: int | None = None) -> int:
+    """Commit config ``version`` (every experiment, as JSON) to ``_config_version`` in one append; returns the
+    table's Delta version after the commit.
 
     This row is the commit point of a config change: the version exists once it is written. The ``experiment``
     and ``variant`` tables are a projection written after it (:func:`append_experiments`), and
     :func:`sync_experiment_tables` repairs them if that second write failed.
+
+    With ``base`` (the table's Delta version the writer read, -1 for no table) the commit is optimistic: it is
+    written as the very next Delta version or not at all, so a writer that missed another writer's commit is
+    refused with :class:`~rayab.errors.ConflictError` instead of committing a second row with the same number.
     """
     spec = json.dumps({"version": version, "experiments": [e.to_dict() for e in experiments]}, sort_keys=True)
     row = pa.Table.from_pylist([{"version": version, "committed_at": datetime.now(UTC), "change": change,
                                  "spec": spec}], schema=_CONFIG_VERSION)
-    append_rows(warehouse, CONFIG_VERSION_TABLE, row)
+    if base is None:
+        append_rows(warehouse, CONFIG_VERSION_TABLE, row)
+        return table_version(warehouse, CONFIG_VERSION_TABLE)
+    uri, options = warehouse.table_uri(CONFIG_VERSION_TABLE), warehouse.delta_options()
+    try:
+        if base < 0:  # the first commit creates the table; a concurrent creator makes it fail
+            target: DeltaTable | str = uri
+            if DeltaTable.is_deltatable(uri, storage_options=options):
+                raise CommitFailedError("the table was created meanwhile")
+        else:
+            target = DeltaTable(uri, version=base, storage_options=options)
+        write_deltalake(target, row, mode="append", storage_options=options if base < 0 else None,
+                        commit_properties=CommitProperties(max_commit_retries=0))
+    except (CommitFailedError, TableNotFoundError) as err:
+        raise ConflictError(f"config version {version} was not committed: another writer committed to "
+                            f"{CONFIG_VERSION_TABLE} after table version {base} ({err})") from None
+    except Exception as err:  # delta-rs raises several unrelated types
+        raise StorageError(f"cannot write table {CONFIG_VERSION_TABLE} at {uri}: {err}") from err
+    return base + 1
+
+
+def load_latest_config_version(warehouse: Warehouse) -> tuple[dict[str, Any] | None, int]:
+    """The latest snapshot mapping (None if none was ever committed) and the Delta version of ``_config_version``
+    it was read at (-1: no table), read from one table state, as :func:`save_config_version` needs for ``base``."""
+    uri, options = warehouse.table_uri(CONFIG_VERSION_TABLE), warehouse.delta_options()
+    try:
+        delta = DeltaTable(uri, storage_options=options)
+    except TableNotFoundError:
+        return None, -1
+    try:
+        table = delta.to_pyarrow_table(columns=["version", "spec"])
+    except Exception as err:
+        raise StorageError(f"cannot read table {CONFIG_VERSION_TABLE} at {uri}: {err}") from err
+    at = int(delta.version())
+    if table.num_rows == 0:
+        return None, at
+    versions = table.column("version").to_pylist()
+    spec: str = table.column("spec")[versions.index(max(versions))].as_py()
+    loaded: dict[str, Any] = json.loads(spec)
+    return loaded, at
 
 
 def load_config_version(warehouse: Warehouse, version: int | None = None) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from rayab.api.engine import ResultsEngine
 from rayab.lifecycle.config_store import ConfigStore, LocalAdmin
 from rayab.rpc._generated import assignment_pb2_grpc, experiments_pb2_grpc
 from rayab.rpc.client import open_channel
@@ -35,7 +36,8 @@ class ServerThread:
     """A server with a local admin over a warehouse; ``stub``/``admin`` are blocking stubs to it."""
 
     def __init__(self, warehouse_root: Path, settings: ServerSettings | None = None,
-                 tls_ca: str | None = None, recorder: AssignmentRecorder | None = None) -> None:
+                 tls_ca: str | None = None, recorder: AssignmentRecorder | None = None,
+                 results: bool = False) -> None:
         self.warehouse = Warehouse.from_url(warehouse_root)
         self.store = ConfigStore(self.warehouse)
         self.holder = SnapshotHolder(self.store.snapshot)
@@ -45,7 +47,9 @@ class ServerThread:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         admin = LocalAdmin(self.store, self.holder.install)
-        self.running: RunningServer = self.run(start_server(self.settings, self.holder, admin, self.recorder))
+        engine = ResultsEngine(self.warehouse) if results else None
+        self.running: RunningServer = self.run(start_server(self.settings, self.holder, admin, self.recorder,
+                                                            engine))
         self.port = self.running.port
         self.channel = open_channel(f"127.0.0.1:{self.port}", tls_ca, "localhost" if tls_ca else None)
         self.stub = assignment_pb2_grpc.AssignmentServiceStub(self.channel)

@@ -222,3 +222,66 @@ def test_tls_settings_are_checked(workdir):
         ServerSettings(tls_cert_file=str(workdir))
     with pytest.raises(ValidationError, match="tls_cert_file == "):
         ServerSettings(tls_cert_file=str(workdir / "missing.pem"), tls_key_file=str(workdir / "missing.key"))
+
+
+def test_a_10000_character_value_is_invalid_argument_with_a_bounded_message(server):
+    """A long value used to be repeated in full: the status did not fit in the headers (RESOURCE_EXHAUSTED)."""
+    long = "n" * 10_000
+    code, details = code_of(lambda: _create(server, name=long))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("spec.name == 'nnnn") and "(10000 characters)" in details and len(details) < 300
+    code, details = code_of(lambda: server.admin.GetExperiment(S.GetExperimentRequest(exp_id=long)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "(10000 characters)" in details and len(details) < 300
+    code, details = code_of(lambda: server.stub.Assign(apb.AssignRequest(unit_id="u1", exp_ids=[long])))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and len(details) < 1_100
+
+
+def test_reads_without_the_admin_token_never_show_the_salts(server):
+    _create(server, assignment_salt="secret-assignment-salt", bootstrap_salt="secret-bootstrap-salt")
+    for meta in (None, metadata("not-a-token")):
+        got = server.admin.GetExperiment(S.GetExperimentRequest(exp_id="ctr_test"), metadata=meta).experiment
+        listed = server.admin.ListExperiments(S.ListExperimentsRequest(), metadata=meta).experiments[0]
+        for message in (got, listed):
+            assert "secret" not in str(message)
+            shown = json.loads(message.spec_json)
+            assert "assignment_salt" not in shown and "bootstrap_salt" not in shown
+            assert shown["exp_id"] == "ctr_test" and len(shown["variants"]) == 2
+    admin = json.loads(server.admin.GetExperiment(S.GetExperimentRequest(exp_id="ctr_test"),
+                                                  metadata=metadata()).experiment.spec_json)
+    assert (admin["assignment_salt"], admin["bootstrap_salt"]) == ("secret-assignment-salt", "secret-bootstrap-salt")
+
+
+def test_a_read_token_guards_experiment_and_results_reads(workdir):
+    from rayab.api.engine import ResultsEngine
+    from rayab.rpc._generated import results_pb2 as rpb
+    from rayab.rpc._generated import results_pb2_grpc
+
+    server = ServerThread(workdir / "wh", ServerSettings(admin_token="admin-t", read_token="read-t"),
+                         results=True)
+    try:
+        server.admin.CreateExperiment(S.CreateExperimentRequest(spec_json=json.dumps(spec("ctr_test"))),
+                                      metadata=metadata("admin-t"))
+        get = server.admin.GetExperiment
+        request = S.GetExperimentRequest(exp_id="ctr_test")
+        for meta in (None, metadata("wrong")):
+            assert code_of(lambda meta=meta: get(request, metadata=meta))[0] == grpc.StatusCode.UNAUTHENTICATED
+            assert code_of(lambda meta=meta: server.admin.ListExperiments(
+                S.ListExperimentsRequest(), metadata=meta))[0] == grpc.StatusCode.UNAUTHENTICATED
+        reader = json.loads(get(request, metadata=metadata("read-t")).experiment.spec_json)
+        assert "assignment_salt" not in reader and reader["exp_id"] == "ctr_test"
+        assert json.loads(get(request, metadata=metadata("admin-t")).experiment.spec_json)["assignment_salt"] == \
+            "ctr_test"
+        # the read token reads, it does not write
+        code, _ = code_of(lambda: server.admin.ArchiveExperiment(S.ArchiveExperimentRequest(exp_id="ctr_test"),
+                                                                 metadata=metadata("read-t")))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+        results = results_pb2_grpc.ResultsServiceStub(server.channel)
+        query = rpb.ResultsRequest(exp_id="ctr_test", analysis_type="search")
+        assert code_of(lambda: results.QueryResults(query))[0] == grpc.StatusCode.UNAUTHENTICATED
+        for token in ("read-t", "admin-t"):  # past the token check: the warehouse has no such analysis type
+            code, _ = code_of(lambda token=token: results.QueryResults(query, metadata=metadata(token)))
+            assert code not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.OK)
+        assert ResultsEngine  # the engine behind the service is the real one (ServerThread(results=True))
+        assert server.stub.Assign(apb.AssignRequest(unit_id="u1")).assignments[0].variant_id  # assignment: open
+    finally:
+        server.close()

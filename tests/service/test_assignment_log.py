@@ -169,3 +169,36 @@ def test_the_shipper_keeps_rows_while_the_logger_is_down(ray_local, workdir):
     asyncio.run(ship_for_a_while())
     assert shipper.failed >= 1 and shipper.shipped == 0
     assert recorder.pending() == 10  # nothing lost locally, nothing blocked
+
+
+def test_a_demo_table_with_extra_columns_keeps_them_through_merge_sort_and_close(logger_factory, workdir):
+    """`rayab demo` writes ``assignment`` with ``country`` and ``platform``; the logger used to rewrite it with its
+    own 5 columns, so its merge and its sort failed (and `rayab serve` exited 4 on a normal stop)."""
+    import pyarrow as pa
+    import ray
+
+    from rayab.storage.tables import replace_partitions
+
+    warehouse = Warehouse.from_url(workdir / "wh")
+    demo = pa.table({
+        "exp_id": ["e1", "e1"], "date": ["2026-11-25", "2026-11-25"], "unit_id": ["u2", "u1"],
+        "variant_id": ["control", "treatment"],
+        "assigned_at": pa.array([T0 + timedelta(days=1), T0 + timedelta(days=1, hours=1)],
+                                pa.timestamp("us", tz="UTC")),
+        "country": ["FR", "US"], "platform": ["ios", "web"]})
+    replace_partitions(warehouse, "assignment", demo, ["exp_id", "date"], {"exp_id": ["e1"]})  # as the demo does
+    logger = logger_factory(flush_rows=10**6, flush_s=3600)
+    served = [("e1", "u1", "treatment", T0), ("e1", "u3", "control", T0 + timedelta(days=1, hours=2))]
+    ray.get(logger.record.remote(_micros(served)))
+    assert ray.get(logger.close.remote()) == 2  # flush (a MERGE) and sort of both touched partitions
+    rows = {r["unit_id"]: r for r in read_rows(warehouse, "assignment").to_pylist()}
+    assert set(read_rows(warehouse, "assignment").column_names) >= {"country", "platform"}
+    got = {u: (r["variant_id"], r["date"], r["assigned_at"], r["country"], r["platform"]) for u, r in rows.items()}
+    assert got == {
+        "u1": ("treatment", "2026-11-24", T0, "US", "web"),  # moved to its earlier first assignment, attributes kept
+        "u2": ("control", "2026-11-25", T0 + timedelta(days=1), "FR", "ios"),  # untouched
+        "u3": ("control", "2026-11-25", T0 + timedelta(days=1, hours=2), None, None),  # new: no attributes known
+    }
+    for path in DeltaTable(warehouse.table_uri("assignment")).file_uris():
+        units = pq.read_table(path).column("unit_id").to_pylist()
+        assert units == sorted(units)

@@ -3,13 +3,16 @@ Ray): admin over gRPC, Assign, then a graceful SIGTERM that commits the logged a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import grpc
 import pytest
 import yaml
 
@@ -78,8 +81,69 @@ def _read_until(process, marker, timeout=120.0):
     raise AssertionError(f"never printed {marker!r}: {lines}")
 
 
+def _descendants(root: int) -> list[int]:
+    """Pids of every process below ``root`` (from /proc: parent pids)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == pid]
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
+def _server_actor_pids(root: int) -> list[int]:
+    pids = []
+    for pid in _descendants(root):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if command.startswith("ray::ServerActor"):
+            pids.append(pid)
+    return pids
+
+
+def _listening(pids: list[int], port: int) -> int:
+    """The one of ``pids`` that listens on TCP ``port`` (its socket inode is in /proc/net/tcp)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(fields[9])
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return pid
+    raise AssertionError(f"none of {pids} listens on port {port}")
+
+
 def test_serve_end_to_end_with_graceful_stop(workdir):
+    """On a warehouse whose ``assignment`` table has the demo's extra columns, ``rayab serve`` used to exit 4 on a
+    normal stop (the logger rewrote the table with 5 columns), and a killed server actor was never replaced."""
+    import pyarrow as pa
+
+    from rayab.storage.tables import replace_partitions
+
     warehouse = workdir / "wh"
+    demo = pa.table({"exp_id": ["e2e_test"], "date": ["2026-11-24"], "unit_id": ["old-unit"],
+                     "variant_id": ["control"], "assigned_at": pa.array([dt.datetime(2026, 11, 24, 1, tzinfo=dt.UTC)],
+                                                                        pa.timestamp("us", tz="UTC")),
+                     "country": ["FR"], "platform": ["ios"]})
+    replace_partitions(Warehouse.from_url(warehouse), "assignment", demo, ["exp_id", "date"],
+                       {"exp_id": ["e2e_test"]})
     env = {**os.environ, "RAYAB_ADMIN_TOKEN": TOKEN}
     process = subprocess.Popen(
         [sys.executable, "-m", "rayab.cli.main", "serve", "--warehouse", str(warehouse), "--port", "0",
@@ -99,15 +163,39 @@ def test_serve_end_to_end_with_graceful_stop(workdir):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         units = [f"u{i}" for i in range(200)]
-        for unit in units:
+        for unit in units[:100]:
+            answer = stub.Assign(apb.AssignRequest(unit_id=unit)).assignments[0]
+            assert answer.variant_id == expected_variant("e2e_test", unit, HALF, 100)
+        # kill -9 the serving process: rayab serve replaces it on the same address
+        deadline = time.monotonic() + 60
+        while len(_server_actor_pids(process.pid)) < 2:  # the server and its spare
+            assert time.monotonic() < deadline, "the server actors were not found"
+            time.sleep(0.2)
+        time.sleep(1.0)  # let the first 100 first assignments reach the logger (shipped every 0.5 s)
+        os.kill(_listening(_server_actor_pids(process.pid), int(target.rsplit(":", 1)[1])), signal.SIGKILL)
+        replaced, _ = _read_until(process, "died; replaced, listening on")
+        assert f"listening on {target}" in replaced
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                stub.GetServingStatus(apb.GetServingStatusRequest(), timeout=2)
+                break
+            except grpc.RpcError:
+                assert time.monotonic() < deadline, "the replaced server did not answer"
+                time.sleep(0.1)
+        for unit in units[100:]:
             answer = stub.Assign(apb.AssignRequest(unit_id=unit)).assignments[0]
             assert answer.variant_id == expected_variant("e2e_test", unit, HALF, 100)
         process.send_signal(signal.SIGTERM)
-        _read_until(process, "first assignments logged")
+        counters, _ = _read_until(process, "first assignments logged")
+        assert counters.strip().endswith("100 first assignments logged, 0 dropped")  # the replacement's
+        closed, _ = _read_until(process, "logger closed")
+        assert "1 servers replaced" in closed
         assert process.wait(timeout=60) == 0
     finally:
         if process.poll() is None:
             process.kill()
     rows = read_rows(Warehouse.from_url(warehouse), "assignment").to_pylist()
-    assert sorted((r["unit_id"], r["variant_id"]) for r in rows) == sorted(
-        (u, expected_variant("e2e_test", u, HALF, 100)) for u in units)
+    got = {r["unit_id"]: (r["variant_id"], r["country"], r["platform"]) for r in rows}
+    assert got.pop("old-unit") == ("control", "FR", "ios")  # the demo's columns are kept
+    assert got == {u: (expected_variant("e2e_test", u, HALF, 100), None, None) for u in units}

@@ -98,3 +98,24 @@ def test_stop_sets_the_end_time_and_ship_keeps_the_parameters(workdir):
         store.ship("a_test", "control")
     with pytest.raises(PreconditionError):
         store.update("a_test", rollout_pct=50.0)
+
+
+def test_a_stale_writer_is_refused_and_loses_nothing(workdir):
+    from rayab.errors import ConflictError
+
+    warehouse = Warehouse.from_url(workdir / "wh")
+    first, second = ConfigStore(warehouse), ConfigStore(warehouse)  # two writers on one warehouse, both at 0
+    assert first.create(spec("from_first"))[1] == 1
+    with pytest.raises(ConflictError, match="config version 0 is stale: another writer committed version 1"):
+        second.create(spec("from_second"))
+    assert second.version == 1  # refused, and reloaded: the retry is based on the new version
+    assert second.create(spec("from_second"))[1] == 2
+    with pytest.raises(ConflictError):
+        first.update("from_first", rollout_pct=20.0)
+    assert first.update("from_first", rollout_pct=20.0)[1] == 3
+    assert first.refresh() is False and second.refresh() is True and second.version == 3
+    reloaded = ConfigStore(warehouse)
+    assert [(e.exp_id, e.rollout_pct) for e in reloaded.snapshot.experiments] == [("from_first", 20.0),
+                                                                                  ("from_second", 100.0)]
+    versions = sorted(read_rows(warehouse, "_config_version").column("version").to_pylist())
+    assert versions == [1, 2, 3]  # each version committed once: no second "version 2"

@@ -76,6 +76,7 @@ class Load:
                 response = stub.Assign(apb.AssignRequest(unit_id=unit, exp_ids=["ramp"]), timeout=5)
             except grpc.RpcError as err:
                 self.errors.append(err)
+                time.sleep(0.01)  # a server that is down refuses at once: do not spin
                 continue
             self.answers.append((time.monotonic(), response.config_version, unit, response.assignments[0].variant_id))
 
@@ -204,3 +205,144 @@ def test_joining_a_config_actor_of_another_warehouse_is_refused(deployment, work
     with pytest.raises(PreconditionError, match="already serves warehouse"):
         start_servers(Warehouse.from_url(workdir / "other"), launcher(ServerSettings()), servers=1,
                       prefix=deployment.prefix)
+
+
+@pytest.mark.slow
+def test_two_deployments_on_one_warehouse_lose_no_admin_change(ray_local, workdir):
+    """Two `rayab serve --namespace` on one warehouse: each used to commit its own "version 2", and one of the two
+    experiments was gone after a restart. A stale writer is now refused with ABORTED and nothing is lost."""
+    import ray
+
+    from rayab.lifecycle.config_store import ConfigStore
+    from rayab.serving.servers import start_servers
+
+    warehouse = Warehouse.from_url(workdir / "wh")
+    deployments, channels = [], []
+    try:
+        for name in ("a", "b"):
+            prefix = f"t{uuid.uuid4().hex[:8]}"
+            deployments.append(start_servers(warehouse, launcher(ServerSettings(admin_token=TOKEN)), servers=1,
+                                             namespace=f"ns-{name}-{prefix}", prefix=prefix))
+            channels.append(open_channel(deployments[-1].addresses[0]))
+        admins = [experiments_pb2_grpc.ExperimentServiceStub(c) for c in channels]
+
+        def create(admin, exp_id):
+            request = epb.CreateExperimentRequest(spec_json=json.dumps(spec(exp_id)))
+            return admin.CreateExperiment(request, metadata=metadata()).config_version
+
+        assert create(admins[0], "from_a") == 1
+        with pytest.raises(grpc.RpcError) as refused:
+            create(admins[1], "from_b")  # its writer is still at version 0
+        assert refused.value.code() == grpc.StatusCode.ABORTED
+        assert "another writer committed version 1" in refused.value.details()
+        assert create(admins[1], "from_b") == 2  # the retry is based on version 1
+
+        # both writers at once, each retrying what was refused, until every change is in
+        created: dict[str, int] = {}
+        aborted = [0]
+
+        def write(admin, names):
+            for exp_id in names:
+                while True:
+                    try:
+                        created[exp_id] = create(admin, exp_id)
+                        break
+                    except grpc.RpcError as err:
+                        assert err.code() == grpc.StatusCode.ABORTED, err.details()
+                        aborted[0] += 1
+
+        threads = [threading.Thread(target=write, args=(admins[i], [f"{n}_{i}" for n in "pqrs"])) for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert sorted(created.values()) == list(range(3, 11))  # 8 changes, 8 distinct versions
+        reloaded = ConfigStore(warehouse)  # what a restarted config actor loads
+        assert reloaded.version == 10
+        assert sorted(e.exp_id for e in reloaded.snapshot.experiments) == sorted(
+            ["from_a", "from_b", *created])
+        versions = read_rows(warehouse, "_config_version").column("version").to_pylist()
+        assert sorted(versions) == list(range(1, 11))
+        # each deployment's server follows the other writer's commits too
+        for channel in channels:
+            _wait_for_version(assignment_pb2_grpc.AssignmentServiceStub(channel), 10, timeout=20)
+    finally:
+        for channel in channels:
+            channel.close()
+        for deployment in deployments:
+            for actor in (*deployment.servers, deployment.config, deployment.logger):
+                ray.kill(actor, no_restart=True)
+
+
+@pytest.mark.slow
+def test_a_killed_server_is_replaced_on_its_port_under_load(ray_local, workdir):
+    """kill -9 of a server actor used to leave its address dead for good while `rayab serve` looked alive."""
+    import os
+    import signal
+    import socket
+
+    import ray
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from rayab.serving.servers import start_servers, stop_servers, supervise
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    deployment = start_servers(Warehouse.from_url(workdir / "wh"),
+                               launcher(ServerSettings(port=port, admin_token=TOKEN)), servers=1, prefix=prefix,
+                               spares=True)
+    stop = threading.Event()
+    reports: list[str] = []
+    supervisor = threading.Thread(target=supervise, args=(deployment, stop),
+                                  kwargs={"interval_s": 0.2, "report": reports.append})
+    channel = open_channel(f"127.0.0.1:{port}")
+    try:
+        admin = experiments_pb2_grpc.ExperimentServiceStub(channel)
+        admin.CreateExperiment(epb.CreateExperimentRequest(spec_json=json.dumps(spec("ramp"))), metadata=metadata())
+        stub = assignment_pb2_grpc.AssignmentServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        _wait_for_version(stub, 1)
+        supervisor.start()
+        old_pid = ray.get(deployment.servers[0].status.remote())["pid"]
+        ray.get([spare.__ray_ready__.remote() for spare in deployment.spares.values()])  # its process is up
+        with Load([stub], threads=2) as load:
+            _wait_until(lambda: len(load.answers) > 20)
+            os.kill(old_pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            try:  # while it is down, the address never says SERVING
+                status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                assert status != health_pb2.HealthCheckResponse.SERVING or time.monotonic() - killed_at > 0.5
+            except grpc.RpcError as err:
+                assert err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            _wait_until(lambda: any(t > killed_at + 0.05 for t, *_ in load.answers[-50:]), timeout=90)
+            back_at = min(t for t, *_ in load.answers if t > killed_at + 0.05)
+            _wait_until(lambda: len([a for a in load.answers if a[0] > back_at]) > 20)
+        recovery = back_at - killed_at
+        print(f"\ntime to recovery after kill -9 under load: {recovery:.2f} s ({len(load.errors)} failed calls; "
+              f"load average {os.getloadavg()[0]:.1f}); {reports}")
+        assert deployment.replaced == 1 and len(reports) == 1 and f"listening on 127.0.0.1:{port}" in reports[0]
+        status = ray.get(deployment.servers[0].status.remote())
+        assert status["pid"] != old_pid and status["port"] == port and status["config_version"] == 1
+        assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+        for _, version, unit, variant in load.answers:  # every answer, before and after, is the right one
+            assert (version, variant) == (1, expected_variant("ramp", unit, HALF, 100))
+        assert all(e.code() == grpc.StatusCode.UNAVAILABLE for e in load.errors)
+    finally:
+        stop.set()
+        if supervisor.is_alive():
+            supervisor.join(timeout=30)
+        channel.close()
+        finals = stop_servers(deployment)
+        for actor in (*deployment.servers, deployment.config, deployment.logger):
+            ray.kill(actor, no_restart=True)
+    assert not deployment.spares  # stopped with the servers
+    assert finals[0]["port"] == port and finals[0]["assign_requests"] > 20
+
+
+def _wait_until(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "the condition was not met in time"
+        time.sleep(0.02)
