@@ -13,8 +13,6 @@ import pytest
 
 from rayab.cli.main import build_parser, main
 
-pytestmark = pytest.mark.usefixtures("ray_local")
-
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -65,6 +63,7 @@ def _hours_in(warehouse: Path, table: str) -> set[str]:
     return set(rows.column("hour").to_pylist()) if rows.num_rows else set()
 
 
+@pytest.mark.usefixtures("ray_local")
 def test_the_walkthrough_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
@@ -111,7 +110,7 @@ def test_the_walkthrough_block_runs_in_bash_in_a_fresh_copy(tmp_path: Path) -> N
     env["PATH"] = "/usr/local/bin:/usr/bin:/bin"  # no rayab on it: the block must activate .venv itself
     done = subprocess.run(["bash", "-c", script], cwd=clone, env=env, capture_output=True, text=True,
                           timeout=900, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-4000:] + "\n---\n" + done.stderr[-4000:]
     assert "Traceback" not in done.stderr
     assert (clone / "report.html").stat().st_size > 10_000
     assert _hours_in(clone / "rayab-warehouse", "agg_engagement") == {f"2026-11-23T{h:02d}" for h in range(6)}
