@@ -121,8 +121,8 @@ def results_notes(results: Sequence[MetricResult], across_slices: bool = False) 
                          "(--correction holm adds one)")
     totals = sorted({r.metric for r in compared if r.contrast == "traffic_share"})
     if totals:
-        notes.append(f"{', '.join(totals)}: totals, so the variant is rescaled to the control's traffic share before "
-                     "comparing (observed vs expected share, as in the SRM test), not an effect per unit")
+        notes.append(f"{', '.join(totals)}: totals, compared per traffic share (variant x control % / variant %: "
+                     "observed vs expected, as in SRM), not effects")
     if any(r.pvalue_is_bound for r in compared):
         notes.append("'< x': the bootstrap p-value is at its floor 2 / (B + 1), the true one is smaller; "
                      "'normal p' is the normal-method p-value")
