@@ -4,7 +4,7 @@ For each seed: simulate ``--units`` units over ``--hours`` hours (the demo's ``r
 give every unit a pre-period covariate per CUPED metric driven by the same random effect as its outcomes (a week of
 expected clicks, Poisson-drawn; revenue in cents likewise), aggregate every hour twice (without and with
 ``cuped: [clicks, revenue]``) and compare. Printed per seed and metric: theta, the unadjusted and CUPED lift with
-their intervals, the variance reduction ``1 - var(adjusted lift reps) / var(raw lift reps)``, whether the A/A CUPED
+their intervals, the variance reduction ``1 - var(adjusted diff reps) / var(raw diff reps)``, whether the A/A CUPED
 interval holds 0; then the job's seconds and bytes per hour with and without the CUPED columns.
 
     .venv/bin/python scripts/bench_cuped.py --seeds 4 5 6 --units 2000 --hours 12 --replicates 200

@@ -20,15 +20,19 @@ __all__ = ["cuped_table", "print_cuped"]
 
 
 def cuped_table(results: Sequence[CupedMetricResult]) -> str:
-    """One line per metric, variant and slice: theta, adjusted and unadjusted lift with intervals, reduction."""
+    """One line per metric, variant and slice: theta, the adjusted difference and lift with intervals, the
+    unadjusted ones, and the variance reduction of the difference (the quantity the p-value tests)."""
     level = f"{results[0].confidence_level:.0%}" if results else "95%"
     rows = [[r.metric, r.variant_id, ",".join(f"{k}={v}" for k, v in r.slice) or "all", r.units,
-             format_number(r.theta), format_pct(r.rel_diff),
-             f"[{format_pct(r.rel_ci_lower)}, {format_pct(r.rel_ci_upper)}]", format_pct(r.raw_rel_diff),
+             format_number(r.theta), format_number(r.abs_diff),
+             f"[{format_number(r.abs_ci_lower)}, {format_number(r.abs_ci_upper)}]", format_pct(r.rel_diff),
+             f"[{format_pct(r.rel_ci_lower)}, {format_pct(r.rel_ci_upper)}]", format_number(r.raw_abs_diff),
+             f"[{format_number(r.raw_abs_ci_lower)}, {format_number(r.raw_abs_ci_upper)}]", format_pct(r.raw_rel_diff),
              f"[{format_pct(r.raw_rel_ci_lower)}, {format_pct(r.raw_rel_ci_upper)}]",
              format_pct(r.variance_reduction, signed=False), format_number(r.pvalue, 3)] for r in results]
-    return render_table(["metric", "variant", "slice", "units", "theta", "CUPED lift", f"{level} CI", "raw lift",
-                         f"raw {level} CI", "var. reduction", "p-value"], rows)
+    return render_table(["metric", "variant", "slice", "units", "theta", "CUPED diff", f"{level} CI", "CUPED lift",
+                         f"{level} CI", "raw diff", f"raw {level} CI", "raw lift", f"raw {level} CI",
+                         "var. reduction (diff)", "p-value"], rows)
 
 
 def print_cuped(results: Sequence[CupedMetricResult], fmt: str) -> None:

@@ -2,25 +2,25 @@
 
 ``ranker_v2`` has a planted +3% CTR lift; ``aa_check`` is an A/A test. The demo checks that the planted lift lies
 inside its confidence interval and that the A/A interval contains zero, and says so.
+
+The demo never mixes two simulations: it refuses a warehouse (or a logs root) that holds data of another run, unless
+``--overwrite`` says to delete that data first. A run with the same settings (units, hours, seed, logs root) into
+the warehouse of an earlier one rewrites the same data and is allowed. The settings are kept in ``_demo.json`` at
+the warehouse root.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from rayab.cli.options import add_common, add_ray_options, print_results
-from rayab.hourly.job import ReducerActor, run_hour
-from rayab.query.results import MetricResult, experiment_results
-from rayab.runtime import ray_session
-from rayab.simulate import DEMO_LIFTS, UnitPopulation, demo_config, hour_offsets, simulate_days
-from rayab.storage.logs import write_log_file
-from rayab.storage.specs import save_config
-from rayab.storage.tables import replace_partitions
+from rayab.errors import ValidationError
+from rayab.query.results import MetricResult
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["DemoOutcome", "register", "run_demo"]
@@ -40,6 +40,8 @@ class DemoOutcome:
 
 
 def _write_logs(logs: str, files_per_hour: int):  # type: ignore[no-untyped-def]
+    from rayab.storage.logs import write_log_file
+
     def write(hour: str, events):  # type: ignore[no-untyped-def]
         step = -(-events.num_rows // files_per_hour)
         for i in range(files_per_hour):
@@ -47,12 +49,74 @@ def _write_logs(logs: str, files_per_hour: int):  # type: ignore[no-untyped-def]
     return write
 
 
+DEMO_MARKER = "_demo.json"
+
+
+def _entries(fs: Any, root: str) -> list[str]:
+    try:
+        return sorted(str(p) for p in fs.ls(root, detail=False)) if fs.exists(root) else []
+    except FileNotFoundError:
+        return []
+
+
+def _log_hours(logs: str) -> list[str]:
+    """The ``date=...`` folders of a logs root (what the hourly job reads)."""
+    from rayab.storage.warehouse import filesystem_for
+
+    fs = filesystem_for(logs)
+    return [p for p in _entries(fs, logs.rstrip("/")) if p.rstrip("/").rsplit("/", 1)[-1].startswith("date=")]
+
+
+def prepare_demo_dirs(warehouse: Warehouse, logs: str, settings: dict[str, Any], overwrite: bool) -> None:
+    """Refuse a warehouse or logs root holding data of another run; with ``overwrite``, delete that data."""
+    from rayab.storage.warehouse import filesystem_for
+
+    fs = warehouse.filesystem()
+    entries = _entries(fs, warehouse.url)
+    marker = f"{warehouse.url}/{DEMO_MARKER}"
+    same_run = False
+    if fs.exists(marker):
+        with fs.open(marker, "r") as f:
+            same_run = json.load(f) == settings
+    log_dirs = _log_hours(logs)
+    if not overwrite and not same_run:
+        if entries:
+            names = ", ".join(p.rstrip("/").rsplit("/", 1)[-1] for p in entries[:5])
+            raise ValidationError("--warehouse", warehouse.url, f"holds data of another run ({names}); pass "
+                                  "--overwrite to delete it first, or choose an empty --warehouse")
+        if log_dirs:
+            raise ValidationError("--logs", logs, f"holds logs of another run ({len(log_dirs)} date folders); pass "
+                                  "--overwrite to delete them first, or choose an empty --logs")
+    if overwrite:
+        for path in entries:
+            fs.rm(path, recursive=True)
+        log_fs = filesystem_for(logs)
+        for path in log_dirs:
+            log_fs.rm(path, recursive=True)
+    fs.makedirs(warehouse.url, exist_ok=True)
+    with fs.open(marker, "w") as f:
+        json.dump(settings, f, sort_keys=True)
+
+
 def run_demo(units: int = 200_000, hours: int = 24, warehouse_url: str | None = None, logs: str = "./rayab-logs",
              n_shards: int = 2, seed: int = 7, files_per_hour: int = 2, num_cpus: int = 2,
-             address: str | None = None, progress: bool = True) -> DemoOutcome:
-    """Run the whole demo and return its results."""
+             address: str | None = None, progress: bool = True, overwrite: bool = False) -> DemoOutcome:
+    """Run the whole demo and return its results (see the module doc for ``overwrite``)."""
+    # Ray, the pipeline and the simulator load only when the demo runs, so other commands start fast
+    from tqdm import tqdm
+
+    from rayab.hourly.job import ReducerActor, run_hour
+    from rayab.query.results import experiment_results
+    from rayab.runtime import ray_session
+    from rayab.simulate import DEMO_LIFTS, UnitPopulation, demo_config, hour_offsets, simulate_days
+    from rayab.storage.specs import save_config
+    from rayab.storage.tables import replace_partitions
+
     started = time.perf_counter()
     warehouse = Warehouse.from_url(warehouse_url)
+    logs_root = logs if "://" in logs else str(Path(logs).expanduser().absolute())
+    prepare_demo_dirs(warehouse, logs_root, {"units": units, "hours": hours, "seed": seed,
+                                             "files_per_hour": files_per_hour, "logs": logs_root}, overwrite)
     config = demo_config(f"{DEMO_START}:00:00Z")
     save_config(warehouse, config)
     window = hour_offsets(DEMO_START, hours)
@@ -80,7 +144,7 @@ def run_demo(units: int = 200_000, hours: int = 24, warehouse_url: str | None = 
 def _run(args: argparse.Namespace) -> int:
     outcome = run_demo(units=args.units, hours=args.hours, warehouse_url=args.warehouse, logs=args.logs,
                        n_shards=args.shards, seed=args.seed, num_cpus=args.num_cpus, address=args.address,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, overwrite=args.overwrite)
     print_results(outcome.results, args.format)
     if args.format == "table":
         print(f"\nplanted CTR lift {outcome.planted_lift:+.1%} inside its CI: "
@@ -100,4 +164,7 @@ def register(sub: Any) -> None:
     demo.add_argument("--logs", default="./rayab-logs", help="where the simulated raw logs go")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="delete what the warehouse and the logs root hold before simulating (without it, a "
+                           "warehouse holding data of another run is refused)")
     demo.set_defaults(func=_run)

@@ -1,13 +1,13 @@
-"""``rayab health``: the experiment's health checks; exits 1 when a check fails, so a scheduler can alert."""
+"""``rayab health``: the experiment's health checks; exits 1 when a check fails or has no data, so a scheduler can
+alert."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from rayab.cli.options import add_common, load_cli_config
-from rayab.cli.render import render_table
+from rayab.cli.render import render_table, to_json
 
 __all__ = ["register"]
 
@@ -21,13 +21,14 @@ def _run(args: argparse.Namespace) -> int:
     checks = experiment_health(Warehouse.from_url(args.warehouse), config, args.exp, args.start, args.end, settings,
                                logs_root=args.logs)
     if args.format == "json":
-        print(json.dumps([c._asdict() for c in checks], indent=1, default=str))
+        print(to_json([c._asdict() for c in checks]))
     else:
         print(render_table(["check", "status", "reason"], [[c.name, c.status.upper(), c.reason] for c in checks]))
     status = worst_status(checks)
     if args.format == "table":
         print(f"\n{args.exp}: {status.upper()}")
-    return 1 if status == "fail" else 0
+    # no data is not a pass: a scheduler must hear about it like a failure
+    return 1 if status in ("fail", "no_data") else 0
 
 
 def register(sub: Any) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from rayab.cli.options import add_common, load_cli_config
-from rayab.cli.render import format_number, format_pct, render_table
+from rayab.cli.render import format_number, format_pct, render_table, to_json
 
 __all__ = ["register"]
 
@@ -25,8 +24,8 @@ def _run(args: argparse.Namespace) -> int:
     result = plan_from_history(histories, relative_mde=args.mde, alpha=args.alpha, power=args.power,
                                n_arms=args.arms, days=args.days)
     if args.format == "json":
-        print(json.dumps({"plan": result.plan._asdict(), "histories": [h._asdict() for h in result.histories],
-                          "mde_after_days": dict(zip(metrics, result.mde_after_days, strict=True))}, indent=1))
+        print(to_json({"plan": result.plan._asdict(), "histories": [h._asdict() for h in result.histories],
+                       "mde_after_days": dict(zip(metrics, result.mde_after_days, strict=True))}))
         return 0
     rows = [[h.metric, format_number(h.mean), format_number(h.variance), f"{h.units_per_day:.0f}",
              format_pct(mde, signed=False)] for h, mde in zip(result.histories, result.mde_after_days, strict=True)]

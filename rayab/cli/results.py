@@ -11,10 +11,11 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from typing import Any
 
-from rayab.cli.options import add_common, load_cli_config, print_results
+from rayab.cli.options import add_common, format_pvalue, load_cli_config, primary_first, print_results, results_notes
 from rayab.cli.render import format_number, format_pct, render_table
 from rayab.model import AnalysisType, Config, Experiment
 from rayab.query.compare import MetricResult
@@ -65,16 +66,29 @@ def query_from_args(args: argparse.Namespace) -> Query:
     return Query.from_dict(data)
 
 
-def _print_series(results: Sequence[MetricResult]) -> None:
+def _print_series(results: Sequence[MetricResult], across_slices: bool) -> None:
     """A time series as a table: one line per window end, variant and slice."""
-    rows = [[r.end_hour, r.metric, r.variant_id, ",".join(f"{k}={v}" for k, v in r.slice) or "all", r.units,
-             format_number(r.estimate), format_pct(r.rel_diff),
-             f"[{format_pct(r.rel_ci_lower)}, {format_pct(r.rel_ci_upper)}]", format_number(r.pvalue, 3)]
-            for r in results]
+    corrected = bool(results and results[0].correction)
+    rows = []
+    for r in primary_first(results):
+        p = r.adjusted_pvalue if corrected else r.pvalue
+        sig = r.variant_id != r.control_id and math.isfinite(p) and p < 1.0 - r.confidence_level
+        rows.append([r.end_hour, r.metric + (" [primary]" if r.primary_kpi else ""), r.variant_id,
+                     ",".join(f"{k}={v}" for k, v in r.slice) or "all", r.units, format_number(r.estimate),
+                     format_pct(r.rel_diff), f"[{format_pct(r.rel_ci_lower)}, {format_pct(r.rel_ci_upper)}]",
+                     format_pvalue(r.pvalue, r.pvalue_is_bound),
+                     *([format_number(r.adjusted_pvalue, 3)] if corrected else []), "*" if sig else ""])
     level = f"{results[0].confidence_level:.0%}" if results else "95%"
-    kind = "always-valid " if results and results[0].interval == "sequential" else ""
+    sequential = bool(results and results[0].interval == "sequential")
+    kind = "always-valid " if sequential else ""
     print(render_table(["end_hour", "metric", "variant", "slice", "units", "estimate", "lift",
-                        f"lift {kind}{level} CI", "p-value"], rows))
+                        f"lift {kind}{level} CI", "p-value", *(["adj. p"] if corrected else []), "sig"], rows))
+    notes = results_notes(results, across_slices)
+    if sequential:
+        notes.append("always-valid: each look's interval is the intersection of the looks so far and its p-value "
+                     "the running minimum, so both may be read after every hour")
+    if notes:
+        print("\n" + "\n".join(notes))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -93,11 +107,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.cumulative:
         series = cumulative_results(warehouse, analysis_type, exp, query)
         if args.format == "table":
-            _print_series(series)
+            _print_series(series, bool(args.correct_across_slices))
         else:
             print_results(series, args.format)
         return 0
-    print_results(run_query(warehouse, analysis_type, exp, query), args.format)
+    print_results(run_query(warehouse, analysis_type, exp, query), args.format, bool(args.correct_across_slices))
     return 0
 
 

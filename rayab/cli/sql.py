@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 from typing import Any
 
 from rayab.cli.options import add_common
-from rayab.cli.render import render_table
+from rayab.cli.render import render_table, to_json
 from rayab.cli.results import add_query_options, query_from_args, resolve_target
 from rayab.errors import ValidationError
 
@@ -28,7 +27,7 @@ __all__ = ["register"]
 
 def _print_rows(columns: list[str], rows: list[dict[str, Any]], fmt: str) -> None:
     if fmt == "json":
-        print(json.dumps(rows, indent=1, default=str))
+        print(to_json(rows))
     elif fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns)

@@ -1,11 +1,15 @@
-"""Experiment health: each check is ok / warn / fail with the reason, so a scheduler can alert on it.
+"""Experiment health: each check is ok / warn / no_data / fail with the reason, so a scheduler can alert on it.
+
+``no_data`` means the check had nothing to test (no unit assigned, no aggregated rows, no interval): it is never a
+pass. It ranks between ``warn`` and ``fail`` in :func:`worst_status`, and ``rayab health`` exits 1 on it as on a
+failure.
 
 Checks, in order:
 
 - ``assignment_rate``: first assignments per hour; fails when nobody was assigned in the window, warns on hours
   whose count dropped below ``rate_drop`` times the median of the three hours on either side.
 - ``sample_ratio``: the chi-square SRM test on all assignments up to the end of the window, and the anytime-valid
-  sequential test over every hour (fails if either flags a mismatch).
+  sequential test over every hour (fails if either flags a mismatch; ``no_data`` with no unit or a single arm).
 - ``sample_ratio_by_<dim>``: the same per value of an assignment-time dimension, Holm-corrected (warns).
 - ``data_completeness``: hours of the window without a committed manifest, per analysis type (fails). An hour
   committed from no input file without ``--allow-empty`` (what older versions did for a wrong ``--logs`` path) counts
@@ -48,8 +52,9 @@ from rayab.storage.warehouse import Warehouse
 
 __all__ = ["HealthCheck", "HealthSettings", "Status", "experiment_health", "worst_status"]
 
-Status = Literal["ok", "warn", "fail"]
-_RANK: dict[str, int] = {"ok": 0, "warn": 1, "fail": 2}
+Status = Literal["ok", "warn", "no_data", "fail"]
+# "no_data" is never a pass: a check with nothing to test ranks above a warning and below a failure
+_RANK: dict[str, int] = {"ok": 0, "warn": 1, "no_data": 2, "fail": 3}
 
 
 class HealthCheck(NamedTuple):
@@ -120,17 +125,25 @@ def _sample_ratio(warehouse: Warehouse, exp: Experiment, hours: Sequence[str], e
     counts = dict(zip(overall.variant_ids, overall.counts, strict=True))
     details = {"counts": counts, "pvalue": overall.pvalue, "sequential_pvalue": sequential,
                "timeline": [look._asdict() for look in looks]}
+    details["error"] = overall.error
     bad = overall.mismatch or (looks[-1].mismatch if looks else False)
     text = f"units {counts}, chi-square p = {overall.pvalue:.3g}, sequential p = {sequential:.3g}"
-    out = [HealthCheck("sample_ratio", "fail" if bad else "ok",
-                       ("sample-ratio mismatch: " if bad else "") + text, details)]
+    if overall.error:
+        # 0/0 units (or a single arm) tests nothing: its p = 1 is not evidence of a good split
+        what = "no unit assigned" if overall.error == "no_units" else "fewer than 2 arms with traffic"
+        out = [HealthCheck("sample_ratio", "no_data", f"nothing to test ({what}): units {counts}", details)]
+    else:
+        out = [HealthCheck("sample_ratio", "fail" if bad else "ok",
+                           ("sample-ratio mismatch: " if bad else "") + text, details)]
     for dim in settings.srm_by:
         slices = [c for c in checks[1:] if c.slice[0][0] == dim]
         flagged = [c for c in slices if c.mismatch]
         reason = (f"mismatch in {', '.join(f'{dim}={c.slice[0][1]}' for c in flagged)} (Holm-adjusted)" if flagged
                   else f"no mismatch in {len(slices)} values of {dim} (Holm-adjusted)")
-        out.append(HealthCheck(f"sample_ratio_by_{dim}", "warn" if flagged else "ok", reason,
-                               {"slices": [c._asdict() for c in slices]}))
+        status: Status = "warn" if flagged else "ok"
+        if not slices:
+            status, reason = "no_data", f"nothing to test: no unit with a value of {dim}"
+        out.append(HealthCheck(f"sample_ratio_by_{dim}", status, reason, {"slices": [c._asdict() for c in slices]}))
     return out
 
 
@@ -252,18 +265,26 @@ def _guardrail(warehouse: Warehouse, config: Config, exp: Experiment, guardrail:
         results = experiment_results(warehouse, at, exp, start, end, metrics=[guardrail.metric],
                                      confidence_level=settings.confidence_level)
     except NotFoundError as err:
-        return HealthCheck(name, "fail", str(err), {})
+        return HealthCheck(name, "no_data", str(err), {})
     sign = 1.0 if guardrail.bad_direction == "increase" else -1.0
     tolerance = guardrail.tolerance_pct / 100.0
     status: Status = "ok"
     notes = []
+    compared = 0
     for r in results:
         if r.variant_id == exp.control_id or r.slice:
             continue
+        if not (np.isfinite(r.rel_ci_lower) and np.isfinite(r.rel_ci_upper)):
+            notes.append(f"{r.variant_id} has no interval ({r.error or 'no data'})")
+            status = max(status, "no_data", key=_RANK.__getitem__)
+            continue
+        compared += 1
         near = r.rel_ci_lower if sign > 0 else -r.rel_ci_upper
         verdict: Status = "fail" if near > tolerance else "warn" if near > 0 else "ok"
         status = max(status, verdict, key=_RANK.__getitem__)
         notes.append(f"{r.variant_id} {r.rel_diff:+.2%} [{r.rel_ci_lower:+.2%}, {r.rel_ci_upper:+.2%}]")
+    if compared == 0:
+        status = max(status, "no_data", key=_RANK.__getitem__)
     reason = (f"{guardrail.metric} must not {guardrail.bad_direction} by more than {guardrail.tolerance_pct:g}%: "
               + "; ".join(notes))
     return HealthCheck(name, status, reason, {"results": [r._asdict() for r in results]})

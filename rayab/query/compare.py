@@ -13,7 +13,19 @@ Replicates whose value cannot be computed (a zero denominator in a resample) are
 With ``interval="sequential"`` the intervals are asymptotic confidence sequences
 (:func:`rayab.stats.sequential.confidence_sequence`) around the same estimates, with the bootstrap standard error
 plugged in and ``n`` the units behind the estimate (both arms for a difference); ``pvalue`` is then the
-always-valid p-value.
+always-valid p-value (:mod:`rayab.query.results` takes its running minimum over the hourly looks).
+
+**Totals across unequal arms.** ``units``, additive metrics and composed metrics that scale like a total (``clicks
++ views``, not ``clicks / views``) grow with an arm's traffic share, so comparing them raw would report the design's
+split as an effect (an arm with 30% of the traffic has about 30/70 of the control's units). Their contrast
+(``contrast="traffic_share"``) compares the variant rescaled to the control's share, ``variant * w_c / w_v``, with
+the control: for ``units`` this is the observed against the expected share (what the SRM test asks). Ratios
+(``contrast="direct"``) are compared as they are. A variant with no traffic share gets no comparison.
+
+**p-values at their floor.** A percentile (or basic) bootstrap p-value cannot go below ``2 / (B + 1)``; when it
+is there, ``pvalue_is_bound`` is True (the true p-value is smaller, read it as "< 2 / (B + 1)") and
+``normal_pvalue``, the normal-method p-value from the bootstrap standard error, is given beside it (always, for a
+fixed-horizon comparison).
 
 >>> import numpy as np
 >>> from rayab.model import Metric
@@ -33,6 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+from scipy import stats
 
 from rayab.errors import ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType, Experiment, evaluate, referenced_names
@@ -41,7 +54,7 @@ from rayab.query.window import WindowSums, metric_scale
 from rayab.stats.bootstrap import BootstrapIntervals, bootstrap_intervals
 from rayab.stats.sequential import confidence_sequence
 
-__all__ = ["END_HOUR_KEY", "MetricResult", "compare_metric", "metric_values"]
+__all__ = ["END_HOUR_KEY", "MetricResult", "compare_metric", "is_total", "metric_values", "traffic_ratios"]
 
 END_HOUR_KEY = "end_hour"
 F64 = npt.NDArray[np.float64]
@@ -54,9 +67,13 @@ class MetricResult(NamedTuple):
 
     ``abs_*`` is the difference ``variant - control``; ``rel_*`` the relative lift ``variant / control - 1``.
     ``pvalue`` tests a zero difference, by the same method as the interval (see :mod:`rayab.stats.bootstrap`), or
-    is the always-valid p-value when ``interval == "sequential"``; ``adjusted_pvalue`` is ``pvalue`` corrected by
-    ``correction`` across the family (NaN without a correction). ``n_invalid`` counts replicates whose value could
-    not be computed (a zero denominator). The window is ``[start_hour, end_hour)``.
+    is the always-valid p-value when ``interval == "sequential"`` (the running minimum over hourly looks);
+    ``adjusted_pvalue`` is ``pvalue`` corrected by ``correction`` across the family (NaN without a correction).
+    ``n_invalid`` counts replicates whose value could not be computed (a zero denominator). The window is
+    ``[start_hour, end_hour)``. ``pvalue_is_bound``: the bootstrap p-value is at its floor ``2 / (B + 1)``, so the
+    true one is below it; ``normal_pvalue`` is the normal-method p-value beside it. ``contrast`` is
+    ``"traffic_share"`` when the variant's total was rescaled to the control's traffic share before comparing,
+    ``"direct"`` otherwise. ``primary_kpi`` marks the experiment's primary KPI.
     """
 
     exp_id: str
@@ -85,6 +102,52 @@ class MetricResult(NamedTuple):
     interval: str = "fixed"
     start_hour: str = ""
     end_hour: str = ""
+    pvalue_is_bound: bool = False
+    normal_pvalue: float = _NAN
+    contrast: str = "direct"
+    primary_kpi: bool = False
+
+
+def is_total(analysis_type: AnalysisType, metric: str) -> bool:
+    """Whether ``metric`` scales like a total (doubling every additive input doubles it), e.g. ``units``.
+
+    >>> from rayab.model import Metric
+    >>> at = AnalysisType("t", (Metric("clicks"), Metric("views")), composed={"ctr": "clicks / views",
+    ...                   "both": "clicks + views", "per_unit": "clicks / units"})
+    >>> [is_total(at, m) for m in ("units", "clicks", "ctr", "both", "per_unit")]
+    [True, True, False, True, False]
+    """
+    expr = analysis_type.expression(metric)
+    names = sorted(referenced_names(expr))
+    for point in (1.0, 2.0):
+        values = {n: np.asarray(point * (1.37 + 0.61 * i)) for i, n in enumerate(names)}
+        once = float(evaluate(expr, values))
+        twice = float(evaluate(expr, {n: 2.0 * v for n, v in values.items()}))
+        if not (math.isfinite(once) and math.isfinite(twice)) or abs(twice - 2.0 * once) > 1e-9 * abs(once):
+            return False
+    return True
+
+
+def traffic_ratios(sums: WindowSums, experiment: Experiment) -> F64:
+    """Per cell, the control's traffic share over the cell's variant's (NaN for a variant without traffic).
+
+    >>> from datetime import datetime, timezone
+    >>> from rayab.model import Variant
+    >>> exp = Experiment("e", "e", datetime(2026, 1, 1, tzinfo=timezone.utc), (Variant("a", 70.0), Variant("b", 30.0)),
+    ...                  "units")
+    >>> sums = WindowSums(("variant_id",), (("a",), ("b",)), np.array([1, 1]), {}, {}, ())
+    >>> [round(float(x), 4) for x in traffic_ratios(sums, exp)]
+    [1.0, 2.3333]
+    """
+    share = {v.variant_id: v.traffic_pct for v in experiment.variants}
+    control = share.get(experiment.control_id, 0.0)
+    at = sums.key_names.index("variant_id")
+    out = np.full(len(sums.keys), np.nan)
+    for i, key in enumerate(sums.keys):
+        mine = share.get(key[at], 0.0)
+        if mine > 0 and control > 0:
+            out[i] = control / mine
+    return out
 
 
 def metric_values(sums: WindowSums, analysis_type: AnalysisType, metric: str) -> tuple[F64, F64]:
@@ -117,19 +180,37 @@ class _Contrast(NamedTuple):
     rows: I64  # cells that have a control to compare with
 
 
-def _contrast(estimates: F64, replicates: F64, control: I64, query: Query) -> _Contrast:
+def _contrast(estimates: F64, replicates: F64, control: I64, query: Query, scale: F64 | None) -> _Contrast:
+    """Own intervals, and the variant (times ``scale``, its traffic ratio, for a total) against its control."""
+
     def intervals(est: F64, reps: F64) -> BootstrapIntervals:
         return bootstrap_intervals(est, reps, query.confidence_level, query.method,
                                    max_invalid_fraction=query.max_invalid_fraction)
 
     rows = np.flatnonzero(control >= 0)
     c = control[rows]
+    factor = np.ones(len(rows)) if scale is None else scale[rows]
+    est_v, reps_v = estimates[rows] * factor, replicates[rows] * factor[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel_est = np.where(estimates[c] == 0, np.nan, estimates[rows] / estimates[c] - 1.0)
-        rel_reps = np.where(replicates[c] == 0, np.nan, replicates[rows] / replicates[c] - 1.0)
-    return _Contrast(intervals(estimates, replicates),
-                     intervals(estimates[rows] - estimates[c], replicates[rows] - replicates[c]),
+        rel_est = np.where(estimates[c] == 0, np.nan, est_v / estimates[c] - 1.0)
+        rel_reps = np.where(replicates[c] == 0, np.nan, reps_v / replicates[c] - 1.0)
+    return _Contrast(intervals(estimates, replicates), intervals(est_v - estimates[c], reps_v - replicates[c]),
                      intervals(rel_est, rel_reps), rows)
+
+
+def _normal_pvalue(b: BootstrapIntervals, j: int) -> float:
+    se = float(b.se[j])
+    if b.error[j] or not (math.isfinite(se) and se > 0):
+        return _NAN
+    return float(2.0 * stats.norm.sf(abs(float(b.estimate[j])) / se))
+
+
+def _at_floor(b: BootstrapIntervals, j: int, pvalue: float, query: Query) -> bool:
+    """The percentile / basic p-value is its floor ``2 / (valid B + 1)``: a bound, not a value."""
+    if query.method == "normal" or query.interval == "sequential" or not math.isfinite(pvalue):
+        return False
+    valid = b.n_replicates - int(b.n_invalid[j])
+    return pvalue <= 2.0 / (valid + 1) * (1 + 1e-9)
 
 
 def _sequential(estimate: float, se: float, n: int, query: Query) -> tuple[float, float, float, str]:
@@ -165,7 +246,8 @@ def compare_metric(sums: WindowSums, analysis_type: AnalysisType, experiment: Ex
         raise ValidationError("interval", query.interval, "sequential intervals need the units metric in the sums")
     estimates, replicates = metric_values(sums, analysis_type, metric)
     control = control_rows(sums, experiment.control_id)
-    contrast = _contrast(estimates, replicates, control, query)
+    total = is_total(analysis_type, metric)
+    contrast = _contrast(estimates, replicates, control, query, traffic_ratios(sums, experiment) if total else None)
     units = sums.raw[UNITS_METRIC] if UNITS_METRIC in sums.raw else np.full(len(sums.keys), -1, np.int64)
     variant_at = sums.key_names.index("variant_id")
     position = {int(row): j for j, row in enumerate(contrast.rows)}
@@ -174,6 +256,7 @@ def compare_metric(sums: WindowSums, analysis_type: AnalysisType, experiment: Ex
         low, high, _, error = _bounds(contrast.own, i, int(units[i]), query)
         diff = (_NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN)
         n_invalid = int(contrast.own.n_invalid[i])
+        bound, normal_p = False, _NAN
         if i in position:
             j, n_pair = position[i], int(units[i] + units[control[i]])
             a_low, a_high, pvalue, a_error = _bounds(contrast.absolute, j, n_pair, query)
@@ -182,10 +265,14 @@ def compare_metric(sums: WindowSums, analysis_type: AnalysisType, experiment: Ex
                     r_low, r_high, pvalue)
             n_invalid = max(n_invalid, int(contrast.absolute.n_invalid[j]), int(contrast.relative.n_invalid[j]))
             error = error or a_error or r_error
+            if query.interval != "sequential":
+                normal_p = _normal_pvalue(contrast.absolute, j)
+                bound = _at_floor(contrast.absolute, j, pvalue, query)
         pairs, end_hour = _slice_and_hours(sums, key, query)
         out.append(MetricResult(
             experiment.exp_id, metric, key[variant_at], pairs, int(sums.n_events[i]), int(units[i]),
             float(estimates[i]), low, high, experiment.control_id, *diff, query.confidence_level,
             sums.n_replicates, n_invalid, error, interval=query.interval, start_hour=query.start_hour,
-            end_hour=end_hour))
+            end_hour=end_hour, pvalue_is_bound=bound, normal_pvalue=normal_p,
+            contrast="traffic_share" if total else "direct", primary_kpi=metric == experiment.primary_kpi))
     return out

@@ -10,8 +10,11 @@ and each replicate ``b`` (and once on the raw sums for the point estimate), with
 
 where ``ybar = Sy / N`` per arm. Every quantity is self-normalised by the replicate's own weighted unit count, so
 replicate ``b`` is a draw of the clustered bootstrap of the whole CUPED procedure, theta included. The point estimate
-on the raw sums is exactly the closed-form CUPED estimate (``tests/oracles/cuped.py``) on per-unit data.
-``variance_reduction`` is ``1 - var(adjusted lift reps) / var(unadjusted lift reps)``.
+on the raw sums is exactly the closed-form CUPED estimate (:func:`tests.oracles.cuped.cuped_test`) on per-unit data.
+``variance_reduction`` is ``1 - var(adjusted diff reps) / var(unadjusted diff reps)``: it is defined on the
+absolute difference, the quantity whose interval and p-value are reported (``abs_*``, ``pvalue``), not on the
+lift, whose replicates also carry the noise of the control mean in the denominator (and so show a different,
+typically larger, reduction).
 
 :func:`pre_period_bias` compares ``xbar`` between arms the same way: the ``m__x`` sums ARE the arms' pre-period
 totals, so a pre-period imbalance needs no extra data.
@@ -183,7 +186,7 @@ def cuped_from_sums(sums: WindowSums, analysis_type: AnalysisType, experiment: E
             float(absolute.pvalue[0]), float(arrays.raw_diff[0]), float(raw_abs.ci_lower[0]),
             float(raw_abs.ci_upper[0]), float(arrays.raw_lift[0]), float(raw_rel.ci_lower[0]),
             float(raw_rel.ci_upper[0]), float(raw_abs.pvalue[0]),
-            _variance_reduction(arrays.lift[1:], arrays.raw_lift[1:]), query.confidence_level,
+            _variance_reduction(arrays.diff[1:], arrays.raw_diff[1:]), query.confidence_level,
             sums.n_replicates, int(max(absolute.n_invalid[0], relative.n_invalid[0])), error))
     return out
 

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 from rayab.errors import ValidationError
 from rayab.model import AnalysisType
@@ -233,4 +233,7 @@ def parse_filter(text: str) -> Filter:
         tree = sqlglot.parse_one(text, dialect="duckdb")
     except ParseError as err:
         raise ValidationError("filter", text, f"does not parse: {err.errors[0]['description']}") from None
+    except TokenError:
+        # e.g. an unbalanced quote; sqlglot's own message repeats the whole text
+        raise ValidationError("filter", text, "does not parse: a quote or bracket is not closed") from None
     return _flatten(_from_sql(tree, text))

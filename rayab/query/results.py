@@ -8,6 +8,12 @@ keeps the rows passing the filter, sums them per ``(variant_id, *projection)`` a
 then takes prefix sums over hours, so the entry for ``end_hour = h`` equals :func:`run_query` over
 ``[start_hour, h)`` exactly (the replicate sums are integers).
 
+**Sequential looks.** With ``interval="sequential"`` every hour of the window is a look. A confidence sequence
+holds at all looks at once, so what may be reported at look ``t`` is the intersection of the intervals of looks
+``1..t`` and the always-valid p-value is the running minimum of the looks' p-values
+(:func:`running_looks`): it never goes back up once the data showed evidence. :func:`run_query` with
+``interval="sequential"`` gives the last look of that series, so it agrees with :func:`cumulative_results`.
+
 >>> import numpy as np
 >>> h0, h1 = "2026-01-01T00", "2026-01-01T01"
 >>> by_hour = WindowSums(("hour", "variant_id"), ((h0, "a"), (h1, "a"), (h1, "b")), np.array([1, 2, 3]),
@@ -21,6 +27,7 @@ then takes prefix sums over hours, so the entry for ``end_hour = h`` equals :fun
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -38,7 +45,7 @@ from rayab.query.window import WindowSums, sum_partitions
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["MetricResult", "compare_variants", "cumulative_results", "cumulative_sums", "experiment_results",
-           "results_from_sums", "run_query"]
+           "results_from_sums", "run_query", "running_looks"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -54,7 +61,54 @@ def results_from_sums(sums: WindowSums, analysis_type: AnalysisType, experiment:
     """Every metric of ``query`` (metric by metric, cells in key order), corrected if the query asks."""
     query = _bind(query, analysis_type, experiment)
     out = [r for name in query.metrics for r in compare_metric(sums, analysis_type, experiment, name, query)]
+    if query.interval == "sequential" and END_HOUR_KEY in sums.key_names:
+        out = running_looks(out)
     return correct_pvalues(out, query.correction, query.correct_across_slices) if query.correction else out
+
+
+_RUNNING = (("ci_lower", "ci_upper"), ("abs_ci_lower", "abs_ci_upper"), ("rel_ci_lower", "rel_ci_upper"))
+
+
+def running_looks(results: Sequence[MetricResult]) -> list[MetricResult]:
+    """Sequential results as reported after every look: p the running minimum, intervals the running intersection.
+
+    Looks of one (metric, variant, slice) are taken in ``end_hour`` order; a look without a p-value or interval
+    (an error) keeps what the earlier looks gave. An empty intersection (possible: the sequences are asymptotic)
+    is reported as NaN bounds with ``error="empty_intersection"``.
+
+    >>> from rayab.query.compare import MetricResult
+    >>> def look(end, p, low, high):
+    ...     return MetricResult("e", "ctr", "t", (), 0, 0, 0.0, low, high, "c", 0.0, low, high, 0.0, low, high, p,
+    ...                         0.95, 10, 0, "", interval="sequential", end_hour=end)
+    >>> out = running_looks([look("h1", 1.0, -1.0, 2.0), look("h2", 0.592, -0.5, 1.0), look("h3", 1.0, -0.8, 3.0)])
+    >>> [(r.pvalue, r.abs_ci_lower, r.abs_ci_upper) for r in out]
+    [(1.0, -1.0, 2.0), (0.592, -0.5, 1.0), (0.592, -0.5, 1.0)]
+    """
+    order = sorted(range(len(results)), key=lambda i: results[i].end_hour)
+    best: dict[tuple[object, ...], dict[str, float]] = {}
+    out = list(results)
+    for i in order:
+        r = results[i]
+        seen = best.setdefault((r.metric, r.variant_id, r.slice), {})
+        changes: dict[str, object] = {}
+        if math.isfinite(r.pvalue) or "pvalue" in seen:
+            p = min(x for x in (r.pvalue, seen.get("pvalue", math.inf)) if math.isfinite(x))
+            seen["pvalue"] = changes["pvalue"] = p
+        for low_name, high_name in _RUNNING:
+            low, high = getattr(r, low_name), getattr(r, high_name)
+            if math.isfinite(low) and math.isfinite(high):
+                low, high = max(low, seen.get(low_name, -math.inf)), min(high, seen.get(high_name, math.inf))
+            elif low_name in seen:
+                low, high = seen[low_name], seen[high_name]
+            else:
+                continue
+            seen[low_name], seen[high_name] = low, high
+            if low > high:
+                changes.update({low_name: math.nan, high_name: math.nan, "error": r.error or "empty_intersection"})
+            else:
+                changes.update({low_name: low, high_name: high})
+        out[i] = r._replace(**changes)  # type: ignore[arg-type]
+    return out
 
 
 def _read(warehouse: Warehouse, analysis_type: AnalysisType, query: Query, by_hour: bool) -> WindowSums:
@@ -69,8 +123,11 @@ def _read(warehouse: Warehouse, analysis_type: AnalysisType, query: Query, by_ho
 
 def run_query(warehouse: Warehouse, analysis_type: AnalysisType, experiment: Experiment,
               query: Query) -> list[MetricResult]:
-    """The results of ``query`` over its window."""
+    """The results of ``query`` over its window (with sequential intervals: the last of the hourly looks)."""
     query = _bind(query, analysis_type, experiment)
+    if query.interval == "sequential":
+        return [r for r in cumulative_results(warehouse, analysis_type, experiment, query)
+                if r.end_hour == query.end_hour]
     return results_from_sums(_read(warehouse, analysis_type, query, by_hour=False), analysis_type, experiment, query)
 
 

@@ -31,6 +31,7 @@ h1{font-size:1.5rem;margin-bottom:.2rem} h2{font-size:1.15rem;margin-top:2rem;bo
 .meta{color:#666} table{border-collapse:collapse;width:100%;font-size:.85rem} td,th{padding:.25rem .5rem;
 text-align:right;border-bottom:1px solid #eee} td:first-child,th:first-child,td.l,th.l{text-align:left}
 .ok{color:#1e8449;font-weight:600} .warn{color:#b9770e;font-weight:600} .fail{color:#c0392b;font-weight:600}
+.no_data{color:#7d3c98;font-weight:600}
 .chart{margin:1rem 0} pre{background:#f6f8fa;padding:1rem;overflow-x:auto;font-size:.8rem}
 """
 

@@ -46,11 +46,16 @@ def test_cumulative_sequential_series(saved: World, capsys: pytest.CaptureFixtur
     lines = capsys.readouterr().out.splitlines()
     assert "always-valid 95% CI" in lines[0]
     ends = ("2026-11-23T01", "2026-11-23T02", END)
-    assert [line.split()[:3] for line in lines[2:]] == [[end, metric, variant] for metric in ("ctr", "rpm")
-                                                        for end in ends for variant in ("control", "treatment")]
+    table = lines[2:lines.index("")]  # notes follow a blank line
+    # ctr is the primary KPI: listed first and marked
+    assert [line.split()[:3] for line in table if "[primary]" in line] == [[end, "ctr", "[primary]"] for end in ends
+                                                                          for _ in range(2)]
+    assert [line.replace(" [primary]", "").split()[:3] for line in table] == [
+        [end, metric, variant] for metric in ("ctr", "rpm") for end in ends for variant in ("control", "treatment")]
+    assert any("running minimum" in line for line in lines)
     query = Query("ranker_v2", START, END, metrics=("ctr", "rpm"), interval="sequential", planned_units=2000)
     series = cumulative_results(saved.warehouse, saved.analysis_type, saved.config.experiment("ranker_v2"), query)
-    assert len(series) == len(lines) - 2
+    assert len(series) == len(table)
 
 
 @pytest.mark.parametrize(("extra", "message"), [
