@@ -56,6 +56,8 @@ MANIFEST = pa.schema([
     # added with the assignment-join mode and the job summary (older manifests read these as null)
     ("rows_unmatched", pa.int64()), ("population", pa.string()), ("bytes_written", pa.int64()),
     ("quarantine_reasons", pa.string()),
+    # the commit_id that every agg_<type> and _quarantine row of the hour carries (rayab.storage.commits)
+    ("commit_id", pa.string()),
 ])
 QUARANTINE = pa.schema([
     ("analysis_type", pa.string()), ("hour", pa.string()), ("source_file", pa.string()),
