@@ -163,8 +163,7 @@ class ReducerActor:
                                        [QUARANTINE.empty_table()])
         # Each table's commit is atomic, the three together are not: every row carries the id of the commit it
         # belongs to and the manifest row names it, so a crash between the commits is visible to every reader.
-        commit_id = commit_digest([table, quarantined], {k: v for k, v in manifest.items()
-                                                         if k not in _NOT_CONTENT})
+        commit_id = commit_digest([table, quarantined], _content_counts(manifest))
         table, quarantined = with_commit_id(table, commit_id), with_commit_id(quarantined, commit_id)
         if self.commit_delay:
             time.sleep(self.commit_delay)
@@ -188,8 +187,20 @@ class ReducerActor:
 
 
 # manifest fields that describe the run, not what it committed: left out of the commit id, so a re-run on the
-# same inputs writes the same bytes
+# same inputs writes the same bytes; lists of paths count by their length (the same data read from another root,
+# e.g. S3 instead of a local copy, is the same commit)
 _NOT_CONTENT = frozenset({"run_id", "code_version", "seconds", "committed_at"})
+_PATH_LISTS = frozenset({"input_files", "input_sizes", "skipped_files"})
+
+
+def _content_counts(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What of the manifest row goes into the commit id.
+
+    >>> _content_counts({"run_id": "r1", "rows_read": 7, "input_files": ["/a/x.parquet", "/a/y.parquet"]})
+    {'rows_read': 7, 'input_files': 2}
+    """
+    return {k: len(v) if k in _PATH_LISTS and isinstance(v, list) else v for k, v in manifest.items()
+            if k not in _NOT_CONTENT}
 
 
 def new_reducer(commit_delay: float = 0.0, max_restarts: int = 2) -> Any:

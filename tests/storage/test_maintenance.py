@@ -10,13 +10,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from rayab.cli.main import main
 from rayab.pipeline.job import run_hour
 from rayab.storage.logs import write_log_file
-from rayab.storage.tables import CHECKPOINT_INTERVAL, append_rows
-from rayab.storage.warehouse import Warehouse
+from rayab.storage.maintenance import maintain_warehouse
+from rayab.storage.tables import CHECKPOINT_INTERVAL, append_rows, replace_partitions
+from rayab.storage.warehouse import Warehouse, filesystem_for
 from tests.pipeline.worlds import make_world
 
 
@@ -108,11 +109,36 @@ def test_after_maintain_a_hive_parquet_reader_sees_the_delta_rows(workdir: Path,
 def test_maintain_dry_run_changes_nothing_and_bad_retention_is_refused(workdir: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     warehouse = Warehouse.from_url(workdir / "wh")
-    for i in range(3):
-        append_rows(warehouse, "_manifest", pa.table({"i": [i]}))
     uri = warehouse.table_uri("_manifest")
+    for i in range(3):  # a table as older versions wrote it: no checkpoint interval set
+        write_deltalake(uri, pa.table({"i": [i]}), mode="append")
     assert main(["maintain", "--warehouse", warehouse.url, "--dry-run"]) == 0
-    assert "would compact 3 -> 1 files" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "_manifest: v2, 3 data files; would compact 3 -> 1 files; no checkpoint; would vacuum 0 removed files; "
+        f"set delta.checkpointInterval={CHECKPOINT_INTERVAL}")
     assert len(DeltaTable(uri).file_uris()) == 3 and DeltaTable(uri).version() == 2
+    assert main(["maintain", "--warehouse", warehouse.url]) == 0  # default retention: nothing is old enough
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "_manifest: v4, 1 data files; compact 3 -> 1 files; checkpoint v4 written; vacuum 0 removed files; "
+        f"set delta.checkpointInterval={CHECKPOINT_INTERVAL}")
+    assert DeltaTable(uri).metadata().configuration["delta.checkpointInterval"] == str(CHECKPOINT_INTERVAL)
+    assert sorted(DeltaTable(uri).to_pyarrow_table().column("i").to_pylist()) == [0, 1, 2]
     assert main(["maintain", "--warehouse", warehouse.url, "--retention-hours", "-1"]) == 2
     assert "retention_hours == -1" in capsys.readouterr().err
+
+
+def test_maintain_on_s3(s3_server: dict[str, str], s3_bucket: str) -> None:
+    warehouse = Warehouse.from_url(f"s3://{s3_bucket}/wh", s3_server)
+    for x in (1, 2):
+        replace_partitions(warehouse, "agg_t", pa.table({"hour": ["h1"], "x": [x]}), ["hour"], {"hour": "h1"})
+        append_rows(warehouse, "_manifest", pa.table({"x": [x]}))
+    first = {r.table: r for r in maintain_warehouse(warehouse, retention_hours=0)}
+    assert set(first) == {"_manifest", "agg_t"}
+    assert (first["agg_t"].vacuumed_files, first["_manifest"].compacted_files, first["_manifest"].vacuumed_files) \
+        == (1, 2, 2)
+    assert all(r.checkpoint_written for r in first.values())
+    again = maintain_warehouse(warehouse, retention_hours=0)
+    assert [(r.vacuumed_files, r.compacted_files, r.checkpoint_written) for r in again] == [(0, 0, False)] * 2
+    fs = filesystem_for(warehouse.url, s3_server)
+    assert len(fs.glob(f"{s3_bucket}/wh/agg_t/hour=*/*.parquet")) == 1  # only the current file is left
+    assert fs.exists(f"{s3_bucket}/wh/agg_t/_delta_log/_last_checkpoint")
