@@ -186,20 +186,18 @@ class ReducerActor:
         return {**manifest, "committed_at": manifest["committed_at"].isoformat()}
 
 
-# manifest fields that describe the run, not what it committed: left out of the commit id, so a re-run on the
-# same inputs writes the same bytes; lists of paths count by their length (the same data read from another root,
-# e.g. S3 instead of a local copy, is the same commit)
-_NOT_CONTENT = frozenset({"run_id", "code_version", "seconds", "committed_at"})
-_PATH_LISTS = frozenset({"input_files", "input_sizes", "skipped_files"})
+# manifest fields that describe the run or how its input was laid out, not what it committed: left out of the
+# commit id, so the same events give the same bytes whether they come in one file or three, from S3 or a local copy
+_NOT_CONTENT = frozenset({"run_id", "code_version", "seconds", "committed_at", "input_files", "input_sizes"})
 
 
 def _content_counts(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """What of the manifest row goes into the commit id.
+    """What of the manifest row goes into the commit id (skipped files by their number).
 
-    >>> _content_counts({"run_id": "r1", "rows_read": 7, "input_files": ["/a/x.parquet", "/a/y.parquet"]})
-    {'rows_read': 7, 'input_files': 2}
+    >>> _content_counts({"run_id": "r1", "rows_read": 7, "input_files": ["/a/x.parquet"], "skipped_files": ["/b"]})
+    {'rows_read': 7, 'skipped_files': 1}
     """
-    return {k: len(v) if k in _PATH_LISTS and isinstance(v, list) else v for k, v in manifest.items()
+    return {k: len(v) if k == "skipped_files" and isinstance(v, list) else v for k, v in manifest.items()
             if k not in _NOT_CONTENT}
 
 

@@ -56,39 +56,71 @@ def commit_digest(tables: Sequence[pa.Table], counts: Mapping[str, Any]) -> str:
 
 
 def with_commit_id(table: pa.Table, commit_id: str) -> pa.Table:
-    """``table`` with a ``commit_id`` column (replaced if present) holding ``commit_id`` on every row."""
+    """``table`` with a first column ``commit_id`` (replaced if present) holding ``commit_id`` on every row.
+
+    First, so that Delta's file statistics (kept for the leading columns) hold it: readers then learn a file's
+    commit from the log alone, without opening the file.
+    """
     if COMMIT_ID in table.column_names:
         table = table.drop_columns([COMMIT_ID])
-    return table.append_column(COMMIT_ID, pa.array([commit_id] * table.num_rows, pa.string()))
+    return table.add_column(0, COMMIT_ID, pa.array([commit_id] * table.num_rows, pa.string()))
+
+
+def _matching(actions: pa.Table, where: Mapping[str, str | Sequence[str]]) -> pa.Table:
+    keep = None
+    for column, value in where.items():
+        values = actions.column(f"partition.{column}")
+        match = (pc.equal(values, value) if isinstance(value, str)
+                 else pc.is_in(values, value_set=pa.array(list(value), pa.string())))
+        keep = match if keep is None else pc.and_(keep, match)
+    return actions.filter(keep) if keep is not None else actions
 
 
 def partition_commit_ids(warehouse: Warehouse, table: str, where: Mapping[str, str | Sequence[str]],
                          by: str = "hour") -> dict[str, set[str | None]]:
     """The distinct ``commit_id`` values of the current rows matching ``where``, per value of ``by``.
 
-    Rows written before commit ids existed read as ``None``; a hour with no rows is absent from the result.
-    Only the two columns are read (one small dictionary column chunk per file).
+    Rows written before commit ids existed read as ``None``; an hour with no rows is absent from the result.
+    The ids come from the Delta log's per-file statistics (min = max = the id); only files without them (the
+    column outside the indexed ones, e.g. in a table that gained it later) are opened, and only that column read.
     """
     try:
         delta = DeltaTable(warehouse.table_uri(table), storage_options=warehouse.delta_options())
     except TableNotFoundError:
         return {}
     try:
-        names = {f.name for f in delta.schema().fields}
-        filters = [(c, "=", v) if isinstance(v, str) else (c, "in", list(v)) for c, v in where.items()]
-        if COMMIT_ID not in names:
-            rows = delta.to_pyarrow_table(partitions=filters or None, columns=[by])
-            rows = rows.append_column(COMMIT_ID, pa.nulls(rows.num_rows, pa.string()))
-        else:
-            rows = delta.to_pyarrow_table(partitions=filters or None, columns=[by, COMMIT_ID])
+        return _commit_ids(delta, where, by)
     except Exception as err:  # delta-rs raises several unrelated types; one boundary translates them all
         raise StorageError(f"cannot read the commit ids of {table} ({sql_predicate(where)}): {err}") from err
+
+
+def _commit_ids(delta: DeltaTable, where: Mapping[str, str | Sequence[str]], by: str) -> dict[str, set[str | None]]:
+    actions = pa.table(delta.get_add_actions(flatten=True))
     out: dict[str, set[str | None]] = {}
-    if rows.num_rows == 0:
+    if actions.num_rows == 0:
         return out
-    pairs = rows.group_by([by, COMMIT_ID], use_threads=False).aggregate([]).to_pylist()
-    for pair in pairs:
-        out.setdefault(pair[by], set()).add(pair[COMMIT_ID])
+    actions = _matching(actions, where)
+    has_column = COMMIT_ID in {f.name for f in delta.schema().fields}
+    stats = f"min.{COMMIT_ID}" in actions.column_names and f"max.{COMMIT_ID}" in actions.column_names
+    nulls = f"null_count.{COMMIT_ID}" in actions.column_names
+    unknown: set[str] = set()
+    for row in actions.to_pylist():
+        if not row["num_records"]:
+            continue
+        key = row[f"partition.{by}"]
+        low, high = (row[f"min.{COMMIT_ID}"], row[f"max.{COMMIT_ID}"]) if stats else (None, None)
+        if not has_column or (nulls and row[f"null_count.{COMMIT_ID}"] == row["num_records"]):
+            out.setdefault(key, set()).add(None)
+        elif low is not None and low == high and (not nulls or row[f"null_count.{COMMIT_ID}"] == 0):
+            out.setdefault(key, set()).add(low)
+        else:
+            unknown.add(key)
+    if unknown:
+        filters = [(c, "=", v) if isinstance(v, str) else (c, "in", list(v)) for c, v in where.items()]
+        filters.append((by, "in", sorted(unknown)))
+        rows = delta.to_pyarrow_table(partitions=filters, columns=[by, COMMIT_ID])
+        for pair in rows.group_by([by, COMMIT_ID], use_threads=False).aggregate([]).to_pylist():
+            out.setdefault(pair[by], set()).add(pair[COMMIT_ID])
     return out
 
 
