@@ -36,7 +36,6 @@ KNOWN = {
     "rayab/cli/experiments.py: cli imports grpc",
     "rayab/cli/serve.py: cli imports ray",
     "rayab/aggregate/covariates.py: read_rows(..., 'kpi_outcome')",
-    "rayab/aggregate/manifest.py: read_rows(..., '_manifest')",
     "rayab/cli/demo.py: replace_partitions(..., 'assignment')",
     "rayab/guardrails/health.py: read_rows(..., '_manifest')",
     "rayab/guardrails/sample_ratio.py: read_rows(..., 'assignment')",

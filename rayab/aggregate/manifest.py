@@ -3,7 +3,9 @@
 An hour of an analysis type is complete when ``_manifest`` holds a row for it: the reducer appends that row only
 after the hour's data and quarantine partitions are committed, so a crash between two hours leaves the earlier
 hours complete and the later ones without a row. The newest row of an hour records the input files and sizes it
-read; comparing them with a fresh listing tells whether late files arrived or files changed.
+read; comparing them with a fresh listing tells whether late files arrived or files changed. It also names the
+``commit_id`` its rows carry: a driver killed between the three commits of a re-run leaves rows of another commit,
+and :func:`plan_reruns` re-runs such an hour (:mod:`rayab.storage.commits`).
 
 >>> import tempfile
 >>> from rayab.storage.warehouse import Warehouse
@@ -18,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rayab.storage.commits import hour_mismatches, latest_manifest_rows
 from rayab.storage.logs import LogFile
-from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["HourPlan", "completed_hours", "latest_manifests", "plan_reruns"]
@@ -35,17 +37,7 @@ class HourPlan:
 
 def latest_manifests(warehouse: Warehouse, analysis_type: str) -> dict[str, dict[str, Any]]:
     """The newest manifest row of every complete hour of ``analysis_type``."""
-    rows = read_rows(warehouse, "_manifest")
-    if rows.num_rows == 0:
-        return {}
-    latest: dict[str, dict[str, Any]] = {}
-    for row in rows.to_pylist():
-        if row["analysis_type"] != analysis_type:
-            continue
-        previous = latest.get(row["hour"])
-        if previous is None or row["committed_at"] >= previous["committed_at"]:
-            latest[row["hour"]] = row
-    return latest
+    return latest_manifest_rows(warehouse, analysis_type)
 
 
 def completed_hours(warehouse: Warehouse, analysis_type: str) -> list[str]:
@@ -67,15 +59,21 @@ def _change(manifest: dict[str, Any], files: Sequence[LogFile]) -> str:
 
 def plan_reruns(warehouse: Warehouse, analysis_type: str, hours: Sequence[str],
                 list_files: Callable[[str], Sequence[LogFile]], force: bool = False) -> list[HourPlan]:
-    """The hours among ``hours`` to run: never completed, inputs changed since the last commit, or all (``force``).
+    """The hours among ``hours`` to run: never completed, rows and manifest of different commits (a run killed
+    between its commits), inputs changed since the last commit, or all (``force``).
     """
     latest = latest_manifests(warehouse, analysis_type)
+    mismatched = {m.hour: m.reason for m in
+                  ([] if force else hour_mismatches(warehouse, analysis_type, f"agg_{analysis_type}", hours,
+                                                    {h: latest[h] for h in hours if h in latest}))}
     plans = []
     for hour in hours:
         if force:
             plans.append(HourPlan(hour, "forced"))
         elif hour not in latest:
             plans.append(HourPlan(hour, "no manifest: never completed"))
+        elif hour in mismatched:
+            plans.append(HourPlan(hour, f"manifest does not match the data: {mismatched[hour]}"))
         elif change := _change(latest[hour], list_files(hour)):
             plans.append(HourPlan(hour, f"inputs changed: {change}"))
     return plans

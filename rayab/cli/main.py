@@ -23,7 +23,7 @@ COMMAND_MODULES = (
     "rayab.cli.run_hour", "rayab.cli.backfill", "rayab.cli.kpi_outcome", "rayab.cli.covariates",
     "rayab.cli.results",
     "rayab.cli.sql", "rayab.cli.sql_file",
-    "rayab.cli.health",
+    "rayab.cli.health", "rayab.cli.maintain",
     "rayab.cli.power",
     "rayab.cli.report",
     "rayab.cli.serve", "rayab.cli.experiments",

@@ -21,6 +21,9 @@ Checks, in order:
   ``unmatched_fail``); with ``--population assignment`` they belong to no experiment, which is normal for units
   outside every experiment (warns only when no event at all matched an assignment).
 - ``late_data``: hours whose input files changed after they were committed (only with ``logs_root``; warns).
+- ``manifest_consistency``: hours whose ``agg_<type>`` or ``_quarantine`` rows carry another ``commit_id`` than
+  their newest manifest row names (a run killed between its commits): their manifest counts describe other data;
+  fails and names the hours, which ``rayab backfill`` re-runs.
 - ``pre_period_bias``: for analysis types with CUPED metrics, each variant's mean pre-period covariate per unit
   against control (from the stored ``<m>__x`` sums, :func:`rayab.query.cuped.pre_period_bias`); fails when a
   Bonferroni-corrected p-value (normal bootstrap) is below ``pre_period_alpha``, warns below ``pre_period_warn``.
@@ -46,6 +49,7 @@ from rayab.model.hours import hours_between
 from rayab.query.cuped import pre_period_bias
 from rayab.query.results import experiment_results
 from rayab.query.spec import Query
+from rayab.storage.commits import hour_mismatches
 from rayab.storage.logs import list_log_files
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
@@ -254,6 +258,19 @@ def _unmatched_check(counts: Mapping[str, list[int]], settings: HealthSettings) 
     return HealthCheck("unmatched_events", status, "; ".join(notes) or "no committed hour", details)
 
 
+def _consistency(warehouse: Warehouse, config: Config, exp: Experiment, hours: Sequence[str]) -> HealthCheck:
+    found = [m for at in config.analysis_types_of(exp.exp_id)
+             for m in hour_mismatches(warehouse, at.name, at.table, hours)]
+    details = {"mismatched": [{"analysis_type": m.analysis_type, "hour": m.hour, "reason": m.reason}
+                              for m in found]}
+    if not found:
+        return HealthCheck("manifest_consistency", "ok", "every committed hour's rows match its manifest", details)
+    listed = "; ".join(f"{m.analysis_type} {m.hour}: {m.reason}" for m in found[:3])
+    return HealthCheck("manifest_consistency", "fail",
+                       f"{len(found)} hours hold rows of another commit than their manifest row ({listed}"
+                       f"{' ...' if len(found) > 3 else ''}); re-run them with `rayab backfill`", details)
+
+
 def _guardrail(warehouse: Warehouse, config: Config, exp: Experiment, guardrail: Guardrail, start: str, end: str,
                settings: HealthSettings) -> HealthCheck:
     name = f"guardrail_{guardrail.metric}"
@@ -329,6 +346,7 @@ def experiment_health(warehouse: Warehouse, config: Config, exp_id: str, start_h
     checks = [_assignment_rate(warehouse, exp, hours, settings),
               *_sample_ratio(warehouse, exp, hours, end_hour, settings),
               *_data_checks(warehouse, config, exp, hours, settings, logs_root, logs_options)]
+    checks.append(_consistency(warehouse, config, exp, hours))
     checks += _pre_period(warehouse, config, exp, start_hour, end_hour, settings)
     checks += [_guardrail(warehouse, config, exp, g, start_hour, end_hour, settings) for g in exp.guardrails]
     return checks

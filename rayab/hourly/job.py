@@ -18,13 +18,15 @@ before the commit when its sums could wrap int64 (:mod:`rayab.aggregate.sum_boun
 Tasks are retried when a worker or node dies (lost outputs are rebuilt from lineage). The reducer gets all partials
 in one call, so a restarted actor simply redoes the whole commit. A commit replaces the hour's partitions of
 ``agg_<type>`` (every experiment at once) and of ``_quarantine`` atomically, then appends a manifest row: an hour is
-complete when its manifest row exists, and re-running it gives the same bytes of data.
+complete when its manifest row exists and names the ``commit_id`` its rows carry (:mod:`rayab.storage.commits`),
+and re-running it gives the same bytes of data.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -58,6 +60,7 @@ from rayab.aggregate.validate import Population, required_columns, validate_even
 from rayab.errors import InputDataError, MissingInputError, StorageError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
+from rayab.storage.commits import COMMIT_ID, commit_digest, with_commit_id
 from rayab.storage.logs import FORMATS_READ, LogFile, LogListing, LogSplit, log_splits, read_log_file, scan_log_files
 from rayab.storage.schemas import MANIFEST, PARTITIONS, QUARANTINE
 from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
@@ -159,8 +162,20 @@ class ReducerActor:
     ``commit_delay`` (seconds) waits before the first write: fault tests use it to kill the actor mid-commit.
     """
 
-    def __init__(self, commit_delay: float = 0.0) -> None:
+    def __init__(self, commit_delay: float = 0.0, pause_after: str = "", pause_marker: str = "") -> None:
         self.commit_delay = commit_delay
+        self.pause_after = pause_after
+        self.pause_marker = pause_marker
+
+    def _fault_point(self, step: str) -> None:
+        """Fault injection for tests: after the ``step`` commit, touch ``pause_marker`` and wait, so a test can
+        kill the driver between two commits (set by ``RAYAB_FAULT_PAUSE_AFTER`` = ``agg`` or ``quarantine``)."""
+        if self.pause_after != step:
+            return
+        if self.pause_marker:
+            with open(self.pause_marker, "w", encoding="utf-8") as marker:
+                marker.write(step)
+        time.sleep(3600)
 
     def commit_hour(self, warehouse: Warehouse, analysis_type: AnalysisType, hour: str,
                     partial_refs: list[Any], quarantine_refs: list[Any],
@@ -173,30 +188,52 @@ class ReducerActor:
         table = merged.to_table(hour, analysis_type)
         quarantined = pa.concat_tables([q for q in ray.get(quarantine_refs) if q.num_rows] or
                                        [QUARANTINE.empty_table()])
+        # Each table's commit is atomic, the three together are not: every row carries the id of the commit it
+        # belongs to and the manifest row names it, so a crash between the commits is visible to every reader.
+        commit_id = commit_digest([table, quarantined], _content_counts(manifest))
+        table, quarantined = with_commit_id(table, commit_id), with_commit_id(quarantined, commit_id)
         if self.commit_delay:
             time.sleep(self.commit_delay)
-        # data first, manifest last: a crash in between leaves the hour without a manifest row, i.e. incomplete
+        # data first, manifest last: a crash in between leaves the hour without a matching manifest row
         replace_partitions(warehouse, analysis_type.table, table, ["exp_id", "hour"], {"hour": hour})
+        self._fault_point("agg")
         replace_partitions(warehouse, "_quarantine", quarantined, PARTITIONS["_quarantine"],
                            {"analysis_type": analysis_type.name, "hour": hour})
+        self._fault_point("quarantine")
         written = partition_bytes(warehouse, analysis_type.table, {"hour": hour})
         units_col = metric_columns(analysis_type).index("units")
         reasons = Counter(quarantined.column("reason").to_pylist())
         manifest = {**manifest, "rows_quarantined": quarantined.num_rows, "cells": len(merged.keys),
                     "units": int(merged.raw[:, units_col].sum()) if len(merged.keys) else 0,
                     "bytes_written": written, "quarantine_reasons": json.dumps(dict(reasons), sort_keys=True),
-                    "committed_at": datetime.now(UTC)}
+                    "committed_at": datetime.now(UTC), COMMIT_ID: commit_id}
         manifest["seconds"] = json.dumps({**json.loads(manifest["seconds"]),
                                           "commit": round(time.perf_counter() - started, 3)})
         append_rows(warehouse, "_manifest", pa.Table.from_pylist([manifest], schema=MANIFEST))
         return {**manifest, "committed_at": manifest["committed_at"].isoformat()}
 
 
+# manifest fields that describe the run or how its input was laid out, not what it committed: left out of the
+# commit id, so the same events give the same bytes whether they come in one file or three, from S3 or a local copy
+_NOT_CONTENT = frozenset({"run_id", "code_version", "seconds", "committed_at", "input_files", "input_sizes"})
+
+
+def _content_counts(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What of the manifest row goes into the commit id (skipped files by their number).
+
+    >>> _content_counts({"run_id": "r1", "rows_read": 7, "input_files": ["/a/x.parquet"], "skipped_files": ["/b"]})
+    {'rows_read': 7, 'skipped_files': 1}
+    """
+    return {k: len(v) if k == "skipped_files" and isinstance(v, list) else v for k, v in manifest.items()
+            if k not in _NOT_CONTENT}
+
+
 def new_reducer(commit_delay: float = 0.0, max_restarts: int = 2) -> Any:
     """A reducer on the driver's node (soft affinity: anywhere if that node cannot host it)."""
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     actor_class: Any = ReducerActor
-    return actor_class.options(scheduling_strategy=here, max_restarts=max_restarts).remote(commit_delay)
+    return actor_class.options(scheduling_strategy=here, max_restarts=max_restarts).remote(
+        commit_delay, os.environ.get("RAYAB_FAULT_PAUSE_AFTER", ""), os.environ.get("RAYAB_FAULT_MARKER", ""))
 
 
 def run_hour(

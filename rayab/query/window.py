@@ -36,6 +36,7 @@ from rayab.errors import NotFoundError, StorageError, ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType
 from rayab.model.hours import hours_between
 from rayab.query.filters import Filter, check_filter, filter_dimensions, filter_mask
+from rayab.storage.commits import check_readable
 from rayab.storage.partitions import list_partition_files, read_partition_files
 from rayab.storage.schemas import reps_column
 from rayab.storage.warehouse import Warehouse
@@ -254,6 +255,7 @@ def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: st
         check_filter(filter_, analysis_type)
     hours = _check_window(start_hour, end_hour)
     files = list_partition_files(warehouse, analysis_type.table, exp_id, hours)
+    check_readable(warehouse, analysis_type.name, analysis_type.table, exp_id, sorted({f.hour for f in files}))
     acc = _Accumulator(metrics, analysis_type.n_replicates)
     # Sum per full cell (every dimension), then group once: a partition holds one row per full cell, so each
     # file is one contiguous add, whatever the projection; the dimension columns cost little to read.
@@ -294,6 +296,7 @@ def read_window(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: str, 
     check_projection(analysis_type, projection)
     hours = _check_window(start_hour, end_hour)
     files = list_partition_files(warehouse, analysis_type.table, exp_id, hours)
+    check_readable(warehouse, analysis_type.name, analysis_type.table, exp_id, sorted({f.hour for f in files}))
     columns = window_columns(metrics, projection, filter_)
     parts = [rows.append_column("hour", pa.array([file.hour] * rows.num_rows, pa.string()))
              for file, rows in read_partition_files(warehouse, analysis_type.table, files, columns)]

@@ -58,6 +58,8 @@ MANIFEST = pa.schema([
     ("quarantine_reasons", pa.string()),
     # files under the hour that were not read, and whether an hour without input was declared real (--allow-empty)
     ("ignored_files", pa.list_(pa.string())), ("allow_empty", pa.bool_()),
+    # the commit_id that every agg_<type> and _quarantine row of the hour carries (rayab.storage.commits)
+    ("commit_id", pa.string()),
 ])
 QUARANTINE = pa.schema([
     ("analysis_type", pa.string()), ("hour", pa.string()), ("source_file", pa.string()),

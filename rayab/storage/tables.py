@@ -25,10 +25,14 @@ from deltalake.exceptions import TableNotFoundError
 from rayab.errors import StorageError
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["append_rows", "current_file_uris", "partition_bytes", "read_rows", "replace_partitions", "sql_predicate",
-           "table_exists", "table_version"]
+__all__ = ["CHECKPOINT_INTERVAL", "append_rows", "current_file_uris", "partition_bytes", "read_rows",
+           "replace_partitions", "sql_predicate", "table_exists", "table_version"]
 
 PartitionValue = str | Sequence[str]
+
+# One Delta checkpoint every 10 commits (Delta's default, 100, is four days of hourly commits): a reader replays at
+# most 10 JSON log entries after the newest checkpoint. ``rayab maintain`` sets it on tables created before.
+CHECKPOINT_INTERVAL = 10
 
 
 def _quote(value: str) -> str:
@@ -121,16 +125,19 @@ def partition_bytes(warehouse: Warehouse, table: str, where: Mapping[str, str]) 
 
 def _write(warehouse: Warehouse, table: str, data: pa.Table, partition_by: Sequence[str], *, mode: str,
            predicate: str | None = None, custom_metadata: Mapping[str, str] | None = None) -> None:
-    kwargs: dict[str, Any] = {"mode": mode}
-    if mode == "append":
-        kwargs["schema_mode"] = "merge"
+    # merge: a table written before a column existed (e.g. ``commit_id``) gains it, its old rows read it as null
+    kwargs: dict[str, Any] = {"mode": mode, "schema_mode": "merge"}
     if custom_metadata:
         from deltalake import CommitProperties
 
         kwargs["commit_properties"] = CommitProperties(custom_metadata=dict(custom_metadata))
+    exists = table_exists(warehouse, table)
+    if not exists:
+        # a new table checkpoints as Delta intends: every writer writes one every CHECKPOINT_INTERVAL commits
+        kwargs["configuration"] = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
     try:
         write_deltalake(warehouse.table_uri(table), data, partition_by=list(partition_by) or None,
-                        predicate=predicate if table_exists(warehouse, table) else None,
+                        predicate=predicate if exists else None,
                         storage_options=warehouse.delta_options(), **kwargs)
     except Exception as err:  # delta-rs raises several unrelated types; one boundary translates them all
         raise StorageError(f"cannot write table {table} at {warehouse.table_uri(table)}: {err}") from err
