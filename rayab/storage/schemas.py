@@ -58,6 +58,8 @@ MANIFEST = pa.schema([
     ("quarantine_reasons", pa.string()),
     # files under the hour that were not read, and whether an hour without input was declared real (--allow-empty)
     ("ignored_files", pa.list_(pa.string())), ("allow_empty", pa.bool_()),
+    # metric values rounded half to even to their metric's decimals (counted, not quarantined)
+    ("values_rounded", pa.int64()),
 ])
 QUARANTINE = pa.schema([
     ("analysis_type", pa.string()), ("hour", pa.string()), ("source_file", pa.string()),
