@@ -129,7 +129,7 @@ def parse_times(column: pa.ChunkedArray) -> tuple[pa.Array, list[str | None]]:
         typed = column.type
         if typed.tz is None:
             column = column.cast(pa.timestamp(typed.unit)).cast(pa.timestamp(typed.unit, tz="UTC"))
-        return pc.cast(column, _TIME_TYPE).combine_chunks(), nulls
+        return pc.cast(column, _TIME_TYPE, safe=False).combine_chunks(), nulls  # nanoseconds: truncated
     if pa.types.is_date(column.type):
         return pc.cast(pc.cast(column, pa.timestamp("us")), _TIME_TYPE).combine_chunks(), nulls
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):

@@ -179,3 +179,22 @@ def test_a_missing_source_is_not_found(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["assignments", "load", str(tmp_path / "none.csv"), "--exp", "ranker_v2",
                  "--warehouse", warehouse]) == 3
     assert "none.csv does not exist" in capsys.readouterr().err
+
+
+def test_times_of_every_kind_become_utc_microseconds() -> None:
+    from datetime import date
+
+    from rayab.aggregate.assignment_file import parse_times
+
+    expected = datetime(2026, 11, 23, 9, 0, 0, 123456, tzinfo=UTC)
+    columns = [pa.array([1_795_424_400_123_456_789], pa.timestamp("ns")),  # nanoseconds: truncated, not refused
+               pa.array([expected.replace(hour=10).astimezone(UTC).replace(tzinfo=None)], pa.timestamp("us")),
+               pa.array(["2026-11-23T10:00:00.123456+01:00"]), pa.array(["2026-11-23 09:00:00.123456"])]
+    for column in columns:
+        times, why = parse_times(pa.chunked_array([column]))
+        assert why == [None]
+        assert times.to_pylist()[0].replace(hour=9) == expected
+    times, why = parse_times(pa.chunked_array([pa.array([date(2026, 11, 23)])]))
+    assert times.to_pylist() == [datetime(2026, 11, 23, tzinfo=UTC)]
+    _, why = parse_times(pa.chunked_array([pa.array([1_795_424_400])]))
+    assert why[0].startswith("is a int64 value, not a time")
