@@ -47,6 +47,7 @@ class HourSummary:
     rows_unmatched: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     ignored_files: dict[str, str] = field(default_factory=dict)
+    values_rounded: int = 0
 
     def line(self) -> str:
         """A one-line human summary."""
@@ -58,8 +59,9 @@ class HourSummary:
             names = ", ".join(f"{p} ({r})" for p, r in shown)
             more = " ..." if len(self.ignored_files) > 3 else ""
             skipped += f", {len(self.ignored_files)} files ignored: {names}{more}"
+        rounded = f", {self.values_rounded} values rounded" if self.values_rounded else ""
         return (f"{self.analysis_type} {self.hour}: {self.files} files{skipped}, {self.rows_read} rows read, "
-                f"{self.rows_quarantined} quarantined, {self.rows_unmatched} unmatched, {self.units} units, "
+                f"{self.rows_quarantined} quarantined{rounded}, {self.rows_unmatched} unmatched, {self.units} units, "
                 f"{self.cells} cells, {self.bytes_written} bytes written [{stages}]")
 
 

@@ -1,9 +1,12 @@
 """Row validation of raw events: every row is either valid (normalised) or quarantined with its reason.
 
 Nothing is dropped silently: ``valid.num_rows + quarantined.num_rows`` always equals the rows read.
-Metric values become exact integers at the metric's ``decimals`` scale; a value that needs more decimals, is null,
-NaN, infinite, negative where not allowed, above :data:`rayab.aggregate.sum_bounds.MAX_ROW_VALUE` at its scale (it
-could not be summed exactly) or a float beyond 2**53 (where floats skip integers) is quarantined, as are rows with a
+Metric values become exact integers at the metric's ``decimals`` scale. A value with more decimals than that is
+rounded half to even (``0.125`` at 2 decimals is 12 cents, ``0.135`` is 14), on the decimal the value is written as
+(a float counts as its shortest repr, so Parquet, JSON lines and CSV agree), and counted (``values_rounded``), not
+quarantined; rounding comes before any sum, so sums stay exact. A value that is null, NaN, infinite, negative where
+not allowed, above :data:`rayab.aggregate.sum_bounds.MAX_ROW_VALUE` at its scale (it could not be summed exactly)
+or a float beyond 2**53 (where floats skip integers) is quarantined, as are rows with a
 null or empty unit id, an unknown experiment or variant, a JSON line that is not an object, and every row of a file
 that lacks a required column. Numbers given as text (JSON lines mixing types, string columns) are parsed exactly.
 Checks run on whole columns and on dictionary codes (an unknown exp_id is looked up once per distinct value, not
@@ -28,7 +31,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -41,13 +45,37 @@ from rayab.model import AnalysisType, Experiment, Metric
 from rayab.storage.logs import LINE_ERROR
 from rayab.storage.schemas import QUARANTINE
 
-__all__ = ["TIME_COLUMN", "Population", "Reasons", "required_columns", "validate_events", "variant_ids"]
+__all__ = ["TIME_COLUMN", "Population", "Reasons", "ValidatedEvents", "metric_values", "required_columns",
+           "round_half_even", "validate_events", "validate_events_counted", "variant_ids"]
 
 Population = Literal["log", "assignment"]
 # The event-time column the assignment join compares with ``assigned_at``.
 TIME_COLUMN = "event_time"
-# Tolerance for "this float is an integer at the metric's scale": float noise such as 0.1 + 0.2 passes.
-_INTEGRAL_TOLERANCE = 1e-6
+# Within this many units in the last place of a half, a float scaled to the metric's scale is a tie: the binary
+# error of the value and of the multiplication then decides the side, so the decimal it prints as decides instead.
+_NOISE_ULPS = 8.0
+
+
+class ValidatedEvents(NamedTuple):
+    """What validation makes of a table: valid rows, quarantined rows, and how many metric values of the valid rows
+    were rounded to the metric's scale."""
+
+    valid: pa.Table
+    quarantined: pa.Table
+    values_rounded: int
+
+
+def round_half_even(number: Decimal, decimals: int) -> tuple[int, bool]:
+    """``number`` as an integer at ``decimals`` decimals, rounded half to even, and whether it was rounded.
+
+    >>> round_half_even(Decimal("0.125"), 2), round_half_even(Decimal("0.135"), 2), round_half_even(Decimal("7"), 2)
+    ((12, True), (14, True), (700, False))
+    """
+    with localcontext() as exact:
+        exact.prec = max(len(number.as_tuple().digits) + decimals + 2, 28)  # the product is never rounded
+        scaled = number.scaleb(decimals)
+        whole = scaled.to_integral_value(rounding=ROUND_HALF_EVEN)
+        return int(whole), whole != scaled
 
 
 class Reasons:
@@ -94,7 +122,20 @@ def validate_events(
     hour: str = "",
     population: Population = "log",
 ) -> tuple[pa.Table, pa.Table]:
-    """Split ``table`` into ``(valid, quarantined)``.
+    """Split ``table`` into ``(valid, quarantined)``; see :func:`validate_events_counted`."""
+    checked = validate_events_counted(table, analysis_type, experiments, source_file, hour, population)
+    return checked.valid, checked.quarantined
+
+
+def validate_events_counted(
+    table: pa.Table,
+    analysis_type: AnalysisType,
+    experiments: Sequence[Experiment] | Mapping[str, Sequence[str]],
+    source_file: str,
+    hour: str = "",
+    population: Population = "log",
+) -> ValidatedEvents:
+    """Split ``table`` into valid and quarantined rows, counting the metric values rounded to their scale.
 
     ``experiments`` are the running experiments, or just their variant ids by exp_id (what map tasks carry).
 
@@ -110,15 +151,17 @@ def validate_events(
     missing = [c for c in required_columns(analysis_type, population) if c not in table.column_names]
     if missing:
         reasons.flag(np.ones(table.num_rows, bool), f"missing column {missing[0]!r}")
-        return pa.table({}), _quarantined(table, reasons, analysis_type, source_file, hour)
+        return ValidatedEvents(pa.table({}), _quarantined(table, reasons, analysis_type, source_file, hour), 0)
     _check_units(table.column(analysis_type.unit_column), reasons)
     if population == "log":
         _check_ids(table, experiments, reasons)
     else:
         _flag_nulls(table.column(TIME_COLUMN), reasons, f"{TIME_COLUMN} is null")
-    metric_values = [_metric_values(table, m, reasons) for m in analysis_type.metrics]
-    return (_valid(table, reasons, analysis_type, metric_values, population),
-            _quarantined(table, reasons, analysis_type, source_file, hour))
+    checked = [_metric_values(table, m, reasons) for m in analysis_type.metrics]
+    metric_values = [values for values, _ in checked]
+    rounded = sum(int(np.count_nonzero(mask & ~reasons.bad)) for _, mask in checked)
+    return ValidatedEvents(_valid(table, reasons, analysis_type, metric_values, population),
+                           _quarantined(table, reasons, analysis_type, source_file, hour), rounded)
 
 
 def _flag_nulls(column: pa.ChunkedArray, reasons: Reasons, text: str) -> None:
@@ -172,9 +215,12 @@ _TOO_LARGE = "is too large to be summed exactly (above {bound} at the metric's i
 _FLOAT_EXACT = 2.0**53
 
 
-def _metric_values(table: pa.Table, metric: Metric, reasons: Reasons) -> npt.NDArray[np.int64]:
+def _metric_values(table: pa.Table, metric: Metric,
+                   reasons: Reasons) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The metric's values as integers at its scale, and which of them were rounded to get there."""
+    exact = np.zeros(table.num_rows, bool)
     if metric.kind == "count":
-        return np.ones(table.num_rows, dtype=np.int64)
+        return np.ones(table.num_rows, dtype=np.int64), exact
     column = table.column(metric.column)
     name = metric.column
     bound = MAX_ROW_VALUE // metric.scale
@@ -185,8 +231,8 @@ def _metric_values(table: pa.Table, metric: Metric, reasons: Reasons) -> npt.NDA
             reasons.flag(values < 0, f"{name} is negative")
         reasons.flag((values > bound) | (values < -bound), too_large)
         if metric.scale != 1:
-            return np.where(reasons.codes == 0, values * metric.scale, 0)
-        return values
+            return np.where(reasons.codes == 0, values * metric.scale, 0), exact
+        return values, exact
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
             or pa.types.is_boolean(column.type)):
         return _text_metric_values(column, metric, reasons, too_large)
@@ -197,27 +243,40 @@ def _metric_values(table: pa.Table, metric: Metric, reasons: Reasons) -> npt.NDA
         reasons.flag(raw < 0, f"{name} is negative")
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = raw * metric.scale
-        rounded = np.round(scaled)
+        rounded = np.round(scaled)  # numpy rounds half to even
         reasons.flag(np.abs(rounded) > MAX_ROW_VALUE, too_large)
         reasons.flag(np.abs(rounded) > _FLOAT_EXACT, f"{name} is a float beyond 2**53 at the metric's scale, where "
                      "floats are not exact integers: write it as an integer")
-        reasons.flag(np.abs(scaled - rounded) > _INTEGRAL_TOLERANCE, f"{name} has more than {metric.decimals} decimals")
-    ok = np.isfinite(rounded) & (np.abs(rounded) <= _FLOAT_EXACT)
-    return np.where(ok, rounded, 0).astype(np.int64)
+        noise = _NOISE_ULPS * np.spacing(np.maximum(np.abs(scaled), 1.0))
+        off = np.abs(scaled - rounded)
+        ok = np.isfinite(rounded) & (np.abs(rounded) <= _FLOAT_EXACT)
+        # near a tie the float's binary error decides the side: decide on the decimal it prints as instead
+        for i in np.flatnonzero(ok & (np.abs(off - 0.5) <= noise)):
+            rounded[i] = round_half_even(Decimal(repr(float(raw[i]))), metric.decimals)[0]
+        # written with at most `decimals` decimals exactly when the float is the one nearest to rounded / scale,
+        # which the (correctly rounded) division gives: 0.07 is not rounded, 0.1 + 0.2 is
+        was_rounded = ok & (raw != rounded / metric.scale)
+    return np.where(ok, rounded, 0).astype(np.int64), was_rounded
+
+
+def metric_values(table: pa.Table, metric: Metric,
+                  reasons: Reasons) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """One metric's values as integers at its scale (rounded half to even beyond it) and which were rounded; rows
+    that cannot be summed get their reason in ``reasons``."""
+    return _metric_values(table, metric, reasons)
 
 
 def _text_metric_values(column: pa.ChunkedArray, metric: Metric, reasons: Reasons,
-                        too_large: str) -> npt.NDArray[np.int64]:
+                        too_large: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Numbers written as text, parsed exactly (decimal arithmetic, so ``"0.1"`` is 10 cents and a 19-digit
-    integer keeps every digit); one reason per row that is not a number at the metric's scale."""
-    from decimal import Decimal, InvalidOperation, localcontext
-
+    integer keeps every digit) and rounded half to even beyond the metric's decimals; one reason per row that is
+    not a number."""
     name = metric.column
     kind = f"{name} is not a number (column type {column.type})"
     out = np.zeros(len(column), np.int64)
+    rounded = np.zeros(len(column), bool)
     problems = np.zeros(len(column), np.int64)
-    texts = [kind, f"{name} is infinite", f"{name} is negative", too_large,
-             f"{name} has more than {metric.decimals} decimals"]
+    texts = [kind, f"{name} is infinite", f"{name} is negative", too_large]
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     for i, value in enumerate(column.to_pylist()):
@@ -231,18 +290,16 @@ def _text_metric_values(column: pa.ChunkedArray, metric: Metric, reasons: Reason
             problems[i] = 2
         elif number < 0 and not metric.allow_negative:
             problems[i] = 3
+        elif number.adjusted() + metric.decimals > 19:  # beyond int64 at the scale, whatever its digits
+            problems[i] = 4
         else:
-            with localcontext() as exact:
-                exact.prec = len(number.as_tuple().digits) + metric.decimals + 2  # the product is never rounded
-                scaled = number.scaleb(metric.decimals)
-                if abs(scaled) > MAX_ROW_VALUE:
-                    problems[i] = 4
-                elif scaled != scaled.to_integral_value():
-                    problems[i] = 5
-                else:
-                    out[i] = int(scaled)
+            whole, rounded[i] = round_half_even(number, metric.decimals)
+            if abs(whole) > MAX_ROW_VALUE:
+                problems[i] = 4
+            else:
+                out[i] = whole
     reasons.flag_values(problems > 0, np.maximum(problems - 1, 0), texts)
-    return out
+    return out, rounded
 
 
 def _quarantined(table: pa.Table, reasons: Reasons, analysis_type: AnalysisType, source_file: str,

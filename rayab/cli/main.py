@@ -21,6 +21,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 COMMAND_MODULES = (
     "rayab.cli.demo",
     "rayab.cli.run_hour", "rayab.cli.backfill", "rayab.cli.kpi_outcome", "rayab.cli.covariates",
+    "rayab.cli.assignments",
     "rayab.cli.results",
     "rayab.cli.sql", "rayab.cli.sql_file",
     "rayab.cli.health", "rayab.cli.maintain",

@@ -56,7 +56,7 @@ from rayab.aggregate.unit_rows import (
     event_unit_rows,
     unassigned_events,
 )
-from rayab.aggregate.validate import Population, required_columns, validate_events
+from rayab.aggregate.validate import Population, required_columns, validate_events_counted
 from rayab.errors import InputDataError, MissingInputError, StorageError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
@@ -116,15 +116,17 @@ def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str
     except InputDataError as err:
         if not options.skip_corrupt:
             raise
-        return [*empty, QUARANTINE.empty_table(), {"rows": 0, "skipped": str(err), "unmatched": 0, "abs": []}]
-    valid, quarantined = validate_events(table, analysis_type, variants, split.label, hour, options.population)
+        return [*empty, QUARANTINE.empty_table(), {"rows": 0, "skipped": str(err), "unmatched": 0, "abs": [],
+                                                   "rounded": 0}]
+    valid, quarantined, rounded = validate_events_counted(table, analysis_type, variants, split.label, hour,
+                                                          options.population)
     unmatched = 0
     if options.population == "assignment" and valid.num_rows:
         valid, unmatched = join_assignments(valid, assignments if assignments is not None else pa.table({}))
     # exact sum |value| of the events per metric: bounds every sum the hour makes of them (rayab.aggregate.sum_bounds)
     totals = abs_totals(np.column_stack([np.asarray(valid.column(m), np.int64) for m in analysis_type.metric_names])
                         if valid.num_rows and analysis_type.metric_names else np.zeros((0, 0), np.int64))
-    stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched, "abs": totals}
+    stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched, "abs": totals, "rounded": rounded}
     if valid.num_rows == 0:
         return [*empty, quarantined, stats]
     pieces = event_unit_rows(valid, analysis_type, salts, n_shards, covariates)
@@ -357,6 +359,7 @@ def _manifest(plan: _Plan, at: AnalysisType, hour: str, run_id: str, stats: list
         "bootstrap_salts": [e.bootstrap_salt for e in plan.exps], "input_files": [f.path for f in plan.files],
         "input_sizes": [f.size for f in plan.files], "rows_read": int(sum(s["rows"] for s in stats)),
         "rows_unmatched": int(sum(s["unmatched"] for s in stats)), "population": options.population,
+        "values_rounded": int(sum(s["rounded"] for s in stats)),
         "skipped_files": sorted({s.file.path for s, st in zip(plan.splits, stats, strict=True) if st["skipped"]}),
         "seconds": json.dumps(seconds),
         "ignored_files": [f.path for f in plan.listing.ignored], "allow_empty": options.allow_empty,
@@ -394,7 +397,7 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
                           result["skipped_files"],
                           {**json.loads(result["seconds"]), "total": round(time.perf_counter() - clock, 3)},
                           result["rows_unmatched"], json.loads(result["quarantine_reasons"]),
-                          {f.path: f.reason for f in plan.listing.ignored})
+                          {f.path: f.reason for f in plan.listing.ignored}, result["values_rounded"])
     if progress:
         progress(f"[{label}] committed: {summary.line()}")
     return summary

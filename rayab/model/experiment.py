@@ -30,6 +30,7 @@ from rayab.model.guardrail import Guardrail
 from rayab.model.targeting import MATCH_ALL, TargetingRule, parse_targeting
 from rayab.model.validation import (
     check_choice,
+    check_column,
     check_identifier,
     check_int,
     check_keys,
@@ -121,7 +122,7 @@ class Variant:
 _EXPERIMENT_FIELDS = {
     "exp_id", "name", "start_time", "end_time", "unit", "primary_kpi", "status", "variants", "control",
     "rollout_pct", "assignment_salt", "bootstrap_salt", "layer", "targeting", "version", "analysis_types",
-    "layer_pct", "consistency", "hash_mode", "hash_version", "shipped_variant", "guardrails",
+    "layer_pct", "consistency", "hash_mode", "hash_version", "shipped_variant", "guardrails", "cluster_column",
 }
 
 
@@ -149,6 +150,9 @@ class Experiment:
       FNV-1a bucket with ``hash_version`` 1 or 2 and ``assignment_salt`` as the seed, the layer as namespace).
     - ``guardrails``: metrics the experiment must not harm (:class:`rayab.model.guardrail.Guardrail`), checked
       by ``rayab health``.
+    - ``cluster_column``: when whole clusters were randomized (households, addresses), the assignment column naming
+      them; an analysis type whose ``unit_column`` is another column gets intervals that are too narrow, and the
+      loaders say so (:mod:`rayab.guardrails.clustering`). Empty (default): units were randomized one by one.
     - ``shipped_variant``: the variant a stopped experiment serves to everyone as the default (only a stopped
       or archived experiment may name one; an archived experiment serves nothing).
 
@@ -186,6 +190,7 @@ class Experiment:
     hash_version: int = 1
     shipped_variant: str = ""
     guardrails: tuple[Guardrail, ...] = ()
+    cluster_column: str = ""
 
     def __post_init__(self) -> None:
         check_identifier("exp_id", self.exp_id)
@@ -219,6 +224,8 @@ class Experiment:
         if len({g.metric for g in guardrails}) != len(guardrails):
             raise SpecError("guardrails", [g.metric for g in guardrails], "must name each metric once")
         object.__setattr__(self, "guardrails", guardrails)
+        if self.cluster_column:
+            check_column("cluster_column", self.cluster_column)
 
     def _check_assignment_fields(self) -> None:
         """Layer slice, consistency, hash mode and shipped variant."""
@@ -328,4 +335,5 @@ class Experiment:
             "analysis_types": list(self.analysis_types), "layer_pct": list(self.layer_pct),
             "consistency": self.consistency, "hash_mode": self.hash_mode, "hash_version": self.hash_version,
             "shipped_variant": self.shipped_variant, "guardrails": [g.to_dict() for g in self.guardrails],
+            **({"cluster_column": self.cluster_column} if self.cluster_column else {}),
         }

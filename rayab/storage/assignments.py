@@ -32,6 +32,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,10 +41,11 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from rayab.errors import StorageError
 from rayab.storage.schemas import ASSIGNMENT, PARTITIONS
-from rayab.storage.tables import sql_predicate
+from rayab.storage.tables import read_rows, sql_predicate, table_version
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["ASSIGNMENT_TABLE", "FirstAssignment", "assignment_rows", "merge_first_assignments", "sort_partitions"]
+__all__ = ["ASSIGNMENT_TABLE", "FirstAssignment", "LoadCounts", "assignment_rows", "load_first_assignments",
+           "merge_first_assignments", "read_assignments", "sort_partitions"]
 
 ASSIGNMENT_TABLE = "assignment"
 # exp_id, unit_id, variant_id, assigned_at (timezone-aware datetime, or microseconds since the epoch UTC)
@@ -98,6 +100,64 @@ def merge_first_assignments(warehouse: Warehouse, rows: Sequence[FirstAssignment
 
     _commit_retrying(warehouse, merge, attempts)
     return int(source.num_rows)
+
+
+class LoadCounts(NamedTuple):
+    """What a load did to the ``assignment`` table: units inserted, units moved to an earlier ``assigned_at``, units
+    left as they were (already there at the same or an earlier time), and the table version after it."""
+
+    inserted: int
+    made_earlier: int
+    unchanged: int
+    version: int
+
+
+def read_assignments(warehouse: Warehouse, exp_id: str, columns: Sequence[str] | None = None) -> pa.Table:
+    """The experiment's rows of the ``assignment`` table (empty, with no columns, if there is none)."""
+    return read_rows(warehouse, ASSIGNMENT_TABLE, where={"exp_id": exp_id}, columns=columns)
+
+
+def load_first_assignments(warehouse: Warehouse, rows: pa.Table, attempts: int = 20) -> LoadCounts:
+    """Merge validated first assignments of one experiment (one row per unit, ``assignment`` columns first, then
+    extra text columns) so that the earliest ``assigned_at`` per unit wins, against the table too.
+
+    Only rows that change something are merged: a load of rows already there (or later ones) makes no commit, so
+    loading a file twice leaves the table, its version included, as it was. Extra columns are added to the table's
+    schema (older rows read them as null); a unit made earlier takes the new row's extras."""
+    exps = sorted(set(rows.column("exp_id").to_pylist())) if rows.num_rows else []
+    if len(exps) > 1:
+        raise StorageError(f"load_first_assignments takes one experiment at a time, got {exps[:3]}")
+    if not exps:
+        return LoadCounts(0, 0, 0, table_version(warehouse, ASSIGNMENT_TABLE))
+    have = read_rows(warehouse, ASSIGNMENT_TABLE, where={"exp_id": exps[0]}, columns=["unit_id", "assigned_at"])
+    if have.num_rows:
+        joined = rows.join(have.rename_columns(["unit_id", "__have"]), keys="unit_id", join_type="left outer",
+                           use_threads=False)
+        new = pc.is_null(joined.column("__have"))
+        earlier = pc.fill_null(pc.less(joined.column("assigned_at"), joined.column("__have")), False)
+        changes = joined.filter(pc.or_(new, earlier)).drop_columns(["__have"])
+        inserted = int(pc.sum(new).as_py() or 0)
+        made_earlier = int(pc.sum(earlier).as_py() or 0)
+    else:
+        changes, inserted, made_earlier = rows, rows.num_rows, 0
+    unchanged = rows.num_rows - inserted - made_earlier
+    if changes.num_rows == 0:
+        return LoadCounts(0, 0, unchanged, table_version(warehouse, ASSIGNMENT_TABLE))
+    changes = changes.select(rows.column_names).cast(
+        pa.schema([*ASSIGNMENT, *[pa.field(n, pa.string()) for n in rows.column_names[len(ASSIGNMENT):]]]))
+    _ensure_table(warehouse)
+    updates = {**_KEEP_EARLIEST, **{n: f"s.{n}" for n in changes.column_names[len(ASSIGNMENT):]}}
+    prune = sql_predicate({"t.exp_id": exps})
+
+    def merge(table: DeltaTable) -> None:
+        (table.merge(changes, predicate=f"{_MERGE_PREDICATE} AND {prune}", source_alias="s", target_alias="t",
+                     merge_schema=True)
+         .when_matched_update(updates=updates, predicate="s.assigned_at < t.assigned_at")
+         .when_not_matched_insert_all()
+         .execute())
+
+    _commit_retrying(warehouse, merge, attempts)
+    return LoadCounts(inserted, made_earlier, unchanged, table_version(warehouse, ASSIGNMENT_TABLE))
 
 
 def sort_partitions(warehouse: Warehouse, partitions: Iterable[tuple[str, str]], attempts: int = 20) -> int:

@@ -60,6 +60,8 @@ MANIFEST = pa.schema([
     ("ignored_files", pa.list_(pa.string())), ("allow_empty", pa.bool_()),
     # the commit_id that every agg_<type> and _quarantine row of the hour carries (rayab.storage.commits)
     ("commit_id", pa.string()),
+    # metric values rounded half to even to their metric's decimals (counted, not quarantined)
+    ("values_rounded", pa.int64()),
 ])
 QUARANTINE = pa.schema([
     ("analysis_type", pa.string()), ("hour", pa.string()), ("source_file", pa.string()),
