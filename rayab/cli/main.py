@@ -15,28 +15,49 @@ from collections.abc import Sequence
 
 from rayab.errors import InputDataError, MissingInputError, NotFoundError, RayabError, StorageError, ValidationError
 
-__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+__all__ = ["COMMANDS", "COMMAND_MODULES", "build_parser", "main"]
 
-# One module per subcommand, in the order `rayab --help` lists them.
-COMMAND_MODULES = (
-    "rayab.cli.demo",
-    "rayab.cli.run_hour", "rayab.cli.backfill", "rayab.cli.kpi_outcome", "rayab.cli.covariates",
-    "rayab.cli.assignments",
-    "rayab.cli.results",
-    "rayab.cli.sql", "rayab.cli.sql_file",
-    "rayab.cli.health", "rayab.cli.maintain",
-    "rayab.cli.power",
-    "rayab.cli.report",
-    "rayab.cli.serve", "rayab.cli.experiments",
-)
+# Every subcommand: its module (with a ``register(subparsers)`` function) and its one-line help, in the order
+# ``rayab --help`` lists them. Only the module of the command being run is imported, so ``rayab --help`` and light
+# commands start fast; tests/cli/test_cli_startup.py checks that each module registers the name and help given here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("rayab.cli.demo", "simulate a day for two experiments, run the hourly jobs, print results"),
+    "run-hour": ("rayab.cli.run_hour", "aggregate one hour of raw logs and commit it"),
+    "backfill": ("rayab.cli.backfill", "re-run the hours of a range whose inputs changed (or all, --force)"),
+    "kpi-outcome": ("rayab.cli.kpi_outcome", "build the kpi_outcome table for one day"),
+    "covariates": ("rayab.cli.covariates", "per-unit CUPED covariates from pre-period kpi_outcome rows, or "
+                   "`covariates load FILE` from a file of one value per unit"),
+    "assignments": ("rayab.cli.assignments", "first assignments made elsewhere"),
+    "results": ("rayab.cli.results", "estimates, lifts and confidence intervals over a window of hours"),
+    "sql": ("rayab.cli.sql", "print (or run) the SQL of a results query, for DuckDB or Trino / Athena"),
+    "sql-file": ("rayab.cli.sql_file", "run an SQL file against the warehouse's tables (DuckDB, in process)"),
+    "health": ("rayab.cli.health", "SRM, assignment rate, data quality and guardrail checks"),
+    "maintain": ("rayab.cli.maintain", "checkpoint, compact and vacuum the warehouse's Delta tables "
+                 "(idempotent, safe from cron)"),
+    "power": ("rayab.cli.power", "sample size, duration and MDE from past data"),
+    "report": ("rayab.cli.report", "a self-contained HTML report with charts"),
+    "serve": ("rayab.cli.serve", "serve Assign/BatchAssign and the admin API over gRPC"),
+    "experiments": ("rayab.cli.experiments", "create, list, get, update, ship or archive experiments"),
+}
+COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (its first word that is one), or None."""
+    return next((word for word in argv if word in COMMANDS), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: the command named in ``argv`` fully registered, every other one by name and help only
+    (``argv=None``: every command fully registered)."""
     parser = argparse.ArgumentParser(prog="rayab", description="A/B testing on Ray.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    chosen = _chosen(argv) if argv is not None else None
+    for name, (module, help_text) in COMMANDS.items():
+        if argv is None or name == chosen:
+            importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=help_text or None)
     return parser
 
 
@@ -73,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Every error ends in its exit code and one line on standard error, never a traceback (``RAYAB_DEBUG=1``
     re-raises errors that are not rayab's own, to debug them).
     """
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(words).parse_args(words)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

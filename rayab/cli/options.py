@@ -9,12 +9,14 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rayab.cli.render import format_number, format_pct, jsonable, render_table, to_json
 from rayab.errors import NotFoundError, ValidationError
 from rayab.model import Config
-from rayab.query.results import MetricResult
+
+if TYPE_CHECKING:
+    from rayab.query.results import MetricResult
 
 __all__ = [
     "CONFIG_SUFFIXES",
@@ -223,4 +225,6 @@ def print_records(records: Sequence[Any], fields: Sequence[str], table: str, fmt
 def print_results(results: Sequence[MetricResult], fmt: str, across_slices: bool = False) -> None:
     """Print results as a table, JSON or CSV."""
     table = results_table(results, across_slices) if fmt == "table" else ""
+    from rayab.query.compare import MetricResult  # the record type, loaded with the results themselves
+
     print_records(results, MetricResult._fields, table, fmt)

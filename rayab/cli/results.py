@@ -13,13 +13,15 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rayab.cli.options import add_common, format_pvalue, load_cli_config, primary_first, print_results, results_notes
 from rayab.cli.render import format_number, format_pct, render_table
 from rayab.model import AnalysisType, Config, Experiment
-from rayab.query.compare import MetricResult
 from rayab.query.spec import Query
+
+if TYPE_CHECKING:
+    from rayab.query.compare import MetricResult
 
 __all__ = ["add_query_options", "query_from_args", "register", "resolve_target"]
 

@@ -7,12 +7,15 @@ The entry points: build a :class:`Query` and call :func:`run_query` (or :func:`c
 
 from __future__ import annotations
 
-from rayab.query.compare import MetricResult
-from rayab.query.filters import And, Equals, Filter, In, Or, filter_from_dict, parse_filter
-from rayab.query.results import cumulative_results, experiment_results, run_query
-from rayab.query.spec import Query
-from rayab.query.sql import results_sql
-from rayab.query.window import WindowSums, sum_partitions
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rayab.query.compare import MetricResult
+    from rayab.query.filters import And, Equals, Filter, In, Or, filter_from_dict, parse_filter
+    from rayab.query.results import cumulative_results, experiment_results, run_query
+    from rayab.query.spec import Query
+    from rayab.query.sql import results_sql
+    from rayab.query.window import WindowSums, sum_partitions
 
 __all__ = [
     "And",
@@ -31,3 +34,38 @@ __all__ = [
     "run_query",
     "sum_partitions",
 ]
+
+# name -> module: each is imported on first use, so importing one light module of this package (a type, a
+# validator) does not load numba, scipy or the rest of the package
+_LAZY = {
+    "And": "rayab.query.filters",
+    "Equals": "rayab.query.filters",
+    "Filter": "rayab.query.filters",
+    "In": "rayab.query.filters",
+    "MetricResult": "rayab.query.compare",
+    "Or": "rayab.query.filters",
+    "Query": "rayab.query.spec",
+    "WindowSums": "rayab.query.window",
+    "cumulative_results": "rayab.query.results",
+    "experiment_results": "rayab.query.results",
+    "filter_from_dict": "rayab.query.filters",
+    "parse_filter": "rayab.query.filters",
+    "results_sql": "rayab.query.sql",
+    "run_query": "rayab.query.results",
+    "sum_partitions": "rayab.query.window",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

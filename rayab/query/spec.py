@@ -26,8 +26,7 @@ from rayab.model import UNITS_METRIC, AnalysisType, referenced_names
 from rayab.model.hours import hours_between
 from rayab.query.filters import Filter, check_filter, filter_from_dict, filter_to_dict, parse_filter
 from rayab.query.window import check_projection
-from rayab.stats.bootstrap import BootstrapMethod
-from rayab.stats.multiplicity import PvalueAdjustment
+from rayab.stats.arguments import BootstrapMethod, PvalueAdjustment
 
 __all__ = ["CIMethod", "Correction", "Query", "additive_metrics", "default_metrics"]
 

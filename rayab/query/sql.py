@@ -41,8 +41,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
-from scipy import stats
 from sqlglot import exp
 
 from rayab.errors import ValidationError
@@ -256,7 +256,7 @@ def _bounds(plan: _Plan, v: str, estimate: str) -> tuple[exp.Expr, exp.Expr]:
     est = col(estimate, "s")
     method = plan.query.method
     if method == "normal":
-        z = float(stats.norm.isf((1.0 - plan.query.confidence_level) / 2.0))
+        z = NormalDist().inv_cdf(1.0 - (1.0 - plan.query.confidence_level) / 2.0)
         margin = exp.Mul(this=number(z), expression=col(f"{v}_sd", "s"))
         low: exp.Expr = exp.Sub(this=est, expression=margin)
         high: exp.Expr = exp.Add(this=est.copy(), expression=margin.copy())

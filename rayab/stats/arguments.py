@@ -68,3 +68,9 @@ def check_alternative(value: Any) -> Alternative:
         raise ValidationError("alternative", value, f"must be one of {', '.join(_ALTERNATIVES)}")
     alternative: Alternative = value
     return alternative
+
+
+# The names of the interval methods and p-value corrections, here (no numpy, no scipy) so that a query can be
+# validated without loading the statistics that compute them.
+BootstrapMethod = Literal["percentile", "basic", "normal"]
+PvalueAdjustment = Literal["bonferroni", "holm", "hochberg", "sidak", "holm-sidak", "bh", "by"]

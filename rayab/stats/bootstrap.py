@@ -50,7 +50,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from rayab.errors import ValidationError
-from rayab.stats.arguments import check_probability
+from rayab.stats.arguments import BootstrapMethod, check_probability
 
 __all__ = [
     "QUANTILE_METHOD",
@@ -63,7 +63,6 @@ __all__ = [
     "bootstrap_pvalue",
 ]
 
-BootstrapMethod = Literal["percentile", "basic", "normal"]
 BootstrapError = Literal["too_many_invalid_replicates", "too_few_replicates", "invalid_estimate", "zero_variance"]
 QUANTILE_METHOD: Literal["linear"] = "linear"
 _METHODS: tuple[str, ...] = get_args(BootstrapMethod)

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal, NamedTuple, get_args
+from typing import NamedTuple, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from rayab.errors import ValidationError
-from rayab.stats.arguments import check_probability
+from rayab.stats.arguments import PvalueAdjustment, check_probability
 
 __all__ = ["MultipleTestResult", "PvalueAdjustment", "adjust_pvalues"]
 
-PvalueAdjustment = Literal["bonferroni", "holm", "hochberg", "sidak", "holm-sidak", "bh", "by"]
 _METHODS: tuple[str, ...] = get_args(PvalueAdjustment)
 
 F64 = npt.NDArray[np.float64]
