@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "rayab.cli.power",
     "rayab.cli.report",
     "rayab.cli.serve", "rayab.cli.experiments",
+    "rayab.cli.console",
 )
 
 
