@@ -299,9 +299,13 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
     app = Starlette(routes=[
         Route("/", catalogue),
         Route("/healthz", healthz),
+        Route("/favicon.ico", favicon),
         Route("/experiments/{exp_id}", show_experiment),
         Route("/experiments/{exp_id}/summary", summary),
         Route("/experiments/{exp_id}/rollout", rollout, methods=["POST"]),

@@ -72,7 +72,7 @@
       columns.push(v.lift, v.low, v.high);
       bands.push({series: [base + 2, base + 1], fill: c + "22"});
     });
-    series.push({label: "0", stroke: "#1b1f24", width: 1, value: function () { return ""; }});
+    series.push({label: "no effect", stroke: "#1b1f24", width: 1, value: function () { return "0%"; }});
     columns.push(lift.x.map(function () { return 0; }));
     return new uPlot({
       width: width(el), height: 260, series: series, bands: bands,
@@ -85,15 +85,19 @@
   function unitsChart(el, data) {
     var units = data.units;
     if (!units.x.length) { el.textContent = "No assignment counts."; return null; }
-    var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({size: [0.6, 60]}) : undefined;
+    var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({size: [0.6, 80]}) : undefined;
+    var index = units.days.map(function (d, i) { return i; });
+    var day = function (i) { return units.days[Math.round(i)] || ""; };
     return new uPlot({
       width: width(el), height: 180,
-      series: [{label: "day (UTC)", value: function (u, v) {
-        return v == null ? "-" : new Date(v * 1000).toISOString().slice(0, 10);
-      }}, {label: "new units", stroke: "#0b57a4", fill: "#0b57a455", paths: bars, points: {show: false}}],
-      scales: {x: {time: true, range: function (u, lo, hi) { return [lo - 43200, hi + 43200]; }}},
-      axes: [{}, {size: 60}]
-    }, [units.x, units.units], el);
+      series: [{label: "day (UTC)", value: function (u, v) { return v == null ? "-" : day(v); }},
+               {label: "new units", stroke: "#0b57a4", fill: "#0b57a455", paths: bars, points: {show: false}}],
+      scales: {x: {time: false, range: function () { return [-0.5, units.days.length - 0.5]; }},
+               y: {range: function (u, lo, hi) { return [0, Math.max(1, hi) * 1.1]; }}},
+      axes: [{values: function (u, ticks) {
+        return ticks.map(function (t) { return Number.isInteger(t) ? day(t) : ""; });
+      }, incrs: [1]}, {size: 60}]
+    }, [index, units.units], el);
   }
 
   function drawCharts() {
