@@ -9,6 +9,8 @@ the three composed ones, the scorecard's metrics), as ``rayab console`` serves i
 * ``cold``: a new console (empty results cache) per request; the Delta files are in the OS page cache after the
   warm-up, as on a server that has been up for a while;
 * ``warm``: the same page again from the same console (the engine's cache answers; health is recomputed);
+* the page's charts (``/charts``: the cumulative lift over every hour, and units per day) and its SQL panel
+  (``/sql``, loaded when opened), which the browser fetches after the page;
 * ``catalogue``: ``GET /`` of a warehouse holding 1,000 experiments (each row's lift and health arrive from its own
   ``/summary`` request, timed separately on the benchmark experiment).
 
@@ -96,6 +98,16 @@ def main() -> None:
     def warm() -> None:
         assert warm_client.get(url).status_code == 200
 
+    def charts_cold() -> None:
+        response = TestClient(create_app(page_wh)).get(url.replace("/bench?", "/bench/charts?"))
+        assert response.status_code == 200 and len(response.json()["lift"]["x"]) == args.hours, response.text[:500]
+
+    def charts_warm() -> None:
+        assert warm_client.get(url.replace("/bench?", "/bench/charts?")).status_code == 200
+
+    def sql_cold() -> None:
+        assert TestClient(create_app(page_wh)).get(url.replace("/bench?", "/bench/sql?")).status_code == 200
+
     many_client = TestClient(create_app(many_wh))
 
     def catalogue() -> None:
@@ -106,6 +118,9 @@ def main() -> None:
           f"experiments; in {root}")
     print(f"experiment page, cold cache   median {_time(cold, args.repeat) * 1000:8.1f} ms")
     print(f"experiment page, warm cache   median {_time(warm, args.repeat) * 1000:8.1f} ms")
+    print(f"its charts (JSON), cold       median {_time(charts_cold, args.repeat) * 1000:8.1f} ms")
+    print(f"its charts (JSON), warm       median {_time(charts_warm, args.repeat) * 1000:8.1f} ms")
+    print(f"its SQL panel (JSON), cold    median {_time(sql_cold, args.repeat) * 1000:8.1f} ms")
     print(f"catalogue, {args.experiments} experiments  median {_time(catalogue, args.repeat) * 1000:8.1f} ms")
     print(f"load average during the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
 

@@ -5,9 +5,11 @@ Routes:
 
 - ``GET /``: the catalogue (``?q=`` searches id, name and KPI; ``?status=`` filters); each row's units, lift and
   health badge arrive from ``GET /experiments/{id}/summary`` so a thousand experiments list at once.
-- ``GET /experiments/{id}``: the experiment page, decision first (verdict, health banner, scorecard, charts), and
-  the explore form. The query string is the view (``start``, ``end``, ``metric``, ``compose``, ``by``, ``where``,
-  ``method``, ``correction``, ``level``, ``interval``, ``chart``), so every view has a shareable URL.
+- ``GET /experiments/{id}``: the experiment page, decision first (verdict, health banner, scorecard), and the
+  explore form; its charts (``/charts``) and SQL (``/sql``, when the panel is opened) arrive as JSON for the same
+  query string, so the decision shows before the time series is computed. The query string is the view
+  (``start``, ``end``, ``metric``, ``compose``, ``by``, ``where``, ``method``, ``correction``, ``level``,
+  ``interval``, ``chart``), so every view has a shareable URL.
 - ``POST /experiments/{id}/rollout`` and ``/stop``: admin changes, with the admin token (form field ``token`` or
   header ``authorization: Bearer <token>``) checked like the gRPC admin API's, through
   :class:`~rayab.lifecycle.config_store.LocalAdmin`; the same validation messages come back on the page.
@@ -20,7 +22,6 @@ token 401, a change that breaks a life-cycle rule 409.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -151,27 +152,37 @@ def _page_data(console: Console, exp: Experiment, params: QueryParams) -> dict[s
     else:
         overall = results
     health, health_error = _health(console, exp, request)
-    chart_metric = form["chart"]
-    series_request = {**request, "projection": [], "metrics": [chart_metric]}
-    series, _ = console.engine.timeseries(series_request)
-    sql_request = {**request, "correction": ""}  # corrections run in process only: the SQL gives the raw p-values
-    sql: dict[str, str] = {}
-    for dialect in ("duckdb", "trino"):
-        try:
-            sql[dialect] = console.engine.sql(sql_request, dialect)
-        except ValidationError as err:
-            sql[dialect] = f"-- no SQL for this view: {err}"
     return {
         "form": form, "empty": False, "request": request,
         "verdict": views.verdict(exp, overall, health), "groups": views.scorecard(exp, results),
         "health": health, "health_error": health_error,
         "health_banner": [c for c in health if c.name in ("sample_ratio", "data_completeness", "assignment_rate")
                           or c.status != "ok"],
-        "chart": json.dumps({"lift": views.chart_series(series, chart_metric), "units": views.units_per_day(health),
-                             "level": request["confidence_level"]}),
-        "sql": sql, "sql_note": "p-values before the correction (corrections run in process)"
-        if request["correction"] else "",
     }
+
+
+def _chart_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, Any]:
+    """The charts of a view: the cumulative lift of the chart metric (unsliced) and units per day."""
+    request, form = explore_request(console, exp, params)
+    if not form["has_data"] and not params.get("start"):
+        return {"lift": views.chart_series([], form["chart"]), "units": views.units_per_day([]),
+                "level": request["confidence_level"]}
+    series, _ = console.engine.timeseries({**request, "projection": [], "metrics": [form["chart"]]})
+    health, _ = _health(console, exp, request)
+    return {"lift": views.chart_series(series, form["chart"]), "units": views.units_per_day(health),
+            "level": request["confidence_level"]}
+
+
+def _sql_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, str]:
+    """The DuckDB and Trino SQL of a view (p-value corrections run in process only: the SQL gives raw p-values)."""
+    request, _ = explore_request(console, exp, params)
+    out = {"note": "p-values before the correction (corrections run in process)" if request["correction"] else ""}
+    for dialect in ("duckdb", "trino"):
+        try:
+            out[dialect] = console.engine.sql({**request, "correction": ""}, dialect)
+        except ValidationError as err:
+            out[dialect] = f"-- no SQL for this view: {err}"
+    return out
 
 
 def _form_token(form: FormData, request: Request) -> list[tuple[str, str]]:
@@ -238,7 +249,7 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
         context: dict[str, Any] = {"exp": exp, "error": "", "notice": notice or request.query_params.get("notice", ""),
                                    "admin_error": admin_error, "share": _share_url(exp_id, request.query_params),
                                    "methods": METHODS, "corrections": CORRECTIONS,
-                                   "config_version": 0}
+                                   "query": request.url.query}
         try:
             context.update(await asyncio.to_thread(_page_data, console, exp, request.query_params))
         except (ValidationError, NotFoundError) as err:
@@ -290,6 +301,17 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
             return await experiment_page(request, admin_error=str(err), status=400)
         return RedirectResponse(f"/experiments/{exp_id}?{urlencode({'notice': notice})}", status_code=303)
 
+    def _json_of(compute: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            try:
+                exp = await asyncio.to_thread(_experiment, request.path_params["exp_id"])
+                return JSONResponse(await asyncio.to_thread(compute, console, exp, request.query_params))
+            except NotFoundError as err:
+                return JSONResponse({"error": str(err)}, status_code=404)
+            except RayabError as err:
+                return JSONResponse({"error": str(err)}, status_code=400)
+        return endpoint
+
     async def rollout(request: Request) -> Response:
         return await change(request, "rollout")
 
@@ -308,6 +330,8 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
         Route("/favicon.ico", favicon),
         Route("/experiments/{exp_id}", show_experiment),
         Route("/experiments/{exp_id}/summary", summary),
+        Route("/experiments/{exp_id}/charts", _json_of(_chart_data)),
+        Route("/experiments/{exp_id}/sql", _json_of(_sql_data)),
         Route("/experiments/{exp_id}/rollout", rollout, methods=["POST"]),
         Route("/experiments/{exp_id}/stop", stop, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

@@ -135,7 +135,8 @@ def test_bad_view_names_the_field(client: TestClient) -> None:
 
 def test_chart_data_is_the_engine_time_series(client: TestClient, console_world: Path) -> None:
     page = client.get("/experiments/ranker_v2").text
-    data = json.loads(unescape(re.search(r'id="chart-data">(.*?)</script>', page, re.S).group(1)))  # type: ignore
+    assert 'data-src="/experiments/ranker_v2/charts?"' in page
+    data = client.get("/experiments/ranker_v2/charts").json()
     engine = ResultsEngine(Warehouse.from_url(str(console_world)))
     series, _ = engine.timeseries({"exp_id": "ranker_v2", "start_hour": START, "end_hour": END, "metrics": ["ctr"]})
     treated = [r for r in series if r.variant_id == "treatment"]
@@ -147,10 +148,15 @@ def test_chart_data_is_the_engine_time_series(client: TestClient, console_world:
 
 def test_sql_panel_holds_both_dialects(client: TestClient, console_world: Path) -> None:
     page = client.get("/experiments/ranker_v2", params={"metric": "ctr"}).text
+    assert 'data-src="/experiments/ranker_v2/sql?metric=ctr"' in page
     engine = ResultsEngine(Warehouse.from_url(str(console_world)))
     request = {"exp_id": "ranker_v2", "start_hour": START, "end_hour": END, "metrics": ["ctr"]}
-    panel = unescape(re.search(r'<details id="sql">(.*?)</details>', page, re.S).group(1))  # type: ignore
-    assert engine.sql(request, "duckdb") in panel and engine.sql(request, "trino") in panel
+    panel = client.get("/experiments/ranker_v2/sql", params={"metric": "ctr"}).json()
+    assert panel["duckdb"] == engine.sql(request, "duckdb") and panel["trino"] == engine.sql(request, "trino")
+    assert panel["note"] == ""
+    corrected = client.get("/experiments/ranker_v2/sql", params={"metric": "ctr", "correction": "holm"}).json()
+    assert corrected["duckdb"] == panel["duckdb"] and "before the correction" in corrected["note"]
+    assert client.get("/experiments/ranker_v2/charts", params={"start": "nope"}).status_code == 400
 
 
 def test_share_url_reproduces_the_view(client: TestClient) -> None:

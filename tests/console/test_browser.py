@@ -147,6 +147,7 @@ def test_a_slice_changes_the_numbers_to_the_cli_s(page: Any, console_url: str, c
         assert row.locator("[data-field='lift_ci']").inner_text() == (
             f"[{format_pct(r['rel_ci_lower'])}, {format_pct(r['rel_ci_upper'])}]")
     page.click("#sql summary")
+    page.wait_for_selector("#sql[data-loaded='1']")
     assert "QUANTILE_CONT" in page.locator("#sql").inner_text()
     page.screenshot(path=str(shots / "ranker_v2-by-country.png"), full_page=True)
 

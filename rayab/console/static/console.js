@@ -101,17 +101,38 @@
   }
 
   function drawCharts() {
-    var node = document.getElementById("chart-data");
-    if (!node || typeof uPlot === "undefined") return;
-    var data = JSON.parse(node.textContent);
-    var charts = [];
-    var a = document.getElementById("lift-chart"), b = document.getElementById("units-chart");
-    if (a) charts.push([a, liftChart(a, data)]);
-    if (b) charts.push([b, unitsChart(b, data)]);
-    window.addEventListener("resize", function () {
-      charts.forEach(function (p) { if (p[1]) p[1].setSize({width: width(p[0]), height: p[1].height}); });
+    var holder = document.getElementById("charts");
+    if (!holder || typeof uPlot === "undefined") return;
+    fetch(holder.getAttribute("data-src"))
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        var a = document.getElementById("lift-chart"), b = document.getElementById("units-chart");
+        if (data.error) { a.textContent = data.error; b.textContent = ""; return; }
+        a.textContent = ""; b.textContent = "";
+        var charts = [[a, liftChart(a, data)], [b, unitsChart(b, data)]];
+        window.addEventListener("resize", function () {
+          charts.forEach(function (p) { if (p[1]) p[1].setSize({width: width(p[0]), height: p[1].height}); });
+        });
+        document.body.setAttribute("data-charts-drawn", "1");
+      });
+  }
+
+  function sqlPanel() {
+    var panel = document.getElementById("sql");
+    if (!panel) return;
+    var loaded = false;
+    panel.addEventListener("toggle", function () {
+      if (!panel.open || loaded) return;
+      loaded = true;
+      fetch(panel.getAttribute("data-src"))
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          panel.querySelectorAll("[data-sql]").forEach(function (el) {
+            el.textContent = data.error || data[el.getAttribute("data-sql")] || "";
+          });
+          panel.setAttribute("data-loaded", "1");
+        });
     });
-    document.body.setAttribute("data-charts-drawn", "1");
   }
 
   function share() {
@@ -122,6 +143,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (document.getElementById("catalogue")) fillCatalogue();
     drawCharts();
+    sqlPanel();
     share();
   });
 })();
