@@ -10,12 +10,6 @@
 
   function fillCatalogue() {
     var rows = Array.prototype.slice.call(document.querySelectorAll("#catalogue tr[data-exp]"));
-    var labels = {units: "Units", lift: "Lift", health: "Health"};
-    rows.forEach(function (row) {
-      row.querySelectorAll("td[data-field]").forEach(function (td) {
-        td.setAttribute("data-label", labels[td.getAttribute("data-field")] || "");
-      });
-    });
     var next = 0;
     function worker() {
       if (next >= rows.length) return Promise.resolve();
