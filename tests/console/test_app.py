@@ -203,3 +203,8 @@ def test_static_assets_ship_with_the_package(client: TestClient) -> None:
     assert js.status_code == 200 and "uPlot" in js.text
     page = client.get("/experiments/ranker_v2").text
     assert re.search(r"""(src|href)\s*=\s*["'](https?:)?//""", page) is None  # nothing fetched from elsewhere
+
+
+def test_console_command_rejects_a_bad_port(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["console", "--warehouse", str(tmp_path), "--port", "70000"]) == 2
+    assert capsys.readouterr().err.strip() == "rayab: invalid input: port == 70000: must be in [1, 65535]"
