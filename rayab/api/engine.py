@@ -15,11 +15,11 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from rayab.api.requests import ResultsRequest, coerce_request
-from rayab.errors import NotFoundError, ValidationError
+from rayab.errors import NotFoundError, SpecError, ValidationError
 from rayab.guardrails.health import HealthCheck, HealthSettings, experiment_health
 from rayab.guardrails.planning import PowerPlan, metric_history, plan_from_history
 from rayab.model import AnalysisType, Config, Experiment
@@ -88,10 +88,19 @@ class ResultsEngine:
         raise NotFoundError(f"analysis type {analysis_type!r} does not measure {exp_id}; "
                             f"known: {[a.name for a in types]}")
 
+    def analysis_type(self, request: ResultsRequest | QueryRequest) -> AnalysisType:
+        """The analysis type a request reads, with the request's ``composed`` metrics (name -> expression, typed on
+        the spot and validated like the spec's) added after its own."""
+        request = coerce_request(request)
+        _, _, at = self._resolve(request.exp_id, request.analysis_type)
+        return _with_composed(at, dict(request.composed))
+
     def query(self, request: ResultsRequest | QueryRequest) -> tuple[Experiment, AnalysisType, Query]:
-        """The experiment, analysis type and resolved query of a request (typed, or a mapping of its fields)."""
+        """The experiment, analysis type (with the request's composed metrics) and resolved query of a request
+        (typed, or a mapping of its fields)."""
         request = coerce_request(request)
         _, exp, at = self._resolve(request.exp_id, request.analysis_type)
+        at = _with_composed(at, dict(request.composed))
         return exp, at, request.query(at)
 
     def _key(self, kind: str, request: ResultsRequest, table: str) -> Hashable:
@@ -145,3 +154,26 @@ class ResultsEngine:
             raise ValidationError("dialect", dialect, "must be duckdb or trino")
         exp, at, query = self.query(request)
         return results_sql(at, exp, query, dialect)  # type: ignore[arg-type]
+
+
+def _with_composed(at: AnalysisType, composed: Mapping[str, str]) -> AnalysisType:
+    """``at`` with extra composed metrics; a name or expression error names the field ``composed.<name>``.
+
+    >>> from rayab.model import Metric
+    >>> at = AnalysisType("t", (Metric("clicks"), Metric("views")))
+    >>> _with_composed(at, {"cpv": "clicks / views"}).composed["cpv"]
+    'clicks / views'
+    >>> _with_composed(at, {"bad": "clicks / nope"})
+    Traceback (most recent call last):
+    ...
+    rayab.errors.SpecError: composed.bad == 'clicks / nope': refers to unknown metric 'nope'
+    """
+    if not composed:
+        return at
+    taken = [name for name in composed if name in at.composed]
+    if taken:
+        raise ValidationError(f"composed.{taken[0]}", composed[taken[0]], "is already a metric of the analysis type")
+    try:
+        return dataclasses.replace(at, composed={**at.composed, **composed})
+    except SpecError as err:
+        raise SpecError(err.field.removeprefix("analysis_type."), err.value, err.rule) from None

@@ -41,7 +41,8 @@ class ResultsRequest:
     """Experiment, window ``[start_hour, end_hour)``, analysis type (default: the experiment's first) and the query.
 
     ``where`` is the filter's text (``platform = 'ios' AND country IN ('US', 'DE')``), ``projection`` the
-    dimensions to slice by. Hashable: equal requests are one cache entry.
+    dimensions to slice by, ``composed`` metrics typed on the spot (name -> expression, in order; a mapping is
+    accepted). Hashable: equal requests are one cache entry.
     """
 
     exp_id: str
@@ -57,10 +58,13 @@ class ResultsRequest:
     correct_across_slices: bool = _QUERY_DEFAULTS["correct_across_slices"]
     interval: Literal["fixed", "sequential"] = _QUERY_DEFAULTS["interval"]
     planned_units: float = _QUERY_DEFAULTS["planned_units"]
+    composed: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", _tuple(self.metrics))
         object.__setattr__(self, "projection", _tuple(self.projection))
+        composed: Any = self.composed
+        object.__setattr__(self, "composed", tuple(composed.items() if isinstance(composed, Mapping) else composed))
         for name in ("exp_id", "start_hour", "end_hour"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:

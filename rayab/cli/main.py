@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("rayab.cli.report", "a self-contained HTML report with charts"),
     "serve": ("rayab.cli.serve", "serve Assign/BatchAssign and the admin API over gRPC"),
     "experiments": ("rayab.cli.experiments", "create, list, get, update, ship or archive experiments"),
+    "console": ("rayab.cli.console", "the web console: catalogue, experiment pages, explore, operate"),
 }
 COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 

@@ -1,0 +1,340 @@
+"""The console's web edge: a Starlette application over one :class:`~rayab.api.engine.ResultsEngine` and the
+config store's admin path.
+
+Routes:
+
+- ``GET /``: the catalogue (``?q=`` searches id, name and KPI; ``?status=`` filters); each row's units, lift and
+  health badge arrive from ``GET /experiments/{id}/summary`` so a thousand experiments list at once.
+- ``GET /experiments/{id}``: the experiment page, decision first (verdict, health banner, scorecard), and the
+  explore form; its charts (``/charts``) and SQL (``/sql``, when the panel is opened) arrive as JSON for the same
+  query string, so the decision shows before the time series is computed. The query string is the view
+  (``start``, ``end``, ``metric``, ``compose``, ``by``, ``where``, ``method``, ``correction``, ``level``,
+  ``interval``, ``chart``), so every view has a shareable URL.
+- ``POST /experiments/{id}/rollout`` and ``/stop``: admin changes, with the admin token (form field ``token`` or
+  header ``authorization: Bearer <token>``) checked like the gRPC admin API's, through
+  :class:`~rayab.lifecycle.config_store.LocalAdmin`; the same validation messages come back on the page.
+- ``GET /healthz``: ``ok``.
+
+Bad input renders the page with the message naming the field (status 400), an unknown experiment is 404, a refused
+token 401, a change that breaks a life-cycle rule 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.applications import Starlette
+from starlette.datastructures import FormData, QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from rayab.aggregate.manifest import completed_hours
+from rayab.api.engine import QueryRequest, ResultsEngine
+from rayab.console import views
+from rayab.errors import NotFoundError, PreconditionError, RayabError, ValidationError
+from rayab.guardrails.health import HealthCheck
+from rayab.lifecycle.config_store import ConfigStore, LocalAdmin
+from rayab.model import AnalysisType, Experiment, ExperimentStatus
+from rayab.query.spec import default_metrics
+from rayab.rpc.auth import AdminToken
+from rayab.rpc.status import Unauthenticated
+from rayab.storage.warehouse import Warehouse
+
+__all__ = ["CORRECTIONS", "METHODS", "create_app"]
+
+HERE = Path(__file__).resolve().parent
+METHODS = ("percentile", "basic", "normal")
+CORRECTIONS = ("bonferroni", "holm", "hochberg", "sidak", "holm-sidak", "bh", "by")
+_EXPLORE_KEYS = ("start", "end", "metric", "compose", "by", "where", "method", "correction", "level", "interval",
+                 "chart", "analysis_type")
+
+
+class Console:
+    """The state behind the routes: the engine (and its cache), the admin token and the write lock."""
+
+    def __init__(self, warehouse: Warehouse, admin_token: str | None) -> None:
+        self.warehouse = warehouse
+        self.engine = ResultsEngine(warehouse)
+        self.token = AdminToken(admin_token)
+        self.write_lock = asyncio.Lock()
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.globals["fmt_pct"] = views.format_pct
+        self._completed: dict[str, tuple[Any, list[str]]] = {}
+
+    def completed(self, analysis_type: AnalysisType) -> list[str]:
+        """Committed hours of an analysis type, re-read when its table changed."""
+        from rayab.storage.tables import table_version
+
+        version = table_version(self.warehouse, analysis_type.table)
+        cached = self._completed.get(analysis_type.name)
+        if cached is None or cached[0] != version:
+            cached = (version, completed_hours(self.warehouse, analysis_type.name))
+            self._completed[analysis_type.name] = cached
+        return cached[1]
+
+    def window(self, exp: Experiment, at: AnalysisType) -> tuple[str, str] | None:
+        return views.default_window(exp, self.completed(at))
+
+
+def _lists(params: QueryParams, key: str) -> list[str]:
+    return [v for v in params.getlist(key) if v.strip()]
+
+
+def explore_request(console: Console, exp: Experiment, params: QueryParams) -> tuple[QueryRequest, dict[str, Any]]:
+    """The engine request a query string describes, and the form's current values (defaults filled in)."""
+    at_name = params.get("analysis_type") or ""
+    ats = console.engine.config().analysis_types_of(exp.exp_id)
+    at = next((a for a in ats if a.name == at_name), ats[0])
+    window = console.window(exp, at)
+    start = views.parse_explore_hour(params["start"], "start") if params.get("start") else (window or ("", ""))[0]
+    end = views.parse_explore_hour(params["end"], "end") if params.get("end") else (window or ("", ""))[1]
+    composed = views.parse_composed(params.get("compose", ""))
+    metrics = _lists(params, "metric") + [m for m in composed if m not in _lists(params, "metric")]
+    method = params.get("method") or "percentile"
+    correction = params.get("correction") or ""
+    level_text = params.get("level") or "0.95"
+    try:
+        level = float(level_text)
+    except ValueError:
+        raise ValidationError("level", level_text[:40], "must be a number in (0, 1), e.g. 0.95") from None
+    if not math.isfinite(level):
+        raise ValidationError("level", level_text[:40], "must be a number in (0, 1), e.g. 0.95")
+    request: QueryRequest = {
+        "exp_id": exp.exp_id, "analysis_type": at.name, "start_hour": start, "end_hour": end,
+        "metrics": metrics, "projection": _lists(params, "by"), "where": params.get("where") or "",
+        "method": method, "correction": correction, "confidence_level": level,
+        "interval": params.get("interval") or "fixed",
+    }
+    if composed:
+        request["composed"] = composed
+    form = {"start": start, "end": end, "metrics": metrics, "compose": params.get("compose", ""),
+            "by": request["projection"], "where": request["where"], "method": method, "correction": correction,
+            "level": level_text, "interval": request["interval"], "chart": params.get("chart") or exp.primary_kpi,
+            "analysis_type": at.name, "analysis_types": [a.name for a in ats], "dimensions": list(at.dimensions),
+            "all_metrics": list(default_metrics(at)) + [m for m in composed if m not in default_metrics(at)],
+            "has_data": window is not None}
+    return request, form
+
+
+def _share_url(exp_id: str, params: QueryParams) -> str:
+    kept = [(k, v) for k, v in params.multi_items() if k in _EXPLORE_KEYS and v.strip()]
+    return f"/experiments/{exp_id}" + (f"?{urlencode(kept)}" if kept else "")
+
+
+def _health(console: Console, exp: Experiment, request: QueryRequest) -> tuple[list[HealthCheck], str]:
+    try:
+        return console.engine.health(exp.exp_id, request["start_hour"], request["end_hour"]), ""
+    except RayabError as err:
+        return [], f"health checks could not run: {err}"
+
+
+def _page_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, Any]:
+    """Everything the experiment page shows (raises ValidationError / NotFoundError on a bad view)."""
+    request, form = explore_request(console, exp, params)
+    if not form["has_data"] and not params.get("start"):
+        return {"form": form, "empty": True}
+    results, _ = console.engine.results(request)
+    # the verdict reads the unsliced primary KPI (and guardrails) of the same window, filter and method
+    wanted = request["metrics"]
+    if request["projection"] or (wanted and exp.primary_kpi not in wanted):
+        overall_request = {**request, "projection": [],
+                           "metrics": list(dict.fromkeys([exp.primary_kpi, *wanted])) if wanted else []}
+        overall, _ = console.engine.results(overall_request)
+    else:
+        overall = results
+    health, health_error = _health(console, exp, request)
+    return {
+        "form": form, "empty": False, "request": request,
+        "verdict": views.verdict(exp, overall, health), "groups": views.scorecard(exp, results),
+        "health": health, "health_error": health_error,
+        "health_banner": [c for c in health if c.name in ("sample_ratio", "data_completeness", "assignment_rate")
+                          or c.status != "ok"],
+    }
+
+
+def _chart_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, Any]:
+    """The charts of a view: the cumulative lift of the chart metric (unsliced) and units per day."""
+    request, form = explore_request(console, exp, params)
+    if not form["has_data"] and not params.get("start"):
+        return {"lift": views.chart_series([], form["chart"]), "units": views.units_per_day([]),
+                "level": request["confidence_level"]}
+    series, _ = console.engine.timeseries({**request, "projection": [], "metrics": [form["chart"]]})
+    health, _ = _health(console, exp, request)
+    return {"lift": views.chart_series(series, form["chart"]), "units": views.units_per_day(health),
+            "level": request["confidence_level"]}
+
+
+def _sql_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, str]:
+    """The DuckDB and Trino SQL of a view (p-value corrections run in process only: the SQL gives raw p-values)."""
+    request, _ = explore_request(console, exp, params)
+    out = {"note": "p-values before the correction (corrections run in process)" if request["correction"] else ""}
+    for dialect in ("duckdb", "trino"):
+        try:
+            out[dialect] = console.engine.sql({**request, "correction": ""}, dialect)
+        except ValidationError as err:
+            out[dialect] = f"-- no SQL for this view: {err}"
+    return out
+
+
+def _form_token(form: FormData, request: Request) -> list[tuple[str, str]]:
+    token = form.get("token")
+    if isinstance(token, str) and token:
+        return [("authorization", f"Bearer {token}")]
+    header = request.headers.get("authorization")
+    return [("authorization", header)] if header else []
+
+
+def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlette:
+    """The console application for ``warehouse``; admin changes need ``admin_token`` (None: they are refused)."""
+    console = Console(warehouse, admin_token)
+    templates = console.templates
+
+    def render(request: Request, name: str, context: Mapping[str, Any], status: int = 200) -> Response:
+        return templates.TemplateResponse(request, name, {"admin_enabled": console.token.configured, **context},
+                                          status_code=status)
+
+    async def catalogue(request: Request) -> Response:
+        params = request.query_params
+        query, status = (params.get("q") or "").strip().lower(), params.get("status") or ""
+        config = await asyncio.to_thread(console.engine.config)
+        now = datetime.now(UTC)
+        rows = [views.catalogue_row(e, now) for e in config.experiments
+                if (not status or str(e.status) == status)
+                and (not query or query in e.exp_id.lower() or query in e.name.lower()
+                     or query in e.primary_kpi.lower())]
+        return render(request, "catalogue.html", {"rows": rows, "q": params.get("q") or "", "status": status,
+                                                  "statuses": [s.value for s in ExperimentStatus],
+                                                  "total": len(config.experiments)})
+
+    def _experiment(exp_id: str) -> Experiment:
+        return console.engine.config().experiment(exp_id)
+
+    async def summary(request: Request) -> Response:
+        def compute() -> dict[str, str]:
+            exp = _experiment(request.path_params["exp_id"])
+            at = console.engine.config().analysis_types_of(exp.exp_id)[0]
+            window = console.window(exp, at)
+            if window is None:
+                return {"units": "0", "lift": "-", "variant": "", "tone": "neutral", "health": "none",
+                        "health_reason": "no committed hour yet"}
+            req: QueryRequest = {"exp_id": exp.exp_id, "analysis_type": at.name, "start_hour": window[0],
+                                 "end_hour": window[1], "metrics": [exp.primary_kpi]}
+            overall, _ = console.engine.results(req)
+            health, _ = _health(console, exp, req)
+            return views.summary(exp, overall, health)
+
+        try:
+            return JSONResponse(await asyncio.to_thread(compute))
+        except NotFoundError as err:
+            return JSONResponse({"error": str(err)}, status_code=404)
+        except RayabError as err:
+            return JSONResponse({"error": str(err)}, status_code=400)
+
+    async def experiment_page(request: Request, notice: str = "", admin_error: str = "",
+                              status: int = 200) -> Response:
+        exp_id = request.path_params["exp_id"]
+        try:
+            exp = await asyncio.to_thread(_experiment, exp_id)
+        except (NotFoundError, ValidationError) as err:
+            return render(request, "error.html", {"message": str(err)}, 404)
+        context: dict[str, Any] = {"exp": exp, "error": "", "notice": notice or request.query_params.get("notice", ""),
+                                   "admin_error": admin_error, "share": _share_url(exp_id, request.query_params),
+                                   "methods": METHODS, "corrections": CORRECTIONS,
+                                   "query": request.url.query}
+        try:
+            context.update(await asyncio.to_thread(_page_data, console, exp, request.query_params))
+        except (ValidationError, NotFoundError) as err:
+            context["error"] = str(err)
+            status = 400 if status == 200 else status
+            if "form" not in context:
+                context["form"] = {"start": request.query_params.get("start", ""), "metrics": [], "by": [],
+                                   "dimensions": [], "all_metrics": [], "analysis_types": [], "has_data": True,
+                                   "chart": exp.primary_kpi, "compose": request.query_params.get("compose", ""),
+                                   "where": request.query_params.get("where", ""), "end": "", "level": "0.95",
+                                   "method": "percentile", "correction": "", "interval": "fixed",
+                                   "analysis_type": ""}
+        return render(request, "experiment.html", context, status)
+
+    async def show_experiment(request: Request) -> Response:
+        return await experiment_page(request)
+
+    async def change(request: Request, what: str) -> Response:
+        exp_id = request.path_params["exp_id"]
+        form = await request.form()
+        try:
+            console.token.check(_form_token(form, request))
+        except Unauthenticated as err:
+            return await experiment_page(request, admin_error=str(err), status=401)
+        version_text = form.get("expected_version")
+        expected = int(version_text) if isinstance(version_text, str) and version_text.isdigit() else None
+        try:
+            async with console.write_lock:  # a fresh store: the latest committed version, whoever wrote it
+                admin = LocalAdmin(await asyncio.to_thread(ConfigStore, console.warehouse))
+                if what == "rollout":
+                    raw = form.get("rollout_pct")
+                    text = raw.strip() if isinstance(raw, str) else ""
+                    try:
+                        rollout = float(text)
+                    except ValueError:
+                        raise ValidationError("rollout_pct", text[:40], "must be a number in [0, 100]") from None
+                    exp, version = await admin.update(exp_id, status=None, rollout_pct=rollout, targeting=None,
+                                                      expected_version=expected)
+                    notice = f"rollout set to {exp.rollout_pct:g}% (config version {version})"
+                else:
+                    exp, version = await admin.update(exp_id, status=ExperimentStatus.STOPPED, rollout_pct=None,
+                                                      targeting=None, expected_version=expected)
+                    notice = f"experiment stopped (config version {version})"
+        except NotFoundError as err:
+            return render(request, "error.html", {"message": str(err)}, 404)
+        except PreconditionError as err:
+            return await experiment_page(request, admin_error=str(err), status=409)
+        except ValidationError as err:
+            return await experiment_page(request, admin_error=str(err), status=400)
+        return RedirectResponse(f"/experiments/{exp_id}?{urlencode({'notice': notice})}", status_code=303)
+
+    def _json_of(compute: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            try:
+                exp = await asyncio.to_thread(_experiment, request.path_params["exp_id"])
+                return JSONResponse(await asyncio.to_thread(compute, console, exp, request.query_params))
+            except NotFoundError as err:
+                return JSONResponse({"error": str(err)}, status_code=404)
+            except RayabError as err:
+                return JSONResponse({"error": str(err)}, status_code=400)
+        return endpoint
+
+    async def rollout(request: Request) -> Response:
+        return await change(request, "rollout")
+
+    async def stop(request: Request) -> Response:
+        return await change(request, "stop")
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
+    app = Starlette(routes=[
+        Route("/", catalogue),
+        Route("/healthz", healthz),
+        Route("/favicon.ico", favicon),
+        Route("/experiments/{exp_id}", show_experiment),
+        Route("/experiments/{exp_id}/summary", summary),
+        Route("/experiments/{exp_id}/charts", _json_of(_chart_data)),
+        Route("/experiments/{exp_id}/sql", _json_of(_sql_data)),
+        Route("/experiments/{exp_id}/rollout", rollout, methods=["POST"]),
+        Route("/experiments/{exp_id}/stop", stop, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ])
+    app.state.console = console
+    return app
