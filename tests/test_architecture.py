@@ -15,12 +15,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "rayab"
 
-# Lowest first: a room may import only rooms listed before it (and itself).
+# Lowest first: a package may import only packages listed before it (and itself).
 LAYERS = (
     "errors", "model", "stats", "assignment", "storage", "aggregate", "lifecycle", "simulate", "query",
     "guardrails", "api", "runtime", "hourly", "serving", "rpc", "report", "console", "cli",
 )
-# Third-party packages that only some rooms may import.
+# Third-party packages that only some packages may import.
 ONLY_IN = {
     "ray": {"runtime", "hourly", "serving"},
     "grpc": {"rpc"},
@@ -30,27 +30,14 @@ ONLY_IN = {
     "deltalake": {"storage"},
 }
 # Table access goes through rayab.storage, which alone spells table names.
-# Crossings still being removed, each "path: what": the tests fail on any other, and on one of these that is gone.
-KNOWN = {
-    "rayab/report/html.py: report imports rayab.cli.render",
-    "rayab/cli/experiments.py: cli imports grpc",
-    "rayab/cli/serve.py: cli imports ray",
-    "rayab/aggregate/covariates.py: read_rows(..., 'kpi_outcome')",
-    "rayab/cli/demo.py: replace_partitions(..., 'assignment')",
-    "rayab/guardrails/health.py: read_rows(..., '_manifest')",
-    "rayab/guardrails/sample_ratio.py: read_rows(..., 'assignment')",
-    "rayab/hourly/job.py: read_rows(..., 'assignment')",
-    "rayab/hourly/job.py: replace_partitions(..., '_quarantine')",
-    "rayab/hourly/job.py: append_rows(..., '_manifest')",
-    "rayab/hourly/kpi_outcome.py: read_rows(..., 'assignment')",
-    "rayab/api/engine.py: table_version(..., 'experiment')",
-    "rayab/api/engine.py: table_version(..., '_analysis_type')",
-}
+# Crossings still being removed, each "path: what" (none left): the tests fail on any other, and on one of these
+# that is gone.
+KNOWN: set[str] = set()
 TABLE_FUNCTIONS = {"read_rows", "replace_partitions", "append_rows", "partition_bytes", "table_version",
                    "open_table", "list_partition_files"}
 
 
-def _room(path: Path) -> str:
+def _package(path: Path) -> str:
     parts = path.relative_to(PACKAGE).with_suffix("").parts
     return parts[0]
 
@@ -88,43 +75,43 @@ def _without_line(finding: str) -> str:
     return f"{where.rsplit(':', 1)[0]}: {what}"
 
 
-def test_every_room_is_placed() -> None:
-    rooms = {_room(path) for path, _ in _sources()} - {"__init__"}
-    assert rooms <= set(LAYERS), f"rooms without a layer: {sorted(rooms - set(LAYERS))}"
+def test_every_package_is_placed() -> None:
+    packages = {_package(path) for path, _ in _sources()} - {"__init__"}
+    assert packages <= set(LAYERS), f"packages without a layer: {sorted(packages - set(LAYERS))}"
 
 
-def test_rooms_import_only_lower_rooms() -> None:
-    rank = {room: i for i, room in enumerate(LAYERS)}
+def test_packages_import_only_lower_packages() -> None:
+    rank = {package: i for i, package in enumerate(LAYERS)}
     bad = []
     for path, tree in _sources():
-        room = _room(path)
-        if room == "__init__":
+        package = _package(path)
+        if package == "__init__":
             continue
         for line, module in _imports(tree):
             parts = module.split(".")
-            if parts[0] != "rayab" or len(parts) < 2 or parts[1] in {"__version__", room}:
+            if parts[0] != "rayab" or len(parts) < 2 or parts[1] in {"__version__", package}:
                 continue
             target = parts[1]
-            if target in rank and rank[target] > rank[room]:
-                bad.append(f"{_where(path, line)}: {room} imports {module}")
+            if target in rank and rank[target] > rank[package]:
+                bad.append(f"{_where(path, line)}: {package} imports {module}")
     assert _unknown(bad) == []
 
 
 @pytest.mark.parametrize("library", sorted(ONLY_IN))
-def test_library_only_in_its_rooms(library: str) -> None:
+def test_library_only_in_its_packages(library: str) -> None:
     bad = []
     for path, tree in _sources():
-        room = _room(path)
+        package = _package(path)
         for line, module in _imports(tree):
-            if (module == library or module.startswith(library + ".")) and room not in ONLY_IN[library]:
-                bad.append(f"{_where(path, line)}: {room} imports {module}")
+            if (module == library or module.startswith(library + ".")) and package not in ONLY_IN[library]:
+                bad.append(f"{_where(path, line)}: {package} imports {module}")
     assert _unknown(bad) == []
 
 
 def test_only_storage_spells_table_names() -> None:
     bad = []
     for path, tree in _sources():
-        if _room(path) == "storage":
+        if _package(path) == "storage":
             continue
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
@@ -138,17 +125,17 @@ def test_only_storage_spells_table_names() -> None:
 
 def _all_findings() -> set[str]:
     found: set[str] = set()
-    rank = {room: i for i, room in enumerate(LAYERS)}
+    rank = {package: i for i, package in enumerate(LAYERS)}
     for path, tree in _sources():
-        room = _room(path)
+        package = _package(path)
         where = str(path.relative_to(ROOT))
         for _, module in _imports(tree):
             parts = module.split(".")
-            if parts[0] == "rayab" and len(parts) > 1 and rank.get(parts[1], -1) > rank.get(room, len(LAYERS)):
-                found.add(f"{where}: {room} imports {module}")
-            for library, rooms in ONLY_IN.items():
-                if (module == library or module.startswith(library + ".")) and room not in rooms:
-                    found.add(f"{where}: {room} imports {module}")
+            if parts[0] == "rayab" and len(parts) > 1 and rank.get(parts[1], -1) > rank.get(package, len(LAYERS)):
+                found.add(f"{where}: {package} imports {module}")
+            for library, packages in ONLY_IN.items():
+                if (module == library or module.startswith(library + ".")) and package not in packages:
+                    found.add(f"{where}: {package} imports {module}")
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
                 name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")

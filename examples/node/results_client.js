@@ -21,7 +21,7 @@ const [target, expId, startHour, endHour, ...metrics] = process.argv.slice(2);
 const client = new rayab.ResultsService(target, grpc.credentials.createInsecure());
 const deadline = new Date(Date.now() + 30000);
 client.QueryResults(
-  { exp_id: expId, start_hour: startHour, end_hour: endHour, metrics },
+  { query: { exp_id: expId, start_hour: startHour, end_hour: endHour, metrics } },
   { deadline },
   (error, reply) => {
     if (error) {

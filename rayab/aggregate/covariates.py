@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from rayab.errors import ValidationError
 from rayab.model import AnalysisType, Experiment
+from rayab.storage.schemas import KPI_OUTCOME_TABLE
 from rayab.storage.tables import read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
 
@@ -161,7 +162,7 @@ def covariates_from_kpi_outcome(warehouse: Warehouse, analysis_type: AnalysisTyp
     if not analysis_type.cuped:
         raise ValidationError("cuped", analysis_type.name, "the analysis type lists no CUPED metrics")
     dates = pre_period_dates(experiment, days)
-    rows = read_rows(warehouse, "kpi_outcome", where={"metric_date": dates, "exp_id": experiment.exp_id},
+    rows = read_rows(warehouse, KPI_OUTCOME_TABLE, where={"metric_date": dates, "exp_id": experiment.exp_id},
                      columns=["unit_id", "kpi_name", "kpi_value"])
     parts = []
     for metric in analysis_type.cuped:

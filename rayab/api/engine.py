@@ -28,6 +28,7 @@ from rayab.query.cuped import CupedMetricResult, run_cuped_query
 from rayab.query.results import cumulative_results, run_query
 from rayab.query.spec import Query
 from rayab.query.sql import results_sql
+from rayab.storage.schemas import ANALYSIS_TYPE_TABLE, EXPERIMENT_TABLE
 from rayab.storage.specs import load_saved_config
 from rayab.storage.tables import table_version
 from rayab.storage.warehouse import Warehouse
@@ -57,7 +58,7 @@ class ResultsEngine:
 
     def config(self) -> Config:
         """The saved config, reloaded when the ``experiment`` or ``_analysis_type`` table changed."""
-        versions = (table_version(self.warehouse, "experiment"), table_version(self.warehouse, "_analysis_type"))
+        versions = (table_version(self.warehouse, EXPERIMENT_TABLE), table_version(self.warehouse, ANALYSIS_TYPE_TABLE))
         if self._config is None or self._config[0] != versions:
             self._config = (versions, load_saved_config(self.warehouse))
         return self._config[1]

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rayab.cli.options import print_records
-from rayab.cli.render import format_number, format_pct, render_table
 from rayab.query.cuped import CupedMetricResult
+from rayab.report.formatting import format_number, format_pct, render_table
 
 __all__ = ["cuped_table", "print_cuped"]
 

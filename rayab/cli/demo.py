@@ -109,6 +109,7 @@ def run_demo(units: int = 200_000, hours: int = 24, warehouse_url: str | None = 
     from rayab.query.results import experiment_results
     from rayab.runtime import ray_session
     from rayab.simulate import DEMO_LIFTS, UnitPopulation, demo_config, hour_offsets, simulate_days
+    from rayab.storage.schemas import ASSIGNMENT_TABLE
     from rayab.storage.specs import save_config
     from rayab.storage.tables import replace_partitions
 
@@ -123,7 +124,7 @@ def run_demo(units: int = 200_000, hours: int = 24, warehouse_url: str | None = 
     population = UnitPopulation.generate(units, seed=seed)
     bar = tqdm(window, desc="simulating logs", unit="h", disable=not progress)
     assignments = simulate_days(population, config, DEMO_LIFTS, bar, _write_logs(logs, files_per_hour), seed)
-    replace_partitions(warehouse, "assignment", assignments, ["exp_id", "date"],
+    replace_partitions(warehouse, ASSIGNMENT_TABLE, assignments, ["exp_id", "date"],
                        {"exp_id": [e.exp_id for e in config.experiments]})
     with ray_session(address, num_cpus):
         reducer = ReducerActor.remote()  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """``rayab experiments``: the admin API from the command line (create, list, get, update, ship, archive).
 
-Talks to a running ``rayab serve`` over gRPC (``--target``, default ``$RAYAB_TARGET`` or ``127.0.0.1:50051``).
+Talks to a running ``rayab serve`` through :class:`rayab.rpc.client.ExperimentsClient` (imported only when a
+command runs) (``--target``, default ``$RAYAB_TARGET`` or ``127.0.0.1:50051``).
 Mutations send the admin token from ``RAYAB_ADMIN_TOKEN`` or ``--token-file``. Server errors keep rayab's exit
 codes: 2 invalid input, 3 not found, 4 unavailable, 1 anything else (failed precondition, unauthenticated).
 """
@@ -11,22 +12,25 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from rayab.cli.render import render_table
 from rayab.cli.serve import admin_token, read_token
 from rayab.errors import ValidationError
+from rayab.report.formatting import render_table
+
+if TYPE_CHECKING:
+    from rayab.rpc.client import ExperimentsReply, ExperimentView
 
 __all__ = ["register"]
 
 _STATUS_NAMES = ("draft", "running", "stopped", "archived")
 
 
-def _spec_json(path: str) -> str:
+def _spec(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise ValidationError("spec", path, "must be a YAML or JSON file holding one experiment")
@@ -34,77 +38,68 @@ def _spec_json(path: str) -> str:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ValidationError("spec", path, f"is not valid YAML/JSON: {err}") from None
-    return json.dumps(data, default=str)
+    if not isinstance(data, dict):
+        raise ValidationError("spec", path, "must hold one experiment (a mapping)")
+    return data
 
 
-def _status(name: str | None) -> str:
-    """The proto enum name of a status (UNSPECIFIED: unchanged / all)."""
-    return f"EXPERIMENT_STATUS_{(name or 'unspecified').upper()}"
+def _targeting(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        rule = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValidationError("targeting", text, f"must be a JSON object ({err.msg} at position {err.pos})") from None
+    if not isinstance(rule, dict):
+        raise ValidationError("targeting", text, "must be a JSON object")
+    return rule
 
 
-def _rows(experiments: list[Any]) -> str:
-    from rayab.rpc._generated import experiments_pb2 as epb
-
-    rows = [[e.exp_id, epb.ExperimentStatus.Name(e.status).removeprefix("EXPERIMENT_STATUS_").lower(),
-             f"{e.rollout_pct:g}%", e.layer, ",".join(v.variant_id for v in e.variants), e.shipped_variant or "-",
+def _rows(experiments: Sequence[ExperimentView]) -> str:
+    rows = [[e.exp_id, e.status, f"{e.rollout_pct:g}%", e.layer, ",".join(e.variants), e.shipped_variant or "-",
              e.version] for e in experiments]
     return render_table(["experiment", "status", "rollout", "layer", "variants", "shipped", "version"], rows)
 
 
-def _print(reply: Any, fmt: str) -> None:
-    experiments = list(reply.experiments) if hasattr(reply, "experiments") else [reply.experiment]
+def _print(reply: ExperimentsReply, fmt: str) -> None:
     if fmt == "json":
         print(json.dumps({"config_version": reply.config_version,
-                          "experiments": [json.loads(e.spec_json) for e in experiments]}, indent=1))
+                          "experiments": [e.spec for e in reply.experiments]}, indent=1))
     else:
-        print(_rows(experiments))
+        print(_rows(reply.experiments))
         print(f"config version {reply.config_version}")
 
 
-def _call(args: argparse.Namespace) -> Any:
-    from rayab.rpc._generated import experiments_pb2 as epb
-    from rayab.rpc._generated import experiments_pb2_grpc
-    from rayab.rpc.auth import bearer_metadata
-    from rayab.rpc.client import open_channel
+def _call(args: argparse.Namespace) -> ExperimentsReply:
+    from rayab.rpc.client import ExperimentsClient
 
-    channel = open_channel(args.target, args.tls_ca, args.server_name)
-    stub = experiments_pb2_grpc.ExperimentServiceStub(channel)  # type: ignore[no-untyped-call]
     token = admin_token(args.token_file)
-    meta = bearer_metadata(token) if token else None
-    reader = token or read_token(None)  # reads take the admin token, else the read token
-    read_meta = bearer_metadata(reader) if reader else None
-    calls: dict[str, Callable[[], Any]] = {
-        "create": lambda: stub.CreateExperiment(epb.CreateExperimentRequest(spec_json=_spec_json(args.spec)),
-                                                metadata=meta),
-        "list": lambda: stub.ListExperiments(epb.ListExperimentsRequest(status=_status(args.status)),
-                                             metadata=read_meta),
-        "get": lambda: stub.GetExperiment(epb.GetExperimentRequest(exp_id=args.exp_id), metadata=read_meta),
-        "update": lambda: stub.UpdateExperiment(epb.UpdateExperimentRequest(
-            exp_id=args.exp_id, status=_status(args.status), rollout_pct=args.rollout_pct,
-            targeting_json=args.targeting, expected_version=args.expected_version or 0), metadata=meta),
-        "ship": lambda: stub.ShipVariant(epb.ShipVariantRequest(
-            exp_id=args.exp_id, variant_id=args.variant_id, expected_version=args.expected_version or 0),
-            metadata=meta),
-        "archive": lambda: stub.ArchiveExperiment(epb.ArchiveExperimentRequest(
-            exp_id=args.exp_id, expected_version=args.expected_version or 0), metadata=meta),
-    }
-    try:
+    version = getattr(args, "expected_version", None)
+    with ExperimentsClient(args.target, args.tls_ca, args.server_name, admin_token=token,
+                           read_token=None if token else read_token(None)) as client:
+        calls: dict[str, Callable[[], ExperimentsReply]] = {
+            "create": lambda: client.create(_spec(args.spec)),
+            "list": lambda: client.list(args.status),
+            "get": lambda: client.get(args.exp_id),
+            "update": lambda: client.update(args.exp_id, status=args.status, rollout_pct=args.rollout_pct,
+                                            targeting=_targeting(args.targeting), expected_version=version),
+            "ship": lambda: client.ship(args.exp_id, args.variant_id, version),
+            "archive": lambda: client.archive(args.exp_id, version),
+        }
         return calls[args.action]()
-    finally:
-        channel.close()
 
 
 _EXIT_CODES = {"INVALID_ARGUMENT": 2, "NOT_FOUND": 3, "UNAVAILABLE": 4, "DEADLINE_EXCEEDED": 4}
 
 
 def _run(args: argparse.Namespace) -> int:
-    import grpc
+    from rayab.rpc.client import CallError
 
     try:
         reply = _call(args)
-    except grpc.RpcError as err:
-        print(f"rayab: {err.code().name}: {err.details()}", file=sys.stderr)
-        return _EXIT_CODES.get(err.code().name, 1)
+    except CallError as err:
+        print(f"rayab: {err.code}: {err.details}", file=sys.stderr)
+        return _EXIT_CODES.get(err.code, 1)
     _print(reply, args.format)
     return 0
 

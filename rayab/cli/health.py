@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from rayab.cli.options import add_common, load_cli_config
-from rayab.cli.render import render_table, to_json
+from rayab.report.formatting import render_table, to_json
 
 __all__ = ["register"]
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rayab.cli.render import format_number, format_pct, jsonable, render_table, to_json
 from rayab.errors import NotFoundError, ValidationError
 from rayab.model import Config
+from rayab.report.formatting import format_number, format_pct, jsonable, render_table, to_json
 
 if TYPE_CHECKING:
     from rayab.query.results import MetricResult

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rayab.cli.options import add_common, format_pvalue, load_cli_config, primary_first, print_results, results_notes
-from rayab.cli.render import format_number, format_pct, render_table
 from rayab.model import AnalysisType, Config, Experiment
 from rayab.query.spec import Query
+from rayab.report.formatting import format_number, format_pct, render_table
 
 if TYPE_CHECKING:
     from rayab.query.compare import MetricResult

@@ -74,9 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         deployment = start_servers(warehouse, launcher(settings, warehouse), settings.host,
                                    servers=args.servers,
                                    namespace=args.namespace, spares=True)
-        import ray
-
-        version = ray.get(deployment.config.version.remote())
+        version = deployment.config_version()
         for address in deployment.addresses:
             print(f"listening on {address} ({'TLS' if settings.tls else 'plaintext'}), config version {version}",
                   flush=True)

@@ -18,9 +18,9 @@ import io
 from typing import Any
 
 from rayab.cli.options import add_common
-from rayab.cli.render import render_table, to_json
 from rayab.cli.results import add_query_options, query_from_args, resolve_target
 from rayab.errors import ValidationError
+from rayab.report.formatting import render_table, to_json
 
 __all__ = ["register"]
 

@@ -2,7 +2,7 @@
 
 Every number comes from :class:`~rayab.api.engine.ResultsEngine` (results, time series, health); this module only
 picks, formats and lays them out: the verdict line, the scorecard rows with the geometry of their interval bars, the
-catalogue rows and the chart series. Formatting matches the CLI's tables (:mod:`rayab.cli.render`), so a number
+catalogue rows and the chart series. Formatting matches the CLI's tables (:mod:`rayab.report.formatting`), so a number
 read on the page is the one ``rayab results`` prints.
 
 >>> format_pct(0.02113), format_pct(float("nan")), format_number(0.074781234), format_number(87781)

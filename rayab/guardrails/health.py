@@ -51,6 +51,7 @@ from rayab.query.results import experiment_results
 from rayab.query.spec import Query
 from rayab.storage.commits import hour_mismatches
 from rayab.storage.logs import list_log_files
+from rayab.storage.schemas import MANIFEST_TABLE
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 
@@ -153,7 +154,7 @@ def _sample_ratio(warehouse: Warehouse, exp: Experiment, hours: Sequence[str], e
 
 def _manifests(warehouse: Warehouse, analysis_type: AnalysisType, hours: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The latest manifest row of each committed hour of the window."""
-    rows = read_rows(warehouse, "_manifest")
+    rows = read_rows(warehouse, MANIFEST_TABLE)
     latest: dict[str, dict[str, Any]] = {}
     if rows.num_rows == 0:
         return latest

@@ -21,6 +21,7 @@ from rayab.model import Experiment
 from rayab.model.hours import hours_between, parse_hour
 from rayab.stats.multiplicity import PvalueAdjustment, adjust_pvalues
 from rayab.stats.srm import DEFAULT_SRM_THRESHOLD, sequential_srm_test, srm_test
+from rayab.storage.schemas import ASSIGNMENT_TABLE
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 
@@ -56,7 +57,7 @@ class SrmLook(NamedTuple):
 def assignment_rows(warehouse: Warehouse, experiment: Experiment, columns: Sequence[str] = (),
                     until: datetime | None = None) -> pa.Table:
     """First assignments of the experiment (``variant_id``, ``assigned_at`` and ``columns``), before ``until``."""
-    rows = read_rows(warehouse, "assignment", where={"exp_id": experiment.exp_id})
+    rows = read_rows(warehouse, ASSIGNMENT_TABLE, where={"exp_id": experiment.exp_id})
     if rows.num_rows == 0:
         return pa.table({"variant_id": pa.array([], pa.string()),
                          "assigned_at": pa.array([], pa.timestamp("us", tz="UTC"))})

@@ -62,7 +62,7 @@ from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
 from rayab.storage.commits import COMMIT_ID, commit_digest, with_commit_id
 from rayab.storage.logs import FORMATS_READ, LogFile, LogListing, LogSplit, log_splits, read_log_file, scan_log_files
-from rayab.storage.schemas import MANIFEST, PARTITIONS, QUARANTINE
+from rayab.storage.schemas import ASSIGNMENT_TABLE, MANIFEST, MANIFEST_TABLE, PARTITIONS, QUARANTINE, QUARANTINE_TABLE
 from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
 
@@ -199,7 +199,7 @@ class ReducerActor:
         # data first, manifest last: a crash in between leaves the hour without a matching manifest row
         replace_partitions(warehouse, analysis_type.table, table, ["exp_id", "hour"], {"hour": hour})
         self._fault_point("agg")
-        replace_partitions(warehouse, "_quarantine", quarantined, PARTITIONS["_quarantine"],
+        replace_partitions(warehouse, QUARANTINE_TABLE, quarantined, PARTITIONS["_quarantine"],
                            {"analysis_type": analysis_type.name, "hour": hour})
         self._fault_point("quarantine")
         written = partition_bytes(warehouse, analysis_type.table, {"hour": hour})
@@ -211,7 +211,7 @@ class ReducerActor:
                     "committed_at": datetime.now(UTC), COMMIT_ID: commit_id}
         manifest["seconds"] = json.dumps({**json.loads(manifest["seconds"]),
                                           "commit": round(time.perf_counter() - started, 3)})
-        append_rows(warehouse, "_manifest", pa.Table.from_pylist([manifest], schema=MANIFEST))
+        append_rows(warehouse, MANIFEST_TABLE, pa.Table.from_pylist([manifest], schema=MANIFEST))
         return {**manifest, "committed_at": manifest["committed_at"].isoformat()}
 
 
@@ -287,7 +287,7 @@ def _first_assignments(warehouse: Warehouse, exps: Sequence[Experiment], hour: s
     if not exps:
         return pa.table({}), None
     ids = [e.exp_id for e in exps]
-    rows = read_rows(warehouse, "assignment", where={"exp_id": ids})
+    rows = read_rows(warehouse, ASSIGNMENT_TABLE, where={"exp_id": ids})
     if rows.num_rows == 0:
         return rows, rows
     at = rows.column("assigned_at")

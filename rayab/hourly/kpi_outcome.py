@@ -41,7 +41,7 @@ from rayab.errors import ValidationError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import format_hour
 from rayab.storage.logs import LogFile, list_log_files, read_log_file
-from rayab.storage.schemas import KPI_OUTCOME, PARTITIONS
+from rayab.storage.schemas import ASSIGNMENT_TABLE, KPI_OUTCOME, PARTITIONS
 from rayab.storage.tables import read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
 
@@ -165,7 +165,7 @@ def build_kpi_outcome(config: Config, date: str, logs_root: str, warehouse: Ware
     starts = {e.exp_id: e.start_time for e in exps}
     assignments = None
     if population == "assignment":
-        assignments = read_rows(warehouse, "assignment", where={"exp_id": list(variants)},
+        assignments = read_rows(warehouse, ASSIGNMENT_TABLE, where={"exp_id": list(variants)},
                                 columns=["exp_id", "unit_id", "assigned_at"]) if variants else pa.table({})
     shared = ray.put(assignments)
     refs: list[Any] = []

@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rayab.cli.render import format_number, format_pct
 from rayab.guardrails.health import HealthCheck, experiment_health, worst_status
 from rayab.model import Config, Experiment
 from rayab.model.hours import format_hour, parse_hour
@@ -21,6 +20,7 @@ from rayab.query.results import cumulative_results, experiment_results
 from rayab.query.spec import Query
 from rayab.query.sql import results_sql
 from rayab.report.charts import cumulative_plot, forest_plot
+from rayab.report.formatting import format_number, format_pct
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["CumulativeSeries", "ReportData", "build_report", "collect_report", "default_sql", "render_report"]

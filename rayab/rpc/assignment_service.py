@@ -88,9 +88,9 @@ class AssignmentService(apb_grpc.AssignmentServiceServicer):
         return _batch_response(served, columns)
 
     async def GetServingStatus(self, request: apb.GetServingStatusRequest,
-                               context: Any) -> apb.ServingStatus:
+                               context: Any) -> apb.GetServingStatusResponse:
         recorder = self.recorder
-        return apb.ServingStatus(
+        return apb.GetServingStatusResponse(
             server_id=self.server_id, config_version=self.holder.version, assign_requests=self.assign_requests,
             batch_requests=self.batch_requests, assignments_logged=recorder.recorded if recorder else 0,
             assignments_dropped=recorder.dropped if recorder else 0, batches_stopped=self.batches_stopped)

@@ -1,18 +1,31 @@
-"""Client side helpers: a channel to a rayab server (plain or TLS) and the admin metadata.
+"""Client side: a channel to a rayab server (plain or TLS) and the admin API in plain Python values.
+
+:class:`ExperimentsClient` builds the protobuf requests and reads the answers, so a caller (the CLI) deals in
+mappings and :class:`ExperimentView` only; a failed call raises :class:`CallError` carrying the gRPC status name.
 
 >>> channel = open_channel("127.0.0.1:1")  # connecting is lazy: nothing is sent yet
 >>> channel.close()
+>>> with ExperimentsClient("127.0.0.1:1") as client:  # lazy too
+...     pass
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 import grpc
 
-from rayab.errors import ValidationError
+from rayab.errors import RayabError, ValidationError
+from rayab.rpc._generated import experiments_pb2 as epb
+from rayab.rpc._generated import experiments_pb2_grpc as epb_grpc
+from rayab.rpc.auth import bearer_metadata
 
-__all__ = ["open_channel"]
+__all__ = ["CallError", "ExperimentView", "ExperimentsClient", "ExperimentsReply", "open_channel"]
 
 _MAX_MESSAGE = 64 * 2**20
 
@@ -39,3 +52,126 @@ def open_channel(target: str, tls_ca_file: str | None = None, server_name: str |
         options.append(("grpc.ssl_target_name_override", server_name))
     credentials = grpc.ssl_channel_credentials(root_certificates=path.read_bytes())
     return grpc.secure_channel(target, credentials, options=options)
+
+
+class CallError(RayabError):
+    """A call the server answered with an error status: ``code`` is the status name (``NOT_FOUND``...)."""
+
+    def __init__(self, code: str, details: str) -> None:
+        super().__init__(f"{code}: {details}")
+        self.code = code
+        self.details = details
+
+
+@dataclass(frozen=True)
+class ExperimentView:
+    """An experiment as the admin API shows it; ``status`` is rayab's name (``running``), ``spec`` the whole
+    experiment as :meth:`rayab.model.Experiment.to_dict` writes it (salts only for an admin caller)."""
+
+    exp_id: str
+    name: str
+    status: str
+    rollout_pct: float
+    layer: str
+    variants: tuple[str, ...]
+    shipped_variant: str
+    version: int
+    spec: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ExperimentsReply:
+    """The experiments of an answer (one for every call but ``list``) and the config version holding them."""
+
+    experiments: Sequence[ExperimentView]
+    config_version: int
+
+
+def _status(name: str | None) -> epb.ExperimentStatus:
+    """The proto enum value of a status name (None: UNSPECIFIED, i.e. unchanged / all)."""
+    key = f"EXPERIMENT_STATUS_{(name or 'unspecified').upper()}"
+    try:
+        return epb.ExperimentStatus.Value(key)  # type: ignore[no-any-return]
+    except ValueError:
+        raise ValidationError("status", name, "must be draft, running, stopped or archived") from None
+
+
+def _view(message: Any) -> ExperimentView:
+    status = epb.ExperimentStatus.Name(message.status).removeprefix("EXPERIMENT_STATUS_").lower()
+    return ExperimentView(
+        exp_id=message.exp_id, name=message.name, status=status, rollout_pct=message.rollout_pct,
+        layer=message.layer, variants=tuple(v.variant_id for v in message.variants),
+        shipped_variant=message.shipped_variant, version=message.version, spec=json.loads(message.spec_json))
+
+
+class ExperimentsClient:
+    """The admin API of a rayab server. Mutations send ``admin_token``; reads send it too, else ``read_token``.
+
+    Every method returns an :class:`ExperimentsReply`; ``expected_version`` (when given) makes a change apply only
+    to that version of the experiment (else the call fails with ``FAILED_PRECONDITION``).
+    """
+
+    def __init__(self, target: str, tls_ca_file: str | None = None, server_name: str | None = None,
+                 admin_token: str | None = None, read_token: str | None = None) -> None:
+        self.channel = open_channel(target, tls_ca_file, server_name)
+        self._stub = epb_grpc.ExperimentServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self._admin = bearer_metadata(admin_token) if admin_token else None
+        reader = admin_token or read_token
+        self._read = bearer_metadata(reader) if reader else None
+
+    def __enter__(self) -> ExperimentsClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def _call(self, call: Callable[..., Any], request: Any, metadata: Any) -> Any:
+        try:
+            return call(request, metadata=metadata)
+        except grpc.RpcError as err:
+            raise CallError(err.code().name, err.details() or "") from None
+
+    def _one(self, call: Callable[..., Any], request: Any, metadata: Any) -> ExperimentsReply:
+        reply = self._call(call, request, metadata)
+        return ExperimentsReply([_view(reply.experiment)], reply.config_version)
+
+    def create(self, spec: Mapping[str, Any]) -> ExperimentsReply:
+        """Create an experiment from its spec (the YAML/JSON experiment format)."""
+        request = epb.CreateExperimentRequest(spec_json=json.dumps(spec, default=str))
+        return self._one(self._stub.CreateExperiment, request, self._admin)
+
+    def get(self, exp_id: str) -> ExperimentsReply:
+        """One experiment."""
+        return self._one(self._stub.GetExperiment, epb.GetExperimentRequest(exp_id=exp_id), self._read)
+
+    def list(self, status: str | None = None) -> ExperimentsReply:
+        """Every experiment, or those in ``status``."""
+        reply = self._call(self._stub.ListExperiments, epb.ListExperimentsRequest(status=_status(status)),
+                           self._read)
+        return ExperimentsReply([_view(e) for e in reply.experiments], reply.config_version)
+
+    def update(self, exp_id: str, *, status: str | None = None, rollout_pct: float | None = None,
+               targeting: Mapping[str, Any] | None = None, expected_version: int | None = None) -> ExperimentsReply:
+        """Change status, rollout or targeting (None keeps each; ``{}`` targets everyone)."""
+        request = epb.UpdateExperimentRequest(exp_id=exp_id, status=_status(status),
+                                              rollout_pct=rollout_pct, expected_version=expected_version or 0)
+        if targeting is not None:
+            request.targeting.update(dict(targeting))
+            request.targeting.SetInParent()  # an empty rule is still a rule: "everyone"
+        return self._one(self._stub.UpdateExperiment, request, self._admin)
+
+    def ship(self, exp_id: str, variant_id: str, expected_version: int | None = None) -> ExperimentsReply:
+        """Stop the experiment and serve ``variant_id``'s parameters to everyone."""
+        request = epb.ShipVariantRequest(exp_id=exp_id, variant_id=variant_id,
+                                         expected_version=expected_version or 0)
+        return self._one(self._stub.ShipVariant, request, self._admin)
+
+    def archive(self, exp_id: str, expected_version: int | None = None) -> ExperimentsReply:
+        """Retire a draft or stopped experiment."""
+        request = epb.ArchiveExperimentRequest(exp_id=exp_id, expected_version=expected_version or 0)
+        return self._one(self._stub.ArchiveExperiment, request, self._admin)

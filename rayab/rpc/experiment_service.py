@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from rayab.errors import ValidationError
 from rayab.model.experiment import Experiment, ExperimentStatus
 from rayab.rpc._generated import experiments_pb2 as epb
 from rayab.rpc._generated import experiments_pb2_grpc as epb_grpc
 from rayab.rpc.auth import AdminToken, ReadAccess
-from rayab.rpc.convert import experiment_to_proto, status_from_proto
+from rayab.rpc.convert import experiment_to_proto, status_from_proto, struct_to_python
 from rayab.rpc.status import guarded
 
 __all__ = ["ExperimentAdmin", "ExperimentService"]
@@ -52,9 +52,13 @@ def _json_object(field: str, text: str) -> dict[str, Any]:
     return value
 
 
-def _reply(versioned: Versioned, secrets: bool = True) -> epb.ExperimentReply:
+_Reply = TypeVar("_Reply", epb.CreateExperimentResponse, epb.GetExperimentResponse, epb.UpdateExperimentResponse,
+                 epb.ShipVariantResponse, epb.ArchiveExperimentResponse)
+
+
+def _reply(kind: type[_Reply], versioned: Versioned, secrets: bool = True) -> _Reply:
     experiment, version = versioned
-    return epb.ExperimentReply(experiment=experiment_to_proto(experiment, secrets), config_version=version)
+    return kind(experiment=experiment_to_proto(experiment, secrets), config_version=version)
 
 
 class ExperimentService(epb_grpc.ExperimentServiceServicer):
@@ -67,14 +71,15 @@ class ExperimentService(epb_grpc.ExperimentServiceServicer):
 
     @guarded
     async def CreateExperiment(self, request: epb.CreateExperimentRequest,
-                               context: Any) -> epb.ExperimentReply:
+                               context: Any) -> epb.CreateExperimentResponse:
         self.token.check(context.invocation_metadata())
-        return _reply(await self.admin.create(_json_object("spec_json", request.spec_json)))
+        spec = _json_object("spec_json", request.spec_json)
+        return _reply(epb.CreateExperimentResponse, await self.admin.create(spec))
 
     @guarded
-    async def GetExperiment(self, request: epb.GetExperimentRequest, context: Any) -> epb.ExperimentReply:
+    async def GetExperiment(self, request: epb.GetExperimentRequest, context: Any) -> epb.GetExperimentResponse:
         secrets = self.reads.check(context.invocation_metadata())
-        return _reply(await self.admin.get(request.exp_id), secrets)
+        return _reply(epb.GetExperimentResponse, await self.admin.get(request.exp_id), secrets)
 
     @guarded
     async def ListExperiments(self, request: epb.ListExperimentsRequest,
@@ -86,22 +91,23 @@ class ExperimentService(epb_grpc.ExperimentServiceServicer):
 
     @guarded
     async def UpdateExperiment(self, request: epb.UpdateExperimentRequest,
-                               context: Any) -> epb.ExperimentReply:
+                               context: Any) -> epb.UpdateExperimentResponse:
         self.token.check(context.invocation_metadata())
-        targeting = (_json_object("targeting_json", request.targeting_json)
-                     if request.HasField("targeting_json") else None)
-        return _reply(await self.admin.update(
+        targeting = struct_to_python(request.targeting) if request.HasField("targeting") else None
+        return _reply(epb.UpdateExperimentResponse, await self.admin.update(
             request.exp_id, status=status_from_proto(request.status),
             rollout_pct=request.rollout_pct if request.HasField("rollout_pct") else None,
             targeting=targeting, expected_version=request.expected_version or None))
 
     @guarded
-    async def ShipVariant(self, request: epb.ShipVariantRequest, context: Any) -> epb.ExperimentReply:
+    async def ShipVariant(self, request: epb.ShipVariantRequest, context: Any) -> epb.ShipVariantResponse:
         self.token.check(context.invocation_metadata())
-        return _reply(await self.admin.ship(request.exp_id, request.variant_id, request.expected_version or None))
+        shipped = await self.admin.ship(request.exp_id, request.variant_id, request.expected_version or None)
+        return _reply(epb.ShipVariantResponse, shipped)
 
     @guarded
     async def ArchiveExperiment(self, request: epb.ArchiveExperimentRequest,
-                                context: Any) -> epb.ExperimentReply:
+                                context: Any) -> epb.ArchiveExperimentResponse:
         self.token.check(context.invocation_metadata())
-        return _reply(await self.admin.archive(request.exp_id, request.expected_version or None))
+        archived = await self.admin.archive(request.exp_id, request.expected_version or None)
+        return _reply(epb.ArchiveExperimentResponse, archived)

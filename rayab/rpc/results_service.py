@@ -8,8 +8,6 @@ When the server has a read token, every call needs it or the admin token (:class
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +20,15 @@ from rayab.query.cuped import CupedMetricResult
 from rayab.rpc._generated import results_pb2 as rpb
 from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
 from rayab.rpc.auth import AdminToken, ReadAccess
+from rayab.rpc.convert import (
+    DIALECT_OF_NAME,
+    DIALECTS,
+    HEALTH_STATUSES,
+    INTERVAL_KINDS,
+    enum_value,
+    python_to_struct,
+    query_fields,
+)
 from rayab.rpc.status import guarded
 
 __all__ = ["ResultsService", "request_fields"]
@@ -32,13 +39,9 @@ _NUMBER_FIELDS = ("n_events", "units", "estimate", "ci_lower", "ci_upper", "abs_
                   "confidence_level", "n_replicates", "n_invalid")
 
 
-def request_fields(request: rpb.ResultsRequest) -> QueryRequest:
-    """The fields of a ``ResultsRequest`` as a plain mapping (lists for repeated fields)."""
-    return {"exp_id": request.exp_id, "analysis_type": request.analysis_type, "start_hour": request.start_hour,
-            "end_hour": request.end_hour, "metrics": list(request.metrics), "projection": list(request.projection),
-            "where": request.where, "confidence_level": request.confidence_level, "method": request.method,
-            "correction": request.correction, "correct_across_slices": request.correct_across_slices,
-            "interval": request.interval, "planned_units": request.planned_units, "cuped": request.cuped}
+def request_fields(query: rpb.ResultsQuery, cuped: bool = False) -> QueryRequest:
+    """The fields of a ``ResultsQuery`` (and a request's ``cuped`` flag) as a plain mapping of rayab values."""
+    return {**query_fields(query), "cuped": cuped}
 
 
 def _result_message(result: MetricResult) -> rpb.MetricResult:
@@ -46,8 +49,8 @@ def _result_message(result: MetricResult) -> rpb.MetricResult:
     return rpb.MetricResult(
         exp_id=result.exp_id, metric=result.metric, variant_id=result.variant_id,
         slice=[rpb.SliceValue(dimension=d, value=v) for d, v in result.slice], control_id=result.control_id,
-        error=result.error, interval=result.interval, start_hour=result.start_hour, end_hour=result.end_hour,
-        **numbers)
+        error=result.error, interval=INTERVAL_KINDS[result.interval], start_hour=result.start_hour,
+        end_hour=result.end_hour, **numbers)
 
 
 def _cuped_message(result: CupedMetricResult) -> rpb.CupedResult:
@@ -55,14 +58,8 @@ def _cuped_message(result: CupedMetricResult) -> rpb.CupedResult:
     return rpb.CupedResult(slice=[rpb.SliceValue(dimension=d, value=v) for d, v in result.slice], **fields)
 
 
-def _results_response(results: Sequence[MetricResult], cached: bool,
-                      cuped: Sequence[CupedMetricResult] = ()) -> rpb.ResultsResponse:
-    return rpb.ResultsResponse(results=[_result_message(r) for r in results], cached=cached,
-                               cuped_results=[_cuped_message(r) for r in cuped])
-
-
-def _json_default(value: Any) -> Any:
-    return None if isinstance(value, float) and math.isnan(value) else str(value)
+def _messages(results: Sequence[MetricResult]) -> list[rpb.MetricResult]:
+    return [_result_message(r) for r in results]
 
 
 class ResultsService(rpb_grpc.ResultsServiceServicer):
@@ -81,25 +78,28 @@ class ResultsService(rpb_grpc.ResultsServiceServicer):
         return await asyncio.to_thread(work)
 
     @guarded
-    async def QueryResults(self, request: rpb.ResultsRequest, context: Any) -> rpb.ResultsResponse:
-        results, cached = await self._run(context, lambda: self.engine.results(request_fields(request)))
+    async def QueryResults(self, request: rpb.QueryResultsRequest, context: Any) -> rpb.QueryResultsResponse:
+        fields = request_fields(request.query, request.cuped)
+        results, cached = await self._run(context, lambda: self.engine.results(fields))
         if not request.cuped:
-            return _results_response(results, cached)
-        cuped, cuped_cached = await self._run(context, lambda: self.engine.cuped(request_fields(request)))
-        return _results_response(results, cached and cuped_cached, cuped)
+            return rpb.QueryResultsResponse(results=_messages(results), cached=cached)
+        cuped, cuped_cached = await self._run(context, lambda: self.engine.cuped(fields))
+        return rpb.QueryResultsResponse(results=_messages(results), cached=cached and cuped_cached,
+                                        cuped_results=[_cuped_message(r) for r in cuped])
 
     @guarded
-    async def Timeseries(self, request: rpb.ResultsRequest, context: Any) -> rpb.ResultsResponse:
-        results, cached = await self._run(context, lambda: self.engine.timeseries(request_fields(request)))
-        return _results_response(results, cached)
+    async def Timeseries(self, request: rpb.TimeseriesRequest, context: Any) -> rpb.TimeseriesResponse:
+        fields = request_fields(request.query)
+        results, cached = await self._run(context, lambda: self.engine.timeseries(fields))
+        return rpb.TimeseriesResponse(results=_messages(results), cached=cached)
 
     @guarded
     async def Health(self, request: rpb.HealthRequest, context: Any) -> rpb.HealthResponse:
         checks = await self._run(context, lambda: self.engine.health(
             request.exp_id, request.start_hour, request.end_hour, list(request.srm_by), request.srm_threshold))
-        return rpb.HealthResponse(status=worst_status(checks), checks=[
-            rpb.HealthCheck(name=c.name, status=c.status, reason=c.reason,
-                            details_json=json.dumps(c.details, default=_json_default)) for c in checks])
+        return rpb.HealthResponse(status=HEALTH_STATUSES[worst_status(checks)], checks=[
+            rpb.HealthCheck(name=c.name, status=HEALTH_STATUSES[c.status], reason=c.reason,
+                            details=python_to_struct(c.details)) for c in checks])
 
     @guarded
     async def Power(self, request: rpb.PowerRequest, context: Any) -> rpb.PowerResponse:
@@ -117,7 +117,8 @@ class ResultsService(rpb_grpc.ResultsServiceServicer):
                      for h, mde in zip(result.histories, result.mde_after_days, strict=True)])
 
     @guarded
-    async def GenerateSql(self, request: rpb.SqlRequest, context: Any) -> rpb.SqlResponse:
-        dialect = request.dialect or "duckdb"
-        text = await self._run(context, lambda: self.engine.sql(request_fields(request.query), dialect))
-        return rpb.SqlResponse(sql=text, dialect=dialect)
+    async def GenerateSql(self, request: rpb.GenerateSqlRequest, context: Any) -> rpb.GenerateSqlResponse:
+        dialect = enum_value(DIALECTS, request.dialect, "dialect")
+        fields = request_fields(request.query)
+        text = await self._run(context, lambda: self.engine.sql(fields, dialect))
+        return rpb.GenerateSqlResponse(sql=text, dialect=DIALECT_OF_NAME[dialect])

@@ -1,7 +1,8 @@
 """Wiring one ``grpc.aio`` server: the assignment and admin services, health checking, reflection, TLS.
 
 Generic gRPC tooling works from the server alone: the standard health service (``grpc.health.v1.Health``) reports
-SERVING for ``""`` and each rayab service, and server reflection lists every service with its descriptors.
+SERVING for ``""`` and each rayab service, and server reflection (``grpc.reflection.v1`` and ``v1alpha``,
+:mod:`rayab.rpc.reflection`) lists every service with its descriptors.
 
 >>> import asyncio
 >>> from rayab.assignment import ConfigSnapshot
@@ -24,7 +25,6 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from rayab.api.engine import ResultsEngine
 from rayab.assignment import ConfigSnapshot
@@ -38,6 +38,7 @@ from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
 from rayab.rpc.assignment_service import AssignmentService
 from rayab.rpc.auth import AdminToken, ReadAccess
 from rayab.rpc.experiment_service import ExperimentAdmin, ExperimentService
+from rayab.rpc.reflection import enable_reflection
 from rayab.rpc.results_service import ResultsService
 from rayab.rpc.snapshot import SnapshotHolder
 from rayab.serving.assignment_recorder import AssignmentRecorder
@@ -148,7 +149,7 @@ async def start_server(settings: ServerSettings, holder: SnapshotHolder, admin: 
         names.append(RESULTS_SERVICE)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    enable_reflection([*names, health.SERVICE_NAME], server)
     address = f"{settings.host}:{settings.port}"
     try:
         port = (server.add_secure_port(address, settings.credentials()) if settings.tls

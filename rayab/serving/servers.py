@@ -187,6 +187,10 @@ class Deployment:
     replaced: int = 0
     spares: dict[str, Any] = field(default_factory=dict)  # node id -> a started but idle server actor
 
+    def config_version(self) -> int:
+        """The config version the deployment's config actor holds now."""
+        return int(ray.get(self.config.version.remote()))
+
 
 def _start_server(deployment: Deployment, plan: ServerPlan, soft: bool | None = None) -> Any:
     config_name, namespace, logger_name = deployment.names

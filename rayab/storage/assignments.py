@@ -40,14 +40,13 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from rayab.errors import StorageError
-from rayab.storage.schemas import ASSIGNMENT, PARTITIONS
+from rayab.storage.schemas import ASSIGNMENT, ASSIGNMENT_TABLE, PARTITIONS
 from rayab.storage.tables import read_rows, sql_predicate, table_version
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["ASSIGNMENT_TABLE", "FirstAssignment", "LoadCounts", "assignment_rows", "load_first_assignments",
            "merge_first_assignments", "read_assignments", "sort_partitions"]
 
-ASSIGNMENT_TABLE = "assignment"
 # exp_id, unit_id, variant_id, assigned_at (timezone-aware datetime, or microseconds since the epoch UTC)
 FirstAssignment = tuple[str, str, str, datetime | int]
 

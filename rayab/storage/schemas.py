@@ -68,6 +68,14 @@ QUARANTINE = pa.schema([
     ("row_index", pa.int64()), ("reason", pa.string()), ("row", pa.string()),
 ])
 
+# The warehouse's table names: spelled here, and only here (tests/test_architecture.py checks the callers).
+EXPERIMENT_TABLE = "experiment"
+ANALYSIS_TYPE_TABLE = "_analysis_type"
+ASSIGNMENT_TABLE = "assignment"
+KPI_OUTCOME_TABLE = "kpi_outcome"
+MANIFEST_TABLE = "_manifest"
+QUARANTINE_TABLE = "_quarantine"
+
 PARTITIONS: dict[str, list[str]] = {
     "experiment": [],
     "variant": [],

@@ -13,7 +13,7 @@ import pytest
 
 from rayab.api.engine import ResultsEngine
 from rayab.cli.main import main
-from rayab.cli.render import format_number, format_pct
+from rayab.report.formatting import format_number, format_pct
 from rayab.storage.warehouse import Warehouse
 from tests.console.conftest import END, START
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from rayab.cli.main import main
-from rayab.cli.render import format_pct
+from rayab.report.formatting import format_pct
 from tests.console.conftest import END, START
 
 CHROMIUM = os.environ.get("RAYAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

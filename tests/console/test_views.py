@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from rayab.cli.render import format_number, format_pct
 from rayab.console import views
 from rayab.guardrails.health import HealthCheck
 from rayab.model import Experiment
 from rayab.query.compare import MetricResult
+from rayab.report.formatting import format_number, format_pct
 
 EXP = Experiment.from_dict({"exp_id": "e", "name": "E", "primary_kpi": "ctr", "start_time": "2026-11-23T00:00:00Z",
                             "guardrails": [{"metric": "latency", "bad_direction": "increase"}],

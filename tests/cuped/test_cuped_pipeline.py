@@ -157,9 +157,9 @@ def test_results_service_returns_cuped_results(cw: CupedWorld) -> None:
     save_config(cw.world.warehouse, cw.world.config)
     start, end = _window(cw)
     service = ResultsService(ResultsEngine(cw.world.warehouse))
-    request = rpb.ResultsRequest(exp_id="ranker_v2", start_hour=start, end_hour=end, metrics=["clicks", "ctr"],
-                                 cuped=True)
-    response: rpb.ResultsResponse = asyncio.run(service.QueryResults(request, Context()))  # type: ignore[arg-type]
+    query = rpb.ResultsQuery(exp_id="ranker_v2", start_hour=start, end_hour=end, metrics=["clicks", "ctr"])
+    request = rpb.QueryResultsRequest(query=query, cuped=True)
+    response: rpb.QueryResultsResponse = asyncio.run(service.QueryResults(request, Context()))  # type: ignore[arg-type]
     (message,) = response.cuped_results
     (expected,) = run_cuped_query(cw.world.warehouse, cw.world.analysis_type, cw.world.config.experiment("ranker_v2"),
                                   Query("ranker_v2", start, end, metrics=("clicks",)))
@@ -167,6 +167,7 @@ def test_results_service_returns_cuped_results(cw: CupedWorld) -> None:
     assert message.rel_diff == pytest.approx(expected.rel_diff)
     assert message.variance_reduction == pytest.approx(expected.variance_reduction)
     assert {r.metric for r in response.results} == {"clicks", "ctr"}
-    plain_request = rpb.ResultsRequest(exp_id="ranker_v2", start_hour=start, end_hour=end, metrics=["clicks"])
-    plain: rpb.ResultsResponse = asyncio.run(service.QueryResults(plain_request, Context()))  # type: ignore[arg-type]
+    plain_request = rpb.QueryResultsRequest(query=rpb.ResultsQuery(exp_id="ranker_v2", start_hour=start, end_hour=end,
+                                                                   metrics=["clicks"]))
+    plain: rpb.QueryResultsResponse = asyncio.run(service.QueryResults(plain_request, Context()))  # type: ignore[arg-type]
     assert not plain.cuped_results

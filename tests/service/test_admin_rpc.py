@@ -67,10 +67,14 @@ def test_life_cycle_each_change_is_a_persisted_version(server):
     assert json.loads(reply.experiment.spec_json)["variants"][1]["parameters"] == {"ranker": "v2", "depth": 20}
     update = S.UpdateExperimentRequest(exp_id="ctr_test", status=S.EXPERIMENT_STATUS_RUNNING, expected_version=1)
     assert server.admin.UpdateExperiment(update, metadata=metadata()).config_version == 2
-    ramp = S.UpdateExperimentRequest(exp_id="ctr_test", rollout_pct=50, targeting_json='{"attr": "device", "eq": "tv"}')
+    parameters = reply.experiment.variants[1].parameters
+    assert (parameters["ranker"].string_value, parameters["depth"].int_value) == ("v2", 20)
+    assert parameters["depth"].WhichOneof("kind") == "int_value"  # typed: an integer stays an integer
+    ramp = S.UpdateExperimentRequest(exp_id="ctr_test", rollout_pct=50)
+    ramp.targeting.update({"attr": "device", "eq": "tv"})
     reply = server.admin.UpdateExperiment(ramp, metadata=metadata())
     assert (reply.config_version, reply.experiment.rollout_pct, reply.experiment.version) == (3, 50.0, 3)
-    assert json.loads(reply.experiment.targeting_json) == {"attr": "device", "eq": "tv"}
+    assert dict(reply.experiment.targeting) == {"attr": "device", "eq": "tv"}
     assert server.holder.version == 3  # the local server serves what was committed
     shipped = server.admin.ShipVariant(S.ShipVariantRequest(exp_id="ctr_test", variant_id="treatment"),
                                        metadata=metadata())
@@ -276,7 +280,7 @@ def test_a_read_token_guards_experiment_and_results_reads(workdir):
                                                                  metadata=metadata("read-t")))
         assert code == grpc.StatusCode.UNAUTHENTICATED
         results = results_pb2_grpc.ResultsServiceStub(server.channel)
-        query = rpb.ResultsRequest(exp_id="ctr_test", analysis_type="search")
+        query = rpb.QueryResultsRequest(query=rpb.ResultsQuery(exp_id="ctr_test", analysis_type="search"))
         assert code_of(lambda: results.QueryResults(query))[0] == grpc.StatusCode.UNAUTHENTICATED
         for token in ("read-t", "admin-t"):  # past the token check: the warehouse has no such analysis type
             code, _ = code_of(lambda token=token: results.QueryResults(query, metadata=metadata(token)))

@@ -182,6 +182,30 @@ def test_reflection_lists_services_and_serves_their_descriptors(server):
     assert [m.name for m in service.method] == ["Assign", "BatchAssign", "GetServingStatus"]
 
 
+def test_reflection_v1_lists_services_and_describes_itself(server):
+    """Tools that speak only grpc.reflection.v1 (current grpcurl, Postman) see the same services as v1alpha ones."""
+    from rayab.rpc.reflection import V1_SERVICE, v1_messages
+
+    request_class, response_class = v1_messages()
+    call = server.channel.stream_stream(f"/{V1_SERVICE}/ServerReflectionInfo",
+                                        request_serializer=request_class.SerializeToString,
+                                        response_deserializer=response_class.FromString)
+    (listed,) = call(iter([request_class(list_services="")]))
+    v1_names = {s.name for s in listed.list_services_response.service}
+    alpha = reflection_pb2_grpc.ServerReflectionStub(server.channel)
+    (alpha_listed,) = alpha.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    assert v1_names == {s.name for s in alpha_listed.list_services_response.service}
+    assert {"rayab.v1.AssignmentService", "rayab.v1.ExperimentService", V1_SERVICE,
+            "grpc.reflection.v1alpha.ServerReflection"} <= v1_names
+    (answer,) = call(iter([request_class(file_containing_symbol=V1_SERVICE)]))
+    files = [descriptor_pb2.FileDescriptorProto.FromString(raw)
+             for raw in answer.file_descriptor_response.file_descriptor_proto]
+    (v1_file,) = [f for f in files if f.package == "grpc.reflection.v1"]
+    assert v1_file.service[0].method[0].input_type == ".grpc.reflection.v1.ServerReflectionRequest"
+    (missing,) = call(iter([request_class(file_containing_symbol="rayab.v1.Nope")]))
+    assert missing.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+
+
 def test_first_assignments_are_recorded_once(server):
     for _ in range(3):
         server.stub.Assign(_request("alice", ["ctr_test", "tv_only"], device="tv", app_version="6"))

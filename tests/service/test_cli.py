@@ -62,6 +62,9 @@ def test_experiments_errors_keep_the_exit_codes(server, monkeypatch, capsys):
     assert _cli(server, "get", "missing") == 3
     assert "NOT_FOUND" in capsys.readouterr().err
     assert _cli(server, "get", "Bad Id") == 2
+    capsys.readouterr()
+    assert _cli(server, "update", "missing", "--targeting", '{"attr": "device"') == 2  # refused before any call
+    assert "targeting" in capsys.readouterr().err
     monkeypatch.delenv("RAYAB_ADMIN_TOKEN")
     assert _cli(server, "archive", "missing") == 1
     assert "UNAUTHENTICATED" in capsys.readouterr().err

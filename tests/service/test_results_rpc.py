@@ -67,9 +67,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, Re
     server.close()
 
 
-def _request(**fields: Any) -> rpb.ResultsRequest:
+def _request(**fields: Any) -> rpb.ResultsQuery:
     base = {"exp_id": "ranker_v2", "start_hour": "2026-11-23T00", "end_hour": "2026-11-23T02"}
-    return rpb.ResultsRequest(**{**base, **fields})
+    return rpb.ResultsQuery(**{**base, **fields})
+
+
+def _results(**fields: Any) -> rpb.QueryResultsRequest:
+    return rpb.QueryResultsRequest(query=_request(**fields))
 
 
 def _same(a: float, b: float) -> bool:
@@ -78,8 +82,8 @@ def _same(a: float, b: float) -> bool:
 
 def test_query_results_equal_the_in_process_engine(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
     world, server, _ = served
-    reply = server.stub.QueryResults(_request(metrics=["ctr", "revenue_per_unit"], projection=["platform"],
-                                              where="country != 'JP'", correction="holm"))
+    reply = server.stub.QueryResults(_results(metrics=["ctr", "revenue_per_unit"], projection=["platform"],
+                                              where="country != 'JP'", correction=rpb.CORRECTION_HOLM))
     from rayab.query.filters import parse_filter
 
     expected = run_query(world.warehouse, world.analysis_type, world.config.experiment("ranker_v2"),
@@ -97,7 +101,7 @@ def test_query_results_equal_the_in_process_engine(served: tuple[World, ResultsS
 
 def test_answers_are_cached_until_the_table_changes(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
     world, server, engine = served
-    request = _request(metrics=["clicks"], end_hour="2026-11-23T03")
+    request = _results(metrics=["clicks"], end_hour="2026-11-23T03")
     hits = engine.hits
     first = server.stub.QueryResults(request)
     again = server.stub.QueryResults(request)
@@ -112,12 +116,12 @@ def test_answers_are_cached_until_the_table_changes(served: tuple[World, Results
 
 def test_timeseries_has_one_row_per_hour_and_variant(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
     _, server, _ = served
-    reply = server.stub.Timeseries(_request(metrics=["clicks"]))
+    reply = server.stub.Timeseries(rpb.TimeseriesRequest(query=_request(metrics=["clicks"])))
     ends = sorted({r.end_hour for r in reply.results})
     assert ends == ["2026-11-23T01", "2026-11-23T02"]
     control = [r for r in reply.results if r.variant_id == "control"]
     assert control[0].estimate <= control[1].estimate  # cumulative sums only grow
-    whole = server.stub.QueryResults(_request(metrics=["clicks"]))
+    whole = server.stub.QueryResults(_results(metrics=["clicks"]))
     assert control[-1].estimate == next(r.estimate for r in whole.results if r.variant_id == "control")
 
 
@@ -126,28 +130,54 @@ def test_health_power_and_sql(served: tuple[World, ResultsServer, ResultsEngine]
     health = server.stub.Health(rpb.HealthRequest(exp_id="aa_check", start_hour="2026-11-23T00",
                                                   end_hour="2026-11-23T02", srm_by=["country"]))
     names = {c.name: c for c in health.checks}
-    assert names["sample_ratio"].status == "ok" and health.status in ("ok", "warn")
-    assert "counts" in json.loads(names["sample_ratio"].details_json)
+    assert names["sample_ratio"].status == rpb.HEALTH_STATUS_OK
+    assert health.status in (rpb.HEALTH_STATUS_OK, rpb.HEALTH_STATUS_WARN)
+    assert health.status == max(c.status for c in health.checks)  # the enum's order is the order of worsening
+    details = names["sample_ratio"].details
+    assert "counts" in details and sum(details["counts"].values()) > 0
     power = server.stub.Power(rpb.PowerRequest(exp_id="aa_check", start_hour="2026-11-23T00",
                                                end_hour="2026-11-23T02", metrics=["ctr"], relative_mde=0.1))
     exp = world.config.experiment("aa_check")
     expected = plan_from_history(metric_history(world.warehouse, world.analysis_type, exp, "2026-11-23T00",
                                                 "2026-11-23T02", ["ctr"]), relative_mde=0.1)
     assert power.n_per_arm == expected.plan.n_per_arm and power.binding_metric == "ctr"
-    for dialect in ("duckdb", "trino"):
-        sql = server.stub.GenerateSql(rpb.SqlRequest(query=_request(metrics=["ctr"]), dialect=dialect)).sql
-        assert sqlglot.parse_one(sql, read=dialect) is not None
-        assert "agg_engagement" in sql
+    for dialect, number in (("duckdb", rpb.SQL_DIALECT_UNSPECIFIED), ("duckdb", rpb.SQL_DIALECT_DUCKDB),
+                            ("trino", rpb.SQL_DIALECT_TRINO)):
+        answer = server.stub.GenerateSql(rpb.GenerateSqlRequest(query=_request(metrics=["ctr"]), dialect=number))
+        assert sqlglot.parse_one(answer.sql, read=dialect) is not None
+        assert "agg_engagement" in answer.sql
+        assert answer.dialect == (number or rpb.SQL_DIALECT_DUCKDB)
+
+
+def test_enum_fields_reach_the_engine_as_its_strings(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
+    """method, correction and interval travel as enums and mean what rayab's strings mean."""
+    world, server, _ = served
+    reply = server.stub.QueryResults(_results(
+        metrics=["ctr", "clicks"], method=rpb.INTERVAL_METHOD_NORMAL, correction=rpb.CORRECTION_BH,
+        interval=rpb.INTERVAL_KIND_SEQUENTIAL, planned_units=3000))
+    expected = run_query(world.warehouse, world.analysis_type, world.config.experiment("ranker_v2"),
+                         Query("ranker_v2", "2026-11-23T00", "2026-11-23T02", metrics=("ctr", "clicks"),
+                               method="normal", correction="bh", interval="sequential", planned_units=3000))
+    assert len(reply.results) == len(expected) > 2
+    for got, want in zip(reply.results, expected, strict=True):
+        for name in ("ci_lower", "ci_upper", "rel_ci_lower", "rel_ci_upper", "adjusted_pvalue"):
+            assert _same(getattr(got, name), getattr(want, name)), name
+        assert got.interval == rpb.INTERVAL_KIND_SEQUENTIAL
+    percentile = server.stub.QueryResults(_results(metrics=["ctr"])).results
+    assert percentile[1].rel_ci_lower != reply.results[1].rel_ci_lower  # the enum changed the answer
 
 
 @pytest.mark.parametrize(("call", "code", "text"), [
-    (lambda s: s.QueryResults(_request(exp_id="nope")), grpc.StatusCode.NOT_FOUND, "nope"),
-    (lambda s: s.QueryResults(_request(metrics=["dwell"])), grpc.StatusCode.INVALID_ARGUMENT, "dwell"),
-    (lambda s: s.QueryResults(_request(where="country = ")), grpc.StatusCode.INVALID_ARGUMENT, "where"),
-    (lambda s: s.QueryResults(_request(start_hour="yesterday")), grpc.StatusCode.INVALID_ARGUMENT, "start_hour"),
-    (lambda s: s.GenerateSql(rpb.SqlRequest(query=_request(), dialect="oracle")), grpc.StatusCode.INVALID_ARGUMENT,
+    (lambda s: s.QueryResults(_results(exp_id="nope")), grpc.StatusCode.NOT_FOUND, "nope"),
+    (lambda s: s.QueryResults(_results(metrics=["dwell"])), grpc.StatusCode.INVALID_ARGUMENT, "dwell"),
+    (lambda s: s.QueryResults(_results(where="country = ")), grpc.StatusCode.INVALID_ARGUMENT, "where"),
+    (lambda s: s.QueryResults(_results(start_hour="yesterday")), grpc.StatusCode.INVALID_ARGUMENT, "start_hour"),
+    (lambda s: s.GenerateSql(rpb.GenerateSqlRequest(query=_request(), dialect=9)), grpc.StatusCode.INVALID_ARGUMENT,
      "dialect"),
-    (lambda s: s.QueryResults(_request(), timeout=1e-6), grpc.StatusCode.DEADLINE_EXCEEDED, ""),
+    (lambda s: s.QueryResults(_results(method=7)), grpc.StatusCode.INVALID_ARGUMENT, "query.method"),
+    (lambda s: s.Timeseries(rpb.TimeseriesRequest(query=_request(correction=42))), grpc.StatusCode.INVALID_ARGUMENT,
+     "query.correction"),
+    (lambda s: s.QueryResults(_results(), timeout=1e-6), grpc.StatusCode.DEADLINE_EXCEEDED, ""),
 ])
 def test_errors_have_the_right_status(served: tuple[World, ResultsServer, ResultsEngine], call: Any,
                                       code: grpc.StatusCode, text: str) -> None:
@@ -167,12 +197,14 @@ def test_health_and_reflection_know_the_service(served: tuple[World, ResultsServ
 
 
 def test_the_proto_files_alone_define_the_api(tmp_path: Path) -> None:
-    """A client in another language needs only protos/: they compile on their own."""
+    """A client in another language needs only protos/ (and the well-known types every protoc ships)."""
+    import grpc_tools
     from grpc_tools import protoc
 
     root = Path(__file__).resolve().parents[2] / "protos"
-    code = protoc.main(["protoc", f"-I{root}", f"--descriptor_set_out={tmp_path / 'set.pb'}",
-                        str(root / "rayab/v1/results.proto")])
+    well_known = Path(grpc_tools.__file__).parent / "_proto"
+    code = protoc.main(["protoc", f"-I{root}", f"-I{well_known}", f"--descriptor_set_out={tmp_path / 'set.pb'}",
+                        *(str(p) for p in sorted((root / "rayab/v1").glob("*.proto")))])
     assert code == 0 and (tmp_path / "set.pb").stat().st_size > 0
 
 
@@ -198,7 +230,7 @@ def test_a_node_client_calls_it_from_the_proto_files(served: tuple[World, Result
                          env={"PATH": "/usr/bin:/bin:/usr/local/bin", "RAYAB_PROTOS": str(root / "protos")},
                          check=True)
     rows = [json.loads(line) for line in run.stdout.splitlines()]
-    expected = served[1].stub.QueryResults(_request(metrics=["ctr"])).results
+    expected = served[1].stub.QueryResults(_results(metrics=["ctr"])).results
     assert [(r["variant_id"], r["estimate"]) for r in rows] == [(r.variant_id, r.estimate) for r in expected]
     missing = subprocess.run([node, "results_client.js", f"127.0.0.1:{port}", "nope", "2026-11-23T00",
                               "2026-11-23T02"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
@@ -220,8 +252,8 @@ def test_served_by_the_deployed_server_actors(served: tuple[World, ResultsServer
                                prefix=f"r{uuid.uuid4().hex[:8]}")
     try:
         channel = open_channel(deployment.addresses[0])
-        reply = rpb_grpc.ResultsServiceStub(channel).QueryResults(_request(metrics=["ctr"]))
-        direct = served[1].stub.QueryResults(_request(metrics=["ctr"]))
+        reply = rpb_grpc.ResultsServiceStub(channel).QueryResults(_results(metrics=["ctr"]))
+        direct = served[1].stub.QueryResults(_results(metrics=["ctr"]))
         assert [(r.variant_id, r.estimate, r.ci_lower) for r in reply.results] == \
             [(r.variant_id, r.estimate, r.ci_lower) for r in direct.results]
         channel.close()

@@ -172,7 +172,7 @@ class GetServingStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class ServingStatus(_message.Message):
+class GetServingStatusResponse(_message.Message):
     __slots__ = ("server_id", "config_version", "assign_requests", "batch_requests", "assignments_logged", "assignments_dropped", "batches_stopped")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]

@@ -47,7 +47,7 @@ class AssignmentServiceStub:
         self.GetServingStatus = channel.unary_unary(
                 '/rayab.v1.AssignmentService/GetServingStatus',
                 request_serializer=rayab_dot_v1_dot_assignment__pb2.GetServingStatusRequest.SerializeToString,
-                response_deserializer=rayab_dot_v1_dot_assignment__pb2.ServingStatus.FromString,
+                response_deserializer=rayab_dot_v1_dot_assignment__pb2.GetServingStatusResponse.FromString,
                 _registered_method=True)
 
 
@@ -91,7 +91,7 @@ def add_AssignmentServiceServicer_to_server(servicer, server):
             'GetServingStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServingStatus,
                     request_deserializer=rayab_dot_v1_dot_assignment__pb2.GetServingStatusRequest.FromString,
-                    response_serializer=rayab_dot_v1_dot_assignment__pb2.ServingStatus.SerializeToString,
+                    response_serializer=rayab_dot_v1_dot_assignment__pb2.GetServingStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -174,7 +174,7 @@ class AssignmentService:
             target,
             '/rayab.v1.AssignmentService/GetServingStatus',
             rayab_dot_v1_dot_assignment__pb2.GetServingStatusRequest.SerializeToString,
-            rayab_dot_v1_dot_assignment__pb2.ServingStatus.FromString,
+            rayab_dot_v1_dot_assignment__pb2.GetServingStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

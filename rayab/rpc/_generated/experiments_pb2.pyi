@@ -1,3 +1,5 @@
+from google.protobuf import struct_pb2 as _struct_pb2
+from rayab.rpc._generated import assignment_pb2 as _assignment_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -21,17 +23,24 @@ EXPERIMENT_STATUS_STOPPED: ExperimentStatus
 EXPERIMENT_STATUS_ARCHIVED: ExperimentStatus
 
 class VariantSpec(_message.Message):
-    __slots__ = ("variant_id", "traffic_pct", "parameters_json")
+    __slots__ = ("variant_id", "traffic_pct", "parameters")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _assignment_pb2.ParameterValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_assignment_pb2.ParameterValue, _Mapping]] = ...) -> None: ...
     VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
     TRAFFIC_PCT_FIELD_NUMBER: _ClassVar[int]
-    PARAMETERS_JSON_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     variant_id: str
     traffic_pct: float
-    parameters_json: str
-    def __init__(self, variant_id: _Optional[str] = ..., traffic_pct: _Optional[float] = ..., parameters_json: _Optional[str] = ...) -> None: ...
+    parameters: _containers.MessageMap[str, _assignment_pb2.ParameterValue]
+    def __init__(self, variant_id: _Optional[str] = ..., traffic_pct: _Optional[float] = ..., parameters: _Optional[_Mapping[str, _assignment_pb2.ParameterValue]] = ...) -> None: ...
 
 class Experiment(_message.Message):
-    __slots__ = ("exp_id", "name", "status", "rollout_pct", "layer", "variants", "shipped_variant", "version", "targeting_json", "spec_json")
+    __slots__ = ("exp_id", "name", "status", "rollout_pct", "layer", "variants", "shipped_variant", "version", "targeting", "spec_json")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -40,7 +49,7 @@ class Experiment(_message.Message):
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     SHIPPED_VARIANT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
-    TARGETING_JSON_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_FIELD_NUMBER: _ClassVar[int]
     SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     name: str
@@ -50,17 +59,9 @@ class Experiment(_message.Message):
     variants: _containers.RepeatedCompositeFieldContainer[VariantSpec]
     shipped_variant: str
     version: int
-    targeting_json: str
+    targeting: _struct_pb2.Struct
     spec_json: str
-    def __init__(self, exp_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., rollout_pct: _Optional[float] = ..., layer: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantSpec, _Mapping]]] = ..., shipped_variant: _Optional[str] = ..., version: _Optional[int] = ..., targeting_json: _Optional[str] = ..., spec_json: _Optional[str] = ...) -> None: ...
-
-class ExperimentReply(_message.Message):
-    __slots__ = ("experiment", "config_version")
-    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
-    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
-    experiment: Experiment
-    config_version: int
-    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...
+    def __init__(self, exp_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., rollout_pct: _Optional[float] = ..., layer: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantSpec, _Mapping]]] = ..., shipped_variant: _Optional[str] = ..., version: _Optional[int] = ..., targeting: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., spec_json: _Optional[str] = ...) -> None: ...
 
 class CreateExperimentRequest(_message.Message):
     __slots__ = ("spec_json",)
@@ -68,11 +69,27 @@ class CreateExperimentRequest(_message.Message):
     spec_json: str
     def __init__(self, spec_json: _Optional[str] = ...) -> None: ...
 
+class CreateExperimentResponse(_message.Message):
+    __slots__ = ("experiment", "config_version")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    config_version: int
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...
+
 class GetExperimentRequest(_message.Message):
     __slots__ = ("exp_id",)
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     def __init__(self, exp_id: _Optional[str] = ...) -> None: ...
+
+class GetExperimentResponse(_message.Message):
+    __slots__ = ("experiment", "config_version")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    config_version: int
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...
 
 class ListExperimentsRequest(_message.Message):
     __slots__ = ("status",)
@@ -89,18 +106,26 @@ class ListExperimentsResponse(_message.Message):
     def __init__(self, experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ..., config_version: _Optional[int] = ...) -> None: ...
 
 class UpdateExperimentRequest(_message.Message):
-    __slots__ = ("exp_id", "status", "rollout_pct", "targeting_json", "expected_version")
+    __slots__ = ("exp_id", "status", "rollout_pct", "targeting", "expected_version")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ROLLOUT_PCT_FIELD_NUMBER: _ClassVar[int]
-    TARGETING_JSON_FIELD_NUMBER: _ClassVar[int]
+    TARGETING_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     status: ExperimentStatus
     rollout_pct: float
-    targeting_json: str
+    targeting: _struct_pb2.Struct
     expected_version: int
-    def __init__(self, exp_id: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., rollout_pct: _Optional[float] = ..., targeting_json: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    def __init__(self, exp_id: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., rollout_pct: _Optional[float] = ..., targeting: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class UpdateExperimentResponse(_message.Message):
+    __slots__ = ("experiment", "config_version")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    config_version: int
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...
 
 class ShipVariantRequest(_message.Message):
     __slots__ = ("exp_id", "variant_id", "expected_version")
@@ -112,6 +137,14 @@ class ShipVariantRequest(_message.Message):
     expected_version: int
     def __init__(self, exp_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
+class ShipVariantResponse(_message.Message):
+    __slots__ = ("experiment", "config_version")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    config_version: int
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...
+
 class ArchiveExperimentRequest(_message.Message):
     __slots__ = ("exp_id", "expected_version")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
@@ -119,3 +152,11 @@ class ArchiveExperimentRequest(_message.Message):
     exp_id: str
     expected_version: int
     def __init__(self, exp_id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class ArchiveExperimentResponse(_message.Message):
+    __slots__ = ("experiment", "config_version")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    experiment: Experiment
+    config_version: int
+    def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...

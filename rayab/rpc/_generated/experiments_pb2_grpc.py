@@ -37,12 +37,12 @@ class ExperimentServiceStub:
         self.CreateExperiment = channel.unary_unary(
                 '/rayab.v1.ExperimentService/CreateExperiment',
                 request_serializer=rayab_dot_v1_dot_experiments__pb2.CreateExperimentRequest.SerializeToString,
-                response_deserializer=rayab_dot_v1_dot_experiments__pb2.ExperimentReply.FromString,
+                response_deserializer=rayab_dot_v1_dot_experiments__pb2.CreateExperimentResponse.FromString,
                 _registered_method=True)
         self.GetExperiment = channel.unary_unary(
                 '/rayab.v1.ExperimentService/GetExperiment',
                 request_serializer=rayab_dot_v1_dot_experiments__pb2.GetExperimentRequest.SerializeToString,
-                response_deserializer=rayab_dot_v1_dot_experiments__pb2.ExperimentReply.FromString,
+                response_deserializer=rayab_dot_v1_dot_experiments__pb2.GetExperimentResponse.FromString,
                 _registered_method=True)
         self.ListExperiments = channel.unary_unary(
                 '/rayab.v1.ExperimentService/ListExperiments',
@@ -52,17 +52,17 @@ class ExperimentServiceStub:
         self.UpdateExperiment = channel.unary_unary(
                 '/rayab.v1.ExperimentService/UpdateExperiment',
                 request_serializer=rayab_dot_v1_dot_experiments__pb2.UpdateExperimentRequest.SerializeToString,
-                response_deserializer=rayab_dot_v1_dot_experiments__pb2.ExperimentReply.FromString,
+                response_deserializer=rayab_dot_v1_dot_experiments__pb2.UpdateExperimentResponse.FromString,
                 _registered_method=True)
         self.ShipVariant = channel.unary_unary(
                 '/rayab.v1.ExperimentService/ShipVariant',
                 request_serializer=rayab_dot_v1_dot_experiments__pb2.ShipVariantRequest.SerializeToString,
-                response_deserializer=rayab_dot_v1_dot_experiments__pb2.ExperimentReply.FromString,
+                response_deserializer=rayab_dot_v1_dot_experiments__pb2.ShipVariantResponse.FromString,
                 _registered_method=True)
         self.ArchiveExperiment = channel.unary_unary(
                 '/rayab.v1.ExperimentService/ArchiveExperiment',
                 request_serializer=rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentRequest.SerializeToString,
-                response_deserializer=rayab_dot_v1_dot_experiments__pb2.ExperimentReply.FromString,
+                response_deserializer=rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentResponse.FromString,
                 _registered_method=True)
 
 
@@ -114,12 +114,12 @@ def add_ExperimentServiceServicer_to_server(servicer, server):
             'CreateExperiment': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateExperiment,
                     request_deserializer=rayab_dot_v1_dot_experiments__pb2.CreateExperimentRequest.FromString,
-                    response_serializer=rayab_dot_v1_dot_experiments__pb2.ExperimentReply.SerializeToString,
+                    response_serializer=rayab_dot_v1_dot_experiments__pb2.CreateExperimentResponse.SerializeToString,
             ),
             'GetExperiment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetExperiment,
                     request_deserializer=rayab_dot_v1_dot_experiments__pb2.GetExperimentRequest.FromString,
-                    response_serializer=rayab_dot_v1_dot_experiments__pb2.ExperimentReply.SerializeToString,
+                    response_serializer=rayab_dot_v1_dot_experiments__pb2.GetExperimentResponse.SerializeToString,
             ),
             'ListExperiments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListExperiments,
@@ -129,17 +129,17 @@ def add_ExperimentServiceServicer_to_server(servicer, server):
             'UpdateExperiment': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateExperiment,
                     request_deserializer=rayab_dot_v1_dot_experiments__pb2.UpdateExperimentRequest.FromString,
-                    response_serializer=rayab_dot_v1_dot_experiments__pb2.ExperimentReply.SerializeToString,
+                    response_serializer=rayab_dot_v1_dot_experiments__pb2.UpdateExperimentResponse.SerializeToString,
             ),
             'ShipVariant': grpc.unary_unary_rpc_method_handler(
                     servicer.ShipVariant,
                     request_deserializer=rayab_dot_v1_dot_experiments__pb2.ShipVariantRequest.FromString,
-                    response_serializer=rayab_dot_v1_dot_experiments__pb2.ExperimentReply.SerializeToString,
+                    response_serializer=rayab_dot_v1_dot_experiments__pb2.ShipVariantResponse.SerializeToString,
             ),
             'ArchiveExperiment': grpc.unary_unary_rpc_method_handler(
                     servicer.ArchiveExperiment,
                     request_deserializer=rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentRequest.FromString,
-                    response_serializer=rayab_dot_v1_dot_experiments__pb2.ExperimentReply.SerializeToString,
+                    response_serializer=rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -168,7 +168,7 @@ class ExperimentService:
             target,
             '/rayab.v1.ExperimentService/CreateExperiment',
             rayab_dot_v1_dot_experiments__pb2.CreateExperimentRequest.SerializeToString,
-            rayab_dot_v1_dot_experiments__pb2.ExperimentReply.FromString,
+            rayab_dot_v1_dot_experiments__pb2.CreateExperimentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -195,7 +195,7 @@ class ExperimentService:
             target,
             '/rayab.v1.ExperimentService/GetExperiment',
             rayab_dot_v1_dot_experiments__pb2.GetExperimentRequest.SerializeToString,
-            rayab_dot_v1_dot_experiments__pb2.ExperimentReply.FromString,
+            rayab_dot_v1_dot_experiments__pb2.GetExperimentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -249,7 +249,7 @@ class ExperimentService:
             target,
             '/rayab.v1.ExperimentService/UpdateExperiment',
             rayab_dot_v1_dot_experiments__pb2.UpdateExperimentRequest.SerializeToString,
-            rayab_dot_v1_dot_experiments__pb2.ExperimentReply.FromString,
+            rayab_dot_v1_dot_experiments__pb2.UpdateExperimentResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -276,7 +276,7 @@ class ExperimentService:
             target,
             '/rayab.v1.ExperimentService/ShipVariant',
             rayab_dot_v1_dot_experiments__pb2.ShipVariantRequest.SerializeToString,
-            rayab_dot_v1_dot_experiments__pb2.ExperimentReply.FromString,
+            rayab_dot_v1_dot_experiments__pb2.ShipVariantResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -303,7 +303,7 @@ class ExperimentService:
             target,
             '/rayab.v1.ExperimentService/ArchiveExperiment',
             rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentRequest.SerializeToString,
-            rayab_dot_v1_dot_experiments__pb2.ExperimentReply.FromString,
+            rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,4 +1,6 @@
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -6,8 +8,71 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class ResultsRequest(_message.Message):
-    __slots__ = ("exp_id", "analysis_type", "start_hour", "end_hour", "metrics", "projection", "where", "confidence_level", "method", "correction", "correct_across_slices", "interval", "planned_units", "cuped")
+class IntervalMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INTERVAL_METHOD_UNSPECIFIED: _ClassVar[IntervalMethod]
+    INTERVAL_METHOD_PERCENTILE: _ClassVar[IntervalMethod]
+    INTERVAL_METHOD_BASIC: _ClassVar[IntervalMethod]
+    INTERVAL_METHOD_NORMAL: _ClassVar[IntervalMethod]
+
+class Correction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CORRECTION_UNSPECIFIED: _ClassVar[Correction]
+    CORRECTION_NONE: _ClassVar[Correction]
+    CORRECTION_BONFERRONI: _ClassVar[Correction]
+    CORRECTION_HOLM: _ClassVar[Correction]
+    CORRECTION_HOCHBERG: _ClassVar[Correction]
+    CORRECTION_SIDAK: _ClassVar[Correction]
+    CORRECTION_HOLM_SIDAK: _ClassVar[Correction]
+    CORRECTION_BH: _ClassVar[Correction]
+    CORRECTION_BY: _ClassVar[Correction]
+
+class IntervalKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INTERVAL_KIND_UNSPECIFIED: _ClassVar[IntervalKind]
+    INTERVAL_KIND_FIXED: _ClassVar[IntervalKind]
+    INTERVAL_KIND_SEQUENTIAL: _ClassVar[IntervalKind]
+
+class SqlDialect(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SQL_DIALECT_UNSPECIFIED: _ClassVar[SqlDialect]
+    SQL_DIALECT_DUCKDB: _ClassVar[SqlDialect]
+    SQL_DIALECT_TRINO: _ClassVar[SqlDialect]
+
+class HealthStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HEALTH_STATUS_UNSPECIFIED: _ClassVar[HealthStatus]
+    HEALTH_STATUS_OK: _ClassVar[HealthStatus]
+    HEALTH_STATUS_WARN: _ClassVar[HealthStatus]
+    HEALTH_STATUS_NO_DATA: _ClassVar[HealthStatus]
+    HEALTH_STATUS_FAIL: _ClassVar[HealthStatus]
+INTERVAL_METHOD_UNSPECIFIED: IntervalMethod
+INTERVAL_METHOD_PERCENTILE: IntervalMethod
+INTERVAL_METHOD_BASIC: IntervalMethod
+INTERVAL_METHOD_NORMAL: IntervalMethod
+CORRECTION_UNSPECIFIED: Correction
+CORRECTION_NONE: Correction
+CORRECTION_BONFERRONI: Correction
+CORRECTION_HOLM: Correction
+CORRECTION_HOCHBERG: Correction
+CORRECTION_SIDAK: Correction
+CORRECTION_HOLM_SIDAK: Correction
+CORRECTION_BH: Correction
+CORRECTION_BY: Correction
+INTERVAL_KIND_UNSPECIFIED: IntervalKind
+INTERVAL_KIND_FIXED: IntervalKind
+INTERVAL_KIND_SEQUENTIAL: IntervalKind
+SQL_DIALECT_UNSPECIFIED: SqlDialect
+SQL_DIALECT_DUCKDB: SqlDialect
+SQL_DIALECT_TRINO: SqlDialect
+HEALTH_STATUS_UNSPECIFIED: HealthStatus
+HEALTH_STATUS_OK: HealthStatus
+HEALTH_STATUS_WARN: HealthStatus
+HEALTH_STATUS_NO_DATA: HealthStatus
+HEALTH_STATUS_FAIL: HealthStatus
+
+class ResultsQuery(_message.Message):
+    __slots__ = ("exp_id", "analysis_type", "start_hour", "end_hour", "metrics", "projection", "where", "confidence_level", "method", "correction", "correct_across_slices", "interval", "planned_units")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     ANALYSIS_TYPE_FIELD_NUMBER: _ClassVar[int]
     START_HOUR_FIELD_NUMBER: _ClassVar[int]
@@ -21,7 +86,6 @@ class ResultsRequest(_message.Message):
     CORRECT_ACROSS_SLICES_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     PLANNED_UNITS_FIELD_NUMBER: _ClassVar[int]
-    CUPED_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     analysis_type: str
     start_hour: str
@@ -30,13 +94,44 @@ class ResultsRequest(_message.Message):
     projection: _containers.RepeatedScalarFieldContainer[str]
     where: str
     confidence_level: float
-    method: str
-    correction: str
+    method: IntervalMethod
+    correction: Correction
     correct_across_slices: bool
-    interval: str
+    interval: IntervalKind
     planned_units: float
+    def __init__(self, exp_id: _Optional[str] = ..., analysis_type: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ..., projection: _Optional[_Iterable[str]] = ..., where: _Optional[str] = ..., confidence_level: _Optional[float] = ..., method: _Optional[_Union[IntervalMethod, str]] = ..., correction: _Optional[_Union[Correction, str]] = ..., correct_across_slices: _Optional[bool] = ..., interval: _Optional[_Union[IntervalKind, str]] = ..., planned_units: _Optional[float] = ...) -> None: ...
+
+class QueryResultsRequest(_message.Message):
+    __slots__ = ("query", "cuped")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    CUPED_FIELD_NUMBER: _ClassVar[int]
+    query: ResultsQuery
     cuped: bool
-    def __init__(self, exp_id: _Optional[str] = ..., analysis_type: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ..., projection: _Optional[_Iterable[str]] = ..., where: _Optional[str] = ..., confidence_level: _Optional[float] = ..., method: _Optional[str] = ..., correction: _Optional[str] = ..., correct_across_slices: _Optional[bool] = ..., interval: _Optional[str] = ..., planned_units: _Optional[float] = ..., cuped: _Optional[bool] = ...) -> None: ...
+    def __init__(self, query: _Optional[_Union[ResultsQuery, _Mapping]] = ..., cuped: _Optional[bool] = ...) -> None: ...
+
+class QueryResultsResponse(_message.Message):
+    __slots__ = ("results", "cached", "cuped_results")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    CUPED_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[MetricResult]
+    cached: bool
+    cuped_results: _containers.RepeatedCompositeFieldContainer[CupedResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., cached: _Optional[bool] = ..., cuped_results: _Optional[_Iterable[_Union[CupedResult, _Mapping]]] = ...) -> None: ...
+
+class TimeseriesRequest(_message.Message):
+    __slots__ = ("query",)
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    query: ResultsQuery
+    def __init__(self, query: _Optional[_Union[ResultsQuery, _Mapping]] = ...) -> None: ...
+
+class TimeseriesResponse(_message.Message):
+    __slots__ = ("results", "cached")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[MetricResult]
+    cached: bool
+    def __init__(self, results: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class SliceValue(_message.Message):
     __slots__ = ("dimension", "value")
@@ -95,20 +190,10 @@ class MetricResult(_message.Message):
     n_replicates: int
     n_invalid: int
     error: str
-    interval: str
+    interval: IntervalKind
     start_hour: str
     end_hour: str
-    def __init__(self, exp_id: _Optional[str] = ..., metric: _Optional[str] = ..., variant_id: _Optional[str] = ..., slice: _Optional[_Iterable[_Union[SliceValue, _Mapping]]] = ..., n_events: _Optional[int] = ..., units: _Optional[int] = ..., estimate: _Optional[float] = ..., ci_lower: _Optional[float] = ..., ci_upper: _Optional[float] = ..., control_id: _Optional[str] = ..., abs_diff: _Optional[float] = ..., abs_ci_lower: _Optional[float] = ..., abs_ci_upper: _Optional[float] = ..., rel_diff: _Optional[float] = ..., rel_ci_lower: _Optional[float] = ..., rel_ci_upper: _Optional[float] = ..., pvalue: _Optional[float] = ..., adjusted_pvalue: _Optional[float] = ..., confidence_level: _Optional[float] = ..., n_replicates: _Optional[int] = ..., n_invalid: _Optional[int] = ..., error: _Optional[str] = ..., interval: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ...) -> None: ...
-
-class ResultsResponse(_message.Message):
-    __slots__ = ("results", "cached", "cuped_results")
-    RESULTS_FIELD_NUMBER: _ClassVar[int]
-    CACHED_FIELD_NUMBER: _ClassVar[int]
-    CUPED_RESULTS_FIELD_NUMBER: _ClassVar[int]
-    results: _containers.RepeatedCompositeFieldContainer[MetricResult]
-    cached: bool
-    cuped_results: _containers.RepeatedCompositeFieldContainer[CupedResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ..., cached: _Optional[bool] = ..., cuped_results: _Optional[_Iterable[_Union[CupedResult, _Mapping]]] = ...) -> None: ...
+    def __init__(self, exp_id: _Optional[str] = ..., metric: _Optional[str] = ..., variant_id: _Optional[str] = ..., slice: _Optional[_Iterable[_Union[SliceValue, _Mapping]]] = ..., n_events: _Optional[int] = ..., units: _Optional[int] = ..., estimate: _Optional[float] = ..., ci_lower: _Optional[float] = ..., ci_upper: _Optional[float] = ..., control_id: _Optional[str] = ..., abs_diff: _Optional[float] = ..., abs_ci_lower: _Optional[float] = ..., abs_ci_upper: _Optional[float] = ..., rel_diff: _Optional[float] = ..., rel_ci_lower: _Optional[float] = ..., rel_ci_upper: _Optional[float] = ..., pvalue: _Optional[float] = ..., adjusted_pvalue: _Optional[float] = ..., confidence_level: _Optional[float] = ..., n_replicates: _Optional[int] = ..., n_invalid: _Optional[int] = ..., error: _Optional[str] = ..., interval: _Optional[_Union[IntervalKind, str]] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ...) -> None: ...
 
 class CupedResult(_message.Message):
     __slots__ = ("exp_id", "metric", "variant_id", "slice", "units", "control_id", "theta", "abs_diff", "abs_ci_lower", "abs_ci_upper", "rel_diff", "rel_ci_lower", "rel_ci_upper", "pvalue", "raw_abs_diff", "raw_abs_ci_lower", "raw_abs_ci_upper", "raw_rel_diff", "raw_rel_ci_lower", "raw_rel_ci_upper", "raw_pvalue", "variance_reduction", "confidence_level", "n_replicates", "n_invalid", "error")
@@ -181,24 +266,24 @@ class HealthRequest(_message.Message):
     def __init__(self, exp_id: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., srm_by: _Optional[_Iterable[str]] = ..., srm_threshold: _Optional[float] = ...) -> None: ...
 
 class HealthCheck(_message.Message):
-    __slots__ = ("name", "status", "reason", "details_json")
+    __slots__ = ("name", "status", "reason", "details")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
-    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
     name: str
-    status: str
+    status: HealthStatus
     reason: str
-    details_json: str
-    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
+    details: _struct_pb2.Struct
+    def __init__(self, name: _Optional[str] = ..., status: _Optional[_Union[HealthStatus, str]] = ..., reason: _Optional[str] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class HealthResponse(_message.Message):
     __slots__ = ("checks", "status")
     CHECKS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     checks: _containers.RepeatedCompositeFieldContainer[HealthCheck]
-    status: str
-    def __init__(self, checks: _Optional[_Iterable[_Union[HealthCheck, _Mapping]]] = ..., status: _Optional[str] = ...) -> None: ...
+    status: HealthStatus
+    def __init__(self, checks: _Optional[_Iterable[_Union[HealthCheck, _Mapping]]] = ..., status: _Optional[_Union[HealthStatus, str]] = ...) -> None: ...
 
 class PowerRequest(_message.Message):
     __slots__ = ("exp_id", "analysis_type", "start_hour", "end_hour", "metrics", "relative_mde", "alpha", "power", "n_arms", "days")
@@ -258,18 +343,18 @@ class PowerResponse(_message.Message):
     metrics: _containers.RepeatedCompositeFieldContainer[MetricHistory]
     def __init__(self, n_per_arm: _Optional[int] = ..., n_total: _Optional[int] = ..., duration_days: _Optional[int] = ..., alpha_per_test: _Optional[float] = ..., n_tests: _Optional[int] = ..., binding_metric: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[MetricHistory, _Mapping]]] = ...) -> None: ...
 
-class SqlRequest(_message.Message):
+class GenerateSqlRequest(_message.Message):
     __slots__ = ("query", "dialect")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     DIALECT_FIELD_NUMBER: _ClassVar[int]
-    query: ResultsRequest
-    dialect: str
-    def __init__(self, query: _Optional[_Union[ResultsRequest, _Mapping]] = ..., dialect: _Optional[str] = ...) -> None: ...
+    query: ResultsQuery
+    dialect: SqlDialect
+    def __init__(self, query: _Optional[_Union[ResultsQuery, _Mapping]] = ..., dialect: _Optional[_Union[SqlDialect, str]] = ...) -> None: ...
 
-class SqlResponse(_message.Message):
+class GenerateSqlResponse(_message.Message):
     __slots__ = ("sql", "dialect")
     SQL_FIELD_NUMBER: _ClassVar[int]
     DIALECT_FIELD_NUMBER: _ClassVar[int]
     sql: str
-    dialect: str
-    def __init__(self, sql: _Optional[str] = ..., dialect: _Optional[str] = ...) -> None: ...
+    dialect: SqlDialect
+    def __init__(self, sql: _Optional[str] = ..., dialect: _Optional[_Union[SqlDialect, str]] = ...) -> None: ...

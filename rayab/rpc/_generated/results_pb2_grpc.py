@@ -36,13 +36,13 @@ class ResultsServiceStub:
         """
         self.QueryResults = channel.unary_unary(
                 '/rayab.v1.ResultsService/QueryResults',
-                request_serializer=rayab_dot_v1_dot_results__pb2.ResultsRequest.SerializeToString,
-                response_deserializer=rayab_dot_v1_dot_results__pb2.ResultsResponse.FromString,
+                request_serializer=rayab_dot_v1_dot_results__pb2.QueryResultsRequest.SerializeToString,
+                response_deserializer=rayab_dot_v1_dot_results__pb2.QueryResultsResponse.FromString,
                 _registered_method=True)
         self.Timeseries = channel.unary_unary(
                 '/rayab.v1.ResultsService/Timeseries',
-                request_serializer=rayab_dot_v1_dot_results__pb2.ResultsRequest.SerializeToString,
-                response_deserializer=rayab_dot_v1_dot_results__pb2.ResultsResponse.FromString,
+                request_serializer=rayab_dot_v1_dot_results__pb2.TimeseriesRequest.SerializeToString,
+                response_deserializer=rayab_dot_v1_dot_results__pb2.TimeseriesResponse.FromString,
                 _registered_method=True)
         self.Health = channel.unary_unary(
                 '/rayab.v1.ResultsService/Health',
@@ -56,8 +56,8 @@ class ResultsServiceStub:
                 _registered_method=True)
         self.GenerateSql = channel.unary_unary(
                 '/rayab.v1.ResultsService/GenerateSql',
-                request_serializer=rayab_dot_v1_dot_results__pb2.SqlRequest.SerializeToString,
-                response_deserializer=rayab_dot_v1_dot_results__pb2.SqlResponse.FromString,
+                request_serializer=rayab_dot_v1_dot_results__pb2.GenerateSqlRequest.SerializeToString,
+                response_deserializer=rayab_dot_v1_dot_results__pb2.GenerateSqlResponse.FromString,
                 _registered_method=True)
 
 
@@ -104,13 +104,13 @@ def add_ResultsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'QueryResults': grpc.unary_unary_rpc_method_handler(
                     servicer.QueryResults,
-                    request_deserializer=rayab_dot_v1_dot_results__pb2.ResultsRequest.FromString,
-                    response_serializer=rayab_dot_v1_dot_results__pb2.ResultsResponse.SerializeToString,
+                    request_deserializer=rayab_dot_v1_dot_results__pb2.QueryResultsRequest.FromString,
+                    response_serializer=rayab_dot_v1_dot_results__pb2.QueryResultsResponse.SerializeToString,
             ),
             'Timeseries': grpc.unary_unary_rpc_method_handler(
                     servicer.Timeseries,
-                    request_deserializer=rayab_dot_v1_dot_results__pb2.ResultsRequest.FromString,
-                    response_serializer=rayab_dot_v1_dot_results__pb2.ResultsResponse.SerializeToString,
+                    request_deserializer=rayab_dot_v1_dot_results__pb2.TimeseriesRequest.FromString,
+                    response_serializer=rayab_dot_v1_dot_results__pb2.TimeseriesResponse.SerializeToString,
             ),
             'Health': grpc.unary_unary_rpc_method_handler(
                     servicer.Health,
@@ -124,8 +124,8 @@ def add_ResultsServiceServicer_to_server(servicer, server):
             ),
             'GenerateSql': grpc.unary_unary_rpc_method_handler(
                     servicer.GenerateSql,
-                    request_deserializer=rayab_dot_v1_dot_results__pb2.SqlRequest.FromString,
-                    response_serializer=rayab_dot_v1_dot_results__pb2.SqlResponse.SerializeToString,
+                    request_deserializer=rayab_dot_v1_dot_results__pb2.GenerateSqlRequest.FromString,
+                    response_serializer=rayab_dot_v1_dot_results__pb2.GenerateSqlResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -153,8 +153,8 @@ class ResultsService:
             request,
             target,
             '/rayab.v1.ResultsService/QueryResults',
-            rayab_dot_v1_dot_results__pb2.ResultsRequest.SerializeToString,
-            rayab_dot_v1_dot_results__pb2.ResultsResponse.FromString,
+            rayab_dot_v1_dot_results__pb2.QueryResultsRequest.SerializeToString,
+            rayab_dot_v1_dot_results__pb2.QueryResultsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -180,8 +180,8 @@ class ResultsService:
             request,
             target,
             '/rayab.v1.ResultsService/Timeseries',
-            rayab_dot_v1_dot_results__pb2.ResultsRequest.SerializeToString,
-            rayab_dot_v1_dot_results__pb2.ResultsResponse.FromString,
+            rayab_dot_v1_dot_results__pb2.TimeseriesRequest.SerializeToString,
+            rayab_dot_v1_dot_results__pb2.TimeseriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -261,8 +261,8 @@ class ResultsService:
             request,
             target,
             '/rayab.v1.ResultsService/GenerateSql',
-            rayab_dot_v1_dot_results__pb2.SqlRequest.SerializeToString,
-            rayab_dot_v1_dot_results__pb2.SqlResponse.FromString,
+            rayab_dot_v1_dot_results__pb2.GenerateSqlRequest.SerializeToString,
+            rayab_dot_v1_dot_results__pb2.GenerateSqlResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,4 +1,4 @@
-"""Plain-text tables for the terminal.
+"""Number formatting and plain-text tables, shared by the CLI, the HTML report and the console.
 
 >>> print(render_table(["a", "bb"], [["x", 1.5], ["yy", None]]))
 a   bb
