@@ -53,7 +53,7 @@ class Load:
         self._threads = [threading.Thread(target=self._run, args=(address, i), daemon=True) for i in range(threads)]
 
     def _run(self, address: str, seed: int) -> None:
-        stub = assignment_pb2_grpc.AssignmentServiceStub(open_channel(address))  # type: ignore[no-untyped-call]
+        stub = assignment_pb2_grpc.AssignmentServiceStub(open_channel(address))
         i = 0
         while not self._stop.is_set():
             i += 1
@@ -86,7 +86,7 @@ def main() -> None:
     deployment = start_servers(warehouse, launcher(ServerSettings(port=_free_port(), admin_token=TOKEN)),
                                servers=1, namespace="bench-recovery", spares=not args.no_spare)
     address = deployment.addresses[0]
-    admin = experiments_pb2_grpc.ExperimentServiceStub(open_channel(address))  # type: ignore[no-untyped-call]
+    admin = experiments_pb2_grpc.ExperimentServiceStub(open_channel(address))
     admin.CreateExperiment(epb.CreateExperimentRequest(spec_json=json.dumps(SPEC)), metadata=bearer_metadata(TOKEN))
     stop = threading.Event()
     restarts: list[str] = []

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check rayab tests scripts
-.venv/bin/mypy rayab
+.venv/bin/mypy  # the package, tests and scripts: see [tool.mypy] files in pyproject.toml

@@ -38,7 +38,7 @@ def healthy(workdir: Path) -> World:
     return world
 
 
-def _by_name(checks):  # type: ignore[no-untyped-def]
+def _by_name(checks):
     return {c.name: c for c in checks}
 
 
@@ -107,7 +107,7 @@ def test_guardrail_catches_a_harmful_variant(workdir: Path) -> None:
     logs = str(workdir / "harm_logs")
     harm = {"ranker_v2": {"treatment": -0.3}}
     assignments = simulate_days(UnitPopulation.generate(20_000, seed=5), demo_config(), harm, hours,
-                                lambda h, e: write_log_file(logs, h, "p.parquet", e), seed=5)
+                                lambda h, e: write_log_file(logs, h, "p.parquet", e), seed=5)  # type: ignore[arg-type]
     replace_partitions(world.warehouse, "assignment", assignments, ["exp_id", "date"],
                        {"exp_id": ["aa_check", "ranker_v2"]})
     for hour in hours:

@@ -28,7 +28,7 @@ def small(workdir: Path) -> World:
     return make_world(workdir, n_units=600, n_hours=2)
 
 
-def _checks(world: World, end: str = END, logs: bool = False,  # type: ignore[no-untyped-def]
+def _checks(world: World, end: str = END, logs: bool = False,
             settings: HealthSettings | None = None):
     return {c.name: c for c in experiment_health(world.warehouse, world.config, "ranker_v2", world.hours[0], end,
                                                  settings, logs_root=world.logs if logs else None)}

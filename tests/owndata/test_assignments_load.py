@@ -197,4 +197,4 @@ def test_times_of_every_kind_become_utc_microseconds() -> None:
     times, why = parse_times(pa.chunked_array([pa.array([date(2026, 11, 23)])]))
     assert times.to_pylist() == [datetime(2026, 11, 23, tzinfo=UTC)]
     _, why = parse_times(pa.chunked_array([pa.array([1_795_424_400])]))
-    assert why[0].startswith("is a int64 value, not a time")
+    assert why[0].startswith("is a int64 value, not a time")  # type: ignore[union-attr]

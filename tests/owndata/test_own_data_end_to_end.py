@@ -103,7 +103,7 @@ def test_csv_assignments_and_covariate_to_results(tmp_path: Path, capsys: pytest
     counted = unmatched = rounded = 0
     for e in events:
         rounded += _cents(repr(e["revenue"])) != Decimal(repr(e["revenue"])) * 100
-        if e["unit_id"] in assigned and e["event_time"] >= assigned[e["unit_id"]][1]:
+        if e["unit_id"] in assigned and e["event_time"] >= assigned[e["unit_id"]][1]:  # type: ignore[operator]
             counted += 1
             revenue[assigned[e["unit_id"]][0]] += _cents(repr(e["revenue"]))
             per_unit[e["unit_id"]] += _cents(repr(e["revenue"]))

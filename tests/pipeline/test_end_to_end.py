@@ -30,7 +30,7 @@ def test_hour_matches_direct_computation_over_raw_events(world: World) -> None:
     got = {(r["exp_id"], r["variant_id"], r["country"], r["platform"]): r for r in _agg(world, hour).to_pylist()}
     assert set(got) == set(expected)
     for cell, want in expected.items():
-        row = got[cell]
+        row = got[cell]  # type: ignore[index]
         assert row["n_events"] == want["n_events"]
         for metric in METRICS:
             assert row[metric] == want[metric], (cell, metric)

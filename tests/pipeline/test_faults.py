@@ -40,8 +40,8 @@ def _assert_matches_reference(world: World, hour: str) -> None:
     assert set(got) == set(expected)
     for cell, want in expected.items():
         for metric in ("units", "impressions", "clicks", "revenue"):
-            assert got[cell][metric] == want[metric]
-            np.testing.assert_array_equal(got[cell][f"{metric}_reps"], want[f"{metric}_reps"])
+            assert got[cell][metric] == want[metric]  # type: ignore[index]
+            np.testing.assert_array_equal(got[cell][f"{metric}_reps"], want[f"{metric}_reps"])  # type: ignore[index]
 
 
 def test_rerunning_an_hour_replaces_it_with_the_same_bytes(world: World) -> None:
@@ -68,7 +68,7 @@ def _kill_during_commit(reducer: object, done: threading.Event, delay: float) ->
     return thread
 
 
-def _shards_done(done: threading.Event):  # type: ignore[no-untyped-def]
+def _shards_done(done: threading.Event):
     def progress(line: str) -> None:
         step = re.search(r"\] shards .* (\d+)/(\d+)$", line)
         if step and step.group(1) == step.group(2):

@@ -33,10 +33,10 @@ def _assert_matches(world: World, warehouse: Warehouse, hour: str, events: pa.Ta
     got = {(r["exp_id"], r["variant_id"], r["country"], r["platform"]): r for r in _agg(warehouse, hour).to_pylist()}
     assert set(got) == set(expected)
     for cell, want in expected.items():
-        assert got[cell]["n_events"] == want["n_events"]
+        assert got[cell]["n_events"] == want["n_events"]  # type: ignore[index]
         for metric in ("units", "impressions", "clicks", "revenue"):
-            assert got[cell][metric] == want[metric], (cell, metric)
-            np.testing.assert_array_equal(got[cell][f"{metric}_reps"], want[f"{metric}_reps"])
+            assert got[cell][metric] == want[metric], (cell, metric)  # type: ignore[index]
+            np.testing.assert_array_equal(got[cell][f"{metric}_reps"], want[f"{metric}_reps"])  # type: ignore[index]
 
 
 def test_json_lines_under_a_url_template_give_the_parquet_partition(world: World, workdir: Path) -> None:

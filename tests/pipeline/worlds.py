@@ -69,7 +69,7 @@ def reference_cells(world: World, events: pa.Table, assignments: pa.Table) -> di
                      for r in assignments.to_pylist()}
     b = at.n_replicates
     out: dict[tuple[str, ...], dict[str, object]] = {}
-    for (cell, unit), sums in per_unit.items():
+    for (cell, unit), sums in per_unit.items():  # type: ignore[assignment]
         w = weights_for(salts[cell[0]], [unit], b)[0].astype(np.int64)
         entry = out.setdefault(cell, {"n_events": 0, **{m: 0 for m in ("units", "impressions", "clicks", "revenue")},
                                       **{f"{m}_reps": np.zeros(b, np.int64)
@@ -78,9 +78,9 @@ def reference_cells(world: World, events: pa.Table, assignments: pa.Table) -> di
         for name, value in zip(("n_events", "impressions", "clicks", "revenue"), sums, strict=True):
             entry[name] += int(value)  # type: ignore[operator]
             if name != "n_events":
-                entry[f"{name}_reps"] = entry[f"{name}_reps"] + w * int(value)  # type: ignore[operator]
+                entry[f"{name}_reps"] = entry[f"{name}_reps"] + w * int(value)
         entry["units"] += is_new  # type: ignore[operator]
-        entry["units_reps"] = entry["units_reps"] + w * is_new  # type: ignore[operator]
+        entry["units_reps"] = entry["units_reps"] + w * is_new
     return out
 
 
@@ -91,6 +91,6 @@ def assignments_in_hour(world: World, hour: str) -> pa.Table:
 
     hours = pc.strftime(world.assignments.column("assigned_at"), format="%Y-%m-%dT%H")
     keep = pc.equal(hours, hour)
-    assert format_hour  # the same hour format as the pipeline
+    assert format_hour  # type: ignore[truthy-function]  # the same hour format as the pipeline
     return world.assignments.filter(keep)
 

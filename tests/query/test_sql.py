@@ -135,7 +135,7 @@ def test_sql_refuses_what_only_the_engine_computes(agg_world: World) -> None:
     for change, field in (({"interval": "sequential"}, "interval"), ({"correction": "holm"}, "correction"),
                           ({"metrics": ("nope",)}, "metrics[0]")):
         with pytest.raises(ValidationError) as info:
-            results_sql(at, exp_, Query("ranker_v2", START, END, **change), "trino")  # type: ignore[arg-type]
+            results_sql(at, exp_, Query("ranker_v2", START, END, **change), "trino")
         assert info.value.field == field
     with pytest.raises(ValidationError) as info:
         results_sql(at, exp_, Query("ranker_v2", START, END), "trino", quantiles="aggregate")

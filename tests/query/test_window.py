@@ -25,9 +25,9 @@ KEYS = [(v, c, p) for v in ("control", "treatment") for c in ("US", "BR", "DE") 
 
 
 def _reference(rows: pa.Table, metrics: Sequence[str], key_names: Sequence[str],
-               b: int = AT.n_replicates) -> dict[tuple[str, ...], dict]:
+               b: int = AT.n_replicates) -> dict[tuple[str, ...], dict]:  # type: ignore[type-arg]
     """Per cell: n_events, raw and replicate totals, by a loop over Python rows."""
-    out: dict[tuple[str, ...], dict] = {}
+    out: dict[tuple[str, ...], dict] = {}  # type: ignore[type-arg]
     for row in rows.to_pylist():
         cell = tuple(row[k] for k in key_names)
         entry = out.setdefault(cell, {"n_events": 0, **{m: 0 for m in metrics},
@@ -39,7 +39,7 @@ def _reference(rows: pa.Table, metrics: Sequence[str], key_names: Sequence[str],
     return out
 
 
-def _assert_equal(sums: WindowSums, reference: dict[tuple[str, ...], dict], metrics: Sequence[str]) -> None:
+def _assert_equal(sums: WindowSums, reference: dict[tuple[str, ...], dict], metrics: Sequence[str]) -> None:  # type: ignore[type-arg]
     assert sums.keys == tuple(sorted(reference))
     for i, key in enumerate(sums.keys):
         assert sums.n_events[i] == reference[key]["n_events"]

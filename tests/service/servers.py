@@ -46,7 +46,7 @@ class ServerThread:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        admin = LocalAdmin(self.store, self.holder.install)
+        admin = LocalAdmin(self.store, self.holder.install)  # type: ignore[arg-type]
         engine = ResultsEngine(self.warehouse) if results else None
         self.running: RunningServer = self.run(start_server(self.settings, self.holder, admin, self.recorder,
                                                             engine))

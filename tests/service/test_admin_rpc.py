@@ -88,7 +88,7 @@ def test_life_cycle_each_change_is_a_persisted_version(server):
     # persisted: every version, and the experiment/variant tables have one row per experiment version
     versions = sorted(read_rows(server.warehouse, "_config_version").column("version").to_pylist())
     assert versions == [1, 2, 3, 4, 5]
-    assert load_config_version(server.warehouse, 3)["experiments"][0]["rollout_pct"] == 50.0
+    assert load_config_version(server.warehouse, 3)["experiments"][0]["rollout_pct"] == 50.0  # type: ignore[index]
     rows = read_rows(server.warehouse, "experiment").to_pylist()
     assert [(r["version"], r["status"]) for r in sorted(rows, key=lambda r: r["version"])] == [
         (1, "draft"), (2, "running"), (3, "running"), (4, "stopped"), (5, "archived")]
@@ -158,7 +158,7 @@ def test_state_errors_are_failed_precondition_and_unknown_ids_not_found(server):
         S.UpdateExperimentRequest(exp_id="ctr_test", rollout_pct=5, expected_version=7),  # stale version
     ]
     for request in mutations:
-        code, _ = code_of(lambda request=request: server.admin.UpdateExperiment(request, metadata=metadata()))
+        code, _ = code_of(lambda request=request: server.admin.UpdateExperiment(request, metadata=metadata()))  # type: ignore[misc]
         assert code == grpc.StatusCode.FAILED_PRECONDITION
     code, details = code_of(lambda: server.admin.ArchiveExperiment(S.ArchiveExperimentRequest(exp_id="ctr_test"),
                                                                     metadata=metadata()))
@@ -268,8 +268,8 @@ def test_a_read_token_guards_experiment_and_results_reads(workdir):
         get = server.admin.GetExperiment
         request = S.GetExperimentRequest(exp_id="ctr_test")
         for meta in (None, metadata("wrong")):
-            assert code_of(lambda meta=meta: get(request, metadata=meta))[0] == grpc.StatusCode.UNAUTHENTICATED
-            assert code_of(lambda meta=meta: server.admin.ListExperiments(
+            assert code_of(lambda meta=meta: get(request, metadata=meta))[0] == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[misc]
+            assert code_of(lambda meta=meta: server.admin.ListExperiments(  # type: ignore[misc]
                 S.ListExperimentsRequest(), metadata=meta))[0] == grpc.StatusCode.UNAUTHENTICATED
         reader = json.loads(get(request, metadata=metadata("read-t")).experiment.spec_json)
         assert "assignment_salt" not in reader and reader["exp_id"] == "ctr_test"
@@ -283,9 +283,9 @@ def test_a_read_token_guards_experiment_and_results_reads(workdir):
         query = rpb.QueryResultsRequest(query=rpb.ResultsQuery(exp_id="ctr_test", analysis_type="search"))
         assert code_of(lambda: results.QueryResults(query))[0] == grpc.StatusCode.UNAUTHENTICATED
         for token in ("read-t", "admin-t"):  # past the token check: the warehouse has no such analysis type
-            code, _ = code_of(lambda token=token: results.QueryResults(query, metadata=metadata(token)))
+            code, _ = code_of(lambda token=token: results.QueryResults(query, metadata=metadata(token)))  # type: ignore[misc]
             assert code not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.OK)
-        assert ResultsEngine  # the engine behind the service is the real one (ServerThread(results=True))
+        assert ResultsEngine  # type: ignore[truthy-function]  # the engine behind the service is the real one (ServerThread(results=True))
         assert server.stub.Assign(apb.AssignRequest(unit_id="u1")).assignments[0].variant_id  # assignment: open
     finally:
         server.close()

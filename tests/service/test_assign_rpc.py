@@ -138,7 +138,7 @@ def test_unknown_experiment_is_not_found_and_inactive_ones_failed_precondition(s
     code, details = code_of(lambda: server.stub.Assign(_request("alice", ["nope"])))
     assert code == grpc.StatusCode.NOT_FOUND and "'nope'" in details
     for exp_id, status in (("ended", "stopped"), ("later", "draft")):
-        code, details = code_of(lambda exp_id=exp_id: server.stub.Assign(_request("alice", [exp_id])))
+        code, details = code_of(lambda exp_id=exp_id: server.stub.Assign(_request("alice", [exp_id])))  # type: ignore[misc]
         assert code == grpc.StatusCode.FAILED_PRECONDITION and f"'{exp_id}' is {status}" in details
 
 

@@ -29,7 +29,7 @@ def _random_rows(seed: int, n: int, units: int = 400):
 
 def _reference(rows):
     """The earliest row per (exp_id, unit_id), as plain Python."""
-    best: dict[tuple[str, str], tuple] = {}
+    best: dict[tuple[str, str], tuple] = {}  # type: ignore[type-arg]
     for row in rows:
         key = (row[0], row[1])
         if key not in best or row[3] < best[key][3]:
@@ -71,7 +71,7 @@ def logger_factory(ray_local, workdir):
     made = []
 
     def make(**options):
-        logger = AssignmentLogger.options(name=f"log-{uuid.uuid4().hex[:8]}").remote(
+        logger = AssignmentLogger.options(name=f"log-{uuid.uuid4().hex[:8]}").remote(  # type: ignore[attr-defined]
             Warehouse.from_url(workdir / "wh"), **options)
         made.append(logger)
         return logger
@@ -156,7 +156,7 @@ def test_the_shipper_keeps_rows_while_the_logger_is_down(ray_local, workdir):
 
     from rayab.serving.assignment_logger import AssignmentLogger, LogShipper
 
-    logger = AssignmentLogger.remote(Warehouse.from_url(workdir / "wh"), flush_rows=10**6, flush_s=3600)
+    logger = AssignmentLogger.remote(Warehouse.from_url(workdir / "wh"), flush_rows=10**6, flush_s=3600)  # type: ignore[attr-defined]
     ray.kill(logger, no_restart=True)
     recorder = AssignmentRecorder(max_rows=1_000)
     for i in range(10):

@@ -37,7 +37,7 @@ def test_every_answer_string_has_its_enum_value() -> None:
     assert set(convert.HEALTH_STATUSES.values()) == set(rpb.HealthStatus.values()) - {rpb.HEALTH_STATUS_UNSPECIFIED}
     assert set(convert.INTERVAL_KINDS.values()) == set(rpb.IntervalKind.values()) - {rpb.INTERVAL_KIND_UNSPECIFIED}
     # the enum's numeric order is rayab's order of worsening, so max() over the wire means worst_status
-    checks = [HealthCheck(name, status, "", {}) for name, status in (("a", "warn"), ("b", "no_data"), ("c", "ok"))]
+    checks = [HealthCheck(name, status, "", {}) for name, status in (("a", "warn"), ("b", "no_data"), ("c", "ok"))]  # type: ignore[arg-type]
     assert convert.HEALTH_STATUSES[worst_status(checks)] == max(convert.HEALTH_STATUSES[c.status] for c in checks)
 
 

@@ -172,7 +172,7 @@ def test_enum_fields_reach_the_engine_as_its_strings(served: tuple[World, Result
     (lambda s: s.QueryResults(_results(metrics=["dwell"])), grpc.StatusCode.INVALID_ARGUMENT, "dwell"),
     (lambda s: s.QueryResults(_results(where="country = ")), grpc.StatusCode.INVALID_ARGUMENT, "where"),
     (lambda s: s.QueryResults(_results(start_hour="yesterday")), grpc.StatusCode.INVALID_ARGUMENT, "start_hour"),
-    (lambda s: s.GenerateSql(rpb.GenerateSqlRequest(query=_request(), dialect=9)), grpc.StatusCode.INVALID_ARGUMENT,
+    (lambda s: s.GenerateSql(rpb.GenerateSqlRequest(query=_request(), dialect=9)), grpc.StatusCode.INVALID_ARGUMENT,  # type: ignore[arg-type]
      "dialect"),
     (lambda s: s.QueryResults(_results(method=7)), grpc.StatusCode.INVALID_ARGUMENT, "query.method"),
     (lambda s: s.Timeseries(rpb.TimeseriesRequest(query=_request(correction=42))), grpc.StatusCode.INVALID_ARGUMENT,

@@ -35,11 +35,11 @@ def deployment(ray_local, workdir):
     started = start_servers(warehouse, launcher(ServerSettings(admin_token=TOKEN)), servers=2, prefix=prefix,
                             logger_options={"flush_rows": 10_000, "flush_s": 0.5})
     channels = [open_channel(a) for a in started.addresses]
-    started.stubs = [assignment_pb2_grpc.AssignmentServiceStub(c) for c in channels]
-    started.admin = experiments_pb2_grpc.ExperimentServiceStub(channels[0])
-    started.warehouse = warehouse
-    started.prefix = prefix
-    started.stop = lambda: stop_servers(started)
+    started.stubs = [assignment_pb2_grpc.AssignmentServiceStub(c) for c in channels]  # type: ignore[attr-defined]
+    started.admin = experiments_pb2_grpc.ExperimentServiceStub(channels[0])  # type: ignore[attr-defined]
+    started.warehouse = warehouse  # type: ignore[attr-defined]
+    started.prefix = prefix  # type: ignore[attr-defined]
+    started.stop = lambda: stop_servers(started)  # type: ignore[attr-defined]
     yield started
     for channel in channels:
         channel.close()
@@ -166,7 +166,7 @@ def test_admin_calls_to_a_dead_config_actor_are_unavailable(ray_local, workdir):
     from rayab.rpc.status import status_of
     from rayab.serving.config_actor import ActorAdmin, ConfigActor
 
-    actor = ConfigActor.options(max_restarts=0).remote(Warehouse.from_url(workdir / "wh"))
+    actor = ConfigActor.options(max_restarts=0).remote(Warehouse.from_url(workdir / "wh"))  # type: ignore[attr-defined]
     admin = ActorAdmin(actor)
     assert asyncio.run(admin.list(None)) == ([], 0)
     ray.kill(actor, no_restart=True)
@@ -183,7 +183,7 @@ def test_actor_admin_brings_rayab_errors_back_as_they_were(ray_local, workdir):
     from rayab.errors import NotFoundError, SpecError
     from rayab.serving.config_actor import ActorAdmin, ConfigActor
 
-    actor = ConfigActor.options(max_restarts=0).remote(Warehouse.from_url(workdir / "wh"))
+    actor = ConfigActor.options(max_restarts=0).remote(Warehouse.from_url(workdir / "wh"))  # type: ignore[attr-defined]
     admin = ActorAdmin(actor)
     try:
         with pytest.raises(SpecError) as caught:

@@ -92,7 +92,7 @@ def test_after_maintain_a_hive_parquet_reader_sees_the_delta_rows(workdir: Path,
         assert _checkpoints(uri), f"{name} has no checkpoint"
     assert len(_hive_rows(agg)) == n_agg
     glob = f"{agg}/*/*/*.parquet"  # the partition folders only: _delta_log holds checkpoint Parquet files too
-    (count, events), = duckdb.sql(f"SELECT count(*), sum(n_events) FROM read_parquet('{glob}', "
+    (count, events), = duckdb.sql(f"SELECT count(*), sum(n_events) FROM read_parquet('{glob}', "  # type: ignore[union-attr]
                                   "hive_partitioning = true)").fetchall()
     assert (count, events) == (n_agg, int(pa.compute.sum(delta_agg.column("n_events")).as_py()))
     assert events == sum(world.events[h].num_rows for h in world.hours) + 7
