@@ -21,8 +21,9 @@ Enums map to rayab's string values here and nowhere else; ``_UNSPECIFIED`` (0) i
 ('basic', '')
 >>> HEALTH_STATUSES["no_data"] == rpb.HEALTH_STATUS_NO_DATA
 True
->>> struct_to_python(python_to_struct({"attr": "age", "gte": 31, "tags": [1.5, None]}))
-{'attr': 'age', 'gte': 31, 'tags': [1.5, None]}
+>>> struct_to_python(python_to_struct({"attr": "age", "gte": 31, "tags": [1.5, None]})) == {
+...     "attr": "age", "gte": 31, "tags": [1.5, None]}
+True
 """
 
 from __future__ import annotations
