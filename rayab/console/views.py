@@ -27,6 +27,7 @@ from rayab.guardrails.health import HealthCheck, worst_status
 from rayab.model import Experiment
 from rayab.model.hours import format_hour, parse_hour
 from rayab.query.compare import MetricResult
+from rayab.report.formatting import format_number, format_pct
 
 __all__ = [
     "CatalogueRow",
@@ -47,22 +48,6 @@ __all__ = [
 
 _HOUR_INPUT = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2})(:\d{2}(:\d{2})?)?Z?")
 _COMPOSED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*")
-
-
-def format_number(value: Any, digits: int = 4) -> str:
-    """A number as the CLI prints it: ``digits`` significant digits, whole when large, ``-`` for None / NaN."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.0f}" if abs(value) >= 10**digits else f"{value:.{digits}g}"
-    return str(value)
-
-
-def format_pct(value: float | None, signed: bool = True) -> str:
-    """A fraction as the CLI prints it: ``+2.11%``, ``-`` for NaN."""
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{value * 100:+.2f}%" if signed else f"{value * 100:.2f}%"
 
 
 def parse_explore_hour(text: str, name: str) -> str:

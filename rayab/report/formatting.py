@@ -29,7 +29,7 @@ def format_number(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def format_pct(value: float, signed: bool = True) -> str:
+def format_pct(value: float | None, signed: bool = True) -> str:
     """A fraction as a percentage, ``-`` for NaN."""
     if value is None or math.isnan(value):
         return "-"
