@@ -96,7 +96,7 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture()
 def world(workdir: Path):
     """A small simulated world: 1,500 units, 2 hours of logs, assignments in a local warehouse."""
-    from tests.pipeline.worlds import make_world
+    from tests.worlds import make_world
 
     return make_world(workdir)
 

@@ -20,7 +20,7 @@ from rayab.simulate import UnitPopulation, hour_offsets, simulate_hour
 from rayab.storage.logs import write_log_file
 from rayab.storage.tables import read_rows
 from tests.cuped.worlds import cuped_config
-from tests.pipeline.worlds import World, make_world
+from tests.worlds import World, make_world
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 QUERIES = Path(__file__).resolve().parents[2] / "examples" / "queries"

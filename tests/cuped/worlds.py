@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from rayab.aggregate.covariates import covariate_table, write_covariates
 from rayab.model import Config
 from rayab.simulate import UnitPopulation
-from tests.pipeline.worlds import World, make_world
+from tests.worlds import World, make_world
 
 CUPED_METRICS = ("clicks", "revenue")
 

@@ -16,7 +16,7 @@ from ray.cluster_utils import Cluster
 from rayab.hourly.job import run_hour
 from rayab.storage.tables import read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
-from tests.pipeline.worlds import make_world
+from tests.worlds import make_world
 
 ORDER = [(c, "ascending") for c in ("exp_id", "variant_id", "country", "platform")]
 

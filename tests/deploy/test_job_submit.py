@@ -18,7 +18,7 @@ import pytest
 from rayab.storage.specs import save_config
 from rayab.storage.tables import read_rows
 from tests.deploy.ray_head import ray_head
-from tests.pipeline.worlds import assignments_in_hour, make_world, reference_cells
+from tests.worlds import assignments_in_hour, make_world, reference_cells
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from rayab.hourly.job import run_hour
 from rayab.model import Config
 from rayab.storage.logs import write_log_file
 from rayab.storage.tables import replace_partitions
-from tests.pipeline.worlds import World, make_world
+from tests.worlds import World, make_world
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

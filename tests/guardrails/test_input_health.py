@@ -16,7 +16,7 @@ from rayab.hourly.job import run_hour
 from rayab.storage.logs import hour_folder
 from rayab.storage.schemas import MANIFEST
 from rayab.storage.tables import append_rows, read_rows
-from tests.pipeline.worlds import World, make_world
+from tests.worlds import World, make_world
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

@@ -12,7 +12,7 @@ import pytest
 from rayab.guardrails.planning import metric_history, plan_from_history
 from rayab.hourly.job import run_hour
 from rayab.stats.power import relative_power, sample_size
-from tests.pipeline.worlds import make_world
+from tests.worlds import make_world
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

@@ -13,7 +13,7 @@ from rayab.model import AnalysisType
 from rayab.storage.schemas import agg_schema, reps_column
 from rayab.storage.tables import replace_partitions
 from rayab.storage.warehouse import Warehouse
-from tests.pipeline.worlds import World, make_world
+from tests.worlds import World, make_world
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from rayab.cli.main import main
 from rayab.query.filters import parse_filter
 from rayab.query.results import cumulative_results, run_query
 from rayab.query.spec import Query
-from tests.pipeline.worlds import World
+from tests.worlds import World
 
 START, END = "2026-11-23T00", "2026-11-23T03"
 

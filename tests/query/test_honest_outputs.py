@@ -136,7 +136,7 @@ def test_sequential_p_is_the_running_minimum_and_the_interval_the_running_inters
 
 def test_cumulative_sequential_results_never_lose_evidence(agg_world: object) -> None:
     from rayab.query.results import cumulative_results, run_query
-    from tests.pipeline.worlds import World
+    from tests.worlds import World
 
     world: World = agg_world  # type: ignore[assignment]
     exp = world.config.experiment("ranker_v2")

@@ -24,7 +24,7 @@ from rayab.stats.multiplicity import adjust_pvalues
 from rayab.stats.poisson_weights import weights_for
 from rayab.stats.sequential import confidence_sequence
 from rayab.storage.partitions import list_partition_files
-from tests.pipeline.worlds import World
+from tests.worlds import World
 
 START, END = "2026-11-23T00", "2026-11-23T03"
 Row = dict[str, Any]

@@ -23,8 +23,8 @@ from rayab.query.spec import Query
 from rayab.query.sql import CTE_NAMES, OUTPUT_COLUMNS, results_select, results_sql
 from rayab.query.sql_run import run_duckdb
 from rayab.simulate import demo_config
-from tests.pipeline.worlds import World
 from tests.query.conftest import write_synthetic
+from tests.worlds import World
 
 START, END = "2026-11-23T00", "2026-11-23T03"
 COMPARED = ("n_events", "units", "estimate", "ci_lower", "ci_upper", "abs_diff", "abs_ci_lower", "abs_ci_upper",

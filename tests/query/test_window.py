@@ -15,8 +15,8 @@ from rayab.query.filters import Equals, In, Or, filter_mask
 from rayab.query.window import WindowSums, read_window, sum_partitions, sum_window
 from rayab.storage.partitions import list_partition_files
 from rayab.storage.tables import read_rows
-from tests.pipeline.worlds import World
 from tests.query.conftest import synthetic_rows, write_synthetic
+from tests.worlds import World
 
 AT = AnalysisType("w", (Metric("clicks"), Metric("revenue", decimals=2)), dimensions=("country", "platform"),
                   n_replicates=16)

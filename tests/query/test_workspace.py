@@ -6,7 +6,7 @@ import pyarrow as pa
 
 import rayab
 from rayab.storage.specs import save_config
-from tests.pipeline.worlds import World
+from tests.worlds import World
 
 START, END = "2026-11-23T00", "2026-11-23T03"
 

@@ -14,7 +14,7 @@ from rayab.cli.main import main
 from rayab.hourly.job import run_hour
 from rayab.report.html import build_report
 from rayab.storage.specs import save_config
-from tests.pipeline.worlds import World, make_world
+from tests.worlds import World, make_world
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

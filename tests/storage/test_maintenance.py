@@ -18,7 +18,7 @@ from rayab.storage.logs import write_log_file
 from rayab.storage.maintenance import maintain_warehouse
 from rayab.storage.tables import CHECKPOINT_INTERVAL, append_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse, filesystem_for
-from tests.pipeline.worlds import make_world
+from tests.worlds import make_world
 
 
 def _checkpoints(table_uri: str) -> list[str]:

@@ -10,7 +10,7 @@ from rayab.hourly.job import run_hour
 from rayab.query.results import experiment_results
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import filesystem_for
-from tests.pipeline.worlds import make_world
+from tests.worlds import make_world
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

@@ -10,7 +10,7 @@ import pytest
 
 from rayab.hourly.job import run_hour
 from rayab.storage.tables import read_rows
-from tests.pipeline.worlds import World, assignments_in_hour, make_world, reference_cells
+from tests.worlds import World, assignments_in_hour, make_world, reference_cells
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

@@ -15,7 +15,7 @@ from rayab.simulate import demo_config
 from rayab.storage.specs import load_config_version, save_config
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
-from tests.service.servers import spec
+from tests.rpc.servers import spec
 
 
 def test_reload_gives_the_same_snapshot(workdir):

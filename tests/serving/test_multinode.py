@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.service.reference import HALF, expected_variant
+from tests.rpc.reference import HALF, expected_variant
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_one_server_per_node(workdir):
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "service" / "multinode_serve.py"),
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "serving" / "multinode_serve.py"),
                            str(workdir / "wh")], capture_output=True, text=True, timeout=240, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -22,8 +22,8 @@ from rayab.rpc._generated import assignment_pb2_grpc
 from rayab.rpc.client import open_channel
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
-from tests.service.reference import HALF, expected_variant
-from tests.service.servers import TOKEN, ServerThread, spec
+from tests.rpc.reference import HALF, expected_variant
+from tests.rpc.servers import TOKEN, ServerThread, spec
 
 
 @pytest.fixture()

@@ -16,8 +16,8 @@ from rayab.rpc._generated import experiments_pb2 as epb
 from rayab.rpc.server import ServerSettings
 from rayab.storage.specs import load_config_version
 from rayab.storage.tables import read_rows
-from tests.service.reference import HALF, expected_variant
-from tests.service.servers import ServerThread, code_of, metadata, spec
+from tests.rpc.reference import HALF, expected_variant
+from tests.rpc.servers import ServerThread, code_of, metadata, spec
 
 S = epb
 

@@ -18,7 +18,7 @@ from rayab.errors import InputDataError, StorageError
 from rayab.hourly.job import ReducerActor, run_hour
 from rayab.storage.logs import hour_folder
 from rayab.storage.tables import read_rows
-from tests.pipeline.worlds import World, assignments_in_hour, reference_cells
+from tests.worlds import World, assignments_in_hour, reference_cells
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

@@ -17,7 +17,7 @@ from rayab.rpc.client import open_channel
 from rayab.rpc.server import ServerSettings, launcher
 from rayab.serving.servers import start_servers, stop_servers
 from rayab.storage.warehouse import Warehouse
-from tests.service.servers import spec
+from tests.rpc.servers import spec
 
 
 def main(warehouse_root: str) -> None:

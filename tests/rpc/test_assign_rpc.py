@@ -14,8 +14,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from rayab.rpc._generated import assignment_pb2 as apb
 from rayab.rpc._generated import experiments_pb2 as epb
-from tests.service.reference import HALF, expected_variant
-from tests.service.servers import ServerThread, code_of, metadata, spec
+from tests.rpc.reference import HALF, expected_variant
+from tests.rpc.servers import ServerThread, code_of, metadata, spec
 
 RUNNING = epb.EXPERIMENT_STATUS_RUNNING
 

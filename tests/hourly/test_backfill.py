@@ -13,7 +13,7 @@ from rayab.cli.main import main
 from rayab.storage.logs import write_log_file
 from rayab.storage.specs import save_config
 from rayab.storage.tables import read_rows
-from tests.pipeline.worlds import World, make_world
+from tests.worlds import World, make_world
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

@@ -20,8 +20,8 @@ from rayab.rpc.client import open_channel
 from rayab.rpc.server import ServerSettings, launcher
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
-from tests.service.reference import HALF, expected_variant
-from tests.service.servers import TOKEN, metadata, spec
+from tests.rpc.reference import HALF, expected_variant
+from tests.rpc.servers import TOKEN, metadata, spec
 
 
 @pytest.fixture()

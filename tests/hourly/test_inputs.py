@@ -17,7 +17,7 @@ from rayab.storage import logs as log_module
 from rayab.storage.logs import hour_folder, list_log_files
 from rayab.storage.tables import read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
-from tests.pipeline.worlds import World, make_world, reference_cells
+from tests.worlds import World, make_world, reference_cells
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

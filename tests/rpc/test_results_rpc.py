@@ -28,7 +28,7 @@ from rayab.rpc.client import open_channel
 from rayab.rpc.server import ServerSettings, start_server
 from rayab.rpc.snapshot import SnapshotHolder
 from rayab.storage.specs import save_config
-from tests.pipeline.worlds import World, make_world
+from tests.worlds import World, make_world
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 

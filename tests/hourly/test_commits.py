@@ -24,7 +24,7 @@ from rayab.storage.commits import COMMIT_ID, hour_mismatches, partition_commit_i
 from rayab.storage.logs import list_log_files, write_log_file
 from rayab.storage.specs import save_config
 from rayab.storage.tables import read_rows
-from tests.pipeline.worlds import World, make_world
+from tests.worlds import World, make_world
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 
