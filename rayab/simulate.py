@@ -4,8 +4,8 @@ Each unit has a random effect ``z ~ N(0, 1)`` that drives **both** its event rat
 its click propensity, so a unit's events are correlated, as in real traffic: an event-level bootstrap would
 under-cover here, a unit-level one does not. Units are assigned with the real assignment hash
 (:func:`rayab.assignment.assign_variant`) and appear in the ``assignment`` table at their first event. A variant's
-planted ``ctr_lift`` multiplies click probabilities, so the expected CTR of that variant is exactly
-``(1 + lift)`` times control's.
+planted relative difference ``rel_diff`` multiplies click probabilities, so the expected CTR of that variant is exactly
+``(1 + rel_diff)`` times control's.
 
 >>> config = demo_config()
 >>> population = UnitPopulation.generate(1000, seed=1)
@@ -30,10 +30,10 @@ from rayab.assignment import buckets, choose_variant, variant_ranges
 from rayab.model import Config, Experiment
 from rayab.model.hours import format_hour, parse_hour
 
-__all__ = ["DEMO_LIFTS", "UnitPopulation", "assignment_rows", "demo_config", "hour_offsets", "load_test_config",
-           "simulate_days", "simulate_hour", "simulate_load"]
+__all__ = ["DEMO_REL_DIFFS", "UnitPopulation", "assignment_table_from_events", "demo_config", "hour_offsets",
+           "load_test_config", "simulate_days", "simulate_hour", "simulate_load"]
 
-DEMO_LIFTS: Mapping[str, Mapping[str, float]] = {"ranker_v2": {"treatment": 0.03}}
+DEMO_REL_DIFFS: Mapping[str, Mapping[str, float]] = {"ranker_v2": {"treatment": 0.03}}
 _COUNTRIES = ("US", "BR", "IN", "DE", "FR", "JP")
 _COUNTRY_P = (0.35, 0.2, 0.2, 0.1, 0.1, 0.05)
 _PLATFORMS = ("web", "ios", "android", "tv")
@@ -101,7 +101,7 @@ class UnitPopulation:
 def simulate_hour(
     population: UnitPopulation,
     experiments: Sequence[Experiment],
-    lifts: Mapping[str, Mapping[str, float]],
+    rel_diffs: Mapping[str, Mapping[str, float]],
     hour: str,
     seed: int = 0,
     variants: Mapping[str, npt.NDArray[np.object_]] | None = None,
@@ -112,8 +112,8 @@ def simulate_hour(
     variants = variants or {e.exp_id: population.variants_of(e) for e in experiments}
     multiplier = np.ones(len(population.unit_ids))
     for exp in experiments:
-        for variant_id, lift in lifts.get(exp.exp_id, {}).items():
-            multiplier[variants[exp.exp_id] == variant_id] *= 1.0 + lift
+        for variant_id, rel_diff in rel_diffs.get(exp.exp_id, {}).items():
+            multiplier[variants[exp.exp_id] == variant_id] *= 1.0 + rel_diff
     counts = rng.poisson(population.events_per_day * _DIURNAL[start.hour])
     unit_index = np.repeat(np.arange(len(counts)), counts)
     n = len(unit_index)
@@ -146,7 +146,7 @@ def _first_events(table: pa.Table) -> pa.Table:
         [*_FIRST_KEYS, "event_time"])
 
 
-def assignment_rows(events: Sequence[pa.Table]) -> pa.Table:
+def assignment_table_from_events(events: Sequence[pa.Table]) -> pa.Table:
     """First assignment of every (exp_id, unit_id) seen in ``events``: its variant, time and attributes."""
     first = _first_events(pa.concat_tables([_first_events(e.select([*_FIRST_KEYS, "event_time"]))
                                             for e in events]))
@@ -163,7 +163,7 @@ def assignment_rows(events: Sequence[pa.Table]) -> pa.Table:
 def simulate_days(
     population: UnitPopulation,
     config: Config,
-    lifts: Mapping[str, Mapping[str, float]],
+    rel_diffs: Mapping[str, Mapping[str, float]],
     hours: Sequence[str],
     write_hour: Callable[[str, pa.Table], None],
     seed: int = 0,
@@ -172,10 +172,10 @@ def simulate_days(
     variants = {e.exp_id: population.variants_of(e) for e in config.experiments}
     firsts: list[pa.Table] = []
     for hour in hours:
-        events = simulate_hour(population, config.experiments, lifts, hour, seed, variants)
+        events = simulate_hour(population, config.experiments, rel_diffs, hour, seed, variants)
         write_hour(hour, events)
         firsts.append(_first_events(events.select([*_FIRST_KEYS, "event_time"])))
-    return assignment_rows(firsts)
+    return assignment_table_from_events(firsts)
 
 
 def hour_offsets(first_hour: str, count: int) -> list[str]:
@@ -262,7 +262,7 @@ def simulate_load(config: Config, n_events: int, n_units: int, hour: str, seed: 
         parts.append(tagged)
         firsts.append(_first_events(tagged.select([*_FIRST_KEYS, "event_time"])))
     events = pa.concat_tables(parts) if with_exp_ids else pa.table(base)
-    return events, assignment_rows(firsts)
+    return events, assignment_table_from_events(firsts)
 
 
 def _take(values: pa.Array, index: npt.NDArray[np.int64]) -> pa.Array:

@@ -30,7 +30,7 @@ from rayab.hourly.job import run_hour
 from rayab.model import Config
 from rayab.query.cuped import run_cuped_query
 from rayab.query.spec import Query
-from rayab.simulate import DEMO_LIFTS, UnitPopulation, demo_config, hour_offsets, simulate_days
+from rayab.simulate import DEMO_REL_DIFFS, UnitPopulation, demo_config, hour_offsets, simulate_days
 from rayab.storage.logs import write_log_file
 from rayab.storage.tables import partition_bytes, replace_partitions
 from rayab.storage.warehouse import Warehouse
@@ -57,7 +57,7 @@ def _world(root: Path, n_units: int, n_hours: int, seed: int, config: Config) ->
     def write(hour: str, table: pa.Table) -> None:
         write_log_file(logs, hour, "part-0.parquet", table)
 
-    assignments = simulate_days(population, config, DEMO_LIFTS, hours, write, seed)
+    assignments = simulate_days(population, config, DEMO_REL_DIFFS, hours, write, seed)
     replace_partitions(warehouse, "assignment", assignments, ["exp_id", "date"],
                        {"exp_id": [e.exp_id for e in config.experiments]})
     rng = np.random.default_rng([seed, 11])

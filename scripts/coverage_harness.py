@@ -2,14 +2,14 @@
 
 Simulated A/A and planted-effect experiments in which a unit's events share a random effect ``z ~ N(0, 1)`` (the
 model of :mod:`rayab.simulate`): a unit has ``Poisson(lam exp(a z - a^2/2))`` events, each with ``1 + Poisson(2)``
-impressions, ``Binomial(impressions, p0 exp(b z - b^2/2) (1 + lift))`` clicks and ``clicks x LogNormal(mu, s)``
+impressions, ``Binomial(impressions, p0 exp(b z - b^2/2) (1 + rel_diff))`` clicks and ``clicks x LogNormal(mu, s)``
 revenue in cents. The expected values are closed-form, which gives the truth every interval is checked against:
 
-* ``ctr = clicks / impressions`` (a ratio): ``p0 (1 + lift) exp(a b)``;
+* ``ctr = clicks / impressions`` (a ratio): ``p0 (1 + rel_diff) exp(a b)``;
 * ``revenue_per_event = revenue / events`` (a mean per event): ``3 ctr exp(mu + s^2 / 2)``;
 * ``revenue_per_unit = revenue / units`` (a per-unit metric): ``lam`` times the mean per event;
 
-and the relative lift of all three is ``lift``. Every replication draws fresh units, hashes them with a fresh
+and the relative lift of all three is ``rel_diff``. Every replication draws fresh units, hashes them with a fresh
 bootstrap salt through the real weight function (md5 keys and the Poisson(1) inverse-CDF weights), sums replicates
 with the pipeline's kernel and computes results with the query engine (:mod:`rayab.query.compare`).
 
@@ -80,11 +80,11 @@ class Design:
     base_ctr: float = 0.05
     revenue_mu: float = -0.7
     revenue_sigma: float = 0.8
-    lift: float = 0.0
+    rel_diff: float = 0.0
 
-    def truth(self, lift: float) -> dict[str, float]:
-        """Expected value of each metric in an arm with click lift ``lift``."""
-        ctr = self.base_ctr * (1.0 + lift) * math.exp(self.rate_sd * self.click_sd)
+    def truth(self, rel_diff: float) -> dict[str, float]:
+        """Expected value of each metric in an arm with relative difference ``rel_diff`` of the click probability."""
+        ctr = self.base_ctr * (1.0 + rel_diff) * math.exp(self.rate_sd * self.click_sd)
         per_event = 3.0 * ctr * math.exp(self.revenue_mu + self.revenue_sigma**2 / 2.0)
         return {"ctr": ctr, "revenue_per_event": per_event, "revenue_per_unit": self.events_per_unit * per_event}
 
@@ -114,14 +114,14 @@ def experiment() -> Experiment:
                                  "variants": [{"variant_id": a, "traffic_pct": 50} for a in ARMS]})
 
 
-def simulate_arm(rng: np.random.Generator, design: Design, lift: float, n_hours: int = 1) -> Arm:
+def simulate_arm(rng: np.random.Generator, design: Design, rel_diff: float, n_hours: int = 1) -> Arm:
     """Fresh units of one arm with their events; each unit arrives in a random hour with all its events."""
     n, a, b = design.units_per_arm, design.rate_sd, design.click_sd
     z = rng.standard_normal(n)
     counts = rng.poisson(design.events_per_unit * np.exp(a * z - a * a / 2.0))
     unit = np.repeat(np.arange(n), counts)
     impressions = 1 + rng.poisson(2.0, len(unit))
-    p = np.minimum(design.base_ctr * (1.0 + lift) * np.exp(b * z - b * b / 2.0), 1.0)
+    p = np.minimum(design.base_ctr * (1.0 + rel_diff) * np.exp(b * z - b * b / 2.0), 1.0)
     clicks = rng.binomial(impressions, p[unit])
     revenue = np.round(clicks * rng.lognormal(design.revenue_mu, design.revenue_sigma, len(unit)) * 100.0)
     events = np.stack([np.zeros(len(unit)), np.ones(len(unit)), impressions, clicks, revenue], axis=1)
@@ -198,11 +198,11 @@ class Coverage:
     hits: dict[tuple[str, float, str], int] = field(default_factory=dict)
 
     def add(self, results: Sequence[MetricResult], level: float, truth_c: dict[str, float],
-            truth_t: dict[str, float], lift: float) -> None:
+            truth_t: dict[str, float], rel_diff: float) -> None:
         for r in results:
             checks = ({"estimate": (r.ci_lower, r.ci_upper, truth_c[r.metric])} if r.variant_id == "control" else
                       {"abs_diff": (r.abs_ci_lower, r.abs_ci_upper, truth_t[r.metric] - truth_c[r.metric]),
-                       "rel_diff": (r.rel_ci_lower, r.rel_ci_upper, lift)})
+                       "rel_diff": (r.rel_ci_lower, r.rel_ci_upper, rel_diff)})
             for quantity, (low, high, truth) in checks.items():
                 key = (r.metric, level, quantity)
                 self.hits[key] = self.hits.get(key, 0) + int(low <= truth <= high)
@@ -221,19 +221,19 @@ class Coverage:
 
 
 def coverage_run(design: Design, replications: int, b: int, levels: Sequence[float] = (0.9, 0.95),
-                 lift: float = 0.0, seed: int = 0, event_level: bool = False,
+                 rel_diff: float = 0.0, seed: int = 0, event_level: bool = False,
                  progress: bool = False) -> Coverage:
     """Coverage of the unit-level (or, with ``event_level``, the event-level) bootstrap intervals."""
-    rng = np.random.default_rng([seed, int(lift * 1e6), int(event_level)])
-    truth_c, truth_t = design.truth(0.0), design.truth(lift)
+    rng = np.random.default_rng([seed, int(rel_diff * 1e6), int(event_level)])
+    truth_c, truth_t = design.truth(0.0), design.truth(rel_diff)
     out, pool = Coverage(), IdPool()
-    label = f"{'event' if event_level else 'unit'}-level, lift {lift:+.0%}"
+    label = f"{'event' if event_level else 'unit'}-level, lift {rel_diff:+.0%}"
     for rep in tqdm(range(replications), desc=label, disable=not progress, leave=False):
-        arms = [simulate_arm(rng, design, 0.0), simulate_arm(rng, design, lift)]
-        salt = f"harness:{seed}:{lift}:{rep}"
+        arms = [simulate_arm(rng, design, 0.0), simulate_arm(rng, design, rel_diff)]
+        salt = f"harness:{seed}:{rel_diff}:{rep}"
         sums = (event_level_sums if event_level else unit_level_sums)(arms, salt, b, pool)
         for level in levels:
-            out.add(_results(sums, b, level), level, truth_c, truth_t, lift)
+            out.add(_results(sums, b, level), level, truth_c, truth_t, rel_diff)
         out.add_delta(arms[0], levels, truth_c)
         out.replications += 1
     return out
@@ -311,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replications", type=int, default=2000)
     parser.add_argument("--units", type=int, default=2000, help="units per arm")
     parser.add_argument("--b", type=int, default=1000, help="bootstrap replicates B")
-    parser.add_argument("--lift", type=float, default=0.05, help="planted relative lift of the click probability")
+    parser.add_argument("--rel-diff", "--lift", type=float, default=0.05,
+                        help="planted relative difference (lift) of the click probability")
     parser.add_argument("--event-replications", type=int, default=300)
     parser.add_argument("--se-units", type=int, default=20_000, help="units per arm of the SE check")
     parser.add_argument("--se-b", type=int, default=10_000)
@@ -323,8 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started, ok = time.perf_counter(), True
     print(f"design: {design}, B={args.b}")
     arms_ok = True
-    for lift, name in ((0.0, "A/A"), (args.lift, f"planted lift {args.lift:+.0%}")):
-        cov = coverage_run(design, args.replications, args.b, lift=lift, seed=args.seed, progress=True)
+    for rel_diff, name in ((0.0, "A/A"), (args.rel_diff, f"planted lift {args.rel_diff:+.0%}")):
+        cov = coverage_run(design, args.replications, args.b, rel_diff=rel_diff, seed=args.seed, progress=True)
         diffs, arms = _print_coverage(f"1. unit-level bootstrap, {name}, nominal +/- 1.5 points", cov, 0.015)
         ok, arms_ok = ok and diffs, arms_ok and arms
     print("   estimate: control arm's percentile interval; (delta): the delta-method normal interval of the same arm"

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from rayab.model import AnalysisType, Config
-from rayab.simulate import DEMO_LIFTS, UnitPopulation, demo_config, hour_offsets, simulate_days
+from rayab.simulate import DEMO_REL_DIFFS, UnitPopulation, demo_config, hour_offsets, simulate_days
 from rayab.stats.poisson_weights import weights_for
 from rayab.storage.logs import write_log_file
 from rayab.storage.tables import replace_partitions
@@ -48,7 +48,7 @@ def make_world(root: Path | str, n_units: int = 1500, n_hours: int = 2, files_pe
         for i in range(files_per_hour):
             write_log_file(logs, hour, f"part-{i}.parquet", table.slice(i * step, step), storage_options)
 
-    assignments = simulate_days(UnitPopulation.generate(n_units, seed=seed), config, DEMO_LIFTS, hours, write, seed)
+    assignments = simulate_days(UnitPopulation.generate(n_units, seed=seed), config, DEMO_REL_DIFFS, hours, write, seed)
     replace_partitions(warehouse, "assignment", assignments, ["exp_id", "date"],
                        {"exp_id": [e.exp_id for e in config.experiments]})
     return World(config, logs, warehouse, hours, events, assignments)

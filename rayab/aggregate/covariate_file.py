@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from rayab.aggregate.assignment_file import quarantine_rows, scalar_text
 from rayab.aggregate.covariates import COVARIATE, COVARIATE_TABLE, covariate_table, write_covariates
-from rayab.aggregate.validate import Reasons, metric_values
+from rayab.aggregate.validate import Reasons, metric_integers
 from rayab.errors import ValidationError
 from rayab.model import Metric
 from rayab.storage.tables import read_rows
@@ -62,7 +62,7 @@ def covariate_rows_from(table: pa.Table, exp_id: str, metric: Metric, column: st
     kind = Metric(metric.name, column=column, decimals=metric.decimals, allow_negative=metric.allow_negative)
     reasons = Reasons(table.num_rows)
     reasons.flag(inexact, f"{unit_column} is a float that is not an exact integer: write ids as text or integers")
-    values, rounded = metric_values(as_events, kind, reasons)
+    values, rounded = metric_integers(as_events, kind, reasons)
     empty = np.asarray(pc.fill_null(pc.equal(pc.utf8_length(units), 0), True), bool)
     reasons.flag(empty, f"{unit_column} is null or empty")
     unit_text = np.asarray(units.to_pylist(), dtype=object)

@@ -45,7 +45,7 @@ from rayab.model import AnalysisType, Experiment, Metric
 from rayab.storage.logs import LINE_ERROR
 from rayab.storage.schemas import QUARANTINE
 
-__all__ = ["TIME_COLUMN", "Population", "Reasons", "ValidatedEvents", "metric_values", "required_columns",
+__all__ = ["TIME_COLUMN", "Population", "Reasons", "ValidatedEvents", "metric_integers", "required_columns",
            "round_half_even", "validate_events", "validate_events_counted", "variant_ids"]
 
 Population = Literal["log", "assignment"]
@@ -259,8 +259,8 @@ def _metric_values(table: pa.Table, metric: Metric,
     return np.where(ok, rounded, 0).astype(np.int64), was_rounded
 
 
-def metric_values(table: pa.Table, metric: Metric,
-                  reasons: Reasons) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+def metric_integers(table: pa.Table, metric: Metric,
+                    reasons: Reasons) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """One metric's values as integers at its scale (rounded half to even beyond it) and which were rounded; rows
     that cannot be summed get their reason in ``reasons``."""
     return _metric_values(table, metric, reasons)

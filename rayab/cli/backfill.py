@@ -1,21 +1,38 @@
 """``rayab backfill``: re-run the hours of a range whose inputs changed since they were committed (late data).
 
-For every hour in ``[--from, --to)`` the input listing (paths and sizes) is compared with the hour's newest manifest;
+For every hour in ``[--start, --end)`` the input listing (paths and sizes) is compared with the hour's newest manifest;
 hours never completed or whose files were added, removed or resized are re-run, oldest first (all of them with
 ``--force``). A re-run replaces the hour's partitions atomically, so a backfill can be repeated safely; if an hour
-fails, the hours before it stay committed and the command stops with that hour's error.
+fails, the hours before it stay committed and the command stops with that hour's error. ``--from`` and ``--to`` are
+the earlier, deprecated spellings of ``--start`` and ``--end`` (hidden from the help; they still work).
+
+>>> from rayab.cli.main import build_parser
+>>> args = build_parser(["backfill"]).parse_args(["backfill", "--start", "2026-11-24T00", "--end", "2026-11-24T06",
+...                                               "--logs", "logs"])
+>>> args.start, args.end
+('2026-11-24T00', '2026-11-24T06')
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from rayab.cli.options import add_common, add_ray_options, load_cli_config
 from rayab.cli.run_hour import add_input_options
 
 __all__ = ["register"]
+
+
+class _DeprecatedAlias(argparse.Action):
+    """Stores the value like the flag it replaced and notes on stderr which flag to use instead."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"rayab backfill: {option_string} is deprecated, use {self.const}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -58,8 +75,11 @@ def register(sub: Any) -> None:
     run = sub.add_parser("backfill", help="re-run the hours of a range whose inputs changed (or all, --force)")
     add_common(run)
     add_ray_options(run)
-    run.add_argument("--from", dest="start", required=True, help="first hour, e.g. 2026-11-24T00 (UTC)")
-    run.add_argument("--to", dest="end", required=True, help="end hour, exclusive")
+    for flag, old, text in (("--start", "--from", "first hour, e.g. 2026-11-24T00 (UTC)"),
+                            ("--end", "--to", "hour after the last one (the range is [start, end))")):
+        window = run.add_mutually_exclusive_group(required=True)
+        window.add_argument(flag, dest=flag[2:], help=text)
+        window.add_argument(old, dest=flag[2:], action=_DeprecatedAlias, const=flag, help=argparse.SUPPRESS)
     run.add_argument("--force", action="store_true", help="re-run every hour of the range")
     run.add_argument("--dry-run", action="store_true", help="only print which hours would run and why")
     add_input_options(run)

@@ -33,7 +33,7 @@ class DemoOutcome:
     """The demo's results and its two checks."""
 
     results: list[MetricResult]
-    planted_lift: float
+    planted_rel_diff: float
     planted_inside_ci: bool
     aa_contains_zero: bool
     seconds: float
@@ -108,7 +108,7 @@ def run_demo(units: int = 200_000, hours: int = 24, warehouse_url: str | None = 
     from rayab.hourly.job import ReducerActor, run_hour
     from rayab.query.results import experiment_results
     from rayab.runtime import ray_session
-    from rayab.simulate import DEMO_LIFTS, UnitPopulation, demo_config, hour_offsets, simulate_days
+    from rayab.simulate import DEMO_REL_DIFFS, UnitPopulation, demo_config, hour_offsets, simulate_days
     from rayab.storage.schemas import ASSIGNMENT_TABLE
     from rayab.storage.specs import save_config
     from rayab.storage.tables import replace_partitions
@@ -123,7 +123,7 @@ def run_demo(units: int = 200_000, hours: int = 24, warehouse_url: str | None = 
     window = hour_offsets(DEMO_START, hours)
     population = UnitPopulation.generate(units, seed=seed)
     bar = tqdm(window, desc="simulating logs", unit="h", disable=not progress)
-    assignments = simulate_days(population, config, DEMO_LIFTS, bar, _write_logs(logs, files_per_hour), seed)
+    assignments = simulate_days(population, config, DEMO_REL_DIFFS, bar, _write_logs(logs, files_per_hour), seed)
     replace_partitions(warehouse, ASSIGNMENT_TABLE, assignments, ["exp_id", "date"],
                        {"exp_id": [e.exp_id for e in config.experiments]})
     with ray_session(address, num_cpus):
@@ -135,10 +135,10 @@ def run_demo(units: int = 200_000, hours: int = 24, warehouse_url: str | None = 
     for exp in config.experiments:
         results += experiment_results(warehouse, config.analysis_types[0], exp, window[0], end,
                                       metrics=["units", "ctr", "revenue_per_unit"])
-    lift = DEMO_LIFTS["ranker_v2"]["treatment"]
+    rel_diff = DEMO_REL_DIFFS["ranker_v2"]["treatment"]
     ctr = next(r for r in results if r.exp_id == "ranker_v2" and r.metric == "ctr" and r.variant_id == "treatment")
     aa = next(r for r in results if r.exp_id == "aa_check" and r.metric == "ctr" and r.variant_id == "b")
-    return DemoOutcome(results, lift, ctr.rel_ci_lower <= lift <= ctr.rel_ci_upper,
+    return DemoOutcome(results, rel_diff, ctr.rel_ci_lower <= rel_diff <= ctr.rel_ci_upper,
                        aa.rel_ci_lower <= 0 <= aa.rel_ci_upper, time.perf_counter() - started)
 
 
@@ -148,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
                        progress=not args.no_progress, overwrite=args.overwrite)
     print_results(outcome.results, args.format)
     if args.format == "table":
-        print(f"\nplanted CTR lift {outcome.planted_lift:+.1%} inside its CI: "
+        print(f"\nplanted CTR lift {outcome.planted_rel_diff:+.1%} inside its CI: "
               f"{'yes' if outcome.planted_inside_ci else 'NO'}; "
               f"A/A lift CI contains 0: {'yes' if outcome.aa_contains_zero else 'NO'}; "
               f"{outcome.seconds:.0f} s in all")

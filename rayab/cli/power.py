@@ -33,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     plan = result.plan
     print(f"\nto detect a {args.mde:.1%} relative change on every metric with power {args.power:.0%} "
           f"(alpha {args.alpha} / {plan.n_tests} tests): {plan.n_per_arm} units per arm, {plan.n_total} in all, "
-          f"about {plan.duration_days} days; binding metric: {plan.binding_kpi}")
+          f"about {plan.duration_days} days; binding metric: {plan.binding_metric}")
     return 0
 
 

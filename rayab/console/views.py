@@ -116,7 +116,7 @@ def is_significant(result: MetricResult) -> bool:
     return bool(result.rel_ci_lower > 0 or result.rel_ci_upper < 0)
 
 
-def _lift_text(result: MetricResult) -> str:
+def _rel_diff_text(result: MetricResult) -> str:
     return f"{format_pct(result.rel_diff)} [{format_pct(result.rel_ci_lower)}, {format_pct(result.rel_ci_upper)}]"
 
 
@@ -158,11 +158,11 @@ def verdict(experiment: Experiment, overall: Sequence[MetricResult], health: Seq
     losers = [r for r in arms if is_significant(r) and r.rel_diff < 0]
     if winners:
         best = max(winners, key=lambda r: r.rel_diff)
-        return Verdict("loss" if harmed else "win", f"{best.variant_id} wins on {kpi} ({_lift_text(best)}){tail}")
+        return Verdict("loss" if harmed else "win", f"{best.variant_id} wins on {kpi} ({_rel_diff_text(best)}){tail}")
     if losers:
         worst = min(losers, key=lambda r: r.rel_diff)
-        return Verdict("loss", f"{worst.variant_id} loses on {kpi} ({_lift_text(worst)}){tail}")
-    shown = "; ".join(f"{r.variant_id} {_lift_text(r)}" for r in arms)
+        return Verdict("loss", f"{worst.variant_id} loses on {kpi} ({_rel_diff_text(worst)}){tail}")
+    shown = "; ".join(f"{r.variant_id} {_rel_diff_text(r)}" for r in arms)
     return Verdict("flat", f"no detectable effect yet on {kpi} ({shown}){tail}")
 
 
@@ -176,8 +176,8 @@ class ScoreRow:
     control: str
     estimate: str
     ci: str
-    lift: str
-    lift_ci: str
+    rel_diff: str  # shown as the lift
+    rel_ci: str
     pvalue: str
     pvalue_label: str
     units: int
@@ -258,9 +258,9 @@ def chart_series(series: Sequence[MetricResult], metric: str) -> dict[str, Any]:
     position = {h: i for i, h in enumerate(hours)}
     variants: dict[str, dict[str, list[float | None]]] = {}
     for r in rows:
-        entry = variants.setdefault(r.variant_id, {k: [None] * len(hours) for k in ("lift", "low", "high")})
+        entry = variants.setdefault(r.variant_id, {k: [None] * len(hours) for k in ("rel_diff", "low", "high")})
         i = position[r.end_hour]
-        entry["lift"][i], entry["low"][i], entry["high"][i] = (_finite(r.rel_diff), _finite(r.rel_ci_lower),
+        entry["rel_diff"][i], entry["low"][i], entry["high"][i] = (_finite(r.rel_diff), _finite(r.rel_ci_lower),
                                                                _finite(r.rel_ci_upper))
     return {"metric": metric, "x": [int(parse_hour(h).timestamp()) for h in hours], "hours": hours,
             "variants": [{"variant": v, **values} for v, values in variants.items()]}
@@ -307,7 +307,7 @@ def summary(experiment: Experiment, overall: Sequence[MetricResult], health: Seq
     best = max(arms, key=lambda r: abs(r.rel_diff) if math.isfinite(r.rel_diff) else -1.0, default=None)
     status = worst_status(health)
     reasons = "; ".join(f"{c.name}: {c.reason}" for c in health if c.status != "ok")
-    return {"units": str(units), "lift": _lift_text(best) if best else "-",
+    return {"units": str(units), "rel_diff": _rel_diff_text(best) if best else "-",
             "variant": best.variant_id if best else "",
             "tone": ("good" if best.rel_diff > 0 else "bad") if best and is_significant(best) else "neutral",
             "health": status, "health_reason": reasons or "every check passed"}

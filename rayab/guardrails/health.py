@@ -42,7 +42,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from rayab.errors import NotFoundError, StorageError
-from rayab.guardrails.sample_ratio import assignment_rows, srm_check, srm_timeline
+from rayab.guardrails.sample_ratio import experiment_assignments, srm_check, srm_timeline
 from rayab.model import AnalysisType, Config, Experiment
 from rayab.model.guardrail import Guardrail
 from rayab.model.hours import hours_between
@@ -95,7 +95,7 @@ def worst_status(checks: Sequence[HealthCheck]) -> Status:
 
 def _assignment_rate(warehouse: Warehouse, exp: Experiment, hours: Sequence[str],
                      settings: HealthSettings) -> HealthCheck:
-    rows = assignment_rows(warehouse, exp)
+    rows = experiment_assignments(warehouse, exp)
     stamps = pc.strftime(rows.column("assigned_at"), format="%Y-%m-%dT%H").to_pylist() if rows.num_rows else []
     per_hour = {h: 0 for h in hours}
     for stamp in stamps:

@@ -16,11 +16,11 @@ from typing import NamedTuple
 import numpy as np
 
 from rayab.errors import NotFoundError, ValidationError
-from rayab.guardrails.sample_ratio import assignment_rows
+from rayab.guardrails.sample_ratio import experiment_assignments
 from rayab.model import AnalysisType, Experiment, evaluate, referenced_names
 from rayab.model.hours import hours_between, parse_hour
 from rayab.query.window import metric_scale, read_window, sum_window
-from rayab.stats.power import ExperimentPlan, Kpi, plan_experiment, relative_minimum_detectable_effect
+from rayab.stats.power import Kpi, SamplePlan, plan_experiment, relative_minimum_detectable_effect
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["MetricHistory", "PowerPlan", "metric_history", "plan_from_history"]
@@ -39,7 +39,7 @@ class MetricHistory(NamedTuple):
 class PowerPlan(NamedTuple):
     """The plan for every KPI, and per KPI its history and the relative MDE reached after ``days``."""
 
-    plan: ExperimentPlan
+    plan: SamplePlan
     histories: tuple[MetricHistory, ...]
     relative_mde: float
     days: int
@@ -65,7 +65,7 @@ def metric_history(warehouse: Warehouse, analysis_type: AnalysisType, experiment
     reps = {m: sums.reps[m][row] / metric_scale(analysis_type, m) for m in sums.reps}
     n_units = int(sums.raw["units"][row])
     days = len(hours_between(start_hour, end_hour)) / 24.0
-    total_units = assignment_rows(warehouse, experiment, until=parse_hour(end_hour)).num_rows
+    total_units = experiment_assignments(warehouse, experiment, until=parse_hour(end_hour)).num_rows
     out = []
     for name in metrics:
         expr = analysis_type.expression(name)

@@ -25,7 +25,7 @@ from rayab.storage.schemas import ASSIGNMENT_TABLE
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["SrmCheck", "SrmLook", "assignment_rows", "srm_check", "srm_timeline"]
+__all__ = ["SrmCheck", "SrmLook", "experiment_assignments", "srm_check", "srm_timeline"]
 
 
 class SrmCheck(NamedTuple):
@@ -54,7 +54,7 @@ class SrmLook(NamedTuple):
     mismatch: bool
 
 
-def assignment_rows(warehouse: Warehouse, experiment: Experiment, columns: Sequence[str] = (),
+def experiment_assignments(warehouse: Warehouse, experiment: Experiment, columns: Sequence[str] = (),
                     until: datetime | None = None) -> pa.Table:
     """First assignments of the experiment (``variant_id``, ``assigned_at`` and ``columns``), before ``until``."""
     rows = read_rows(warehouse, ASSIGNMENT_TABLE, where={"exp_id": experiment.exp_id})
@@ -95,7 +95,7 @@ def srm_check(warehouse: Warehouse, experiment: Experiment, *, by: Sequence[str]
               correction: PvalueAdjustment = "holm") -> list[SrmCheck]:
     """The overall test, then one per value of each ``by`` dimension (adjusted together with ``correction``)."""
     until = parse_hour(until_hour, "until_hour") if until_hour else None
-    rows = assignment_rows(warehouse, experiment, by, until)
+    rows = experiment_assignments(warehouse, experiment, by, until)
     overall = _check(experiment, rows, (), threshold, min_relative_deviation)
     slices: list[SrmCheck] = []
     for dim in by:
@@ -115,7 +115,7 @@ def srm_timeline(warehouse: Warehouse, experiment: Experiment, start_hour: str, 
                  threshold: float = DEFAULT_SRM_THRESHOLD) -> list[SrmLook]:
     """Both SRM p-values at the end of every hour of ``[start_hour, end_hour)``, on cumulative counts."""
     hours = hours_between(start_hour, end_hour)
-    rows = assignment_rows(warehouse, experiment, until=parse_hour(end_hour, "end_hour"))
+    rows = experiment_assignments(warehouse, experiment, until=parse_hour(end_hour, "end_hour"))
     ids = [v.variant_id for v in experiment.variants]
     weights = [v.traffic_pct for v in experiment.variants]
     stamp = pc.strftime(rows.column("assigned_at"), format="%Y-%m-%dT%H")

@@ -6,15 +6,15 @@ and each replicate ``b`` (and once on the raw sums for the point estimate), with
 
     theta_b   = (Sxy - Sx Sy / N) / (Sxx - Sx^2 / N)          (0 when x is constant)
     diff_b    = (ybar_t - ybar_c) - theta_b (xbar_t - xbar_c)  (= adjusted mean_t - adjusted mean_c)
-    lift_b    = diff_b / |ybar_c|
+    rel_diff_b = diff_b / |ybar_c|
 
 where ``ybar = Sy / N`` per arm. Every quantity is self-normalised by the replicate's own weighted unit count, so
 replicate ``b`` is a draw of the clustered bootstrap of the whole CUPED procedure, theta included. The point estimate
 on the raw sums is exactly the closed-form CUPED estimate (:func:`tests.oracles.cuped.cuped_test`) on per-unit data.
 ``variance_reduction`` is ``1 - var(adjusted diff reps) / var(unadjusted diff reps)``: it is defined on the
 absolute difference, the quantity whose interval and p-value are reported (``abs_*``, ``pvalue``), not on the
-lift, whose replicates also carry the noise of the control mean in the denominator (and so show a different,
-typically larger, reduction).
+relative difference (the lift), whose replicates also carry the noise of the control mean in the denominator (and
+so show a different, typically larger, reduction).
 
 :func:`pre_period_bias` compares ``xbar`` between arms the same way: the ``m__x`` sums ARE the arms' pre-period
 totals, so a pre-period imbalance needs no extra data.
@@ -61,9 +61,9 @@ class CupedArrays(NamedTuple):
 
     theta: F64
     diff: F64
-    lift: F64
+    rel_diff: F64
     raw_diff: F64
-    raw_lift: F64
+    raw_rel_diff: F64
 
 
 class CupedMetricResult(NamedTuple):
@@ -142,9 +142,9 @@ def cuped_arrays(sums: WindowSums, analysis_type: AnalysisType, metric: str, tre
         raw_diff = ybar[0] - ybar[1]
         diff = raw_diff - theta * (xbar[0] - xbar[1])
         base = np.abs(ybar[1])
-        lift = np.where(base > 0, diff / base, np.nan)
-        raw_lift = np.where(base > 0, raw_diff / base, np.nan)
-    return CupedArrays(theta, diff, lift, raw_diff, raw_lift)
+        rel_diff = np.where(base > 0, diff / base, np.nan)
+        raw_rel_diff = np.where(base > 0, raw_diff / base, np.nan)
+    return CupedArrays(theta, diff, rel_diff, raw_diff, raw_rel_diff)
 
 
 def _slice(sums: WindowSums, key: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -175,16 +175,16 @@ def cuped_from_sums(sums: WindowSums, analysis_type: AnalysisType, experiment: E
     out = []
     for i in np.flatnonzero(control >= 0).tolist():
         arrays = cuped_arrays(sums, analysis_type, metric, i, int(control[i]))
-        absolute, relative = _intervals(arrays.diff, query), _intervals(arrays.lift, query)
-        raw_abs, raw_rel = _intervals(arrays.raw_diff, query), _intervals(arrays.raw_lift, query)
+        absolute, relative = _intervals(arrays.diff, query), _intervals(arrays.rel_diff, query)
+        raw_abs, raw_rel = _intervals(arrays.raw_diff, query), _intervals(arrays.raw_rel_diff, query)
         error = absolute.error[0] or relative.error[0] or ""
         out.append(CupedMetricResult(
             experiment.exp_id, metric, sums.keys[i][at], _slice(sums, sums.keys[i]),
             int(sums.raw[UNITS_METRIC][i] + sums.raw[UNITS_METRIC][control[i]]), experiment.control_id,
             float(arrays.theta[0]), float(arrays.diff[0]), float(absolute.ci_lower[0]), float(absolute.ci_upper[0]),
-            float(arrays.lift[0]), float(relative.ci_lower[0]), float(relative.ci_upper[0]),
+            float(arrays.rel_diff[0]), float(relative.ci_lower[0]), float(relative.ci_upper[0]),
             float(absolute.pvalue[0]), float(arrays.raw_diff[0]), float(raw_abs.ci_lower[0]),
-            float(raw_abs.ci_upper[0]), float(arrays.raw_lift[0]), float(raw_rel.ci_lower[0]),
+            float(raw_abs.ci_upper[0]), float(arrays.raw_rel_diff[0]), float(raw_rel.ci_lower[0]),
             float(raw_rel.ci_upper[0]), float(raw_abs.pvalue[0]),
             _variance_reduction(arrays.diff[1:], arrays.raw_diff[1:]), query.confidence_level,
             sums.n_replicates, int(max(absolute.n_invalid[0], relative.n_invalid[0])), error))
@@ -240,10 +240,10 @@ def pre_period_from_sums(sums: WindowSums, analysis_type: AnalysisType, experime
         c = int(control[i])
         diff = xbar[i] - xbar[c]
         with np.errstate(divide="ignore", invalid="ignore"):
-            lift = np.where(xbar[c] != 0, xbar[i] / xbar[c] - 1.0, np.nan)
-        absolute, relative = _intervals(diff, query), _intervals(lift, query)
+            rel_diff = np.where(xbar[c] != 0, xbar[i] / xbar[c] - 1.0, np.nan)
+        absolute, relative = _intervals(diff, query), _intervals(rel_diff, query)
         out.append(PrePeriodResult(experiment.exp_id, metric, sums.keys[i][at], _slice(sums, sums.keys[i]),
-                                   float(xbar[c, 0]), float(xbar[i, 0]), float(diff[0]), float(lift[0]),
+                                   float(xbar[c, 0]), float(xbar[i, 0]), float(diff[0]), float(rel_diff[0]),
                                    float(relative.ci_lower[0]), float(relative.ci_upper[0]),
                                    float(absolute.pvalue[0]), absolute.error[0] or ""))
     return out

@@ -32,13 +32,13 @@ def _svg(figure: Figure) -> str:
 
 
 def forest_plot(rows: Sequence[tuple[str, str, float, float, float]], title: str = "Relative lift vs control") -> str:
-    """One row per (metric, variant, lift, ci_lower, ci_upper): the interval, the point, a line at zero."""
+    """One row per (metric, variant, rel_diff, ci_lower, ci_upper): the interval, the point, a line at zero."""
     shown = [r for r in rows if all(math.isfinite(v) for v in r[2:])]
     figure, axis = plt.subplots(figsize=(7.5, 0.5 * max(len(shown), 1) + 1.2))
-    for y, (_, _, lift, low, high) in enumerate(shown):
+    for y, (_, _, rel_diff, low, high) in enumerate(shown):
         colour = _GREEN if low > 0 else _RED if high < 0 else _BLUE
         axis.plot([low * 100, high * 100], [y, y], color=colour, linewidth=2.5)
-        axis.plot([lift * 100], [y], "o", color=colour, markersize=7)
+        axis.plot([rel_diff * 100], [y], "o", color=colour, markersize=7)
     axis.axvline(0, color=_GREY, linestyle="--", linewidth=1)
     axis.set_yticks(range(len(shown)), [f"{m} · {v}" for m, v, *_ in shown])
     axis.invert_yaxis()
@@ -48,13 +48,13 @@ def forest_plot(rows: Sequence[tuple[str, str, float, float, float]], title: str
     return _svg(figure)
 
 
-def cumulative_plot(hours: Sequence[str], lift: Sequence[float], low: Sequence[float], high: Sequence[float],
+def cumulative_plot(hours: Sequence[str], rel_diff: Sequence[float], low: Sequence[float], high: Sequence[float],
                     title: str) -> str:
     """Cumulative relative lift as of every hour with its interval band."""
     figure, axis = plt.subplots(figsize=(7.5, 3.2))
     x = list(range(len(hours)))
     axis.fill_between(x, [v * 100 for v in low], [v * 100 for v in high], color=_BLUE, alpha=0.2, linewidth=0)
-    axis.plot(x, [v * 100 for v in lift], color=_BLUE, linewidth=2)
+    axis.plot(x, [v * 100 for v in rel_diff], color=_BLUE, linewidth=2)
     axis.axhline(0, color=_GREY, linestyle="--", linewidth=1)
     step = max(1, len(hours) // 6)
     axis.set_xticks(x[::step], [h[5:] for h in hours[::step]], fontsize=8)

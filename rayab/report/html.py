@@ -43,7 +43,7 @@ class CumulativeSeries:
     metric: str
     variant_id: str
     hours: tuple[str, ...]
-    lift: tuple[float, ...]
+    rel_diff: tuple[float, ...]
     ci_lower: tuple[float, ...]
     ci_upper: tuple[float, ...]
 
@@ -71,9 +71,9 @@ def _cumulative(warehouse: Warehouse, config: Config, exp: Experiment, start: st
     series = []
     for variant_id, points in by_variant.items():
         points.sort()
-        ends, lift, low, high = (tuple(column) for column in zip(*points, strict=True))
+        ends, rel_diff, low, high = (tuple(column) for column in zip(*points, strict=True))
         hours = tuple(format_hour(parse_hour(e) - timedelta(hours=1)) for e in ends)
-        series.append(CumulativeSeries(exp.primary_kpi, variant_id, hours, lift, low, high))
+        series.append(CumulativeSeries(exp.primary_kpi, variant_id, hours, rel_diff, low, high))
     return series
 
 
@@ -118,12 +118,12 @@ def _health_table(checks: Sequence[HealthCheck]) -> str:
 def render_report(data: ReportData) -> str:
     """The report as one HTML document."""
     exp = data.experiment
-    lifts = [(r.metric, r.variant_id, r.rel_diff, r.rel_ci_lower, r.rel_ci_upper) for r in data.results
+    rel_diffs = [(r.metric, r.variant_id, r.rel_diff, r.rel_ci_lower, r.rel_ci_upper) for r in data.results
              if r.variant_id != exp.control_id and not r.slice and r.metric != "units"]
-    charts = [f"<div class=chart id=forest>{forest_plot(lifts)}</div>"]
+    charts = [f"<div class=chart id=forest>{forest_plot(rel_diffs)}</div>"]
     for series in data.cumulative:
         title = f"Cumulative lift of {series.metric}: {series.variant_id} vs {exp.control_id}"
-        svg = cumulative_plot(series.hours, series.lift, series.ci_lower, series.ci_upper, title)
+        svg = cumulative_plot(series.hours, series.rel_diff, series.ci_lower, series.ci_upper, title)
         charts.append(f"<div class=chart id='cumulative-{html.escape(series.variant_id)}'>{svg}</div>")
     status = worst_status(data.health)
     variants = ", ".join(f"{html.escape(v.variant_id)} {v.traffic_pct:g}%" for v in exp.variants)

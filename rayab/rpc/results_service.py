@@ -111,7 +111,7 @@ class ResultsService(rpb_grpc.ResultsServiceServicer):
         plan = result.plan
         return rpb.PowerResponse(
             n_per_arm=plan.n_per_arm, n_total=plan.n_total, duration_days=plan.duration_days,
-            alpha_per_test=plan.alpha_per_test, n_tests=plan.n_tests, binding_metric=plan.binding_kpi,
+            alpha_per_test=plan.alpha_per_test, n_tests=plan.n_tests, binding_metric=plan.binding_metric,
             metrics=[rpb.MetricHistory(metric=h.metric, mean=h.mean, variance=h.variance, n_units=h.n_units,
                                        units_per_day=h.units_per_day, mde_after_days=mde)
                      for h, mde in zip(result.histories, result.mde_after_days, strict=True)])

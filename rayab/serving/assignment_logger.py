@@ -24,7 +24,7 @@ import ray
 
 from rayab.errors import StorageError
 from rayab.serving.assignment_recorder import AssignmentRecorder, LogRow
-from rayab.storage.assignments import assignment_rows, merge_first_assignments, sort_partitions
+from rayab.storage.assignments import first_assignment_table, merge_first_assignments, sort_partitions
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["AssignmentLogger", "LogShipper"]
@@ -80,7 +80,7 @@ class AssignmentLogger:
             return committed
 
     def _commit(self, rows: list[LogRow]) -> int:
-        table = assignment_rows(rows)
+        table = first_assignment_table(rows)
         committed = merge_first_assignments(self._warehouse, table)
         self._unsorted.update(zip(table.column("exp_id").to_pylist(), table.column("date").to_pylist(), strict=True))
         return committed

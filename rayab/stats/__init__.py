@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from rayab.stats.multiplicity import MultipleTestResult, adjust_pvalues
     from rayab.stats.poisson_weights import MAX_WEIGHT, POISSON_THRESHOLDS, poisson_weights, unit_keys, weights_for
     from rayab.stats.power import (
-        ExperimentPlan,
         Kpi,
+        SamplePlan,
         SampleSize,
         chisquare_power,
         duration_days,
@@ -53,10 +53,10 @@ __all__ = [
     "BayesianReadout",
     "BootstrapInterval",
     "ConfidenceSequence",
-    "ExperimentPlan",
     "Kpi",
     "MultipleTestResult",
     "QuantileSketches",
+    "SamplePlan",
     "SampleSize",
     "SequentialSrmResult",
     "SketchLayout",
@@ -99,7 +99,7 @@ _LAZY = {
     "BootstrapInterval": "rayab.stats.bootstrap",
     "ConfidenceSequence": "rayab.stats.sequential",
     "DEFAULT_SRM_THRESHOLD": "rayab.stats.srm",
-    "ExperimentPlan": "rayab.stats.power",
+    "SamplePlan": "rayab.stats.power",
     "Kpi": "rayab.stats.power",
     "MAX_WEIGHT": "rayab.stats.poisson_weights",
     "MultipleTestResult": "rayab.stats.multiplicity",

@@ -38,8 +38,8 @@ from rayab.stats.arguments import (
 )
 
 __all__ = [
-    "ExperimentPlan",
     "Kpi",
+    "SamplePlan",
     "SampleSize",
     "chisquare_power",
     "duration_days",
@@ -70,7 +70,7 @@ class Kpi(NamedTuple):
     variance: float
 
 
-class ExperimentPlan(NamedTuple):
+class SamplePlan(NamedTuple):
     """A plan for equal arms that detects every KPI's effect with the asked power.
 
     Attributes:
@@ -79,7 +79,7 @@ class ExperimentPlan(NamedTuple):
         duration_days: days to collect ``n_total`` units.
         alpha_per_test: ``alpha / n_tests`` (Bonferroni).
         n_tests: KPIs times treatment arms.
-        binding_kpi: the KPI that needs the most units.
+        binding_metric: the KPI that needs the most units.
     """
 
     n_per_arm: int
@@ -87,7 +87,7 @@ class ExperimentPlan(NamedTuple):
     duration_days: int
     alpha_per_test: float
     n_tests: int
-    binding_kpi: str
+    binding_metric: str
 
 
 def _z_crit(alpha: float, alternative: Alternative) -> float:
@@ -212,7 +212,7 @@ def relative_minimum_detectable_effect(mean: float, variance: float, n_per_arm: 
 
 
 def plan_experiment(kpis: Sequence[Kpi], *, units_per_day: float, n_arms: int = 2, alpha: float = 0.05,
-                    power: float = 0.8) -> ExperimentPlan:
+                    power: float = 0.8) -> SamplePlan:
     """Equal arms large enough for every KPI, Bonferroni over KPIs times treatment arms."""
     if not kpis:
         raise ValidationError("kpis", list(kpis), "must name at least one KPI")
@@ -223,5 +223,5 @@ def plan_experiment(kpis: Sequence[Kpi], *, units_per_day: float, n_arms: int = 
                          treatment_share=share).n_control for k in kpis]
     n_per_arm = max(sizes)
     binding = kpis[sizes.index(n_per_arm)].name
-    return ExperimentPlan(n_per_arm, n_per_arm * n_arms, duration_days(n_per_arm * n_arms, units_per_day),
+    return SamplePlan(n_per_arm, n_per_arm * n_arms, duration_days(n_per_arm * n_arms, units_per_day),
                           alpha / n_tests, n_tests, binding)

@@ -44,7 +44,7 @@ from rayab.storage.schemas import ASSIGNMENT, ASSIGNMENT_TABLE, PARTITIONS
 from rayab.storage.tables import read_rows, sql_predicate, table_version
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["ASSIGNMENT_TABLE", "FirstAssignment", "LoadCounts", "assignment_rows", "load_first_assignments",
+__all__ = ["ASSIGNMENT_TABLE", "FirstAssignment", "LoadCounts", "first_assignment_table", "load_first_assignments",
            "merge_first_assignments", "read_assignments", "sort_partitions"]
 
 # exp_id, unit_id, variant_id, assigned_at (timezone-aware datetime, or microseconds since the epoch UTC)
@@ -54,7 +54,7 @@ _MERGE_PREDICATE = "t.exp_id = s.exp_id AND t.unit_id = s.unit_id"
 _KEEP_EARLIEST = {"variant_id": "s.variant_id", "assigned_at": "s.assigned_at", "date": "s.date"}
 
 
-def assignment_rows(rows: Sequence[FirstAssignment]) -> pa.Table:
+def first_assignment_table(rows: Sequence[FirstAssignment]) -> pa.Table:
     """Rows as an ``assignment`` table, one per (exp_id, unit_id) with the earliest ``assigned_at``, sorted."""
     at = [r[3] for r in rows]
     times = pa.array(at, type=pa.timestamp("us", tz="UTC")) if not at or not isinstance(at[0], int) else \
@@ -85,7 +85,7 @@ def merge_first_assignments(warehouse: Warehouse, rows: Sequence[FirstAssignment
                             attempts: int = 20) -> int:
     """Merge first assignments into the ``assignment`` table in one commit; returns the number of source rows
     (after deduplication). Commit conflicts with concurrent writers are retried up to ``attempts`` times."""
-    source = rows if isinstance(rows, pa.Table) else assignment_rows(rows)
+    source = rows if isinstance(rows, pa.Table) else first_assignment_table(rows)
     if source.num_rows == 0:
         return 0
     _ensure_table(warehouse)

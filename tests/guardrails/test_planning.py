@@ -48,7 +48,7 @@ def test_variance_from_replicates_matches_unit_level_variance(workdir: Path) -> 
     plan = plan_from_history(histories, relative_mde=0.05, n_arms=2, days=7)
     per_kpi = [sample_size(0.05 * h.mean, h.variance, alpha=0.05, n_tests=2).n_control for h in histories]
     assert plan.plan.n_per_arm == max(per_kpi)
-    assert plan.plan.binding_kpi == histories[int(np.argmax(per_kpi))].metric
+    assert plan.plan.binding_metric == histories[int(np.argmax(per_kpi))].metric
     assert plan.plan.duration_days == int(np.ceil(plan.plan.n_total / rpu.units_per_day - 1e-9))
     # the MDE reached in 7 days is the effect whose required sample is the 7-day enrolment
     per_arm = rpu.units_per_day * 7 / 2

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("ray_local")
 
 
 def _backfill(world: World, *extra: str) -> int:
-    return main(["backfill", "--from", world.hours[0], "--to", "2026-11-23T03", "--logs", world.logs,
+    return main(["backfill", "--start", world.hours[0], "--end", "2026-11-23T03", "--logs", world.logs,
                  "--warehouse", world.warehouse.url, "--quiet", "--format", "json", *extra])
 
 

@@ -107,7 +107,7 @@ def _kill_rerun_and_repair(world: World, workdir: Path, step: str, capsys: pytes
     assert plan.reason.startswith("manifest does not match the data")
 
     # backfill re-runs the hour; then the three agree and count the same rows
-    backfill = ["backfill", "--from", hour, "--to", "2026-11-23T01", "--logs", world.logs, "--warehouse",
+    backfill = ["backfill", "--start", hour, "--end", "2026-11-23T01", "--logs", world.logs, "--warehouse",
                 world.warehouse.url, "--quiet", "--format", "json"]
     assert main(backfill) == 0
     out = capsys.readouterr().out

@@ -21,10 +21,10 @@ def _bound(level: float, n: int, slack: float = 0.015) -> float:
     return slack + 3.5 * math.sqrt(level * (1 - level) / n)
 
 
-@pytest.mark.parametrize("lift", [0.0, 0.08])
-def test_unit_level_intervals_cover_differences_and_estimates(lift: float) -> None:
+@pytest.mark.parametrize("rel_diff", [0.0, 0.08])
+def test_unit_level_intervals_cover_differences_and_estimates(rel_diff: float) -> None:
     n = 300
-    cov = coverage_run(Design(units_per_arm=2000), n, b=300, levels=LEVELS, lift=lift, seed=11)
+    cov = coverage_run(Design(units_per_arm=2000), n, b=300, levels=LEVELS, rel_diff=rel_diff, seed=11)
     assert cov.replications == n
     for metric in ("ctr", "revenue_per_event", "revenue_per_unit"):
         for level in LEVELS:

@@ -173,9 +173,9 @@ def test_cuped_variance_reduction_is_defined_on_the_difference() -> None:
     raw: dict[str, list[int]] = {c: [] for c in columns}
     reps: dict[str, list[np.ndarray]] = {c: [] for c in columns}
     data = {}
-    for arm, lift in (("c", 0), ("t", 1)):
+    for arm, shift in (("c", 0), ("t", 1)):
         x = rng.poisson(5.0, 3000)
-        y = rng.poisson(0.6 * x + 1.0 + lift)
+        y = rng.poisson(0.6 * x + 1.0 + shift)
         w = rng.poisson(1.0, (3000, B))
         data[arm] = (x, y, w)
         for name, v in zip(columns, (np.ones_like(x), y, x, x * x, x * y), strict=True):
@@ -187,7 +187,7 @@ def test_cuped_variance_reduction_is_defined_on_the_difference() -> None:
     (result,) = cuped_from_sums(sums, at, config.experiment("e"), "clicks",
                                 Query("e", "2026-11-23T00", "2026-11-23T01"))
     # independent reference: per replicate, the weighted per-unit data through numpy's weighted covariance
-    adjusted, unadjusted, adjusted_lift, unadjusted_lift = [], [], [], []
+    adjusted, unadjusted, adjusted_rel_diff, unadjusted_rel_diff = [], [], [], []
     for b in range(B):
         x = np.concatenate([data["c"][0], data["t"][0]])
         y = np.concatenate([data["c"][1], data["t"][1]])
@@ -200,10 +200,10 @@ def test_cuped_variance_reduction_is_defined_on_the_difference() -> None:
         diff = raw_diff - theta * (mean["t"][1] - mean["c"][1])
         adjusted.append(diff)
         unadjusted.append(raw_diff)
-        adjusted_lift.append(diff / mean["c"][0])
-        unadjusted_lift.append(raw_diff / mean["c"][0])
+        adjusted_rel_diff.append(diff / mean["c"][0])
+        unadjusted_rel_diff.append(raw_diff / mean["c"][0])
     on_diff = 1 - np.var(adjusted, ddof=1) / np.var(unadjusted, ddof=1)
-    on_lift = 1 - np.var(adjusted_lift, ddof=1) / np.var(unadjusted_lift, ddof=1)
+    on_rel_diff = 1 - np.var(adjusted_rel_diff, ddof=1) / np.var(unadjusted_rel_diff, ddof=1)
     assert result.variance_reduction == pytest.approx(on_diff, rel=1e-9)
-    assert not math.isclose(result.variance_reduction, on_lift, rel_tol=1e-6)
+    assert not math.isclose(result.variance_reduction, on_rel_diff, rel_tol=1e-6)
     assert result.abs_diff == pytest.approx(1.0, abs=0.15)  # the planted +1 click per unit

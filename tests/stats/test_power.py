@@ -124,7 +124,7 @@ def test_plan_uses_bonferroni_and_the_hardest_kpi() -> None:
     z = stats.norm.isf(0.0125 / 2) + stats.norm.ppf(0.8)
     expected = max(math.ceil(2 * v * (z / e) ** 2 - 1e-9) for _, e, v in kpis)
     assert plan.n_per_arm == expected
-    assert plan.binding_kpi == "conversion"  # 0.09 / 0.01^2 > 25 / 0.5^2
+    assert plan.binding_metric == "conversion"  # 0.09 / 0.01^2 > 25 / 0.5^2
     assert plan.duration_days == math.ceil(3 * expected / 10_000)
     assert duration_days(10_000, 10_000) == 1
 
