@@ -24,6 +24,7 @@ from rayab.storage.commits import COMMIT_ID, hour_mismatches, partition_commit_i
 from rayab.storage.logs import list_log_files, write_log_file
 from rayab.storage.specs import save_config
 from rayab.storage.tables import read_rows
+from tests.waiting import wait_until
 from tests.worlds import World, make_world
 
 pytestmark = pytest.mark.usefixtures("ray_local")
@@ -59,7 +60,18 @@ def _run_hour_killed_after(world: World, hour: str, step: str, workdir: Path) ->
             os.killpg(process.pid, signal.SIGKILL)
         if process.stderr:
             process.stderr.close()
-    time.sleep(1.0)  # let a surviving worker finish dying; the test then checks nothing more was committed
+    # every process of that run is gone before the test checks that nothing more was committed
+    wait_until(lambda: not _group_running(process.pid), 60, f"the processes of group {process.pid} exiting", 0.1)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (zombies waiting to be reaped do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp, ...
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
 
 
 def _n_events(world: World, hour: str) -> int:

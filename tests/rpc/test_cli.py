@@ -24,6 +24,7 @@ from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 from tests.rpc.reference import HALF, expected_variant
 from tests.rpc.servers import TOKEN, ServerThread, spec
+from tests.waiting import wait_until
 
 
 @pytest.fixture()
@@ -161,20 +162,18 @@ def test_serve_end_to_end_with_graceful_stop(workdir):
                                   "create", "--spec", str(path)], env=env, capture_output=True, text=True)
         assert created.returncode == 0, created.stderr
         stub = assignment_pb2_grpc.AssignmentServiceStub(open_channel(target))
-        deadline = time.monotonic() + 20
-        while stub.GetServingStatus(apb.GetServingStatusRequest()).config_version < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: stub.GetServingStatus(apb.GetServingStatusRequest()).config_version >= 1, 20,
+                   "the experiment reaching the server")
         units = [f"u{i}" for i in range(200)]
         for unit in units[:100]:
             answer = stub.Assign(apb.AssignRequest(unit_id=unit)).assignments[0]
             assert answer.variant_id == expected_variant("e2e_test", unit, HALF, 100)
         # kill -9 the serving process: rayab serve replaces it on the same address
-        deadline = time.monotonic() + 60
-        while len(_server_actor_pids(process.pid)) < 2:  # the server and its spare
-            assert time.monotonic() < deadline, "the server actors were not found"
-            time.sleep(0.2)
-        time.sleep(1.0)  # let the first 100 first assignments reach the logger (shipped every 0.5 s)
+        wait_until(lambda: len(_server_actor_pids(process.pid)) >= 2, 60, "the server actor and its spare",
+                   interval=0.2)
+        # the first 100 first assignments reach the logger (shipped every 0.5 s) before the server dies
+        wait_until(lambda: stub.GetServingStatus(apb.GetServingStatusRequest()).assignments_logged >= 100, 30,
+                   "100 first assignments handed to the logger")
         os.kill(_listening(_server_actor_pids(process.pid), int(target.rsplit(":", 1)[1])), signal.SIGKILL)
         replaced, _ = _read_until(process, "died; replaced, listening on")
         assert f"listening on {target}" in replaced

@@ -5,7 +5,6 @@ size and by time, ``close`` loses nothing, and a server's local buffer drops and
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +16,7 @@ from rayab.serving.assignment_recorder import AssignmentRecorder
 from rayab.storage.assignments import merge_first_assignments, sort_partitions
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
+from tests.waiting import wait_until
 
 T0 = datetime(2026, 11, 24, 20, tzinfo=UTC)
 
@@ -81,13 +81,6 @@ def logger_factory(ray_local, workdir):
         ray.kill(logger)
 
 
-def _wait(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
 def _micros(rows):
     return [(e, u, v, int(t.timestamp() * 1_000_000)) for e, u, v, t in rows]
 
@@ -104,7 +97,7 @@ def test_logger_flushes_by_size_by_time_and_on_close(logger_factory, workdir):
     assert _table(warehouse) == _reference(big)
     later = _random_rows(2, 50, units=5_000)
     ray.get(logger.record.remote(_micros(later)))
-    _wait(lambda: _table(warehouse) == _reference(big + later))  # the timer flushed it
+    wait_until(lambda: _table(warehouse) == _reference(big + later), 20, "the timer's flush")
     slow = logger_factory(flush_rows=10**6, flush_s=3600)
     last = _random_rows(3, 77, units=5_000)
     ray.get(slow.record.remote(_micros(last)))

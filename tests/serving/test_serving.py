@@ -22,6 +22,7 @@ from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 from tests.rpc.reference import HALF, expected_variant
 from tests.rpc.servers import TOKEN, metadata, spec
+from tests.waiting import wait_until
 
 
 @pytest.fixture()
@@ -53,10 +54,12 @@ def _update(deployment, rollout):
 
 
 def _wait_for_version(stub, version, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while stub.GetServingStatus(apb.GetServingStatusRequest()).config_version < version:
-        assert time.monotonic() < deadline, f"version {version} did not reach the server"
-        time.sleep(0.02)
+    wait_until(lambda: stub.GetServingStatus(apb.GetServingStatusRequest()).config_version >= version, timeout,
+               f"version {version} reaching the server", interval=0.02)
+
+
+def _answers_at(load: Load, version: int) -> int:
+    return sum(1 for a in list(load.answers) if a[1] == version)
 
 
 class Load:
@@ -101,9 +104,9 @@ def test_load_while_raising_coverage_twice_and_killing_the_config_actor(deployme
         _wait_for_version(stub, 1)
     rollout = {1: 10.0}
     with Load(deployment.stubs) as load:
-        time.sleep(0.6)
+        wait_until(lambda: _answers_at(load, 1) > 20, 30, "answers at version 1")
         rollout[_update(deployment, 30)] = 30.0
-        time.sleep(0.6)
+        wait_until(lambda: _answers_at(load, 2) > 20, 30, "answers at version 2")
         before = ray.get(deployment.config.snapshot.remote())
         ray.kill(deployment.config, no_restart=False)  # it restarts and reloads from the warehouse
         killed_at = time.monotonic()
@@ -117,11 +120,11 @@ def test_load_while_raising_coverage_twice_and_killing_the_config_actor(deployme
                 time.sleep(0.1)
         back_at = time.monotonic()
         assert after == before  # same config after the restart
-        time.sleep(0.3)
+        wait_until(lambda: len([a for a in load.answers if a[0] > back_at]) > 20, 30, "answers after the restart")
         rollout[_update(deployment, 70)] = 70.0
         for stub in deployment.stubs:
             _wait_for_version(stub, 3)
-        time.sleep(0.5)
+        wait_until(lambda: _answers_at(load, 3) > 20, 30, "answers at version 3")
     assert load.errors == []
     assert {v for _, v, _, _ in load.answers} == {1, 2, 3}
     during_restart = [a for a in load.answers if killed_at <= a[0] <= back_at]
@@ -308,7 +311,7 @@ def test_a_killed_server_is_replaced_on_its_port_under_load(ray_local, workdir):
         old_pid = ray.get(deployment.servers[0].status.remote())["pid"]
         ray.get([spare.__ray_ready__.remote() for spare in deployment.spares.values()])  # its process is up
         with Load([stub], threads=2) as load:
-            _wait_until(lambda: len(load.answers) > 20)
+            wait_until(lambda: len(load.answers) > 20)
             os.kill(old_pid, signal.SIGKILL)
             killed_at = time.monotonic()
             try:  # while it is down, the address never says SERVING
@@ -316,9 +319,9 @@ def test_a_killed_server_is_replaced_on_its_port_under_load(ray_local, workdir):
                 assert status != health_pb2.HealthCheckResponse.SERVING or time.monotonic() - killed_at > 0.5
             except grpc.RpcError as err:
                 assert err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-            _wait_until(lambda: any(t > killed_at + 0.05 for t, *_ in load.answers[-50:]), timeout=90)
+            wait_until(lambda: any(t > killed_at + 0.05 for t, *_ in load.answers[-50:]), timeout=90)
             back_at = min(t for t, *_ in load.answers if t > killed_at + 0.05)
-            _wait_until(lambda: len([a for a in load.answers if a[0] > back_at]) > 20)
+            wait_until(lambda: len([a for a in load.answers if a[0] > back_at]) > 20)
         recovery = back_at - killed_at
         print(f"\ntime to recovery after kill -9 under load: {recovery:.2f} s ({len(load.errors)} failed calls; "
               f"load average {os.getloadavg()[0]:.1f}); {reports}")
@@ -339,10 +342,3 @@ def test_a_killed_server_is_replaced_on_its_port_under_load(ray_local, workdir):
             ray.kill(actor, no_restart=True)
     assert not deployment.spares  # stopped with the servers
     assert finals[0]["port"] == port and finals[0]["assign_requests"] > 20
-
-
-def _wait_until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "the condition was not met in time"
-        time.sleep(0.02)
