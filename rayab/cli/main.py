@@ -80,6 +80,11 @@ def _exit_code(err: BaseException) -> tuple[int, str]:
         return 4, _one_line(err)
     if isinstance(err, RayabError):
         return 1, _one_line(err)
+    if isinstance(err, ImportError):
+        from rayab.cli.extras import missing_extra_line
+
+        if (line := missing_extra_line(err)) is not None:
+            return 1, line
     if isinstance(err, FileNotFoundError):
         return 3, f"not found: {err.filename or _one_line(err)}"
     if isinstance(err, (PermissionError, IsADirectoryError, NotADirectoryError)):

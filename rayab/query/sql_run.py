@@ -8,9 +8,8 @@ registered with DuckDB, so no DuckDB extension is needed either.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
@@ -22,6 +21,9 @@ from rayab.query.sql import results_sql
 from rayab.query.sql_parts import QuantileRule, parquet_source
 from rayab.storage.partitions import list_partition_files, partition_uris
 from rayab.storage.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["duckdb_source", "run_duckdb"]
 
@@ -37,6 +39,8 @@ def duckdb_source(warehouse: Warehouse, analysis_type: AnalysisType, query: Quer
 
 
 def _connect(warehouse: Warehouse) -> duckdb.DuckDBPyConnection:
+    import duckdb  # the `sql` extra, needed only to execute
+
     con = duckdb.connect()
     if warehouse.is_s3:
         con.register_filesystem(warehouse.filesystem())
