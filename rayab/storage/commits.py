@@ -118,7 +118,7 @@ def _commit_ids(delta: DeltaTable, where: Mapping[str, str | Sequence[str]], by:
     if unknown:
         filters = [(c, "=", v) if isinstance(v, str) else (c, "in", list(v)) for c, v in where.items()]
         filters.append((by, "in", sorted(unknown)))
-        rows = delta.to_pyarrow_table(partitions=filters, columns=[by, COMMIT_ID])
+        rows = delta.to_pyarrow_table(filters=filters, columns=[by, COMMIT_ID])
         for pair in rows.group_by([by, COMMIT_ID], use_threads=False).aggregate([]).to_pylist():
             out.setdefault(pair[by], set()).add(pair[COMMIT_ID])
     return out

@@ -161,6 +161,6 @@ def read_rows(
     for column, value in (where or {}).items():
         filters.append((column, "=", value) if isinstance(value, str) else (column, "in", list(value)))
     try:
-        return delta.to_pyarrow_table(partitions=filters or None, columns=list(columns) if columns else None)
+        return delta.to_pyarrow_table(filters=filters or None, columns=list(columns) if columns else None)
     except Exception as err:
         raise StorageError(f"cannot read table {table} at {warehouse.table_uri(table)}: {err}") from err
