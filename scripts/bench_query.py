@@ -29,16 +29,18 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
+from rayab.errors import StorageError
 from rayab.model import AnalysisType, Experiment, Metric
-from rayab.query.cells import cell_index, replicate_matrix
 from rayab.query.results import run_query
 from rayab.query.spec import Query
 from rayab.query.sql_run import run_duckdb
@@ -95,14 +97,46 @@ def build_fixture(warehouse: Warehouse, at: AnalysisType, hours: list[str], seed
     replace_partitions(warehouse, at.table, pa.concat_tables(parts), ["exp_id", "hour"], {"exp_id": "bench"})
 
 
+def _cell_index(table: pa.Table, key_names: Sequence[str]) -> tuple[tuple[tuple[str, ...], ...], npt.NDArray[np.int64]]:
+    """The query's cell numbering as it was before: sorted distinct cells of ``table`` over ``key_names`` and each
+    row's cell number."""
+    if table.num_rows == 0:
+        return (), np.zeros(0, np.int64)
+    if not key_names:
+        return ((),), np.zeros(table.num_rows, np.int64)
+    codes, dictionaries = [], []
+    for name in key_names:
+        encoded = pc.dictionary_encode(table.column(name)).combine_chunks()
+        codes.append(np.asarray(encoded.indices, dtype=np.int64))
+        dictionaries.append(encoded.dictionary.to_pylist())
+    distinct, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    keys = [tuple(d[c] for d, c in zip(dictionaries, row, strict=True)) for row in distinct.tolist()]
+    # renumber so cells come out sorted by key value, not by dictionary code
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return tuple(keys[i] for i in order), rank[inverse.reshape(-1)]
+
+
+def _replicate_matrix(column: pa.ChunkedArray | pa.Array, n_replicates: int, name: str = "") -> npt.NDArray[np.int64]:
+    """A list<int64> column of fixed length B as an ``(rows, B)`` int64 matrix."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    lengths = np.asarray(pc.list_value_length(array), dtype=np.int64)
+    if len(lengths) and not (lengths == n_replicates).all():
+        bad = sorted(set(lengths.tolist()) - {n_replicates})
+        raise StorageError(f"{name} has replicate arrays of length {bad}, expected B={n_replicates}: "
+                           "hours aggregated with different B cannot be summed")
+    return np.asarray(array.flatten(), dtype=np.int64).reshape(len(array), n_replicates)
+
+
 def reference_sums(warehouse: Warehouse, at: AnalysisType, hours: list[str], metrics: list[str]) -> int:
     """The query's summing step as it was before: read the whole window, then ``np.add.at`` per metric."""
     columns = ["variant_id", "country", "platform", "n_events", *[c for m in metrics for c in (m, reps_column(m))]]
     table = read_rows(warehouse, at.table, where={"exp_id": "bench", "hour": hours}, columns=columns)
-    keys, cells = cell_index(table, ["variant_id", "country", "platform"])
+    keys, cells = _cell_index(table, ["variant_id", "country", "platform"])
     for metric in metrics:
         reps = np.zeros((len(keys), at.n_replicates), np.int64)
-        np.add.at(reps, cells, replicate_matrix(table.column(reps_column(metric)), at.n_replicates, metric))
+        np.add.at(reps, cells, _replicate_matrix(table.column(reps_column(metric)), at.n_replicates, metric))
     return len(keys)
 
 

@@ -46,12 +46,12 @@ import pyarrow as pa
 from scipy import stats
 from tqdm import tqdm
 
+from rayab.aggregate.cell_sums import CellSums
 from rayab.model import AnalysisType, Experiment, Metric
 from rayab.model.hours import format_hour, parse_hour
 from rayab.query.compare import MetricResult
 from rayab.query.results import cumulative_sums, results_from_sums
 from rayab.query.spec import Query
-from rayab.query.window import WindowSums
 from rayab.stats.replicate_sums import replicate_sums
 from rayab.stats.unit_hash import unit_keys
 
@@ -145,12 +145,12 @@ class IdPool:
 
 
 def _sums(key_names: tuple[str, ...], keys: Sequence[tuple[str, ...]], raw: I64, reps: I64,
-          n_events: I64) -> WindowSums:
-    return WindowSums(key_names, tuple(keys), n_events, {m: raw[:, i] for i, m in enumerate(STORED)},
+          n_events: I64) -> CellSums:
+    return CellSums(key_names, tuple(keys), n_events, {m: raw[:, i] for i, m in enumerate(STORED)},
                       {m: np.ascontiguousarray(reps[:, i, :]) for i, m in enumerate(STORED)}, (START,))
 
 
-def unit_level_sums(arms: Sequence[Arm], salt: str, b: int, pool: IdPool, n_hours: int = 1) -> WindowSums:
+def unit_level_sums(arms: Sequence[Arm], salt: str, b: int, pool: IdPool, n_hours: int = 1) -> CellSums:
     """Replicate sums with one weight per unit (the pipeline's bootstrap); by arrival hour when ``n_hours > 1``."""
     values = np.concatenate([arm.unit_totals for arm in arms])
     cells = np.concatenate([arm.arrival_hour * len(arms) + i for i, arm in enumerate(arms)])
@@ -162,12 +162,12 @@ def unit_level_sums(arms: Sequence[Arm], salt: str, b: int, pool: IdPool, n_hour
     hours = [_hour(h) for h in range(n_hours)]
     keys = [(hours[c // len(arms)], ARMS[c % len(arms)]) for c in range(n_hours * len(arms))]
     seen = np.flatnonzero(raw[:, 0] > 0)
-    return WindowSums(("hour", "variant_id"), tuple(keys[c] for c in seen), n_events[seen],
+    return CellSums(("hour", "variant_id"), tuple(keys[c] for c in seen), n_events[seen],
                       {m: raw[seen, i] for i, m in enumerate(STORED)},
                       {m: np.ascontiguousarray(reps[seen, i, :]) for i, m in enumerate(STORED)}, tuple(hours))
 
 
-def event_level_sums(arms: Sequence[Arm], salt: str, b: int, pool: IdPool) -> WindowSums:
+def event_level_sums(arms: Sequence[Arm], salt: str, b: int, pool: IdPool) -> CellSums:
     """The naive bootstrap: every event weighted on its own (the unit count is not resampled)."""
     values = np.concatenate([arm.event_values for arm in arms])
     cells = np.concatenate([np.full(len(arm.event_values), i) for i, arm in enumerate(arms)])
@@ -183,7 +183,7 @@ def _hour(offset: int) -> str:
     return format_hour(parse_hour(START) + timedelta(hours=offset))
 
 
-def _results(sums: WindowSums, b: int, level: float, interval: Literal["fixed", "sequential"] = "fixed",
+def _results(sums: CellSums, b: int, level: float, interval: Literal["fixed", "sequential"] = "fixed",
              planned_units: float = 4000.0) -> list[MetricResult]:
     query = Query("harness", START, _hour(len(sums.hours)), metrics=METRICS, confidence_level=level,
                   interval=interval, planned_units=planned_units)

@@ -1,35 +1,30 @@
-"""Addable partial aggregates of one hour: per cell, the event count, raw sums and B replicate sums.
+"""An hour's partial aggregates as rows of ``agg_<type>``: the metric columns they carry and the table they become.
 
-A cell is (exp_id, variant_id, *dimensions). Partials form a commutative monoid: ``Partial.zero(...)`` is the
-identity and ``+`` merges cells by key, summing integer arrays, so the reducer's result does not depend on how the
-hour was split into files, shards or tasks. Metric columns are ``units`` followed by the analysis type's metrics.
+An hour's partial is a :class:`~rayab.aggregate.cell_sums.CellSums` over the cells (exp_id, variant_id,
+*dimensions): ``CellSums.zero(...)`` is the identity and ``+`` merges cells by key, summing integer arrays, so the
+reducer's result does not depend on how the hour was split into files, shards or tasks. Metric columns are
+``units`` followed by the analysis type's metrics.
 
 >>> import numpy as np
->>> a = Partial(("exp_id", "variant_id"), (("e", "a"),), ("units", "clicks"), np.array([2]),
-...             np.array([[1, 3]]), np.array([[[1, 0], [2, 4]]]))
->>> b = Partial(("exp_id", "variant_id"), (("e", "b"), ("e", "a")), ("units", "clicks"), np.array([1, 1]),
-...             np.array([[1, 1], [0, 2]]), np.array([[[0, 1], [0, 2]], [[0, 0], [1, 1]]]))
->>> merged = a + b
->>> merged.keys, merged.raw.tolist()
-((('e', 'a'), ('e', 'b')), [[1, 5], [1, 1]])
->>> (merged + Partial.zero(a.key_names, a.metric_names, 2)).raw.tolist() == merged.raw.tolist()
-True
+>>> from rayab.model import AnalysisType, Metric
+>>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=2)
+>>> sums = CellSums(("exp_id", "variant_id"), (("e", "a"),), np.array([2]),
+...                 {"units": np.array([1]), "clicks": np.array([3])},
+...                 {"units": np.array([[1, 0]]), "clicks": np.array([[2, 4]])})
+>>> hour_table(sums, "2026-11-23T00", at).select(["hour", "variant_id", "clicks", "clicks_reps"]).to_pylist()
+[{'hour': '2026-11-23T00', 'variant_id': 'a', 'clicks': 3, 'clicks_reps': [2, 4]}]
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
+from rayab.aggregate.cell_sums import CellSums
 from rayab.model import UNITS_METRIC, AnalysisType
 from rayab.storage.schemas import REPS_TYPE, agg_schema, reps_column
 
-__all__ = ["Partial", "metric_columns"]
-
-I64 = npt.NDArray[np.int64]
+__all__ = ["hour_table", "metric_columns"]
 
 
 def metric_columns(analysis_type: AnalysisType) -> tuple[str, ...]:
@@ -38,58 +33,17 @@ def metric_columns(analysis_type: AnalysisType) -> tuple[str, ...]:
     return (UNITS_METRIC, *analysis_type.metric_names, *analysis_type.cuped_columns)
 
 
-@dataclass(frozen=True, eq=False)
-class Partial:
-    """Cells (sorted keys) with ``n_events[c]``, ``raw[c, m]`` and ``reps[c, m, b]``, all int64."""
-
-    key_names: tuple[str, ...]
-    keys: tuple[tuple[str, ...], ...]
-    metric_names: tuple[str, ...]
-    n_events: I64
-    raw: I64
-    reps: I64
-
-    @classmethod
-    def zero(cls, key_names: tuple[str, ...], metric_names: tuple[str, ...], n_replicates: int) -> Partial:
-        """The identity of ``+``: no cells."""
-        return cls(key_names, (), metric_names, np.zeros(0, np.int64), np.zeros((0, len(metric_names)), np.int64),
-                   np.zeros((0, len(metric_names), n_replicates), np.int64))
-
-    @property
-    def n_replicates(self) -> int:
-        """B, the number of bootstrap replicates."""
-        return int(self.reps.shape[2])
-
-    def __add__(self, other: Partial) -> Partial:
-        if (other.key_names, other.metric_names) != (self.key_names, self.metric_names):
-            raise ValueError("cannot add partials of different analysis types")
-        if other.n_replicates != self.n_replicates and other.keys and self.keys:
-            raise ValueError(f"cannot add partials with B={self.n_replicates} and B={other.n_replicates}")
-        keys = tuple(sorted(set(self.keys) | set(other.keys)))
-        index = {k: i for i, k in enumerate(keys)}
-        n_reps = self.n_replicates if self.keys else other.n_replicates
-        n_events = np.zeros(len(keys), np.int64)
-        raw = np.zeros((len(keys), len(self.metric_names)), np.int64)
-        reps = np.zeros((len(keys), len(self.metric_names), n_reps), np.int64)
-        for part in (self, other):
-            rows = np.array([index[k] for k in part.keys], dtype=np.int64)
-            if len(rows):
-                n_events[rows] += part.n_events
-                raw[rows] += part.raw
-                reps[rows] += part.reps
-        return Partial(self.key_names, keys, self.metric_names, n_events, raw, reps)
-
-    def to_table(self, hour: str, analysis_type: AnalysisType) -> pa.Table:
-        """The rows of ``agg_<name>`` for this hour, in :func:`rayab.storage.schemas.agg_schema` order."""
-        schema = agg_schema(analysis_type)
-        n = len(self.keys)
-        columns: dict[str, pa.Array] = {"hour": pa.array([hour] * n, pa.string())}
-        for j, name in enumerate(self.key_names):
-            columns[name] = pa.array([k[j] for k in self.keys], pa.string())
-        columns["n_events"] = pa.array(self.n_events, pa.int64())
-        offsets = pa.array(np.arange(n + 1, dtype=np.int32) * self.n_replicates)
-        for m, metric in enumerate(self.metric_names):
-            columns[metric] = pa.array(self.raw[:, m], pa.int64())
-            flat = pa.array(np.ascontiguousarray(self.reps[:, m, :]).reshape(-1), pa.int64())
-            columns[reps_column(metric)] = pa.ListArray.from_arrays(offsets, flat, type=REPS_TYPE)
-        return pa.table([columns[f.name] for f in schema], schema=schema)
+def hour_table(sums: CellSums, hour: str, analysis_type: AnalysisType) -> pa.Table:
+    """The rows of ``agg_<name>`` for this hour, in :func:`rayab.storage.schemas.agg_schema` order."""
+    schema = agg_schema(analysis_type)
+    n = len(sums.keys)
+    columns: dict[str, pa.Array] = {"hour": pa.array([hour] * n, pa.string())}
+    for j, name in enumerate(sums.key_names):
+        columns[name] = pa.array([k[j] for k in sums.keys], pa.string())
+    columns["n_events"] = pa.array(sums.n_events, pa.int64())
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * sums.n_replicates)
+    for metric in metric_columns(analysis_type):
+        columns[metric] = pa.array(sums.raw[metric], pa.int64())
+        flat = pa.array(np.ascontiguousarray(sums.reps[metric]).reshape(-1), pa.int64())
+        columns[reps_column(metric)] = pa.ListArray.from_arrays(offsets, flat, type=REPS_TYPE)
+    return pa.table([columns[f.name] for f in schema], schema=schema)

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rayab.aggregate.partials import Partial, metric_columns
+from rayab.aggregate.cell_sums import CellSums
+from rayab.aggregate.partials import metric_columns
 from rayab.aggregate.unit_rows import UnitRows, merge_unit_rows
 from rayab.model import AnalysisType
 from rayab.stats.kernels import replicate_sums_fused
@@ -33,17 +34,19 @@ def _key_names(analysis_type: AnalysisType) -> tuple[str, ...]:
     return ("exp_id", "variant_id", *analysis_type.dimensions)
 
 
-def partial_from_unit_rows(rows: UnitRows, analysis_type: AnalysisType) -> Partial:
+def partial_from_unit_rows(rows: UnitRows, analysis_type: AnalysisType) -> CellSums:
     """Raw sums, event counts and B replicate sums per cell of merged unit rows."""
     n_cells = len(rows.cells)
+    metrics = metric_columns(analysis_type)
     if n_cells == 0:
-        return Partial.zero(_key_names(analysis_type), metric_columns(analysis_type), analysis_type.n_replicates)
+        return CellSums.zero(_key_names(analysis_type), metrics, analysis_type.n_replicates)
     raw, reps = replicate_sums_fused(rows.k1, rows.k2, rows.cell, rows.values, n_cells, analysis_type.n_replicates)
     # float64 bincount is exact here: event counts stay far below 2**53
     events = np.bincount(rows.cell, weights=rows.n_events.astype(np.float64), minlength=n_cells).astype(np.int64)
-    return Partial(_key_names(analysis_type), rows.cells, metric_columns(analysis_type), events, raw, reps)
+    return CellSums(_key_names(analysis_type), rows.cells, events, {m: raw[:, j] for j, m in enumerate(metrics)},
+                    {m: reps[:, j, :] for j, m in enumerate(metrics)})
 
 
-def shard_partial(pieces: Sequence[UnitRows], analysis_type: AnalysisType) -> Partial:
+def shard_partial(pieces: Sequence[UnitRows], analysis_type: AnalysisType) -> CellSums:
     """The partial of one shard from the unit rows every map task routed to it."""
     return partial_from_unit_rows(merge_unit_rows(pieces), analysis_type)

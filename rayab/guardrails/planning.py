@@ -19,7 +19,7 @@ from rayab.errors import NotFoundError, ValidationError
 from rayab.guardrails.sample_ratio import experiment_assignments
 from rayab.model import AnalysisType, Experiment, evaluate, referenced_names
 from rayab.model.hours import hours_between, parse_hour
-from rayab.query.window import metric_scale, read_window, sum_window
+from rayab.query.window import metric_scale, sum_partitions
 from rayab.stats.power import Kpi, SamplePlan, plan_experiment, relative_minimum_detectable_effect
 from rayab.storage.warehouse import Warehouse
 
@@ -56,8 +56,7 @@ def metric_history(warehouse: Warehouse, analysis_type: AnalysisType, experiment
             additive |= referenced_names(analysis_type.expression(name))
         except ValidationError as err:
             raise ValidationError(f"metrics[{i}]", name, err.rule) from None
-    table = read_window(warehouse, analysis_type, experiment.exp_id, start_hour, end_hour, sorted(additive))
-    sums = sum_window(table, analysis_type, sorted(additive))
+    sums = sum_partitions(warehouse, analysis_type, experiment.exp_id, start_hour, end_hour, sorted(additive))
     if (variant,) not in sums.keys:
         raise NotFoundError(f"no data for variant {variant} of {experiment.exp_id} in [{start_hour}, {end_hour})")
     row = sums.keys.index((variant,))

@@ -43,9 +43,10 @@ from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import rayab
+from rayab.aggregate.cell_sums import CellSums
 from rayab.aggregate.covariates import Covariates, load_covariates
 from rayab.aggregate.join import join_assignments
-from rayab.aggregate.partials import Partial, metric_columns
+from rayab.aggregate.partials import hour_table, metric_columns
 from rayab.aggregate.shards import shard_partial
 from rayab.aggregate.sum_bounds import abs_totals, add_totals, check_hour_totals
 from rayab.aggregate.summary import HourSummary, ProgressFn, StageProgress, summary_dict
@@ -144,7 +145,7 @@ def units_task(first_assignments: pa.Table, analysis_type: AnalysisType, salts: 
 
 
 @ray.remote(max_retries=3)
-def shard_task(analysis_type: AnalysisType, *pieces: UnitRows) -> tuple[Partial, list[int]]:
+def shard_task(analysis_type: AnalysisType, *pieces: UnitRows) -> tuple[CellSums, list[int]]:
     """One shard's partial from the pieces every map task routed to it, and the exact ``sum |value|`` of the unit
     rows it summed, per metric column (the driver checks them before the commit)."""
     totals = [0] * len(metric_columns(analysis_type))
@@ -183,11 +184,11 @@ class ReducerActor:
                     partial_refs: list[Any], quarantine_refs: list[Any],
                     manifest: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
-        partials: list[Partial] = ray.get(partial_refs)
+        partials: list[CellSums] = ray.get(partial_refs)
         key_names = ("exp_id", "variant_id", *analysis_type.dimensions)
-        zero = Partial.zero(key_names, metric_columns(analysis_type), analysis_type.n_replicates)
+        zero = CellSums.zero(key_names, metric_columns(analysis_type), analysis_type.n_replicates)
         merged = functools.reduce(lambda a, b: a + b, partials, zero)
-        table = merged.to_table(hour, analysis_type)
+        table = hour_table(merged, hour, analysis_type)
         quarantined = pa.concat_tables([q for q in ray.get(quarantine_refs) if q.num_rows] or
                                        [QUARANTINE.empty_table()])
         # Each table's commit is atomic, the three together are not: every row carries the id of the commit it
@@ -203,10 +204,9 @@ class ReducerActor:
                            {"analysis_type": analysis_type.name, "hour": hour})
         self._fault_point("quarantine")
         written = partition_bytes(warehouse, analysis_type.table, {"hour": hour})
-        units_col = metric_columns(analysis_type).index("units")
         reasons = Counter(quarantined.column("reason").to_pylist())
         manifest = {**manifest, "rows_quarantined": quarantined.num_rows, "cells": len(merged.keys),
-                    "units": int(merged.raw[:, units_col].sum()) if len(merged.keys) else 0,
+                    "units": int(merged.raw["units"].sum()) if len(merged.keys) else 0,
                     "bytes_written": written, "quarantine_reasons": json.dumps(dict(reasons), sort_keys=True),
                     "committed_at": datetime.now(UTC), COMMIT_ID: commit_id}
         manifest["seconds"] = json.dumps({**json.loads(manifest["seconds"]),

@@ -10,22 +10,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rayab.aggregate.cell_sums import CellSums
     from rayab.query.compare import MetricResult
     from rayab.query.filters import And, Equals, Filter, In, Or, filter_from_dict, parse_filter
     from rayab.query.results import cumulative_results, experiment_results, run_query
     from rayab.query.spec import Query
     from rayab.query.sql import results_sql
-    from rayab.query.window import WindowSums, sum_partitions
+    from rayab.query.window import sum_partitions
 
 __all__ = [
     "And",
+    "CellSums",
     "Equals",
     "Filter",
     "In",
     "MetricResult",
     "Or",
     "Query",
-    "WindowSums",
     "cumulative_results",
     "experiment_results",
     "filter_from_dict",
@@ -39,13 +40,13 @@ __all__ = [
 # validator) does not load numba, scipy or the rest of the package
 _LAZY = {
     "And": "rayab.query.filters",
+    "CellSums": "rayab.aggregate.cell_sums",
     "Equals": "rayab.query.filters",
     "Filter": "rayab.query.filters",
     "In": "rayab.query.filters",
     "MetricResult": "rayab.query.compare",
     "Or": "rayab.query.filters",
     "Query": "rayab.query.spec",
-    "WindowSums": "rayab.query.window",
     "cumulative_results": "rayab.query.results",
     "experiment_results": "rayab.query.results",
     "filter_from_dict": "rayab.query.filters",

@@ -30,7 +30,7 @@ fixed-horizon comparison).
 >>> import numpy as np
 >>> from rayab.model import Metric
 >>> at = AnalysisType("t", (Metric("clicks"), Metric("views")), n_replicates=3, composed={"ctr": "clicks / views"})
->>> sums = WindowSums(("variant_id",), (("a",), ("b",)), np.array([9, 9]),
+>>> sums = CellSums(("variant_id",), (("a",), ("b",)), np.array([9, 9]),
 ...                   {"clicks": np.array([2, 3]), "views": np.array([10, 10])},
 ...                   {"clicks": np.array([[2, 1, 3], [3, 4, 0]]), "views": np.array([[10, 8, 0], [9, 12, 10]])}, ())
 >>> estimates, replicates = metric_values(sums, at, "ctr")
@@ -47,10 +47,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from rayab.aggregate.cell_sums import CellSums
 from rayab.errors import ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType, Experiment, evaluate, referenced_names
 from rayab.query.spec import Query
-from rayab.query.window import WindowSums, metric_scale
+from rayab.query.window import metric_scale
 from rayab.stats.bootstrap import BootstrapIntervals, bootstrap_intervals
 from rayab.stats.sequential import confidence_sequence
 
@@ -128,14 +129,14 @@ def is_total(analysis_type: AnalysisType, metric: str) -> bool:
     return True
 
 
-def traffic_ratios(sums: WindowSums, experiment: Experiment) -> F64:
+def traffic_ratios(sums: CellSums, experiment: Experiment) -> F64:
     """Per cell, the control's traffic share over the cell's variant's (NaN for a variant without traffic).
 
     >>> from datetime import datetime, timezone
     >>> from rayab.model import Variant
     >>> exp = Experiment("e", "e", datetime(2026, 1, 1, tzinfo=timezone.utc), (Variant("a", 70.0), Variant("b", 30.0)),
     ...                  "units")
-    >>> sums = WindowSums(("variant_id",), (("a",), ("b",)), np.array([1, 1]), {}, {}, ())
+    >>> sums = CellSums(("variant_id",), (("a",), ("b",)), np.array([1, 1]), {}, {}, ())
     >>> [round(float(x), 4) for x in traffic_ratios(sums, exp)]
     [1.0, 2.3333]
     """
@@ -150,7 +151,7 @@ def traffic_ratios(sums: WindowSums, experiment: Experiment) -> F64:
     return out
 
 
-def metric_values(sums: WindowSums, analysis_type: AnalysisType, metric: str) -> tuple[F64, F64]:
+def metric_values(sums: CellSums, analysis_type: AnalysisType, metric: str) -> tuple[F64, F64]:
     """Point estimates ``(cells,)`` from the raw sums and replicate values ``(cells, B)`` of ``metric``."""
     expr = analysis_type.expression(metric)
     names = referenced_names(expr)
@@ -162,7 +163,7 @@ def metric_values(sums: WindowSums, analysis_type: AnalysisType, metric: str) ->
     return estimates, replicates
 
 
-def control_rows(sums: WindowSums, control_id: str) -> I64:
+def control_rows(sums: CellSums, control_id: str) -> I64:
     """For every cell, the row of the control cell of the same slice (-1 for control itself or when missing)."""
     at = sums.key_names.index("variant_id")
     index = {key: i for i, key in enumerate(sums.keys)}
@@ -232,14 +233,14 @@ def _bounds(b: BootstrapIntervals, i: int, n: int, query: Query) -> tuple[float,
     return float(b.ci_lower[i]), float(b.ci_upper[i]), float(b.pvalue[i]), error
 
 
-def _slice_and_hours(sums: WindowSums, key: tuple[str, ...], query: Query) -> tuple[tuple[tuple[str, str], ...], str]:
+def _slice_and_hours(sums: CellSums, key: tuple[str, ...], query: Query) -> tuple[tuple[tuple[str, str], ...], str]:
     names = sums.key_names
     pairs = tuple((n, v) for n, v in zip(names, key, strict=True) if n not in ("variant_id", END_HOUR_KEY))
     end = key[names.index(END_HOUR_KEY)] if END_HOUR_KEY in names else query.end_hour
     return pairs, end
 
 
-def compare_metric(sums: WindowSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
+def compare_metric(sums: CellSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
                    query: Query) -> list[MetricResult]:
     """Results of ``metric`` for every cell of ``sums``, in cell order."""
     if query.interval == "sequential" and UNITS_METRIC not in sums.raw:

@@ -22,7 +22,7 @@ totals, so a pre-period imbalance needs no extra data.
 >>> import numpy as np
 >>> from rayab.model import AnalysisType, Metric
 >>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=2, cuped=("clicks",))
->>> sums = WindowSums(("variant_id",), (("a",), ("b",)), np.array([0, 0]),
+>>> sums = CellSums(("variant_id",), (("a",), ("b",)), np.array([0, 0]),
 ...     {"units": np.array([2, 2]), "clicks": np.array([3, 6]), "clicks__x": np.array([2, 4]),
 ...      "clicks__xx": np.array([2, 10]), "clicks__xy": np.array([3, 15])},
 ...     {k: np.array([[v[0]] * 2, [v[1]] * 2]) for k, v in [("units", (2, 2)), ("clicks", (3, 6)),
@@ -41,11 +41,12 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from rayab.aggregate.cell_sums import CellSums
 from rayab.errors import NotFoundError, ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType, Experiment, cuped_column
 from rayab.query.compare import control_rows
 from rayab.query.spec import Query
-from rayab.query.window import WindowSums, metric_scale, sum_partitions
+from rayab.query.window import metric_scale, sum_partitions
 from rayab.stats.bootstrap import BootstrapIntervals, bootstrap_intervals
 from rayab.storage.warehouse import Warehouse
 
@@ -114,14 +115,14 @@ class PrePeriodResult(NamedTuple):
     error: str
 
 
-def _columns(sums: WindowSums, name: str, scale: int) -> F64:
+def _columns(sums: CellSums, name: str, scale: int) -> F64:
     """Raw sum then replicate sums of a column, as ``(cells, 1 + B)`` float64 at unit scale."""
     if name not in sums.raw:
         raise ValidationError("metrics", name, "is not in the window sums; read them with read_cuped_sums")
     return np.concatenate([sums.raw[name][:, None], sums.reps[name]], axis=1).astype(np.float64) / scale
 
 
-def cuped_arrays(sums: WindowSums, analysis_type: AnalysisType, metric: str, treatment: int,
+def cuped_arrays(sums: CellSums, analysis_type: AnalysisType, metric: str, treatment: int,
                  control: int) -> CupedArrays:
     """Theta, adjusted and unadjusted difference and lift of cell ``treatment`` versus cell ``control``."""
     scale = metric_scale(analysis_type, metric)
@@ -147,7 +148,7 @@ def cuped_arrays(sums: WindowSums, analysis_type: AnalysisType, metric: str, tre
     return CupedArrays(theta, diff, rel_diff, raw_diff, raw_rel_diff)
 
 
-def _slice(sums: WindowSums, key: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _slice(sums: CellSums, key: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple((n, v) for n, v in zip(sums.key_names, key, strict=True) if n != "variant_id")
 
 
@@ -164,7 +165,7 @@ def _variance_reduction(adjusted: F64, raw: F64) -> float:
     return 1.0 - float(np.var(adjusted[ok], ddof=1)) / raw_var if raw_var > 0 else _NAN
 
 
-def cuped_from_sums(sums: WindowSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
+def cuped_from_sums(sums: CellSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
                     query: Query) -> list[CupedMetricResult]:
     """CUPED results of ``metric`` for every non-control cell of ``sums`` that has a control in its slice."""
     if metric not in analysis_type.cuped:
@@ -204,7 +205,7 @@ def cuped_metrics(analysis_type: AnalysisType, metrics: Sequence[str]) -> tuple[
 
 
 def read_cuped_sums(warehouse: Warehouse, analysis_type: AnalysisType, query: Query,
-                    metrics: Sequence[str]) -> WindowSums:
+                    metrics: Sequence[str]) -> CellSums:
     """The window sums of ``units``, the metrics and their CUPED columns, per (variant, *projection)."""
     columns = [UNITS_METRIC, *metrics, *(cuped_column(m, s) for m in metrics for s in ("x", "xx", "xy"))]
     sums = sum_partitions(warehouse, analysis_type, query.exp_id, query.start_hour, query.end_hour, columns,
@@ -225,7 +226,7 @@ def run_cuped_query(warehouse: Warehouse, analysis_type: AnalysisType, experimen
     return [r for m in metrics for r in cuped_from_sums(sums, analysis_type, experiment, m, query)]
 
 
-def pre_period_from_sums(sums: WindowSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
+def pre_period_from_sums(sums: CellSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
                          query: Query) -> list[PrePeriodResult]:
     """Per non-control cell: the pre-period mean ``x`` per unit versus control, with a bootstrap p-value."""
     scale = metric_scale(analysis_type, metric)

@@ -16,7 +16,7 @@ holds at all looks at once, so what may be reported at look ``t`` is the interse
 
 >>> import numpy as np
 >>> h0, h1 = "2026-01-01T00", "2026-01-01T01"
->>> by_hour = WindowSums(("hour", "variant_id"), ((h0, "a"), (h1, "a"), (h1, "b")), np.array([1, 2, 3]),
+>>> by_hour = CellSums(("hour", "variant_id"), ((h0, "a"), (h1, "a"), (h1, "b")), np.array([1, 2, 3]),
 ...                      {"clicks": np.array([1, 2, 3])}, {"clicks": np.array([[1, 0], [2, 2], [3, 4]])}, ())
 >>> series = cumulative_sums(by_hour, [h0, h1])
 >>> series.keys
@@ -34,6 +34,7 @@ from datetime import timedelta
 import numpy as np
 import numpy.typing as npt
 
+from rayab.aggregate.cell_sums import CellSums
 from rayab.errors import NotFoundError, ValidationError
 from rayab.model import AnalysisType, Experiment
 from rayab.model.hours import format_hour, hours_between, parse_hour
@@ -41,7 +42,7 @@ from rayab.query.compare import END_HOUR_KEY, MetricResult, compare_metric
 from rayab.query.correction import correct_pvalues
 from rayab.query.filters import Filter
 from rayab.query.spec import CIMethod, Correction, Query, additive_metrics
-from rayab.query.window import WindowSums, sum_partitions
+from rayab.query.window import sum_partitions
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["MetricResult", "compare_variants", "cumulative_results", "cumulative_sums", "experiment_results",
@@ -56,7 +57,7 @@ def _bind(query: Query, analysis_type: AnalysisType, experiment: Experiment) -> 
     return query.resolve(analysis_type)
 
 
-def results_from_sums(sums: WindowSums, analysis_type: AnalysisType, experiment: Experiment,
+def results_from_sums(sums: CellSums, analysis_type: AnalysisType, experiment: Experiment,
                       query: Query) -> list[MetricResult]:
     """Every metric of ``query`` (metric by metric, cells in key order), corrected if the query asks."""
     query = _bind(query, analysis_type, experiment)
@@ -111,7 +112,7 @@ def running_looks(results: Sequence[MetricResult]) -> list[MetricResult]:
     return out
 
 
-def _read(warehouse: Warehouse, analysis_type: AnalysisType, query: Query, by_hour: bool) -> WindowSums:
+def _read(warehouse: Warehouse, analysis_type: AnalysisType, query: Query, by_hour: bool) -> CellSums:
     sums = sum_partitions(warehouse, analysis_type, query.exp_id, query.start_hour, query.end_hour,
                           additive_metrics(analysis_type, query.metrics), query.projection, query.where, by_hour)
     if not sums.keys:
@@ -135,29 +136,13 @@ def _next_hour(hour: str) -> str:
     return format_hour(parse_hour(hour) + timedelta(hours=1))
 
 
-def cumulative_sums(by_hour: WindowSums, hours: Sequence[str]) -> WindowSums:
-    """Prefix sums of per-hour sums (cells ``(hour, variant_id, ...)``) as of the end of each of ``hours``.
+def cumulative_sums(by_hour: CellSums, hours: Sequence[str]) -> CellSums:
+    """Prefix sums of per-hour sums (cells ``(hour, variant_id, ...)``) as of the end of each of ``hours``: the
+    running ``+`` of :meth:`rayab.aggregate.cell_sums.CellSums.cumulative`.
 
     Cells become ``(end_hour, variant_id, ...)``; a cell appears from the first hour it has rows.
     """
-    cells = sorted({key[1:] for key in by_hour.keys})
-    cell_at = {cell: j for j, cell in enumerate(cells)}
-    hour_at = {hour: i for i, hour in enumerate(hours)}
-    h_index = np.fromiter((hour_at[k[0]] for k in by_hour.keys), np.int64, len(by_hour.keys))
-    c_index = np.fromiter((cell_at[k[1:]] for k in by_hour.keys), np.int64, len(by_hour.keys))
-    shape = (len(hours), len(cells))
-
-    def prefix(values: I64) -> I64:
-        dense = np.zeros(shape + values.shape[1:], np.int64)
-        dense[h_index, c_index] = values
-        return np.cumsum(dense, axis=0).reshape((shape[0] * shape[1], *values.shape[1:]))
-
-    keep = np.flatnonzero(prefix(np.ones(len(by_hour.keys), np.int64)) > 0)
-    ends = [_next_hour(h) for h in hours]
-    keys = tuple((ends[k // len(cells)], *cells[k % len(cells)]) for k in keep.tolist())
-    return WindowSums((END_HOUR_KEY, *by_hour.key_names[1:]), keys, prefix(by_hour.n_events)[keep],
-                      {m: prefix(v)[keep] for m, v in by_hour.raw.items()},
-                      {m: prefix(v)[keep] for m, v in by_hour.reps.items()}, by_hour.hours)
+    return by_hour.cumulative(hours, [_next_hour(h) for h in hours], END_HOUR_KEY)
 
 
 def cumulative_results(warehouse: Warehouse, analysis_type: AnalysisType, experiment: Experiment,
@@ -169,7 +154,7 @@ def cumulative_results(warehouse: Warehouse, analysis_type: AnalysisType, experi
     return results_from_sums(sums, analysis_type, experiment, query)
 
 
-def compare_variants(sums: WindowSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
+def compare_variants(sums: CellSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,
                      confidence_level: float = 0.95, method: CIMethod = "percentile") -> list[MetricResult]:
     """Results of ``metric`` for every variant of every slice in ``sums`` (fixed-horizon intervals)."""
     hours = sums.hours or ("1970-01-01T00",)

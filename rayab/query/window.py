@@ -1,4 +1,4 @@
-"""Sum the hourly aggregate partitions of a window into per-cell arrays.
+"""Sum the hourly aggregate partitions of a window into :class:`~rayab.aggregate.cell_sums.CellSums`.
 
 Only the partitions needed are read (``exp_id`` and ``hour`` partition pruning, see
 :mod:`rayab.storage.partitions`) and only the needed columns. Because the stored sums are exact integers, the sum over
@@ -24,15 +24,15 @@ per cell with a sort and ``np.add.reduceat``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rayab.errors import NotFoundError, StorageError, ValidationError
+from rayab.aggregate.cell_sums import CellSums, CellSumsBuilder
+from rayab.errors import StorageError, ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType
 from rayab.model.hours import hours_between
 from rayab.query.filters import Filter, check_filter, filter_dimensions, filter_mask
@@ -41,38 +41,9 @@ from rayab.storage.partitions import list_partition_files, read_partition_files
 from rayab.storage.schemas import reps_column
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["WindowSums", "check_projection", "metric_scale", "read_window", "regroup", "sum_partitions",
-           "sum_window", "window_columns"]
+__all__ = ["check_projection", "metric_scale", "read_window", "sum_partitions", "sum_window", "window_columns"]
 
 I64 = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class WindowSums:
-    """Per cell: event counts, raw sums and replicate sums of each additive metric.
-
-    A cell is ``(variant_id, *projection)``, or ``(hour, variant_id, *projection)`` when summed by hour.
-    ``hours`` lists the hours that had data.
-    """
-
-    key_names: tuple[str, ...]
-    keys: tuple[tuple[str, ...], ...]
-    n_events: I64
-    raw: dict[str, I64]
-    reps: dict[str, I64]
-    hours: tuple[str, ...]
-
-    @property
-    def n_replicates(self) -> int:
-        """B (0 when no metric was summed)."""
-        return int(next(iter(self.reps.values())).shape[1]) if self.reps else 0
-
-    def cell(self, key: tuple[str, ...]) -> int:
-        """Row number of a cell."""
-        try:
-            return self.keys.index(key)
-        except ValueError:
-            raise NotFoundError(f"no data for cell {dict(zip(self.key_names, key, strict=True))}") from None
 
 
 def check_projection(analysis_type: AnalysisType, projection: Sequence[str]) -> None:
@@ -117,99 +88,14 @@ def _replicate_block(column: pa.ChunkedArray | pa.Array, n_replicates: int, name
     return values.reshape(len(array), n_replicates)
 
 
-_INT64_MAX = 2**63 - 1
-
-
-def _abs_bound(block: I64) -> int:
-    """The largest sum of ``|values|`` over the rows of ``block`` in any one column: no sum of any of its rows,
-    into any cell, can exceed it. Exact, because a committed partition's sums are proven to fit int64
-    (:mod:`rayab.aggregate.sum_bounds`)."""
-    if block.size == 0:
-        return 0
-    return int(np.abs(block).sum(axis=0, dtype=np.int64).max())
-
-
-class _Accumulator:
-    """Per-cell running sums that grow as new cells appear (capacity doubles, so growth is amortised).
-
-    Each metric's sums are checked against int64: the bounds of every block added (:func:`_abs_bound`) are summed
-    exactly in Python integers, and a window whose bound passes ``2**63 - 1`` is refused rather than wrapped.
-    """
-
-    def __init__(self, metrics: Sequence[str], n_replicates: int) -> None:
-        self.bounds: dict[tuple[str, str], int] = {(m, kind): 0 for m in metrics for kind in ("raw", "reps")}
-        self.metrics = tuple(metrics)
-        self.b = n_replicates
-        self.index: dict[tuple[str, ...], int] = {}
-        self.n_events = np.zeros(0, np.int64)
-        self.raw = {m: np.zeros(0, np.int64) for m in self.metrics}
-        self.reps = {m: np.zeros((0, n_replicates), np.int64) for m in self.metrics}
-        self.hours: set[str] = set()
-
-    def _rows_of(self, keys: Sequence[tuple[str, ...]]) -> I64:
-        index = self.index
-        for key in keys:
-            if key not in index:
-                index[key] = len(index)
-        if len(index) > len(self.n_events):
-            capacity = max(16, 2 * len(index))
-            grow = capacity - len(self.n_events)
-            self.n_events = np.concatenate([self.n_events, np.zeros(grow, np.int64)])
-            for m in self.metrics:
-                self.raw[m] = np.concatenate([self.raw[m], np.zeros(grow, np.int64)])
-                self.reps[m] = np.concatenate([self.reps[m], np.zeros((grow, self.b), np.int64)])
-        return np.fromiter((index[k] for k in keys), np.int64, len(keys))
-
-    def add(self, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...] = ()) -> None:
-        """Add ``rows`` (already filtered) to the cells ``prefix + (values of key_names)``."""
-        n = rows.num_rows
-        if n == 0:
-            return
-        keys = [prefix + k for k in zip(*(rows.column(k).to_pylist() for k in key_names), strict=True)]
-        targets = self._rows_of(keys)
-        fold = _folder(targets)
-        fold(self.n_events, np.asarray(rows.column("n_events"), np.int64))
-        for m in self.metrics:
-            raw, reps = np.asarray(rows.column(m), np.int64), _replicate_block(rows.column(reps_column(m)), self.b, m)
-            self.check(m, _abs_bound(raw), _abs_bound(reps))
-            fold(self.raw[m], raw)
-            fold(self.reps[m], reps)
-
-    def check(self, metric: str, raw_bound: int, reps_bound: int) -> None:
-        """Add the bounds of a block to ``metric``'s running bounds; refuse the window before a sum could wrap."""
-        self.bounds[metric, "raw"] += raw_bound
-        self.bounds[metric, "reps"] += reps_bound
-        if max(self.bounds[metric, "raw"], self.bounds[metric, "reps"]) > _INT64_MAX:
-            raise StorageError(f"the window's sums of {metric} could exceed int64 ({_INT64_MAX}), so they would not "
-                               "be exact: query a shorter window or store the metric with fewer decimals")
-
-    def result(self, key_names: tuple[str, ...]) -> WindowSums:
-        """The sums, cells sorted by key."""
-        keys = sorted(self.index)
-        rows = np.fromiter((self.index[k] for k in keys), np.int64, len(keys))
-        return WindowSums(key_names, tuple(keys), self.n_events[rows], {m: self.raw[m][rows] for m in self.metrics},
-                          {m: self.reps[m][rows] for m in self.metrics}, tuple(sorted(self.hours)))
-
-
-def _folder(targets: I64) -> Callable[[I64, I64], None]:
-    """How to add a block of rows into the accumulator rows ``targets`` (one target per row)."""
-    first = int(targets[0])
-    if np.array_equal(targets, np.arange(first, first + len(targets))):
-        # the usual case: a partition lists its cells in the order they were first seen, so one slice
-        def add_slice(acc: I64, block: I64) -> None:
-            acc[first:first + len(targets)] += block
-        return add_slice
-    order = np.argsort(targets, kind="stable")
-    ordered = targets[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    if len(starts) == len(targets):  # distinct cells in another order
-        def add_rows(acc: I64, block: I64) -> None:
-            acc[targets] += block
-        return add_rows
-
-    def add_reduced(acc: I64, block: I64) -> None:  # several rows per cell: reduce them per cell first
-        acc[ordered[starts]] += np.add.reduceat(block[order], starts, axis=0)
-    return add_reduced
+def _add_rows(builder: CellSumsBuilder, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...] = ()) -> None:
+    """Add ``rows`` (already filtered) to the cells ``prefix + (values of key_names)``."""
+    if rows.num_rows == 0:
+        return
+    keys = [prefix + k for k in zip(*(rows.column(k).to_pylist() for k in key_names), strict=True)]
+    builder.add_block(keys, np.asarray(rows.column("n_events"), np.int64),
+                      {m: np.asarray(rows.column(m), np.int64) for m in builder.metrics},
+                      {m: _replicate_block(rows.column(reps_column(m)), builder.b, m) for m in builder.metrics})
 
 
 def _filtered(rows: pa.Table, filter_: Filter | None) -> pa.Table:
@@ -217,7 +103,7 @@ def _filtered(rows: pa.Table, filter_: Filter | None) -> pa.Table:
 
 
 def sum_window(table: pa.Table, analysis_type: AnalysisType, metrics: Sequence[str],
-               projection: Sequence[str] = (), filter_: Filter | None = None, by_hour: bool = False) -> WindowSums:
+               projection: Sequence[str] = (), filter_: Filter | None = None, by_hour: bool = False) -> CellSums:
     """Sum the rows of ``table`` per (variant_id, *projection), keeping the rows that pass ``filter_``.
 
     With ``by_hour`` the cells are ``(hour, variant_id, *projection)``.
@@ -225,7 +111,7 @@ def sum_window(table: pa.Table, analysis_type: AnalysisType, metrics: Sequence[s
     check_projection(analysis_type, projection)
     if filter_ is not None:
         check_filter(filter_, analysis_type)
-    acc = _Accumulator(metrics, analysis_type.n_replicates)
+    acc = CellSumsBuilder(metrics, analysis_type.n_replicates)
     key_names = ("variant_id", *projection)
     kept = _filtered(table, filter_)
     if kept.num_rows:
@@ -233,9 +119,9 @@ def sum_window(table: pa.Table, analysis_type: AnalysisType, metrics: Sequence[s
         acc.hours.update(pc.unique(hours).to_pylist())
         if by_hour:
             for hour in sorted(acc.hours):
-                acc.add(kept.filter(pc.equal(hours, hour)), key_names, (hour,))
+                _add_rows(acc, kept.filter(pc.equal(hours, hour)), key_names, (hour,))
         else:
-            acc.add(kept, key_names)
+            _add_rows(acc, kept, key_names)
     return acc.result((("hour",) if by_hour else ()) + key_names)
 
 
@@ -248,7 +134,7 @@ def _check_window(start_hour: str, end_hour: str) -> tuple[str, ...]:
 
 def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: str, start_hour: str,
                    end_hour: str, metrics: Sequence[str], projection: Sequence[str] = (),
-                   filter_: Filter | None = None, by_hour: bool = False) -> WindowSums:
+                   filter_: Filter | None = None, by_hour: bool = False) -> CellSums:
     """Read and sum the window ``[start_hour, end_hour)`` of one experiment, streaming file by file."""
     check_projection(analysis_type, projection)
     if filter_ is not None:
@@ -256,7 +142,7 @@ def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: st
     hours = _check_window(start_hour, end_hour)
     files = list_partition_files(warehouse, analysis_type.table, exp_id, hours)
     check_readable(warehouse, analysis_type.name, analysis_type.table, exp_id, sorted({f.hour for f in files}))
-    acc = _Accumulator(metrics, analysis_type.n_replicates)
+    acc = CellSumsBuilder(metrics, analysis_type.n_replicates)
     # Sum per full cell (every dimension), then group once: a partition holds one row per full cell, so each
     # file is one contiguous add, whatever the projection; the dimension columns cost little to read.
     fine = ("variant_id", *analysis_type.dimensions)
@@ -265,27 +151,9 @@ def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: st
         kept = _filtered(rows, filter_)
         if kept.num_rows:
             acc.hours.add(file.hour)
-            acc.add(kept, fine, (file.hour,) if by_hour else ())
+            _add_rows(acc, kept, fine, (file.hour,) if by_hour else ())
     prefix = ("hour",) if by_hour else ()
-    return regroup(acc.result(prefix + fine), (*prefix, "variant_id", *projection))
-
-
-def regroup(sums: WindowSums, key_names: Sequence[str]) -> WindowSums:
-    """``sums`` summed again per ``key_names`` (a subset of its key names), cells sorted by key."""
-    key_names = tuple(key_names)
-    if key_names == sums.key_names:
-        return sums
-    at = [sums.key_names.index(k) for k in key_names]
-    acc = _Accumulator(list(sums.raw), sums.n_replicates)
-    acc.hours.update(sums.hours)
-    if sums.keys:
-        fold = _folder(acc._rows_of([tuple(key[i] for i in at) for key in sums.keys]))
-        fold(acc.n_events, sums.n_events)
-        for m in acc.metrics:
-            acc.check(m, _abs_bound(sums.raw[m]), _abs_bound(sums.reps[m]))
-            fold(acc.raw[m], sums.raw[m])
-            fold(acc.reps[m], sums.reps[m])
-    return acc.result(key_names)
+    return acc.result(prefix + fine).regroup((*prefix, "variant_id", *projection))
 
 
 def read_window(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: str, start_hour: str, end_hour: str,

@@ -52,7 +52,7 @@ def test_unit_rows_carry_x_products_and_missing_units_get_zero() -> None:
     firsts = pa.table({"exp_id": ["e"] * 3, "variant_id": ["a", "b", "b"], "unit_id": ["u1", "u2", "u3"]})
     units = shard_partial(assignment_unit_rows(firsts, at, {"e": "s"}, 1, cov), at)
     total = events + units
-    cols = {name: total.raw[:, j].tolist() for j, name in enumerate(total.metric_names)}
+    cols = {name: total.raw[name].tolist() for name in total.metric_names}
     # a: u1 x=250, y=150; b: u2 x=-1 y=7, u3 no covariate (x=0) y=9
     assert cols["revenue__xy"] == [250 * 150, -7]
     assert cols["revenue__x"] == [250, -1]

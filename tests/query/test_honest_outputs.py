@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from rayab.aggregate.cell_sums import CellSums
 from rayab.cli.options import format_pvalue, results_table
 from rayab.model import AnalysisType, Config, Metric
 from rayab.query.compare import compare_metric
 from rayab.query.cuped import cuped_from_sums
 from rayab.query.results import results_from_sums, running_looks
 from rayab.query.spec import Query
-from rayab.query.window import WindowSums
 
 B = 200
 AT = AnalysisType("t", (Metric("clicks"), Metric("views")), n_replicates=B,
@@ -33,7 +33,7 @@ def _config(control_pct: float) -> Config:
                                       {"variant_id": "t", "traffic_pct": 100 - control_pct}]}]})
 
 
-def _unit_sums(units: dict[str, int], clicks_rate: dict[str, float], seed: int = 1) -> WindowSums:
+def _unit_sums(units: dict[str, int], clicks_rate: dict[str, float], seed: int = 1) -> CellSums:
     """Window sums built from per-unit data with Poisson(1) weights drawn here (the query never sees units)."""
     rng = np.random.default_rng(seed)
     raw: dict[str, list[int]] = {"units": [], "clicks": [], "views": []}
@@ -46,7 +46,7 @@ def _unit_sums(units: dict[str, int], clicks_rate: dict[str, float], seed: int =
         for name, y in (("units", np.ones(n, np.int64)), ("clicks", clicks), ("views", views)):
             raw[name].append(int(y.sum()))
             reps[name].append((w * y[:, None]).sum(axis=0))
-    return WindowSums(("variant_id",), (("c",), ("t",)), np.array([1, 1]),
+    return CellSums(("variant_id",), (("c",), ("t",)), np.array([1, 1]),
                       {k: np.array(v, np.int64) for k, v in raw.items()},
                       {k: np.array(v, np.int64) for k, v in reps.items()}, ("2026-11-23T00",))
 
@@ -181,7 +181,7 @@ def test_cuped_variance_reduction_is_defined_on_the_difference() -> None:
         for name, v in zip(columns, (np.ones_like(x), y, x, x * x, x * y), strict=True):
             raw[name].append(int(v.sum()))
             reps[name].append((w * v[:, None]).sum(axis=0))
-    sums = WindowSums(("variant_id",), (("c",), ("t",)), np.array([1, 1]),
+    sums = CellSums(("variant_id",), (("c",), ("t",)), np.array([1, 1]),
                       {k: np.array(v, np.int64) for k, v in raw.items()},
                       {k: np.array(v, np.int64) for k, v in reps.items()}, ())
     (result,) = cuped_from_sums(sums, at, config.experiment("e"), "clicks",

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
+from rayab.aggregate.cell_sums import CellSums
 from rayab.errors import NotFoundError, ValidationError
 from rayab.model import AnalysisType, Metric
 from rayab.model.hours import hours_between
@@ -18,7 +19,7 @@ from rayab.query.compare import compare_metric
 from rayab.query.filters import Equals, In, parse_filter
 from rayab.query.results import cumulative_results, experiment_results, run_query
 from rayab.query.spec import Query
-from rayab.query.window import WindowSums, read_window
+from rayab.query.window import read_window
 from rayab.stats.bootstrap import QUANTILE_METHOD
 from rayab.stats.multiplicity import adjust_pvalues
 from rayab.stats.poisson_weights import weights_for
@@ -190,13 +191,13 @@ def test_sequential_intervals_are_confidence_sequences_with_the_bootstrap_se(agg
         (max(cs.ci_lower for cs in own_looks), min(cs.ci_upper for cs in own_looks)), rel=1e-9)
 
 
-def _ratio_sums(clicks: np.ndarray, impressions: np.ndarray) -> WindowSums:
+def _ratio_sums(clicks: np.ndarray, impressions: np.ndarray) -> CellSums:
     """Two variants (control, treatment) of hand-made replicate sums, B = clicks.shape[1]."""
     n_events = np.array([10, 10])
     raw = {"clicks": clicks.sum(axis=1) // clicks.shape[1], "impressions": impressions.sum(axis=1)
            // impressions.shape[1], "units": np.array([5, 5])}
     reps = {"clicks": clicks, "impressions": impressions, "units": np.full_like(clicks, 5)}
-    return WindowSums(("variant_id",), (("control",), ("treatment",)), n_events, raw, reps, (START,))
+    return CellSums(("variant_id",), (("control",), ("treatment",)), n_events, raw, reps, (START,))
 
 
 def test_zero_denominator_replicates_are_counted_and_reported() -> None:

@@ -9,10 +9,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from rayab.aggregate.cell_sums import CellSums
 from rayab.errors import StorageError
 from rayab.model import AnalysisType, Metric
 from rayab.query.filters import Equals, In, Or, filter_mask
-from rayab.query.window import WindowSums, read_window, sum_partitions, sum_window
+from rayab.query.window import read_window, sum_partitions, sum_window
 from rayab.storage.partitions import list_partition_files
 from rayab.storage.tables import read_rows
 from tests.query.conftest import synthetic_rows, write_synthetic
@@ -39,7 +40,7 @@ def _reference(rows: pa.Table, metrics: Sequence[str], key_names: Sequence[str],
     return out
 
 
-def _assert_equal(sums: WindowSums, reference: dict[tuple[str, ...], dict], metrics: Sequence[str]) -> None:  # type: ignore[type-arg]
+def _assert_equal(sums: CellSums, reference: dict[tuple[str, ...], dict], metrics: Sequence[str]) -> None:  # type: ignore[type-arg]
     assert sums.keys == tuple(sorted(reference))
     for i, key in enumerate(sums.keys):
         assert sums.n_events[i] == reference[key]["n_events"]
