@@ -49,6 +49,7 @@ def bucket(salt: str, unit_id: str) -> float:
 def buckets(salt: str, unit_ids: Iterable[str]) -> npt.NDArray[np.float64]:
     """:func:`bucket` of many units as a float64 array."""
     prefix = salt.encode("utf-8") + b":"
-    raw = b"".join([md5(prefix + u.encode("utf-8")).digest()[:8] for u in unit_ids])
-    top = np.frombuffer(raw, dtype=">u8").astype(np.uint64) >> np.uint64(11)
+    # whole digests, then every other big-endian word: cheaper than slicing each digest in Python
+    raw = b"".join([md5(prefix + u.encode("utf-8")).digest() for u in unit_ids])
+    top = np.frombuffer(raw, dtype=">u8")[::2].astype(np.uint64) >> np.uint64(11)
     return top.astype(np.float64) / _TWO_53

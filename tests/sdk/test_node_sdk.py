@@ -1,7 +1,8 @@
 """The Node SDK (``sdk/node``) passes its own tests, which read the same vectors file as the Python ones, and
-assigns 100,000 random requests exactly as the Python engine does.
+assigns 100,000 random requests exactly as the Python engine does, and follows a live server's WatchConfig (when the
+optional @grpc/grpc-js is installed, as `npm ci` does).
 
-Runs ``node`` directly (Node's built-in test runner; the package has no dependencies, so nothing is installed)
+Runs ``node`` directly (Node's built-in test runner; the evaluator has no dependencies, so nothing is installed)
 and fails with Node's report when any vector fails; skipped, saying why, where Node 20 or later is not on the
 PATH.
 """
