@@ -14,8 +14,12 @@ Prints, as medians over ``--runs`` runs:
   experiment's rollout through the admin API (a committed config version) is timed from the admin call's return
   to each client's install of the new version (p50, p99, max over clients x ``--raises``).
 
-Usage: ``python scripts/bench_sdk.py [--runs 3] [--clients 100] [--raises 5]``; ``uptime`` is printed with the
-figures, which depend on what else runs on the machine.
+With ``--ray`` the propagation is measured on the production deployment instead: a local Ray with the config
+actor (which commits to a temporary warehouse) and one server actor that long-polls it, so a change crosses the
+config actor, the server actor and the stream.
+
+Usage: ``python scripts/bench_sdk.py [--runs 3] [--clients 100] [--raises 5] [--ray]``; ``uptime`` is printed
+with the figures, which depend on what else runs on the machine.
 """
 
 from __future__ import annotations
@@ -213,12 +217,35 @@ def propagation(port: int, clients: int, raises: int) -> list[float]:
     return delays
 
 
+def ray_propagation(folder: str, clients: int, raises: int) -> list[float]:
+    """:func:`propagation` through a local Ray deployment (config actor, one server actor)."""
+    import ray
+
+    from rayab.rpc.server import ServerSettings, launcher
+    from rayab.serving.servers import start_servers, stop_servers
+    from rayab.storage.warehouse import Warehouse
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        deployment = start_servers(Warehouse.from_url(Path(folder) / "ray-wh"),
+                                   launcher(ServerSettings(admin_token=ADMIN, sdk_key=SDK_KEY)), servers=1,
+                                   prefix="bench")
+        port = int(deployment.addresses[0].rsplit(":", 1)[1])
+        try:
+            return propagation(port, clients, raises)
+        finally:
+            stop_servers(deployment)
+    finally:
+        ray.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--units", type=int, default=1_000_000, help="ids of the vectorised column form")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--raises", type=int, default=5)
+    parser.add_argument("--ray", action="store_true", help="measure propagation through a Ray deployment")
     parser.add_argument("--serve", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -237,10 +264,13 @@ def main() -> None:
                 figures.update(remote_figures(static_port, units, column_units))
                 figures["memory_per_1000"] = memory_per_thousand()
                 runs.append(figures)
-            delays = propagation(live_port, args.clients, args.raises)
+            if not args.ray:
+                delays = propagation(live_port, args.clients, args.raises)
         finally:
             process.kill()
             process.wait()
+        if args.ray:
+            delays = ray_propagation(folder, args.clients, args.raises)
     median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     p50, p99 = _percentiles(delays)
     print(f"one unit, one of 100 experiments: p50 {median['one_p50']:.1f} us, p99 {median['one_p99']:.1f} us "
@@ -252,7 +282,8 @@ def main() -> None:
           f"(BatchAssign {median['remote_batch_per_s'] / 1e6:.2f}M/s: "
           f"{median['column_per_s'] / median['remote_batch_per_s']:.1f}x)")
     print(f"memory: {median['memory_per_1000'] / 2**20:.1f} MiB per 1,000 compiled experiments")
-    print(f"propagation to {args.clients} clients x {args.raises} raises: p50 {p50 * 1e3:.0f} ms, "
+    where = "a Ray deployment" if args.ray else "one server"
+    print(f"propagation through {where} to {args.clients} clients x {args.raises} raises: p50 {p50 * 1e3:.0f} ms, "
           f"p99 {p99 * 1e3:.0f} ms, max {max(delays) * 1e3:.0f} ms")
     print("load after:", os.getloadavg(), f"({os.cpu_count()} cores)")
 
