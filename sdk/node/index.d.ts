@@ -124,8 +124,24 @@ export class PreconditionError extends RayabError {}
 export interface ConfigWatch {
   /** The client evaluating from the latest snapshot received (swapped atomically on each new version). */
   readonly client: Client;
-  readonly stats: { connects: number; breaks: number; lastError: string; connected: boolean };
-  close(): void;
+  readonly stats: WatchStats;
+  /** Buffer the exposure of a measured assignment (once per experiment and unit); false if not buffered. */
+  logExposure(unitId: string, assignment: Assignment): boolean;
+  /** Send the buffered exposures with LogExposures; false (kept, bounded) when the call failed. */
+  flush(): Promise<boolean>;
+  /** Stop following, flush, close the channel. */
+  close(): Promise<WatchStats>;
+}
+
+export interface WatchStats {
+  connects: number;
+  breaks: number;
+  lastError: string;
+  connected: boolean;
+  exposuresLogged: number;
+  exposuresSent: number;
+  exposuresDropped: number;
+  exposuresRejected: number;
 }
 
 export interface WatchOptions {
@@ -135,6 +151,7 @@ export interface WatchOptions {
   staleMs?: number;
   waitMs?: number;
   onUpdate?: (version: number) => void;
+  maxPending?: number;
 }
 
 /** Follow a server's WatchConfig with the SDK key; resolves once the first snapshot is installed. */

@@ -109,8 +109,9 @@ def test_the_readme_sdk_commands_run_as_written() -> None:
 
 def test_node_follows_watch_config_and_assigns_as_the_server(tmp_path: Path, workdir: Path) -> None:
     """The Node SDK on a live server's WatchConfig stream (``@rayab/sdk/watch``, needing the optional
-    @grpc/grpc-js): it receives the snapshot, then a rollout raise committed while it waits, and assigns random
-    requests exactly as the Python engine does at that version."""
+    @grpc/grpc-js): it receives the snapshot, then a rollout raise committed while it waits, assigns random
+    requests exactly as the Python engine does at that version, and the exposures it logs (every third unit's)
+    reach the server's assignment log, exactly those."""
     node = _node()
     if not (PACKAGE / "node_modules" / "@grpc" / "grpc-js").is_dir():
         pytest.skip("@grpc/grpc-js is not installed in sdk/node (npm ci installs it): WatchConfig is not checked here")
@@ -131,7 +132,7 @@ def test_node_follows_watch_config_and_assigns_as_the_server(tmp_path: Path, wor
         requests.write_text(json.dumps({"unit_ids": units, "attributes": attributes}))
         out = tmp_path / "answers.json"
         process = subprocess.Popen([node, str(PACKAGE / "bin" / "watch-assign.js"), f"127.0.0.1:{server.port}",
-                                    "node-key", str(requests), "2", str(out)], stdout=subprocess.PIPE,
+                                    "node-key", str(requests), "2", str(out), "3"], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         assert process.stdout is not None
         assert "config version 1" in process.stdout.readline()  # it follows the stream: now raise the rollout
@@ -145,5 +146,10 @@ def test_node_follows_watch_config_and_assigns_as_the_server(tmp_path: Path, wor
         assert answers["reasons"] == [[a.reason for a in row] for row in rows]
         assert {r for row in answers["reasons"] for r in row} == {"assigned", "not_targeted", "outside_layer_slice",
                                                                   "outside_rollout"}
+        exposed = sorted((a.exp_id, units[i], a.variant_id) for i, row in enumerate(rows) if i % 3 == 0
+                         for a in row if a.in_experiment)
+        logged = sorted((e, u, v) for e, u, v, _ in server.recorder.drain())
+        assert logged == exposed and answers["exposures_sent"] == len(exposed) > 50
+        assert answers["exposures_dropped"] == 0
     finally:
         server.close()

@@ -3,12 +3,13 @@
 // writes the answers as JSON (the same form as bin/assign-file.js): how the Python tests check the Node SDK
 // evaluating from the stream.
 //
-// Usage: node bin/watch-assign.js HOST:PORT SDK_KEY REQUESTS.json MIN_VERSION OUT.json
+// Usage: node bin/watch-assign.js HOST:PORT SDK_KEY REQUESTS.json MIN_VERSION OUT.json [EXPOSE_EVERY]
+//   EXPOSE_EVERY=k logs the exposures of every k-th unit (LogExposures) before closing; the default 0 logs none.
 
 import { writeFileSync, readFileSync } from "node:fs";
 import { watchConfig } from "../src/watch.js";
 
-const [target, key, requestsPath, minVersion, outPath] = process.argv.slice(2);
+const [target, key, requestsPath, minVersion, outPath, exposeEvery] = process.argv.slice(2);
 if (!outPath) {
   console.error("usage: node bin/watch-assign.js HOST:PORT SDK_KEY REQUESTS.json MIN_VERSION OUT.json");
   process.exit(2);
@@ -26,13 +27,21 @@ try {
   const client = watch.client;
   const rows = client.assignBatch(requests.unit_ids, requests.attributes ?? null,
     { sessionIds: requests.session_ids ?? null });
+  const every = Number(exposeEvery ?? 0);
+  if (every > 0) {
+    rows.forEach((row, i) => {
+      if (i % every === 0) row.forEach((a) => watch.logExposure(requests.unit_ids[i], a));
+    });
+  }
+  const stats = await watch.close();
   writeFileSync(outPath, JSON.stringify({
     config_version: client.configVersion,
     exp_ids: rows.length > 0 ? rows[0].map((a) => a.expId) : [],
     variants: rows.map((row) => row.map((a) => a.variantId)),
     reasons: rows.map((row) => row.map((a) => a.reason)),
+    exposures_sent: stats.exposuresSent,
+    exposures_dropped: stats.exposuresDropped,
   }));
-  watch.close();
 } catch (err) {
   console.error(`watch-assign: ${err.message}`);
   process.exit(1);

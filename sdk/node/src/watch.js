@@ -6,6 +6,11 @@
 // snapshot, then sends every newer version; when it breaks (server restart, network, or `staleMs` without even a
 // heartbeat) the client keeps serving its last snapshot and this reconnects with jittered exponential backoff,
 // asking only for versions newer than the one it holds.
+//
+// Exposures: `handle.logExposure(unitId, assignment)` buffers a measured assignment (reason "assigned"), once per
+// (experiment, unit), at most `maxPending` (100,000; past that they are dropped and counted); `flush()` sends them
+// with LogExposures and `close()` flushes first. Calling it is the caller's choice: on first use of a parameter,
+// explicitly, or never.
 
 import { fileURLToPath } from "node:url";
 import { Client } from "./client.js";
@@ -74,10 +79,61 @@ export async function watchConfig(target, sdkKey, options = {}) {
   watchdog.unref();
   connect();
 
+  const maxPending = options.maxPending ?? 100000;
+  let pending = [];
+  const seen = new Set();
+  Object.assign(stats, { exposuresLogged: 0, exposuresSent: 0, exposuresDropped: 0, exposuresRejected: 0 });
+
+  const send = (rows) => new Promise((resolve, reject) => {
+    const stream = stub.LogExposures(metadata, { deadline: Date.now() + 10000 }, (err, reply) => {
+      if (err) reject(err); else resolve(reply);
+    });
+    for (let i = 0; i < rows.length; i += 5000) {
+      stream.write({ exposures: rows.slice(i, i + 5000) });
+    }
+    stream.end();
+  });
+
   const handle = {
     get client() { return client; },
     stats,
-    close() { closed = true; clearInterval(watchdog); call?.cancel(); stub.close(); },
+    logExposure(unitId, assignment) {
+      if (!assignment.inExperiment) return false;
+      const key = `${assignment.expId}\u0000${unitId}`;
+      if (seen.has(key)) return false;
+      if (pending.length >= maxPending) { stats.exposuresDropped += 1; return false; }
+      seen.add(key);
+      pending.push({ exp_id: assignment.expId, unit_id: unitId, variant_id: assignment.variantId,
+        exposed_at_us: Date.now() * 1000 });
+      stats.exposuresLogged += 1;
+      return true;
+    },
+    async flush() {
+      const rows = pending;
+      pending = [];
+      if (rows.length === 0) return true;
+      try {
+        const reply = await send(rows);
+        stats.exposuresSent += reply.accepted;
+        stats.exposuresRejected += reply.rejected;
+        stats.exposuresDropped += reply.dropped;
+        return true;
+      } catch (err) {
+        stats.lastError = `${err.code}: ${err.details}`;
+        const room = Math.max(maxPending - pending.length, 0);
+        stats.exposuresDropped += Math.max(rows.length - room, 0);
+        pending = rows.slice(0, room).concat(pending);
+        return false;
+      }
+    },
+    async close() {
+      closed = true;
+      clearInterval(watchdog);
+      call?.cancel();
+      await handle.flush();
+      stub.close();
+      return stats;
+    },
   };
   const timer = setTimeout(() => firstReject(new Error(
     `no config snapshot from ${target} within ${options.waitMs ?? 10000} ms: ${stats.lastError || "no answer"}`)),
