@@ -18,7 +18,7 @@ PACKAGE = ROOT / "rayab"
 # Lowest first: a package may import only packages listed before it (and itself).
 LAYERS = (
     "_lazy", "errors", "model", "stats", "assignment", "storage", "aggregate", "lifecycle", "simulate", "query",
-    "guardrails", "api", "runtime", "hourly", "serving", "rpc", "report", "console", "cli",
+    "guardrails", "api", "runtime", "hourly", "serving", "rpc", "client", "report", "console", "cli",
 )
 # Third-party packages that only some packages may import.
 ONLY_IN = {

@@ -31,9 +31,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from rayab.assignment.layers import check_layers
 from rayab.assignment.plan import Assignment, ExperimentPlan
-from rayab.assignment.request import check_attributes, check_exp_ids, check_ids
+from rayab.assignment.request import MAX_ID_LENGTH, check_attributes, check_exp_ids, check_ids
 from rayab.errors import NotFoundError, PreconditionError, SpecError, ValidationError
 from rayab.model.experiment import Experiment
 from rayab.model.validation import check_int, check_keys
@@ -112,6 +115,40 @@ class Assigner:
         """The snapshot this assigner answers from."""
         return self._snapshot
 
+    @property
+    def served(self) -> tuple[ExperimentPlan, ...]:
+        """The compiled experiments answered when no ``exp_ids`` are given (running, or stopped with a shipped
+        variant), in config order."""
+        return self._served
+
+    def variant_column(self, exp_id: str, unit_ids: Sequence[str],
+                       attributes: Mapping[str, str | int | float | bool] | None = None,
+                       ) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
+        """One experiment for many units sharing ``attributes``: each unit's index into the variant ids (-1: no
+        variant), and the variant ids. Decides as :meth:`assign_batch` does; unit ids must be non-empty (an
+        experiment in ``session`` consistency, which hashes session ids, gives -1 to everyone).
+
+        >>> from rayab.model.experiment import Experiment
+        >>> exp = Experiment.from_dict({"exp_id": "e", "name": "e", "primary_kpi": "ctr",
+        ...     "start_time": "2026-11-24T00:00:00Z", "variants": [{"variant_id": "a", "traffic_pct": 50},
+        ...                                                      {"variant_id": "b", "traffic_pct": 50}]})
+        >>> column, variants = Assigner(ConfigSnapshot(1, (exp,))).variant_column("e", ["alice", "bob"])
+        >>> column.tolist(), variants
+        ([1, 0], ('a', 'b'))
+        """
+        plan = self._plan(exp_id)
+        n = _check_length("unit_ids", unit_ids, None)
+        _check_column_ids(unit_ids)
+        checked = check_attributes(attributes)
+        if plan.experiment.consistency == "session":
+            return np.full(n, -1, dtype=np.int16), plan.variant_ids
+        try:
+            return plan.variant_column(unit_ids, checked), plan.variant_ids
+        except UnicodeEncodeError:  # a lone surrogate: name the id as check_ids does
+            for i, unit_id in enumerate(unit_ids):
+                check_ids(unit_id, None, f"unit_ids[{i}]")
+            raise
+
     def assign(self, unit_id: str, attributes: Mapping[str, str | int | float | bool] | None = None,
                exp_ids: Sequence[str] | None = None, session_id: str | None = None) -> list[Assignment]:
         """The assignment of one unit in each requested experiment (every served one when ``exp_ids`` is None)."""
@@ -161,3 +198,15 @@ def _check_length(field: str, values: Any, expected: int | None) -> int:
     if expected is not None and len(values) != expected:
         raise ValidationError(field, f"<{len(values)} entries>", f"must have one entry per unit id ({expected})")
     return len(values)
+
+
+def _check_column_ids(unit_ids: Sequence[str]) -> None:
+    """Every id a non-empty string of at most MAX_ID_LENGTH characters, checked at C speed; the failing one is
+    then found and named as :func:`check_ids` would."""
+    if not unit_ids:
+        return
+    if set(map(type, unit_ids)) == {str} and min(map(len, unit_ids)) > 0 and \
+            max(map(len, unit_ids)) <= MAX_ID_LENGTH:
+        return  # a lone surrogate fails when the id is encoded for hashing (check_ids names it then)
+    for i, unit_id in enumerate(unit_ids):
+        check_ids(unit_id, None, f"unit_ids[{i}]")

@@ -29,7 +29,6 @@ config_version=7, in_experiment=True, reason='assigned')
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -40,7 +39,7 @@ import numpy.typing as npt
 
 from rayab.assignment.allocation import experiment_ranges
 from rayab.assignment.growthbook import gb_hash
-from rayab.assignment.hashing import buckets, digest_position
+from rayab.assignment.hashing import buckets, digest_position, md5
 from rayab.assignment.layers import layer_salt
 from rayab.assignment.targeting import Attributes, Predicate, compile_rule
 from rayab.model.experiment import Experiment, ExperimentStatus, ParameterValue
@@ -121,7 +120,7 @@ class ExperimentPlan:
     def position(self, hash_id: str) -> float:
         """The id's position in [0, 1) for the variant ranges."""
         if self.experiment.hash_mode == "rayab":
-            digest = hashlib.md5(self.assign_prefix + hash_id.encode(), usedforsecurity=False).digest()
+            digest = md5(self.assign_prefix + hash_id.encode()).digest()
             return digest_position(digest)
         position = gb_hash(self.experiment.assignment_salt, hash_id, self.experiment.hash_version)
         assert position is not None
@@ -130,7 +129,7 @@ class ExperimentPlan:
     def layer_position(self, hash_id: str) -> float:
         """The id's position in [0, 1) in the experiment's layer."""
         if self.experiment.hash_mode == "rayab":
-            digest = hashlib.md5(self.layer_prefix + hash_id.encode(), usedforsecurity=False).digest()
+            digest = md5(self.layer_prefix + hash_id.encode()).digest()
             return digest_position(digest)
         position = gb_hash("__" + self.experiment.layer, hash_id, 1)
         assert position is not None
@@ -166,6 +165,24 @@ class ExperimentPlan:
         for i, position in zip(eligible, positions.tolist(), strict=True):
             results[i] = self._pick(position, config_version)
         return [r for r in results if r is not None]
+
+    def variant_column(self, hash_ids: Sequence[str], attributes: Attributes) -> npt.NDArray[np.int16]:
+        """For many non-empty ids sharing ``attributes``: each one's variant index (-1: no variant), the same
+        decisions as :meth:`decide_many` in columnar form (one vectorised hash pass, no per-unit objects)."""
+        n = len(hash_ids)
+        if self.serving == "shipped":
+            return np.full(n, self.variant_ids.index(self.experiment.shipped_variant or ""), dtype=np.int16)
+        if self.predicate is not None and not self.predicate(attributes):
+            return np.full(n, -1, dtype=np.int16)
+        # the ranges are ascending and disjoint: an odd insertion point in their flattened bounds is inside one
+        bounds = np.array([bound for pair in self.ranges for bound in pair], dtype=np.float64)
+        slot = np.searchsorted(bounds, self._positions(list(hash_ids)), side="right")
+        column = np.where(slot % 2 == 1, (slot - 1) // 2, -1).astype(np.int16)
+        if self.layer_slice is not None and n:
+            low, high = self.layer_slice
+            layer = self._layer_positions(list(hash_ids))
+            column[(layer < low) | (layer >= high)] = -1
+        return column
 
     def _exclusion(self, hash_id: str, attributes: Attributes, check_layer: bool = True) -> AssignmentReason | None:
         if not hash_id:

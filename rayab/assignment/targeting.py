@@ -85,8 +85,12 @@ def read_as(kind: ValueKind, value: Any) -> Any:
         lowered = value.lower() if isinstance(value, str) else None
         return {"true": True, "false": False}.get(lowered) if lowered is not None else None
     if isinstance(value, str):
-        return version_key(value)
-    return version_key(str(value)) if isinstance(value, int) and not isinstance(value, bool) else None
+        return _version_key(value)
+    return _version_key(str(value)) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# Request attributes repeat (a handful of app versions): parsing each once takes a regex match off every request.
+_version_key = lru_cache(maxsize=4096)(version_key)
 
 
 def _read_number(value: Any) -> float | None:

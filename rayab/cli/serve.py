@@ -8,7 +8,8 @@ buffered first assignment is committed, the logger is closed and each server's f
 The admin token comes from the environment
 variable ``RAYAB_ADMIN_TOKEN`` or ``--admin-token-file``, never from the command line (it would show in ``ps``);
 likewise the optional read token (``RAYAB_READ_TOKEN`` or ``--read-token-file``) that experiment and results reads
-then need.
+then need, and the SDK key (``RAYAB_SDK_KEY`` or ``--sdk-key-file``) that in-process SDKs present to follow the
+config (``WatchConfig``) and log exposures (``LogExposures``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import Any
 from rayab.cli.options import add_common
 from rayab.errors import ValidationError
 
-__all__ = ["admin_token", "read_token", "register"]
+__all__ = ["admin_token", "read_token", "register", "sdk_key"]
 
 TOKEN_VARIABLE = "RAYAB_ADMIN_TOKEN"
 READ_TOKEN_VARIABLE = "RAYAB_READ_TOKEN"
+SDK_KEY_VARIABLE = "RAYAB_SDK_KEY"
 
 
 def admin_token(token_file: str | None, variable: str = TOKEN_VARIABLE, field: str = "admin_token_file") -> str | None:
@@ -42,6 +44,11 @@ def admin_token(token_file: str | None, variable: str = TOKEN_VARIABLE, field: s
 def read_token(token_file: str | None) -> str | None:
     """The read token from ``token_file`` if given, else from ``RAYAB_READ_TOKEN`` (None if neither)."""
     return admin_token(token_file, READ_TOKEN_VARIABLE, "read_token_file")
+
+
+def sdk_key(key_file: str | None) -> str | None:
+    """The SDK key from ``key_file`` if given, else from ``RAYAB_SDK_KEY`` (None if neither)."""
+    return admin_token(key_file, SDK_KEY_VARIABLE, "sdk_key_file")
 
 
 def _serve_until_stopped(deployment: Any, duration: float | None) -> None:
@@ -67,7 +74,8 @@ def _run(args: argparse.Namespace) -> int:
 
     token = admin_token(args.admin_token_file)
     settings = ServerSettings(host=args.host, port=args.port, admin_token=token,
-                              read_token=read_token(args.read_token_file), tls_cert_file=args.tls_cert,
+                              read_token=read_token(args.read_token_file), sdk_key=sdk_key(args.sdk_key_file),
+                              tls_cert_file=args.tls_cert,
                               tls_key_file=args.tls_key)
     warehouse = Warehouse.from_url(args.warehouse)
     with ray_session(args.address, args.num_cpus):
@@ -106,6 +114,9 @@ def register(sub: Any) -> None:
     serve.add_argument("--read-token-file", default=None,
                        help=f"file holding a read token that experiment and results reads then need "
                             f"(default: ${READ_TOKEN_VARIABLE}; unset: open reads, never showing salts)")
+    serve.add_argument("--sdk-key-file", default=None,
+                       help=f"file holding the key SDKs present to follow the config and log exposures "
+                            f"(default: ${SDK_KEY_VARIABLE}; unset: only the admin token may)")
     serve.add_argument("--tls-cert", default=None, help="PEM certificate: serve TLS (with --tls-key)")
     serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     serve.add_argument("--namespace", default="rayab", help="Ray namespace of the actors (default rayab)")

@@ -4,6 +4,11 @@ The **admin token** guards mutations, and it alone sees an experiment's secrets 
 salts: whoever knows them can compute every unit's variant). A server started without an admin token refuses
 every mutation (there is no "open" mode by accident).
 
+The **SDK key** lets an SDK follow the config (``WatchConfig``, salts included: an SDK cannot assign without
+them) and send the exposures it decided (``LogExposures``); the admin token works too. The read token does not:
+it is refused with ``PERMISSION_DENIED`` (it may read experiments, never their salts), a call without a token
+with ``UNAUTHENTICATED``. A server without an SDK key serves ``WatchConfig`` to the admin token only.
+
 The optional **read token** guards the reads of experiments and results: when it is set, those calls need it (or
 the admin token, which works for everything); when it is not, they are open but still never carry secrets. The
 assignment service needs no token: it is what applications call.
@@ -23,6 +28,13 @@ Traceback (most recent call last):
 rayab.rpc.status.Unauthenticated: authorization: missing; reads need the read token (or the admin token)
 >>> ReadAccess(admin, None).check([])  # open reads, without secrets
 False
+>>> sdk = SdkAccess(admin, "k3y", "r34d")
+>>> sdk.check([("authorization", "Bearer k3y")]), sdk.check([("authorization", "Bearer s3cret")])
+(None, None)
+>>> sdk.check([("authorization", "Bearer r34d")])
+Traceback (most recent call last):
+...
+rayab.rpc.status.PermissionDenied: authorization: the read token never sees salts; this call needs the SDK key
 """
 
 from __future__ import annotations
@@ -30,9 +42,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 
-from rayab.rpc.status import Unauthenticated
+from rayab.rpc.status import PermissionDenied, Unauthenticated
 
-__all__ = ["AdminToken", "ReadAccess", "bearer_metadata"]
+__all__ = ["AdminToken", "ReadAccess", "SdkAccess", "bearer_metadata"]
 
 _PREFIX = "bearer "
 Metadata = Iterable[tuple[str, str | bytes]] | None
@@ -114,3 +126,33 @@ class ReadAccess:
         if not _same(presented, self._token):
             raise Unauthenticated("authorization: the bearer token is neither the read token nor the admin token")
         return False
+
+
+class SdkAccess:
+    """Who may follow the config with its salts and log exposures: holders of the SDK key or the admin token."""
+
+    def __init__(self, admin: AdminToken, sdk_key: str | None = None, read_token: str | None = None) -> None:
+        self._admin = admin
+        self._key = _secret(sdk_key)
+        self._read = _secret(read_token)
+
+    @property
+    def configured(self) -> bool:
+        """Whether the server has an SDK key."""
+        return self._key is not None
+
+    def check(self, metadata: Metadata) -> None:
+        """Return if the metadata carries the SDK key or the admin token, else raise :class:`Unauthenticated`
+        (no or an unknown token) or :class:`PermissionDenied` (the read token)."""
+        presented = _bearer(metadata)
+        if self._admin.matches(metadata) or _same(presented, self._key):
+            return
+        if presented is None:
+            raise Unauthenticated("authorization: missing; WatchConfig and LogExposures need "
+                                  "'authorization: Bearer <SDK key>'")
+        if _same(presented, self._read):
+            raise PermissionDenied("authorization: the read token never sees salts; this call needs the SDK key")
+        if self._key is None:
+            raise Unauthenticated("authorization: this server has no SDK key configured; only the admin token may "
+                                  "watch the config")
+        raise Unauthenticated("authorization: the bearer token is not the SDK key")

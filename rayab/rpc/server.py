@@ -36,7 +36,7 @@ from rayab.rpc._generated import experiments_pb2_grpc as epb_grpc
 from rayab.rpc._generated import results_pb2 as rpb
 from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
 from rayab.rpc.assignment_service import AssignmentService
-from rayab.rpc.auth import AdminToken, ReadAccess
+from rayab.rpc.auth import AdminToken, ReadAccess, SdkAccess
 from rayab.rpc.experiment_service import ExperimentAdmin, ExperimentService
 from rayab.rpc.reflection import enable_reflection
 from rayab.rpc.results_service import ResultsService
@@ -67,7 +67,9 @@ class ServerSettings:
 
     ``port`` 0 picks a free port. TLS is on when ``tls_cert_file`` and ``tls_key_file`` (PEM) are both given.
     Without ``admin_token`` the admin service refuses every mutation; with ``read_token`` the experiment and
-    results reads need it (or the admin token), without it they are open but never show salts. ``reuse_port``
+    results reads need it (or the admin token), without it they are open but never show salts. ``sdk_key`` is the
+    key SDKs present to ``WatchConfig`` (the snapshot with its salts) and ``LogExposures``; without it only the
+    admin token may; ``watch_heartbeat_s`` is how often a quiet ``WatchConfig`` stream sends a heartbeat. ``reuse_port``
     lets several servers of one deployment share a port on one host (the kernel spreads connections); it is off
     by default so that a server left over from another deployment makes the bind fail instead of silently taking
     half the connections.
@@ -83,6 +85,8 @@ class ServerSettings:
     batch_chunk: int = 2_000
     server_id: str = ""
     reuse_port: bool = False
+    sdk_key: str | None = None
+    watch_heartbeat_s: float = 10.0
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -95,6 +99,8 @@ class ServerSettings:
                 raise ValidationError(field, path, "must be a readable PEM file")
         if self.batch_chunk < 1:
             raise ValidationError("batch_chunk", self.batch_chunk, "must be at least 1")
+        if not 0 < self.watch_heartbeat_s <= 3600:
+            raise ValidationError("watch_heartbeat_s", self.watch_heartbeat_s, "must be in (0, 3600] seconds")
 
     @property
     def tls(self) -> bool:
@@ -119,7 +125,9 @@ class RunningServer:
     health: health.aio.HealthServicer
 
     async def stop(self, grace: float | None = 5.0) -> None:
-        """Report NOT_SERVING, then stop, letting calls in flight finish within ``grace`` seconds."""
+        """Report NOT_SERVING, end the WatchConfig streams, then stop, letting calls in flight finish within
+        ``grace`` seconds."""
+        self.assignments.close_watches()
         for name in ("", ASSIGNMENT_SERVICE, EXPERIMENT_SERVICE, RESULTS_SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace)
@@ -134,10 +142,12 @@ async def start_server(settings: ServerSettings, holder: SnapshotHolder, admin: 
                ("grpc.max_send_message_length", settings.max_message_bytes),
                ("grpc.so_reuseport", int(settings.reuse_port))]
     server = grpc.aio.server(options=options)
-    assignments = AssignmentService(holder, recorder, settings.server_id, settings.batch_chunk)
+    token = AdminToken(settings.admin_token)
+    sdk = SdkAccess(token, settings.sdk_key, settings.read_token)
+    assignments = AssignmentService(holder, recorder, settings.server_id, settings.batch_chunk, sdk,
+                                    settings.watch_heartbeat_s)
     apb_grpc.add_AssignmentServiceServicer_to_server(assignments, server)  # type: ignore[no-untyped-call]
     names = [ASSIGNMENT_SERVICE]
-    token = AdminToken(settings.admin_token)
     reads = ReadAccess(token, settings.read_token)
     if admin is not None:
         epb_grpc.add_ExperimentServiceServicer_to_server(  # type: ignore[no-untyped-call]
@@ -190,7 +200,8 @@ class ServingEndpoint:
         recorder = service.recorder
         return {"config_version": self.version, "assign_requests": service.assign_requests,
                 "batch_requests": service.batch_requests, "batches_stopped": service.batches_stopped,
-                "logged": recorder.recorded if recorder else 0, "dropped": recorder.dropped if recorder else 0}
+                "logged": recorder.recorded if recorder else 0, "dropped": recorder.dropped if recorder else 0,
+                "watchers": service.watchers, "exposures_accepted": service.exposures_accepted}
 
     async def stop(self, grace_s: float) -> None:
         """Stop gracefully (see :meth:`RunningServer.stop`)."""

@@ -5,6 +5,10 @@ once per version and reused by every request. A :class:`SnapshotHolder` points a
 reads ``holder.current`` **once** and answers everything from that object, so it never mixes two versions
 even if a new version is installed while it runs (replacing one attribute is atomic in Python).
 
+``WatchConfig`` streams wait in :meth:`SnapshotHolder.next_version` for a version newer than the one their client
+holds; :meth:`SnapshotHolder.install` wakes them (from any thread or event loop), and every stream sends the same
+SDK document text, rendered once per version (:meth:`ServedConfig.document_json`).
+
 >>> from rayab.assignment import ConfigSnapshot
 >>> from rayab.model.experiment import Experiment
 >>> exp = Experiment.from_dict({"exp_id": "ctr_test", "name": "ctr", "primary_kpi": "ctr",
@@ -23,10 +27,13 @@ False
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Sequence
 
 from rayab.assignment import Assigner, Assignment, ConfigSnapshot
+from rayab.assignment.snapshot_json import dumps
 from rayab.rpc._generated import assignment_pb2 as apb
 from rayab.rpc.convert import REASONS, set_parameter
 
@@ -36,7 +43,7 @@ __all__ = ["ServedConfig", "SnapshotHolder"]
 class ServedConfig:
     """One config version and its cached protobuf answers."""
 
-    __slots__ = ("_lock", "_messages", "_variants", "assigner", "version")
+    __slots__ = ("_document", "_lock", "_messages", "_variants", "assigner", "version")
 
     def __init__(self, snapshot: ConfigSnapshot) -> None:
         self.assigner = Assigner(snapshot)
@@ -44,6 +51,21 @@ class ServedConfig:
         self._messages: dict[tuple[str, str | None, str], apb.Assignment] = {}
         self._variants: dict[str, tuple[list[apb.Variant], dict[str, int]]] = {}
         self._lock = threading.Lock()
+        self._document: str | None = None
+
+    def document_json(self) -> str:
+        """The SDK snapshot document of this version as JSON text (rendered once, shared by every stream)."""
+        document = self._document
+        if document is None:
+            document = self._document = dumps(self.assigner.snapshot)
+        return document
+
+    def variant_ids(self, exp_id: str) -> tuple[str, ...] | None:
+        """The variant ids of ``exp_id`` in this version (None if it is not in it)."""
+        for experiment in self.assigner.snapshot.experiments:
+            if experiment.exp_id == exp_id:
+                return tuple(v.variant_id for v in experiment.variants)
+        return None
 
     def assignment_message(self, assignment: Assignment) -> apb.Assignment:
         """The protobuf form of ``assignment`` (cached: all units with one outcome share one message)."""
@@ -83,6 +105,7 @@ class SnapshotHolder:
     def __init__(self, snapshot: ConfigSnapshot) -> None:
         self.current = ServedConfig(snapshot)
         self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
 
     @property
     def version(self) -> int:
@@ -98,4 +121,49 @@ class SnapshotHolder:
             if snapshot.version <= self.current.version:
                 return False
             self.current = served
+        self.wake()
         return True
+
+    def wake(self) -> None:
+        """Wake every :meth:`next_version` waiting now (a new version, or the server is closing)."""
+        with self._lock:
+            waiters, self._waiters = self._waiters, set()
+        for loop, future in waiters:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits there any more
+                loop.call_soon_threadsafe(_resolve, future)
+
+    async def next_version(self, after: int, timeout_s: float) -> ServedConfig | None:
+        """The served config as soon as its version is above ``after``; None after ``timeout_s`` seconds or when
+        :meth:`wake` is called without a newer version.
+
+        >>> from rayab.assignment import ConfigSnapshot
+        >>> holder = SnapshotHolder(ConfigSnapshot(4, ()))
+        >>> asyncio.run(holder.next_version(3, 1.0)).version  # the client is behind: at once
+        4
+        >>> asyncio.run(holder.next_version(4, 0.01)) is None  # the client is current: wait for the next
+        True
+        """
+        current = self.current
+        if current.version > after:
+            return current
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        waiter = (loop, future)
+        with self._lock:
+            if self.current.version > after:
+                return self.current
+            self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
+        current = self.current
+        return current if current.version > after else None
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -8,6 +8,7 @@ NotFoundError               NOT_FOUND              an unknown experiment
 ConflictError               ABORTED                a config change based on a stale version (retry)
 PreconditionError           FAILED_PRECONDITION    a stopped experiment, a forbidden status change
 Unauthenticated             UNAUTHENTICATED        an admin mutation without the right bearer token
+PermissionDenied            PERMISSION_DENIED      a valid token that may not do this (the read token on WatchConfig)
 StorageError                UNAVAILABLE            the warehouse failed; retrying later may succeed
 InputDataError              DATA_LOSS              unreadable input data
 any other RayabError        INTERNAL
@@ -37,7 +38,7 @@ from rayab.errors import (
     ValidationError,
 )
 
-__all__ = ["Unauthenticated", "abort_with", "guarded", "status_of"]
+__all__ = ["PermissionDenied", "Unauthenticated", "abort_with", "guarded", "status_of"]
 
 _S = TypeVar("_S")
 _Req = TypeVar("_Req")
@@ -48,6 +49,10 @@ class Unauthenticated(RayabError):
     """A call that needs credentials came without valid ones."""
 
 
+class PermissionDenied(RayabError):
+    """A call came with a valid token that does not allow it."""
+
+
 # Checked in order: the first matching class decides (subclasses before their bases).
 _CODES: tuple[tuple[type[RayabError], grpc.StatusCode], ...] = (
     (ValidationError, grpc.StatusCode.INVALID_ARGUMENT),
@@ -55,6 +60,7 @@ _CODES: tuple[tuple[type[RayabError], grpc.StatusCode], ...] = (
     (ConflictError, grpc.StatusCode.ABORTED),
     (PreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (StorageError, grpc.StatusCode.UNAVAILABLE),
     (InputDataError, grpc.StatusCode.DATA_LOSS),
 )

@@ -40,8 +40,10 @@ class AssignmentRecorder:
         """Buffer one assignment unless it was seen recently; count it as dropped if the buffer is full."""
         self.record_many([(exp_id, unit_id, variant_id, assigned_at_us)])
 
-    def record_many(self, rows: list[LogRow]) -> None:
-        """:meth:`record` for many rows under one lock (a batch call records thousands)."""
+    def record_many(self, rows: list[LogRow]) -> int:
+        """:meth:`record` for many rows under one lock (a batch call records thousands); returns how many of them
+        were dropped because the buffer was full."""
+        dropped = 0
         with self._lock:
             seen, buffered = self._seen, self._rows
             for row in rows:
@@ -52,10 +54,13 @@ class AssignmentRecorder:
                     seen.clear()  # forgetting only costs a duplicate row, which the logger removes
                 seen.add(key)
                 if len(buffered) >= self.max_rows:
-                    self.dropped += 1
+                    seen.discard(key)  # not kept: a later attempt must not be taken for a duplicate
+                    dropped += 1
                 else:
                     buffered.append(row)
                     self.recorded += 1
+            self.dropped += dropped
+        return dropped
 
     def pending(self) -> int:
         """Rows waiting to be drained."""

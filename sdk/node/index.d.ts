@@ -119,3 +119,40 @@ export class ValidationError extends RayabError { readonly rule: string; }
 export class SnapshotError extends ValidationError {}
 export class NotFoundError extends RayabError {}
 export class PreconditionError extends RayabError {}
+
+/** A running WatchConfig follower (`@rayab/sdk/watch`; needs the optional @grpc/grpc-js and @grpc/proto-loader). */
+export interface ConfigWatch {
+  /** The client evaluating from the latest snapshot received (swapped atomically on each new version). */
+  readonly client: Client;
+  readonly stats: WatchStats;
+  /** Buffer the exposure of a measured assignment (once per experiment and unit); false if not buffered. */
+  logExposure(unitId: string, assignment: Assignment): boolean;
+  /** Send the buffered exposures with LogExposures; false (kept, bounded) when the call failed. */
+  flush(): Promise<boolean>;
+  /** Stop following, flush, close the channel. */
+  close(): Promise<WatchStats>;
+}
+
+export interface WatchStats {
+  connects: number;
+  breaks: number;
+  lastError: string;
+  connected: boolean;
+  exposuresLogged: number;
+  exposuresSent: number;
+  exposuresDropped: number;
+  exposuresRejected: number;
+}
+
+export interface WatchOptions {
+  protoPath?: string;
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  staleMs?: number;
+  waitMs?: number;
+  onUpdate?: (version: number) => void;
+  maxPending?: number;
+}
+
+/** Follow a server's WatchConfig with the SDK key; resolves once the first snapshot is installed. */
+export function watchConfig(target: string, sdkKey: string, options?: WatchOptions): Promise<ConfigWatch>;

@@ -179,7 +179,8 @@ def test_reflection_lists_services_and_serves_their_descriptors(server):
              for raw in answer.file_descriptor_response.file_descriptor_proto]
     assignment = next(f for f in files if f.name == "rayab/v1/assignment.proto")
     (service,) = assignment.service
-    assert [m.name for m in service.method] == ["Assign", "BatchAssign", "GetServingStatus"]
+    assert [m.name for m in service.method] == ["Assign", "BatchAssign", "GetServingStatus", "WatchConfig",
+                                               "LogExposures"]
 
 
 def test_reflection_v1_lists_services_and_describes_itself(server):

@@ -1,7 +1,8 @@
 """The Node SDK (``sdk/node``) passes its own tests, which read the same vectors file as the Python ones, and
-assigns 100,000 random requests exactly as the Python engine does.
+assigns 100,000 random requests exactly as the Python engine does, and follows a live server's WatchConfig (when the
+optional @grpc/grpc-js is installed, as `npm ci` does).
 
-Runs ``node`` directly (Node's built-in test runner; the package has no dependencies, so nothing is installed)
+Runs ``node`` directly (Node's built-in test runner; the evaluator has no dependencies, so nothing is installed)
 and fails with Node's report when any vector fails; skipped, saying why, where Node 20 or later is not on the
 PATH.
 """
@@ -91,12 +92,64 @@ def test_the_readme_sdk_commands_run_as_written() -> None:
     repo = PACKAGE.parents[1]
     text = (repo / "README.md").read_text(encoding="utf-8")
     section = text[text.index("## Assigning in your service"):text.index("## Running on a cluster")]
-    (block,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
-    lines = [line for line in block.splitlines() if line and "npm " not in line]
-    assert len(lines) == 2
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    # every line but the server (it runs until stopped), the benchmark (minutes) and npm (the test above)
+    skipped = ("npm ", "rayab serve", "bench_sdk.py")
+    lines = [line for block in blocks for line in block.splitlines()
+             if line and not any(word in line for word in skipped)]
+    assert len(lines) == 4, lines
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(lines)], cwd=repo, capture_output=True,
                             text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "ranker_v2: " in result.stdout and "ranker = v" in result.stdout and "batch: " in result.stdout
+    assert result.stdout.count("ranker_v2: ") == 2 and result.stdout.count("ranker = v") == 2  # Python and Node
+    assert "batch: " in result.stdout and "config version" in result.stdout
     document = json.loads((repo / "build" / "snapshot.json").read_text(encoding="utf-8"))
     assert document["format"] == "rayab.assignment-snapshot" and document["experiments"]
+
+
+def test_node_follows_watch_config_and_assigns_as_the_server(tmp_path: Path, workdir: Path) -> None:
+    """The Node SDK on a live server's WatchConfig stream (``@rayab/sdk/watch``, needing the optional
+    @grpc/grpc-js): it receives the snapshot, then a rollout raise committed while it waits, assigns random
+    requests exactly as the Python engine does at that version, and the exposures it logs (every third unit's)
+    reach the server's assignment log, exactly those."""
+    node = _node()
+    if not (PACKAGE / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        pytest.skip("@grpc/grpc-js is not installed in sdk/node (npm ci installs it): WatchConfig is not checked here")
+    from rayab.rpc._generated import experiments_pb2 as epb
+    from rayab.rpc.server import ServerSettings
+    from tests.rpc.servers import TOKEN, ServerThread, metadata, spec
+
+    server = ServerThread(workdir / "wh", ServerSettings(admin_token=TOKEN, sdk_key="node-key"))
+    try:
+        targeted = spec("ramp", rollout_pct=10, targeting={"attr": "country", "in": ["FR", "DE"]},
+                        layer="home", layer_pct=[0, 60])
+        server.admin.CreateExperiment(epb.CreateExperimentRequest(spec_json=json.dumps(targeted)),
+                                      metadata=metadata())
+        rng = random.Random(7)
+        units = [f"u{rng.getrandbits(40):x}" for _ in range(3_000)]
+        attributes = [{"country": rng.choice(["FR", "DE", "US"])} for _ in units]
+        requests = tmp_path / "requests.json"
+        requests.write_text(json.dumps({"unit_ids": units, "attributes": attributes}))
+        out = tmp_path / "answers.json"
+        process = subprocess.Popen([node, str(PACKAGE / "bin" / "watch-assign.js"), f"127.0.0.1:{server.port}",
+                                    "node-key", str(requests), "2", str(out), "3"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        assert "config version 1" in process.stdout.readline()  # it follows the stream: now raise the rollout
+        server.admin.UpdateExperiment(epb.UpdateExperimentRequest(exp_id="ramp", rollout_pct=70), metadata=metadata())
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr[-2000:]
+        answers = json.loads(out.read_text())
+        assert answers["config_version"] == 2
+        rows = Assigner(server.holder.current.assigner.snapshot).assign_batch(units, attributes)
+        assert answers["variants"] == [[a.variant_id for a in row] for row in rows]
+        assert answers["reasons"] == [[a.reason for a in row] for row in rows]
+        assert {r for row in answers["reasons"] for r in row} == {"assigned", "not_targeted", "outside_layer_slice",
+                                                                  "outside_rollout"}
+        exposed = sorted((a.exp_id, units[i], a.variant_id) for i, row in enumerate(rows) if i % 3 == 0
+                         for a in row if a.in_experiment)
+        logged = sorted((e, u, v) for e, u, v, _ in server.recorder.drain())
+        assert logged == exposed and answers["exposures_sent"] == len(exposed) > 50
+        assert answers["exposures_dropped"] == 0
+    finally:
+        server.close()

@@ -52,7 +52,7 @@ class ParameterValue(_message.Message):
     def __init__(self, string_value: _Optional[str] = ..., int_value: _Optional[int] = ..., double_value: _Optional[float] = ..., bool_value: _Optional[bool] = ..., null_value: _Optional[_Union[_struct_pb2.NullValue, str]] = ...) -> None: ...
 
 class AssignRequest(_message.Message):
-    __slots__ = ("unit_id", "session_id", "attributes", "exp_ids")
+    __slots__ = ("unit_id", "session_id", "attributes", "exp_ids", "log_exposure")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -64,11 +64,13 @@ class AssignRequest(_message.Message):
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     EXP_IDS_FIELD_NUMBER: _ClassVar[int]
+    LOG_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
     unit_id: str
     session_id: str
     attributes: _containers.MessageMap[str, AttributeValue]
     exp_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, unit_id: _Optional[str] = ..., session_id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, AttributeValue]] = ..., exp_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    log_exposure: bool
+    def __init__(self, unit_id: _Optional[str] = ..., session_id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, AttributeValue]] = ..., exp_ids: _Optional[_Iterable[str]] = ..., log_exposure: _Optional[bool] = ...) -> None: ...
 
 class Assignment(_message.Message):
     __slots__ = ("exp_id", "variant_id", "parameters", "in_experiment", "reason")
@@ -113,7 +115,7 @@ class Attributes(_message.Message):
     def __init__(self, values: _Optional[_Mapping[str, AttributeValue]] = ...) -> None: ...
 
 class BatchAssignRequest(_message.Message):
-    __slots__ = ("unit_ids", "session_ids", "shared_attributes", "attributes", "exp_ids")
+    __slots__ = ("unit_ids", "session_ids", "shared_attributes", "attributes", "exp_ids", "log_exposure")
     class SharedAttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -126,12 +128,14 @@ class BatchAssignRequest(_message.Message):
     SHARED_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     EXP_IDS_FIELD_NUMBER: _ClassVar[int]
+    LOG_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
     unit_ids: _containers.RepeatedScalarFieldContainer[str]
     session_ids: _containers.RepeatedScalarFieldContainer[str]
     shared_attributes: _containers.MessageMap[str, AttributeValue]
     attributes: _containers.RepeatedCompositeFieldContainer[Attributes]
     exp_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, unit_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., shared_attributes: _Optional[_Mapping[str, AttributeValue]] = ..., attributes: _Optional[_Iterable[_Union[Attributes, _Mapping]]] = ..., exp_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    log_exposure: bool
+    def __init__(self, unit_ids: _Optional[_Iterable[str]] = ..., session_ids: _Optional[_Iterable[str]] = ..., shared_attributes: _Optional[_Mapping[str, AttributeValue]] = ..., attributes: _Optional[_Iterable[_Union[Attributes, _Mapping]]] = ..., exp_ids: _Optional[_Iterable[str]] = ..., log_exposure: _Optional[bool] = ...) -> None: ...
 
 class Variant(_message.Message):
     __slots__ = ("variant_id", "parameters")
@@ -173,7 +177,7 @@ class GetServingStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServingStatusResponse(_message.Message):
-    __slots__ = ("server_id", "config_version", "assign_requests", "batch_requests", "assignments_logged", "assignments_dropped", "batches_stopped")
+    __slots__ = ("server_id", "config_version", "assign_requests", "batch_requests", "assignments_logged", "assignments_dropped", "batches_stopped", "config_watchers", "exposures_accepted")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_REQUESTS_FIELD_NUMBER: _ClassVar[int]
@@ -181,6 +185,8 @@ class GetServingStatusResponse(_message.Message):
     ASSIGNMENTS_LOGGED_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_DROPPED_FIELD_NUMBER: _ClassVar[int]
     BATCHES_STOPPED_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_WATCHERS_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURES_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     config_version: int
     assign_requests: int
@@ -188,4 +194,50 @@ class GetServingStatusResponse(_message.Message):
     assignments_logged: int
     assignments_dropped: int
     batches_stopped: int
-    def __init__(self, server_id: _Optional[str] = ..., config_version: _Optional[int] = ..., assign_requests: _Optional[int] = ..., batch_requests: _Optional[int] = ..., assignments_logged: _Optional[int] = ..., assignments_dropped: _Optional[int] = ..., batches_stopped: _Optional[int] = ...) -> None: ...
+    config_watchers: int
+    exposures_accepted: int
+    def __init__(self, server_id: _Optional[str] = ..., config_version: _Optional[int] = ..., assign_requests: _Optional[int] = ..., batch_requests: _Optional[int] = ..., assignments_logged: _Optional[int] = ..., assignments_dropped: _Optional[int] = ..., batches_stopped: _Optional[int] = ..., config_watchers: _Optional[int] = ..., exposures_accepted: _Optional[int] = ...) -> None: ...
+
+class WatchConfigRequest(_message.Message):
+    __slots__ = ("known_version",)
+    KNOWN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    known_version: int
+    def __init__(self, known_version: _Optional[int] = ...) -> None: ...
+
+class WatchConfigResponse(_message.Message):
+    __slots__ = ("config_version", "snapshot_json")
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_JSON_FIELD_NUMBER: _ClassVar[int]
+    config_version: int
+    snapshot_json: str
+    def __init__(self, config_version: _Optional[int] = ..., snapshot_json: _Optional[str] = ...) -> None: ...
+
+class Exposure(_message.Message):
+    __slots__ = ("exp_id", "unit_id", "variant_id", "exposed_at_us")
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    UNIT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPOSED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    unit_id: str
+    variant_id: str
+    exposed_at_us: int
+    def __init__(self, exp_id: _Optional[str] = ..., unit_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., exposed_at_us: _Optional[int] = ...) -> None: ...
+
+class LogExposuresRequest(_message.Message):
+    __slots__ = ("exposures",)
+    EXPOSURES_FIELD_NUMBER: _ClassVar[int]
+    exposures: _containers.RepeatedCompositeFieldContainer[Exposure]
+    def __init__(self, exposures: _Optional[_Iterable[_Union[Exposure, _Mapping]]] = ...) -> None: ...
+
+class LogExposuresResponse(_message.Message):
+    __slots__ = ("accepted", "rejected", "dropped", "first_error")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    FIRST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    rejected: int
+    dropped: int
+    first_error: str
+    def __init__(self, accepted: _Optional[int] = ..., rejected: _Optional[int] = ..., dropped: _Optional[int] = ..., first_error: _Optional[str] = ...) -> None: ...

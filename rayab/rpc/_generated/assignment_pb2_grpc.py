@@ -49,6 +49,16 @@ class AssignmentServiceStub:
                 request_serializer=rayab_dot_v1_dot_assignment__pb2.GetServingStatusRequest.SerializeToString,
                 response_deserializer=rayab_dot_v1_dot_assignment__pb2.GetServingStatusResponse.FromString,
                 _registered_method=True)
+        self.WatchConfig = channel.unary_stream(
+                '/rayab.v1.AssignmentService/WatchConfig',
+                request_serializer=rayab_dot_v1_dot_assignment__pb2.WatchConfigRequest.SerializeToString,
+                response_deserializer=rayab_dot_v1_dot_assignment__pb2.WatchConfigResponse.FromString,
+                _registered_method=True)
+        self.LogExposures = channel.stream_unary(
+                '/rayab.v1.AssignmentService/LogExposures',
+                request_serializer=rayab_dot_v1_dot_assignment__pb2.LogExposuresRequest.SerializeToString,
+                response_deserializer=rayab_dot_v1_dot_assignment__pb2.LogExposuresResponse.FromString,
+                _registered_method=True)
 
 
 class AssignmentServiceServicer:
@@ -75,6 +85,22 @@ class AssignmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchConfig(self, request, context):
+        """The config snapshot SDKs evaluate from (salts included), then every newer version this server installs.
+        Needs the SDK key (or the admin token): UNAUTHENTICATED without a token, PERMISSION_DENIED for the read token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogExposures(self, request_iterator, context):
+        """Exposures an SDK decided in-process, in batches, written to the assignment table like Assign's first
+        assignments. Needs the SDK key (or the admin token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AssignmentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +118,16 @@ def add_AssignmentServiceServicer_to_server(servicer, server):
                     servicer.GetServingStatus,
                     request_deserializer=rayab_dot_v1_dot_assignment__pb2.GetServingStatusRequest.FromString,
                     response_serializer=rayab_dot_v1_dot_assignment__pb2.GetServingStatusResponse.SerializeToString,
+            ),
+            'WatchConfig': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchConfig,
+                    request_deserializer=rayab_dot_v1_dot_assignment__pb2.WatchConfigRequest.FromString,
+                    response_serializer=rayab_dot_v1_dot_assignment__pb2.WatchConfigResponse.SerializeToString,
+            ),
+            'LogExposures': grpc.stream_unary_rpc_method_handler(
+                    servicer.LogExposures,
+                    request_deserializer=rayab_dot_v1_dot_assignment__pb2.LogExposuresRequest.FromString,
+                    response_serializer=rayab_dot_v1_dot_assignment__pb2.LogExposuresResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +211,60 @@ class AssignmentService:
             '/rayab.v1.AssignmentService/GetServingStatus',
             rayab_dot_v1_dot_assignment__pb2.GetServingStatusRequest.SerializeToString,
             rayab_dot_v1_dot_assignment__pb2.GetServingStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/rayab.v1.AssignmentService/WatchConfig',
+            rayab_dot_v1_dot_assignment__pb2.WatchConfigRequest.SerializeToString,
+            rayab_dot_v1_dot_assignment__pb2.WatchConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogExposures(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/rayab.v1.AssignmentService/LogExposures',
+            rayab_dot_v1_dot_assignment__pb2.LogExposuresRequest.SerializeToString,
+            rayab_dot_v1_dot_assignment__pb2.LogExposuresResponse.FromString,
             options,
             channel_credentials,
             insecure,
