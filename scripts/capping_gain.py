@@ -1,15 +1,16 @@
-"""What capping buys on the simulator's heavy-tailed revenue: CI width and A/A coverage, capped against uncapped.
+"""What capping buys on the simulator's skewed revenue: CI width and A/A coverage, capped against uncapped.
 
-The simulator (:mod:`rayab.simulate`) gives units a log-normal event rate, so a few units produce most of the
-revenue. The script simulates a pre-period day and a window of ``--days`` days for ``--units`` units, derives the
-cap from the pre-period (the ``--quantile`` of positive unit-hour totals, :func:`rayab.aggregate.caps.quantile_cap`,
-frozen before the window), clips every unit-hour total of the window as the hourly job does
-(:func:`rayab.aggregate.shards.capped_values`), then runs ``--splits`` A/A experiments: each a fresh random 50/50
-split of the window's units with a unit-level Poisson bootstrap (B = ``--replicates``) of revenue per unit. It
-prints, for each metric, the mean width of the 95% interval of ``rel_diff`` and the share of A/A intervals that hold
-0 at 90% and 95%, and saves a figure with ``--figure``.
+The simulator (:mod:`rayab.simulate`) gives units a log-normal event rate and revenue per click, so revenue is
+skewed across units (the script prints the share of the top 1%). The script simulates a pre-period day and a window
+of ``--days`` days for ``--units`` units, derives the cap from the pre-period (the ``--quantile`` of positive
+unit-hour totals, :func:`rayab.aggregate.caps.quantile_cap`, frozen before the window), clips every unit-hour total
+of the window as the hourly job does (:func:`rayab.aggregate.shards.capped_values`), then runs ``--splits`` A/A
+experiments: each a fresh random 50/50 split of the window's units with a unit-level Poisson bootstrap (B =
+``--replicates``) of revenue per unit. It prints, for each metric, the mean width of the 95% interval of
+``rel_diff`` and the share of A/A intervals that hold 0 at 90% and 95%, and saves a figure with ``--figure``.
 
-    .venv/bin/python scripts/capping_gain.py --units 20000 --days 7 --splits 300 --figure docs/capping_gain.png
+    .venv/bin/python scripts/capping_gain.py --units 10000 --days 7 --splits 300 --replicates 200 \\
+        --quantile 0.99 0.95 0.9 --figure docs/capping_gain.png
 """
 
 from __future__ import annotations
@@ -47,26 +48,29 @@ def unit_hour_cents(population: UnitPopulation, hours: Sequence[str], seed: int)
     return np.concatenate(units), np.concatenate(cents)
 
 
-def aa_intervals(totals: F64, splits: int, n_replicates: int, seed: int) -> dict[str, F64]:
-    """Per A/A split: the rel_diff estimate of revenue per unit and its 90% / 95% percentile intervals."""
+def aa_intervals(totals: F64, splits: int, n_replicates: int, seed: int) -> list[dict[str, F64]]:
+    """Per metric (a column of ``totals``, one row per unit) and A/A split: the rel_diff estimate of revenue per
+    unit and its 90% / 95% percentile intervals. Every metric sees the same splits and bootstrap weights."""
     rng = np.random.default_rng(seed)
-    n = len(totals)
-    out: dict[str, list[float]] = {k: [] for k in ("estimate", "low90", "high90", "low95", "high95")}
+    n, k = totals.shape
+    names = ("estimate", "low90", "high90", "low95", "high95")
+    out: list[dict[str, list[float]]] = [{name: [] for name in names} for _ in range(k)]
     for _ in range(splits):
         arm = rng.random(n) < 0.5
         w = rng.poisson(1.0, (n, n_replicates)).astype(np.float64)
         arms = []
         for mask in (~arm, arm):
             y, wa = totals[mask], w[mask]
-            arms.append((y.sum() / mask.sum(), (y @ wa) / wa.sum(axis=0)))
+            arms.append((y.sum(axis=0) / np.count_nonzero(mask), (y.T @ wa) / wa.sum(axis=0)))  # (k,), (k, B)
         (c, c_reps), (t, t_reps) = arms
         rel = t_reps / c_reps - 1.0
-        out["estimate"].append(t / c - 1.0)
-        for level, name in ((0.90, "90"), (0.95, "95")):
-            low, high = np.quantile(rel, [(1 - level) / 2, (1 + level) / 2])
-            out[f"low{name}"].append(float(low))
-            out[f"high{name}"].append(float(high))
-    return {k: np.asarray(v) for k, v in out.items()}
+        for j in range(k):
+            out[j]["estimate"].append(float(t[j] / c[j] - 1.0))
+            for level, name in ((0.90, "90"), (0.95, "95")):
+                low, high = np.quantile(rel[j], [(1 - level) / 2, (1 + level) / 2])
+                out[j][f"low{name}"].append(float(low))
+                out[j][f"high{name}"].append(float(high))
+    return [{name: np.asarray(v) for name, v in metric.items()} for metric in out]
 
 
 def summary(ci: dict[str, F64]) -> dict[str, float]:
@@ -110,8 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"clips {float((cents > round(cap * 100)).mean()):.2%} of the window's unit-hours and "
               f"{1 - clipped.sum() / raw.sum():.2%} of its revenue")
         metrics[f"capped p{q * 100:g}"] = clipped
-    rows = {name: summary(aa_intervals(totals, args.splits, args.replicates, args.seed + 1))  # same splits, weights
-            for name, totals in metrics.items()}
+    intervals = aa_intervals(np.column_stack(list(metrics.values())), args.splits, args.replicates, args.seed + 1)
+    rows = {name: summary(ci) for name, ci in zip(metrics, intervals, strict=True)}
     se = {level: math.sqrt(level * (1 - level) / args.splits) for level in (0.9, 0.95)}
     print(f"\nA/A over {args.splits} splits, B = {args.replicates}, revenue per unit, rel_diff "
           f"(coverage standard error {se[0.9]:.3f} at 90%, {se[0.95]:.3f} at 95%)")
