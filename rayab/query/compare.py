@@ -234,7 +234,7 @@ def _contrast(estimates: F64, replicates: F64, control: I64, query: Query, scale
         rel_reps = np.where(replicates[c] == 0, np.nan, reps_v / replicates[c] - 1.0)
     readout = bootstrap_readouts if query.bayesian == "bootstrap" else normal_readouts_from_replicates
     with np.errstate(divide="ignore", invalid="ignore"):
-        bayes = readout(estimates[c], est_v, replicates[c].reshape(len(rows), -1), reps_v.reshape(len(rows), -1),
+        bayes = readout(estimates[c], est_v, replicates[c], reps_v,
                         confidence_level=query.confidence_level, inverse=inverse,
                         **({"max_invalid_fraction": query.max_invalid_fraction}
                            if query.bayesian == "bootstrap" else {}))

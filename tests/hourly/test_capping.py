@@ -172,3 +172,58 @@ def test_rayab_cap_prints_the_frozen_metric(tmp_path: Path, capsys: pytest.Captu
     assert main([*args, "--cap-low", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cap_low" in err[0]
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_the_hourly_job_stores_capped_sums_and_results_read_them(tmp_path: Path) -> None:
+    """Config -> run_hour on Ray (S = 2) -> agg table -> results: the capped column equals plain Python on the raw
+    events (each unit-hour-cell total clipped at 1.50), and the capped revenue per unit is below the uncapped one."""
+    from rayab.hourly.job import run_hour
+    from rayab.model import Config
+    from rayab.query.results import experiment_results
+    from rayab.simulate import UnitPopulation, demo_config, simulate_days
+    from rayab.storage.tables import read_rows, replace_partitions
+    from rayab.storage.warehouse import Warehouse
+
+    base = demo_config()
+    at = base.analysis_types[0].to_dict()
+    at["n_replicates"] = 8
+    at["metrics"].append({"name": "revenue_capped", "column": "revenue", "decimals": 2, "cap": 1.5})
+    at["composed"]["capped_per_unit"] = "revenue_capped / units"
+    config = Config.from_dict({**base.to_dict(), "analysis_types": [at]})
+
+    hours = ["2026-11-23T00", "2026-11-23T01"]
+    events: list[pa.Table] = []
+
+    def write(hour: str, table: pa.Table) -> None:
+        events.append(table)
+        write_log_file(str(tmp_path / "logs"), hour, "part-0.parquet", table)
+
+    warehouse = Warehouse.from_url(str(tmp_path / "wh"))
+    assignments = simulate_days(UnitPopulation.generate(1500, seed=4), config, {}, hours, write, 4)
+    replace_partitions(warehouse, "assignment", assignments, ["exp_id", "date"],
+                       {"exp_id": [e.exp_id for e in config.experiments]})
+    for hour in hours:
+        run_hour(config, hour, str(tmp_path / "logs"), warehouse, n_shards=2)
+    expected: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for table in events:
+        per_unit: dict[tuple[tuple[str, ...], str], int] = defaultdict(int)
+        for row in table.to_pylist():
+            cell = (row["exp_id"], row["variant_id"], row["country"], row["platform"])
+            per_unit[(cell, row["unit_id"])] += round(row["revenue"] * 100)
+        for (key, _), cents in per_unit.items():
+            expected[key][0] += cents
+            expected[key][1] += min(cents, 150)
+    rows = read_rows(warehouse, config.analysis_types[0].table)
+    got: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows.to_pylist():
+        cell = (row["exp_id"], row["variant_id"], row["country"], row["platform"])
+        got[cell][0] += row["revenue"]
+        got[cell][1] += row["revenue_capped"]
+    assert {k: v for k, v in got.items() if v != [0, 0]} == {k: v for k, v in expected.items() if v != [0, 0]}
+    assert sum(v[1] for v in got.values()) < sum(v[0] for v in got.values())
+    exp = config.experiment("ranker_v2")
+    results = experiment_results(warehouse, config.analysis_types[0], exp, hours[0], "2026-11-23T02",
+                                 metrics=["revenue_per_unit", "capped_per_unit"])
+    uncapped, capped = ([r for r in results if r.metric == m] for m in ("revenue_per_unit", "capped_per_unit"))
+    assert all(c.estimate < u.estimate for c, u in zip(capped, uncapped, strict=True))

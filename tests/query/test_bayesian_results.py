@@ -110,6 +110,16 @@ def test_nonpositive_means_leave_the_normal_path_empty_with_its_reason() -> None
     assert r.bayes_error == "nonpositive_mean" and math.isnan(r.chance_to_beat_control)
 
 
+@pytest.mark.parametrize("path", ["bootstrap", "normal"])
+def test_a_slice_with_only_control_has_no_readout_and_no_error(path: str) -> None:
+    sums = WindowSums(("variant_id",), (("control",),), np.array([3]), {"x": np.array([5.0])},
+                      {"x": np.array([[4.0, 6.0, 5.0]])}, ())
+    at = AnalysisType("t", (Metric("x"),), n_replicates=3)
+    (r,) = compare_metric(sums, at, _experiment(), "x", Query("e", "2026-01-01T00", "2026-01-01T01",
+                                                               bayesian=path))  # type: ignore[arg-type]
+    assert math.isnan(r.chance_to_beat_control) and r.bayes_error == "" and r.bayesian == path
+
+
 def test_an_unknown_bayesian_path_names_the_field() -> None:
     with pytest.raises(ValidationError, match="bayesian == 'flat'"):
         Query("e", "2026-01-01T00", "2026-01-01T01", bayesian="flat")  # type: ignore[arg-type]
