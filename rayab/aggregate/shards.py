@@ -1,5 +1,8 @@
 """A shard's partial: merge the unit rows routed to it, then raw and replicate sums per cell in one fused loop.
 
+After the merge a row is one unit's total of the hour in one cell, so that is where capped metrics are clipped
+(:func:`capped_values`, see :mod:`rayab.model.analysis`).
+
 The replicate sums run the compiled kernel of :mod:`rayab.stats.kernels` (weights generated on the fly from
 ``k1, k2`` and summed while each cell's accumulators stay in L1), one thread per shard task: Ray already runs one
 task per core.
@@ -20,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from rayab.aggregate.cell_sums import CellSums
 from rayab.aggregate.partials import metric_columns
@@ -27,20 +31,42 @@ from rayab.aggregate.unit_rows import UnitRows, merge_unit_rows
 from rayab.model import AnalysisType
 from rayab.stats.kernels import replicate_sums_fused
 
-__all__ = ["partial_from_unit_rows", "shard_partial"]
+__all__ = ["capped_values", "partial_from_unit_rows", "shard_partial"]
+
+I64 = npt.NDArray[np.int64]
 
 
 def _key_names(analysis_type: AnalysisType) -> tuple[str, ...]:
     return ("exp_id", "variant_id", *analysis_type.dimensions)
 
 
+def capped_values(values: I64, analysis_type: AnalysisType) -> I64:
+    """``values`` (merged unit rows: one per cell and unit of the hour, columns :func:`metric_columns`) with every
+    capped metric's column clipped to its :attr:`~rayab.model.Metric.int_bounds`; the input when nothing is capped.
+
+    >>> from rayab.model import Metric
+    >>> at = AnalysisType("t", (Metric("revenue", cap=5.0, cap_low=-1.0), Metric("clicks")), n_replicates=1)
+    >>> capped_values(np.array([[1, 9, 9], [1, -4, 2], [0, 3, 0]]), at).tolist()
+    [[1, 5, 9], [1, -1, 2], [0, 3, 0]]
+    """
+    bounds = [(m, metric.int_bounds) for m, metric in enumerate(analysis_type.metrics, start=1)]
+    bounds = [(m, b) for m, b in bounds if b != (None, None)]
+    if not bounds or not len(values):
+        return values
+    out = values.copy()
+    for m, (low, high) in bounds:
+        np.clip(out[:, m], low, high, out=out[:, m])
+    return out
+
+
 def partial_from_unit_rows(rows: UnitRows, analysis_type: AnalysisType) -> CellSums:
-    """Raw sums, event counts and B replicate sums per cell of merged unit rows."""
+    """Raw sums, event counts and B replicate sums per cell of merged unit rows (capped metrics clipped first)."""
     n_cells = len(rows.cells)
     metrics = metric_columns(analysis_type)
     if n_cells == 0:
         return CellSums.zero(_key_names(analysis_type), metrics, analysis_type.n_replicates)
-    raw, reps = replicate_sums_fused(rows.k1, rows.k2, rows.cell, rows.values, n_cells, analysis_type.n_replicates)
+    values = capped_values(rows.values, analysis_type)
+    raw, reps = replicate_sums_fused(rows.k1, rows.k2, rows.cell, values, n_cells, analysis_type.n_replicates)
     # float64 bincount is exact here: event counts stay far below 2**53
     events = np.bincount(rows.cell, weights=rows.n_events.astype(np.float64), minlength=n_cells).astype(np.int64)
     return CellSums(_key_names(analysis_type), rows.cells, events, {m: raw[:, j] for j, m in enumerate(metrics)},

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from rayab.errors import ValidationError
 from rayab.model import AnalysisType
 from rayab.query.filters import parse_filter
-from rayab.query.spec import CIMethod, Correction, Query
+from rayab.query.spec import BayesianPath, CIMethod, Correction, Query
 
 __all__ = ["ResultsRequest", "coerce_request"]
 
@@ -58,6 +58,7 @@ class ResultsRequest:
     correct_across_slices: bool = _QUERY_DEFAULTS["correct_across_slices"]
     interval: Literal["fixed", "sequential"] = _QUERY_DEFAULTS["interval"]
     planned_units: float = _QUERY_DEFAULTS["planned_units"]
+    bayesian: BayesianPath = _QUERY_DEFAULTS["bayesian"]
     composed: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -91,7 +92,7 @@ class ResultsRequest:
         query = Query(self.exp_id, self.start_hour, self.end_hour, metrics=self.metrics, projection=self.projection,
                       where=where, confidence_level=self.confidence_level, method=self.method,
                       correction=self.correction, correct_across_slices=self.correct_across_slices,
-                      interval=self.interval, planned_units=self.planned_units)
+                      interval=self.interval, planned_units=self.planned_units, bayesian=self.bayesian)
         return query.resolve(analysis_type)
 
     def replace(self, **changes: Any) -> ResultsRequest:

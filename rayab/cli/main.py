@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "health": ("rayab.cli.health", "SRM, assignment rate, data quality and guardrail checks"),
     "maintain": ("rayab.cli.maintain", "checkpoint, compact and vacuum the warehouse's Delta tables "
                  "(idempotent, safe from cron)"),
+    "cap": ("rayab.cli.cap", "derive a frozen cap (a quantile of unit-hour totals of past logs) for a capped metric"),
     "power": ("rayab.cli.power", "sample size, duration and MDE from past data"),
     "report": ("rayab.cli.report", "a self-contained HTML report with charts"),
     "serve": ("rayab.cli.serve", "serve Assign/BatchAssign and the admin API over gRPC"),

@@ -125,6 +125,9 @@ def results_notes(results: Sequence[MetricResult], across_slices: bool = False) 
     if totals:
         notes.append(f"{', '.join(totals)}: totals, compared per traffic share (variant x control % / variant %: "
                      "observed vs expected, as in SRM), not effects")
+    if any(math.isfinite(r.chance_to_beat_control) for r in compared):
+        notes.append(f"P(beat): chance to beat control ({compared[0].bayesian} posterior, flat prior); "
+                     "--format json adds the risk of shipping each arm and the credible interval of rel_diff")
     if any(r.pvalue_is_bound for r in compared):
         notes.append("'< x': the bootstrap p-value is at its floor 2 / (B + 1), the true one is smaller; "
                      "'normal p' is the normal-method p-value")
@@ -141,14 +144,15 @@ def results_table(results: Sequence[MetricResult], across_slices: bool = False) 
                ",".join(f"{k}={v}" for k, v in r.slice) or "all", r.units, format_number(r.estimate),
                f"[{format_number(r.ci_lower)}, {format_number(r.ci_upper)}]",
                format_pct(r.rel_diff), f"[{format_pct(r.rel_ci_lower)}, {format_pct(r.rel_ci_upper)}]",
-               format_pvalue(r.pvalue, r.pvalue_is_bound), format_number(r.normal_pvalue, 3)]
+               format_pvalue(r.pvalue, r.pvalue_is_bound), format_number(r.normal_pvalue, 3),
+               format_pct(r.chance_to_beat_control, signed=False)]
         if corrected:
             row.append(format_number(r.adjusted_pvalue, 3))
         row.append("" if control else "*" if _significant(r) else "")
         rows.append(row)
     level = f"{results[0].confidence_level:.0%}" if results else "95%"
     headers = ["experiment", "metric", "variant", "slice", "units", "estimate", f"{level} CI", "lift",
-               f"lift {level} CI", "p-value", "normal p", *(["adj. p"] if corrected else []), "sig"]
+               f"lift {level} CI", "p-value", "normal p", "P(beat)", *(["adj. p"] if corrected else []), "sig"]
     notes = results_notes(results, across_slices)
     return render_table(headers, rows) + ("\n\n" + "\n".join(notes) if notes else "")
 

@@ -58,7 +58,7 @@ def query_from_args(args: argparse.Namespace) -> Query:
     data: dict[str, Any] = {
         "exp_id": args.exp, "start_hour": args.start, "end_hour": args.end, "metrics": args.metric or (),
         "projection": args.by or (), "where": args.where, "confidence_level": args.confidence_level,
-        "method": args.ci_method,
+        "method": args.ci_method, "bayesian": getattr(args, "bayesian", "bootstrap"),
     }
     for name in ("correction", "correct_across_slices", "planned_units"):
         if getattr(args, name, None) is not None:
@@ -126,6 +126,9 @@ def register(sub: Any) -> None:
                      help="adjust p-values across metrics x variants (per slice unless --across-slices)")
     res.add_argument("--across-slices", dest="correct_across_slices", action="store_true", default=None,
                      help="one multiple-testing family for all slices")
+    res.add_argument("--bayesian", choices=["bootstrap", "normal"], default="bootstrap",
+                     help="Bayesian readouts (chance to beat control, risk, credible interval of rel_diff) from "
+                          "the bootstrap replicates as posterior draws (default) or the lognormal approximation")
     res.add_argument("--cumulative", action="store_true", help="results as of the end of every hour of the window")
     res.add_argument("--sequential", action="store_true",
                      help="always-valid intervals (confidence sequences) for results looked at every hour")

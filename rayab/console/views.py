@@ -187,6 +187,7 @@ class ScoreRow:
     dot: float = 50.0
     zero: float = 50.0
     error: str = ""
+    chance: str = "-"  # chance to beat control (Bayesian readout), where the results carry one
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,8 @@ def scorecard(experiment: Experiment, results: Sequence[MetricResult]) -> list[S
                 f"[{format_pct(r.rel_ci_lower)}, {format_pct(r.rel_ci_upper)}]",
                 format_number(r.adjusted_pvalue if r.correction else r.pvalue, 3), label, r.units, tone,
                 round(left, 2), round(max(right - left, 0.6), 2),
-                round(x(r.rel_diff), 2) if math.isfinite(r.rel_diff) else 50.0, 50.0, r.error))
+                round(x(r.rel_diff), 2) if math.isfinite(r.rel_diff) else 50.0, 50.0, r.error,
+                format_pct(r.chance_to_beat_control, signed=False)))
         if not compared:  # e.g. a filter that keeps only control
             out = [ScoreRow(metric, _slice_text(r.slice), r.variant_id, format_number(r.estimate), "-", "-", "-", "-",
                             "-", "p", r.units, "none") for r in controls.values()]

@@ -12,6 +12,16 @@ value columns (:data:`CUPED_SUFFIXES`): ``<m>__xy`` (``x * y`` of the unit's hou
 ``<m>__x``, ``<m>__xx`` (``x`` and ``x**2``, in the hour of the unit's first assignment, like ``units``). ``x`` is
 fixed per unit, so these stay additive over hours and their replicate sums give theta per replicate.
 
+A **capped metric** (winsorized) clips each unit's hour total ``y`` of the metric to ``[cap_low, cap]`` before it
+is summed: ``cap`` bounds the top (a whale's revenue), ``cap_low`` (<= 0) floors negative values (refunds).
+Clipping happens per (unit, hour, cell): the total of one unit in one hour within one slice cell, after all its
+events of that hour are summed, never per event and never per window. A unit-hour is fixed once its hour is
+aggregated, so capped sums stay additive over hours, shards and slices, and any window sums them exactly; the
+window total of a unit can exceed ``cap`` (``cap`` per hour it is active). Values in ``[cap_low, cap]``, and units
+without events in an hour (0), are unchanged. A cap derived from data (a quantile of the pre-period) is frozen
+into the spec as a number, with ``cap_basis`` saying where it came from (:mod:`rayab.aggregate.caps`); it is part
+of the metric's definition: capping differently means a new metric, so hours already aggregated never change.
+
 An **analysis type** names the projection dimensions and metrics of one table ``agg_<name>``.
 
 >>> at = AnalysisType.from_dict({"name": "engagement", "dimensions": ["country"],
@@ -35,7 +45,7 @@ from typing import Any, Literal
 
 from rayab.errors import ExpressionError, SpecError
 from rayab.model.expression import Expression, parse_expression, referenced_names, substitute
-from rayab.model.validation import check_choice, check_column, check_int, check_keys
+from rayab.model.validation import check_choice, check_column, check_int, check_keys, check_number, check_text
 
 __all__ = ["CUPED_SUFFIXES", "RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "Metric", "cuped_column"]
 
@@ -56,7 +66,16 @@ class Metric:
     """An additive metric: ``sum`` of a log ``column`` or ``count`` of events, per unit and cell.
 
     ``decimals`` fixes the integer scale (value * 10**decimals is rounded to an integer); ``allow_negative``
-    decides whether negative values are valid or quarantined.
+    decides whether negative values are valid or quarantined. ``cap`` / ``cap_low`` clip each unit's hour total
+    (see the module doc); ``cap_basis`` records how a derived cap was computed.
+
+    >>> m = Metric("revenue_capped", column="revenue", decimals=2, cap=50.0)
+    >>> m.int_bounds
+    (None, 5000)
+    >>> Metric("r", cap=-1.0)
+    Traceback (most recent call last):
+    ...
+    rayab.errors.SpecError: cap == -1.0: must be in (0, 1e+15]
     """
 
     name: str
@@ -64,6 +83,9 @@ class Metric:
     kind: MetricKind = "sum"
     decimals: int = 0
     allow_negative: bool = False
+    cap: float | None = None
+    cap_low: float | None = None
+    cap_basis: str = ""
 
     def __post_init__(self) -> None:
         check_column("name", self.name)
@@ -77,6 +99,20 @@ class Metric:
         check_int("decimals", self.decimals, 0, 9)
         if not isinstance(self.allow_negative, bool):
             raise SpecError("allow_negative", self.allow_negative, "must be true or false")
+        if self.cap is not None:
+            object.__setattr__(self, "cap", check_number("cap", self.cap, 0.0, 1e15, low_open=True))
+        if self.cap_low is not None:
+            object.__setattr__(self, "cap_low", check_number("cap_low", self.cap_low, -1e15, 0.0))
+        check_text("cap_basis", self.cap_basis, allow_empty=True)
+        if self.cap_basis and self.cap is None and self.cap_low is None:
+            raise SpecError("cap_basis", self.cap_basis, "needs a cap or cap_low")
+
+    @property
+    def int_bounds(self) -> tuple[int | None, int | None]:
+        """``(low, high)`` of a unit's hour total on the stored integer scale (None: no bound on that side)."""
+        low = None if self.cap_low is None else round(self.cap_low * self.scale)
+        high = None if self.cap is None else round(self.cap * self.scale)
+        return low, high
 
     @property
     def scale(self) -> int:
@@ -86,7 +122,8 @@ class Metric:
     @classmethod
     def from_dict(cls, data: Any, path: str = "metric") -> Metric:
         """Build from a mapping; errors name the field under ``path``."""
-        data = check_keys(path, data, {"name", "column", "kind", "decimals", "allow_negative"}, {"name"})
+        data = check_keys(path, data, {"name", "column", "kind", "decimals", "allow_negative", "cap", "cap_low",
+                                       "cap_basis"}, {"name"})
         try:
             return cls(**data)
         except SpecError as err:
@@ -135,6 +172,8 @@ class AnalysisType:
                 raise SpecError(f"cuped[{i}]", name, f"must be an additive metric of {self.name}: {names}")
             if name in cuped[:i]:
                 raise SpecError(f"cuped[{i}]", name, "is listed twice")
+            if self.metric(name).int_bounds != (None, None):
+                raise SpecError(f"cuped[{i}]", name, "is capped: CUPED sums use the unit's uncapped hour total")
         taken = {*names, *RESERVED_METRICS, *self.dimensions, *self.composed}
         for name in cuped:
             for suffix in CUPED_SUFFIXES:
@@ -232,9 +271,18 @@ class AnalysisType:
         out: dict[str, Any] = {
             "name": self.name, "dimensions": list(self.dimensions), "n_replicates": self.n_replicates,
             "unit_column": self.unit_column, "composed": dict(self.composed),
-            "metrics": [{"name": m.name, "column": m.column, "kind": m.kind, "decimals": m.decimals,
-                         "allow_negative": m.allow_negative} for m in self.metrics],
+            "metrics": [_metric_dict(m) for m in self.metrics],
         }
         if self.cuped:  # only when used, so specs without CUPED keep their stored form
             out["cuped"] = list(self.cuped)
         return out
+
+
+def _metric_dict(m: Metric) -> dict[str, Any]:
+    """A metric's stored form; the capping fields only when used, so specs without caps keep their form."""
+    out: dict[str, Any] = {"name": m.name, "column": m.column, "kind": m.kind, "decimals": m.decimals,
+                           "allow_negative": m.allow_negative}
+    for name in ("cap", "cap_low", "cap_basis"):
+        if getattr(m, name) not in (None, ""):
+            out[name] = getattr(m, name)
+    return out

@@ -27,6 +27,17 @@ is there, ``pvalue_is_bound`` is True (the true p-value is smaller, read it as "
 ``normal_pvalue``, the normal-method p-value from the bootstrap standard error, is given beside it (always, for a
 fixed-horizon comparison).
 
+**Bayesian readouts.** Beside the frequentist numbers every comparison carries ``chance_to_beat_control``,
+``risk_control`` / ``risk_variant`` (the expected loss of shipping that arm, in the metric's own units, as
+``E[max(D, 0)]`` and ``E[max(-D, 0)]`` for ``D = variant - control``) and the credible interval
+``[rel_cred_lower, rel_cred_upper]`` of ``rel_diff`` at ``confidence_level`` (:mod:`rayab.stats.bayesian`). With
+``bayesian="bootstrap"`` (the default) they come from the same replicate arrays as the intervals, read as draws of
+the posterior under a flat prior: replicate ``b`` of both arms is one draw; with ``bayesian="normal"`` from the
+lognormal approximation of ``variant / control`` with each arm's variance taken from its replicates (both means must
+be positive). "Beating" is being higher, or lower for a guardrail whose ``bad_direction`` is ``increase``
+(the risks swap with it). A total is compared as its traffic-share rescaled value, as above. A readout that cannot
+be formed leaves the numbers NaN and says why in ``bayes_error``.
+
 >>> import numpy as np
 >>> from rayab.model import Metric
 >>> at = AnalysisType("t", (Metric("clicks"), Metric("views")), n_replicates=3, composed={"ctr": "clicks / views"})
@@ -52,10 +63,12 @@ from rayab.errors import ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType, Experiment, evaluate, referenced_names
 from rayab.query.spec import Query
 from rayab.query.window import metric_scale
+from rayab.stats.bayesian import BayesianReadouts, bootstrap_readouts, normal_readouts_from_replicates
 from rayab.stats.bootstrap import BootstrapIntervals, bootstrap_intervals
 from rayab.stats.sequential import confidence_sequence
 
-__all__ = ["END_HOUR_KEY", "MetricResult", "compare_metric", "is_total", "metric_values", "traffic_ratios"]
+__all__ = ["END_HOUR_KEY", "MetricResult", "compare_metric", "is_total", "lower_is_better", "metric_values",
+           "traffic_ratios"]
 
 END_HOUR_KEY = "end_hour"
 F64 = npt.NDArray[np.float64]
@@ -74,7 +87,9 @@ class MetricResult(NamedTuple):
     ``[start_hour, end_hour)``. ``pvalue_is_bound``: the bootstrap p-value is at its floor ``2 / (B + 1)``, so the
     true one is below it; ``normal_pvalue`` is the normal-method p-value beside it. ``contrast`` is
     ``"traffic_share"`` when the variant's total was rescaled to the control's traffic share before comparing,
-    ``"direct"`` otherwise. ``primary_kpi`` marks the experiment's primary KPI.
+    ``"direct"`` otherwise. ``primary_kpi`` marks the experiment's primary KPI. ``chance_to_beat_control``,
+    ``risk_control``, ``risk_variant``, ``rel_cred_lower`` and ``rel_cred_upper`` are the Bayesian readout by the
+    method ``bayesian`` (see the module doc; NaN for control itself and when ``bayes_error`` says why).
     """
 
     exp_id: str
@@ -107,6 +122,13 @@ class MetricResult(NamedTuple):
     normal_pvalue: float = _NAN
     contrast: str = "direct"
     primary_kpi: bool = False
+    chance_to_beat_control: float = _NAN
+    risk_control: float = _NAN
+    risk_variant: float = _NAN
+    rel_cred_lower: float = _NAN
+    rel_cred_upper: float = _NAN
+    bayesian: str = ""
+    bayes_error: str = ""
 
 
 def is_total(analysis_type: AnalysisType, metric: str) -> bool:
@@ -179,9 +201,25 @@ class _Contrast(NamedTuple):
     absolute: BootstrapIntervals
     relative: BootstrapIntervals
     rows: I64  # cells that have a control to compare with
+    bayes: BayesianReadouts
 
 
-def _contrast(estimates: F64, replicates: F64, control: I64, query: Query, scale: F64 | None) -> _Contrast:
+def lower_is_better(experiment: Experiment, metric: str) -> bool:
+    """Whether beating control means a lower ``metric``: a guardrail whose harmful direction is ``increase``.
+
+    >>> from datetime import datetime, timezone
+    >>> from rayab.model import Variant
+    >>> from rayab.model.guardrail import Guardrail
+    >>> exp = Experiment("e", "e", datetime(2026, 1, 1, tzinfo=timezone.utc), (Variant("a", 50.0), Variant("b", 50.0)),
+    ...                  "ctr", guardrails=(Guardrail("errors", "increase"),))
+    >>> lower_is_better(exp, "errors"), lower_is_better(exp, "ctr")
+    (True, False)
+    """
+    return any(g.metric == metric and g.bad_direction == "increase" for g in experiment.guardrails)
+
+
+def _contrast(estimates: F64, replicates: F64, control: I64, query: Query, scale: F64 | None,
+              inverse: bool = False) -> _Contrast:
     """Own intervals, and the variant (times ``scale``, its traffic ratio, for a total) against its control."""
 
     def intervals(est: F64, reps: F64) -> BootstrapIntervals:
@@ -195,8 +233,24 @@ def _contrast(estimates: F64, replicates: F64, control: I64, query: Query, scale
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_est = np.where(estimates[c] == 0, np.nan, est_v / estimates[c] - 1.0)
         rel_reps = np.where(replicates[c] == 0, np.nan, reps_v / replicates[c] - 1.0)
+    readout = bootstrap_readouts if query.bayesian == "bootstrap" else normal_readouts_from_replicates
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bayes = readout(estimates[c], est_v, replicates[c], reps_v,
+                        confidence_level=query.confidence_level, inverse=inverse,
+                        **({"max_invalid_fraction": query.max_invalid_fraction}
+                           if query.bayesian == "bootstrap" else {}))
     return _Contrast(intervals(estimates, replicates), intervals(est_v - estimates[c], reps_v - replicates[c]),
-                     intervals(rel_est, rel_reps), rows)
+                     intervals(rel_est, rel_reps), rows, bayes)
+
+
+def _bayes_fields(b: BayesianReadouts, j: int) -> dict[str, float | str]:
+    """The Bayesian fields of a :class:`MetricResult` from row ``j`` (NaN numbers when the readout failed)."""
+    error = b.error[j] or ""
+    if error:
+        return {"bayes_error": error}
+    return {"chance_to_beat_control": float(b.chance_to_win[j]), "risk_control": float(b.risk_control[j]),
+            "risk_variant": float(b.risk_treatment[j]), "rel_cred_lower": float(b.ci_lower[j]),
+            "rel_cred_upper": float(b.ci_upper[j])}
 
 
 def _normal_pvalue(b: BootstrapIntervals, j: int) -> float:
@@ -248,7 +302,8 @@ def compare_metric(sums: CellSums, analysis_type: AnalysisType, experiment: Expe
     estimates, replicates = metric_values(sums, analysis_type, metric)
     control = control_rows(sums, experiment.control_id)
     total = is_total(analysis_type, metric)
-    contrast = _contrast(estimates, replicates, control, query, traffic_ratios(sums, experiment) if total else None)
+    contrast = _contrast(estimates, replicates, control, query, traffic_ratios(sums, experiment) if total else None,
+                         lower_is_better(experiment, metric))
     units = sums.raw[UNITS_METRIC] if UNITS_METRIC in sums.raw else np.full(len(sums.keys), -1, np.int64)
     variant_at = sums.key_names.index("variant_id")
     position = {int(row): j for j, row in enumerate(contrast.rows)}
@@ -258,6 +313,7 @@ def compare_metric(sums: CellSums, analysis_type: AnalysisType, experiment: Expe
         diff = (_NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN)
         n_invalid = int(contrast.own.n_invalid[i])
         bound, normal_p = False, _NAN
+        bayes: dict[str, float | str] = {}
         if i in position:
             j, n_pair = position[i], int(units[i] + units[control[i]])
             a_low, a_high, pvalue, a_error = _bounds(contrast.absolute, j, n_pair, query)
@@ -266,6 +322,7 @@ def compare_metric(sums: CellSums, analysis_type: AnalysisType, experiment: Expe
                     r_low, r_high, pvalue)
             n_invalid = max(n_invalid, int(contrast.absolute.n_invalid[j]), int(contrast.relative.n_invalid[j]))
             error = error or a_error or r_error
+            bayes = _bayes_fields(contrast.bayes, j)
             if query.interval != "sequential":
                 normal_p = _normal_pvalue(contrast.absolute, j)
                 bound = _at_floor(contrast.absolute, j, pvalue, query)
@@ -275,5 +332,6 @@ def compare_metric(sums: CellSums, analysis_type: AnalysisType, experiment: Expe
             float(estimates[i]), low, high, experiment.control_id, *diff, query.confidence_level,
             sums.n_replicates, n_invalid, error, interval=query.interval, start_hour=query.start_hour,
             end_hour=end_hour, pvalue_is_bound=bound, normal_pvalue=normal_p,
-            contrast="traffic_share" if total else "direct", primary_kpi=metric == experiment.primary_kpi))
+            contrast="traffic_share" if total else "direct", primary_kpi=metric == experiment.primary_kpi,
+            bayesian=query.bayesian, **bayes))  # type: ignore[arg-type]
     return out

@@ -28,13 +28,15 @@ from rayab.query.filters import Filter, check_filter, filter_from_dict, filter_t
 from rayab.query.window import check_projection
 from rayab.stats.arguments import BootstrapMethod, PvalueAdjustment
 
-__all__ = ["CIMethod", "Correction", "Query", "additive_metrics", "default_metrics"]
+__all__ = ["BayesianPath", "CIMethod", "Correction", "Query", "additive_metrics", "default_metrics"]
 
 CIMethod = BootstrapMethod
 Correction = PvalueAdjustment
 _METHODS: tuple[str, ...] = get_args(BootstrapMethod)
 _CORRECTIONS: tuple[str, ...] = get_args(PvalueAdjustment)
 _INTERVALS = ("fixed", "sequential")
+BayesianPath = Literal["bootstrap", "normal"]
+_BAYESIAN: tuple[str, ...] = get_args(BayesianPath)
 
 
 def default_metrics(analysis_type: AnalysisType) -> tuple[str, ...]:
@@ -84,6 +86,9 @@ class Query:
             with the bootstrap standard error plugged in, for dashboards looked at every hour).
         planned_units: the sample size (units in both arms) where a sequential interval is tightest.
         max_invalid_fraction: share of replicates with a zero denominator above which no interval is given.
+        bayesian: how the Bayesian readouts (chance to beat control, risk, credible interval of ``rel_diff``) are
+            formed: ``"bootstrap"`` from the replicates as posterior draws, ``"normal"`` from the lognormal
+            approximation of the ratio (see :mod:`rayab.query.compare`).
     """
 
     exp_id: str
@@ -99,6 +104,7 @@ class Query:
     interval: Literal["fixed", "sequential"] = "fixed"
     planned_units: float = 5000.0
     max_invalid_fraction: float = 0.01
+    bayesian: BayesianPath = "bootstrap"
 
     def __post_init__(self) -> None:
         if not isinstance(self.exp_id, str) or not self.exp_id:
@@ -108,7 +114,8 @@ class Query:
         object.__setattr__(self, "metrics", _check_strings("metrics", self.metrics))
         object.__setattr__(self, "projection", _check_strings("projection", self.projection))
         object.__setattr__(self, "confidence_level", _check_number("confidence_level", self.confidence_level, 0, 1))
-        for name, value, allowed in (("method", self.method, _METHODS), ("interval", self.interval, _INTERVALS)):
+        for name, value, allowed in (("method", self.method, _METHODS), ("interval", self.interval, _INTERVALS),
+                                     ("bayesian", self.bayesian, _BAYESIAN)):
             if value not in allowed:
                 raise ValidationError(name, value, f"must be one of {', '.join(allowed)}")
         if self.correction is not None and self.correction not in _CORRECTIONS:

@@ -1,7 +1,8 @@
 """``rayab report``: one self-contained HTML file per experiment.
 
 Sections: the experiment, a forest plot of relative lifts with their intervals for every metric and variant, the
-cumulative lift of the primary KPI as of every hour with its band, the results table, the health panel and the SQL
+cumulative lift of the primary KPI as of every hour with its band, the results table (with the Bayesian readouts:
+chance to beat control, risk of shipping each arm, credible interval of the lift), the health panel and the SQL
 that reproduces the numbers in a BI tool. Charts are inline SVG, so the file needs no network and no JavaScript.
 """
 
@@ -101,11 +102,15 @@ def collect_report(warehouse: Warehouse, config: Config, exp_id: str, start_hour
 
 def _results_table(results: Sequence[MetricResult]) -> str:
     head = ("<tr><th>metric</th><th class=l>variant</th><th>units</th><th>estimate</th><th>CI</th><th>lift</th>"
-            "<th>lift CI</th><th>p-value</th></tr>")
+            "<th>lift CI</th><th>p-value</th><th>P(beat)</th><th>risk control</th><th>risk variant</th>"
+            "<th>lift credible interval</th></tr>")
     rows = [f"<tr><td>{html.escape(r.metric)}</td><td class=l>{html.escape(r.variant_id)}</td><td>{r.units}</td>"
             f"<td>{format_number(r.estimate)}</td><td>[{format_number(r.ci_lower)}, {format_number(r.ci_upper)}]</td>"
             f"<td>{format_pct(r.rel_diff)}</td><td>[{format_pct(r.rel_ci_lower)}, {format_pct(r.rel_ci_upper)}]</td>"
-            f"<td>{format_number(r.pvalue, 3)}</td></tr>" for r in results if not r.slice]
+            f"<td>{format_number(r.pvalue, 3)}</td><td>{format_pct(r.chance_to_beat_control, signed=False)}</td>"
+            f"<td>{format_number(r.risk_control)}</td><td>{format_number(r.risk_variant)}</td>"
+            f"<td>[{format_pct(r.rel_cred_lower)}, {format_pct(r.rel_cred_upper)}]</td></tr>"
+            for r in results if not r.slice]
     return f"<table>{head}{''.join(rows)}</table>"
 
 

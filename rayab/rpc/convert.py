@@ -43,6 +43,8 @@ from rayab.rpc._generated import experiments_pb2 as epb
 from rayab.rpc._generated import results_pb2 as rpb
 
 __all__ = [
+    "BAYESIAN_PATHS",
+    "BAYESIAN_PATH_OF_NAME",
     "CORRECTIONS",
     "DIALECTS",
     "DIALECT_OF_NAME",
@@ -92,6 +94,8 @@ CORRECTIONS: Mapping[int, str] = {
 INTERVALS: Mapping[int, str] = {
     rpb.INTERVAL_KIND_UNSPECIFIED: "", rpb.INTERVAL_KIND_FIXED: "fixed",
     rpb.INTERVAL_KIND_SEQUENTIAL: "sequential"}
+BAYESIAN_PATHS: Mapping[int, str] = {
+    rpb.BAYESIAN_PATH_UNSPECIFIED: "", rpb.BAYESIAN_PATH_BOOTSTRAP: "bootstrap", rpb.BAYESIAN_PATH_NORMAL: "normal"}
 DIALECTS: Mapping[int, str] = {
     rpb.SQL_DIALECT_UNSPECIFIED: "duckdb", rpb.SQL_DIALECT_DUCKDB: "duckdb", rpb.SQL_DIALECT_TRINO: "trino"}
 # rayab's string -> proto enum value (answers)
@@ -100,6 +104,8 @@ HEALTH_STATUSES: Mapping[str, rpb.HealthStatus] = {
     "fail": rpb.HEALTH_STATUS_FAIL}
 INTERVAL_KINDS: Mapping[str, rpb.IntervalKind] = {
     "fixed": rpb.INTERVAL_KIND_FIXED, "sequential": rpb.INTERVAL_KIND_SEQUENTIAL}
+BAYESIAN_PATH_OF_NAME: Mapping[str, rpb.BayesianPath] = {
+    "bootstrap": rpb.BAYESIAN_PATH_BOOTSTRAP, "normal": rpb.BAYESIAN_PATH_NORMAL}
 DIALECT_OF_NAME: Mapping[str, rpb.SqlDialect] = {"duckdb": rpb.SQL_DIALECT_DUCKDB, "trino": rpb.SQL_DIALECT_TRINO}
 
 
@@ -129,7 +135,8 @@ def query_fields(query: rpb.ResultsQuery, field: str = "query") -> dict[str, Any
             "correction": enum_value(CORRECTIONS, query.correction, f"{field}.correction"),
             "correct_across_slices": query.correct_across_slices,
             "interval": enum_value(INTERVALS, query.interval, f"{field}.interval"),
-            "planned_units": query.planned_units}
+            "planned_units": query.planned_units,
+            "bayesian": enum_value(BAYESIAN_PATHS, query.bayesian, f"{field}.bayesian")}
 
 
 def _plain(value: Any) -> Any:

@@ -21,6 +21,7 @@ from rayab.rpc._generated import results_pb2 as rpb
 from rayab.rpc._generated import results_pb2_grpc as rpb_grpc
 from rayab.rpc.auth import AdminToken, ReadAccess
 from rayab.rpc.convert import (
+    BAYESIAN_PATH_OF_NAME,
     DIALECT_OF_NAME,
     DIALECTS,
     HEALTH_STATUSES,
@@ -36,7 +37,8 @@ __all__ = ["ResultsService", "request_fields"]
 _T = TypeVar("_T")
 _NUMBER_FIELDS = ("n_events", "units", "estimate", "ci_lower", "ci_upper", "abs_diff", "abs_ci_lower",
                   "abs_ci_upper", "rel_diff", "rel_ci_lower", "rel_ci_upper", "pvalue", "adjusted_pvalue",
-                  "confidence_level", "n_replicates", "n_invalid")
+                  "confidence_level", "n_replicates", "n_invalid", "chance_to_beat_control", "risk_control",
+                  "risk_variant", "rel_cred_lower", "rel_cred_upper")
 
 
 def request_fields(query: rpb.ResultsQuery, cuped: bool = False) -> QueryRequest:
@@ -50,7 +52,8 @@ def _result_message(result: MetricResult) -> rpb.MetricResult:
         exp_id=result.exp_id, metric=result.metric, variant_id=result.variant_id,
         slice=[rpb.SliceValue(dimension=d, value=v) for d, v in result.slice], control_id=result.control_id,
         error=result.error, interval=INTERVAL_KINDS[result.interval], start_hour=result.start_hour,
-        end_hour=result.end_hour, **numbers)
+        end_hour=result.end_hour, bayes_error=result.bayes_error,
+        bayesian=BAYESIAN_PATH_OF_NAME.get(result.bayesian, rpb.BAYESIAN_PATH_UNSPECIFIED), **numbers)
 
 
 def _cuped_message(result: CupedMetricResult) -> rpb.CupedResult:

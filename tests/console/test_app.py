@@ -85,6 +85,7 @@ def test_planted_lift_wins_and_aa_shows_no_effect(client: TestClient, capsys: py
     assert row["rel_ci"] == f"[{format_pct(t['rel_ci_lower'])}, {format_pct(t['rel_ci_upper'])}]"
     assert row["estimate"] == format_number(t["estimate"])
     assert row["pvalue"] == format_number(t["pvalue"], 3)
+    assert row["chance"] == format_pct(t["chance_to_beat_control"], signed=False)
     assert '<span class="tag">primary KPI</span>' in page
     # the primary KPI's group comes first
     assert page.index('data-metric="ctr"') < page.index('data-metric="revenue_per_unit"')

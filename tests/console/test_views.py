@@ -69,6 +69,13 @@ def test_scorecard_orders_roles_and_colours_guardrail_harm() -> None:
     assert ctr.bar_left == 5.0 and math.isclose(ctr.bar_left + ctr.bar_width, 35.0) and ctr.zero == 50.0
 
 
+def test_scorecard_shows_the_chance_to_beat_control_where_available() -> None:
+    with_chance = _result("ctr", "t", 0.02, 0.01, 0.03)._replace(chance_to_beat_control=0.9731)
+    rows = views.scorecard(EXP, [_result("ctr", "c", 0, 0, 0), with_chance, _result("revenue", "t", 0.0, -1, 1)])
+    assert rows[0].rows[0].chance == "97.31%"
+    assert rows[1].rows[0].chance == "-"  # results without a readout
+
+
 def test_formatting_matches_the_cli() -> None:
     for value in (0.0211349, -0.5, 123456.0, 0.07478123, 3.0, math.nan, 12, 1e-7):
         assert views.format_number(value) == format_number(value)

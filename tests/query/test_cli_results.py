@@ -41,6 +41,25 @@ def test_filter_and_correction_reach_the_engine(saved: World, capsys: pytest.Cap
     assert adjusted == [r.adjusted_pvalue for r in expected if r.variant_id == "treatment"]
 
 
+def test_bayesian_readouts_in_the_table_and_json(saved: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--format json`` carries the readout of the chosen path; the table has the chance-to-beat column."""
+    assert main(_args(saved, "--bayesian", "normal", "--format", "json")) == 0
+    rows = json.loads(capsys.readouterr().out)
+    expected = run_query(saved.warehouse, saved.analysis_type, saved.config.experiment("ranker_v2"),
+                         Query("ranker_v2", START, END, metrics=("ctr", "rpm"), bayesian="normal"))
+    fields = ("chance_to_beat_control", "risk_control", "risk_variant", "rel_cred_lower", "rel_cred_upper")
+    treated = [r for r in expected if r.variant_id == "treatment"]
+    assert [[row[f] for f in fields] for row in rows if row["variant_id"] == "treatment"] == \
+        [[getattr(r, f) for f in fields] for r in treated]
+    assert {row["bayesian"] for row in rows} == {"normal"}
+    assert all(row["chance_to_beat_control"] is None for row in rows if row["variant_id"] == "control")
+    assert main(_args(saved, "--bayesian", "normal")) == 0
+    table = capsys.readouterr().out
+    assert "P(beat)" in table.splitlines()[0]
+    assert f"{treated[0].chance_to_beat_control * 100:.2f}%" in table
+    assert "P(beat): chance to beat control (normal posterior" in table
+
+
 def test_cumulative_sequential_series(saved: World, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(_args(saved, "--cumulative", "--sequential", "--planned-units", "2000")) == 0
     lines = capsys.readouterr().out.splitlines()

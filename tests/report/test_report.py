@@ -40,6 +40,16 @@ def test_report_holds_every_section(report_world: World) -> None:
     # every non-control metric of the results table appears as a forest-plot label
     for metric in ("ctr", "revenue_per_unit", "rpm"):
         assert f"{metric} · treatment" in text
+    # the Bayesian readouts beside the frequentist ones, as the results compute them
+    from rayab.query.results import experiment_results
+
+    exp = report_world.config.experiment("ranker_v2")
+    ctr = next(r for r in experiment_results(report_world.warehouse, report_world.analysis_type, exp,
+                                             "2026-11-23T00", "2026-11-23T04", metrics=["ctr"])
+               if r.variant_id == "treatment")
+    assert "<th>P(beat)</th>" in text and "<th>lift credible interval</th>" in text
+    assert f"<td>{ctr.chance_to_beat_control * 100:.2f}%</td>" in text
+    assert f"[{ctr.rel_cred_lower * 100:+.2f}%, {ctr.rel_cred_upper * 100:+.2f}%]" in text
     # self-contained: no script, stylesheet, image or font fetched from anywhere
     assert re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text) is None
     assert "<script" not in text and "<link" not in text

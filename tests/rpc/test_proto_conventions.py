@@ -13,7 +13,7 @@ import pytest
 
 from rayab.errors import ValidationError
 from rayab.guardrails.health import HealthCheck, Status, worst_status
-from rayab.query.spec import CIMethod, Correction
+from rayab.query.spec import BayesianPath, CIMethod, Correction
 from rayab.rpc import convert
 from rayab.rpc._generated import results_pb2 as rpb
 
@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
     (rpb.Correction, convert.CORRECTIONS, set(get_args(Correction))),
     (rpb.IntervalKind, convert.INTERVALS, {"fixed", "sequential"}),
     (rpb.SqlDialect, convert.DIALECTS, {"duckdb", "trino"}),
+    (rpb.BayesianPath, convert.BAYESIAN_PATHS, set(get_args(BayesianPath))),
 ])
 def test_every_request_enum_value_maps_to_a_rayab_string(enum: Any, table: dict[int, str], allowed: set[str]) -> None:
     """A value added to the .proto without a mapping fails here; "" is only the UNSPECIFIED default."""

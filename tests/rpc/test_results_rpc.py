@@ -167,6 +167,28 @@ def test_enum_fields_reach_the_engine_as_its_strings(served: tuple[World, Result
     assert percentile[1].rel_ci_lower != reply.results[1].rel_ci_lower  # the enum changed the answer
 
 
+def test_bayesian_readouts_travel_with_their_path(served: tuple[World, ResultsServer, ResultsEngine]) -> None:
+    """chance to beat control, risks and the credible interval of rel_diff are the engine's, for either path."""
+    world, server, _ = served
+    exp = world.config.experiment("ranker_v2")
+    for number, path in ((rpb.BAYESIAN_PATH_UNSPECIFIED, "bootstrap"), (rpb.BAYESIAN_PATH_NORMAL, "normal")):
+        reply = server.stub.QueryResults(_results(metrics=["ctr", "revenue_per_unit"], bayesian=number))
+        expected = run_query(world.warehouse, world.analysis_type, exp,
+                             Query("ranker_v2", "2026-11-23T00", "2026-11-23T02",
+                                   metrics=("ctr", "revenue_per_unit"), bayesian=path))  # type: ignore[arg-type]
+        assert len(reply.results) == len(expected) == 4
+        for got, want in zip(reply.results, expected, strict=True):
+            for name in ("chance_to_beat_control", "risk_control", "risk_variant", "rel_cred_lower",
+                         "rel_cred_upper"):
+                assert _same(getattr(got, name), getattr(want, name)), name
+            assert got.bayesian == rpb.BayesianPath.Value(f"BAYESIAN_PATH_{path.upper()}")
+        treatment = [r for r in reply.results if r.variant_id != r.control_id]
+        assert all(0.0 <= r.chance_to_beat_control <= 1.0 and r.rel_cred_lower < r.rel_cred_upper for r in treatment)
+    with pytest.raises(grpc.RpcError) as info:
+        server.stub.QueryResults(_results(bayesian=7))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "query.bayesian" in (info.value.details() or "")
+
+
 @pytest.mark.parametrize(("call", "code", "text"), [
     (lambda s: s.QueryResults(_results(exp_id="nope")), grpc.StatusCode.NOT_FOUND, "nope"),
     (lambda s: s.QueryResults(_results(metrics=["dwell"])), grpc.StatusCode.INVALID_ARGUMENT, "dwell"),

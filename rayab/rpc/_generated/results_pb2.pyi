@@ -33,6 +33,12 @@ class IntervalKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERVAL_KIND_FIXED: _ClassVar[IntervalKind]
     INTERVAL_KIND_SEQUENTIAL: _ClassVar[IntervalKind]
 
+class BayesianPath(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BAYESIAN_PATH_UNSPECIFIED: _ClassVar[BayesianPath]
+    BAYESIAN_PATH_BOOTSTRAP: _ClassVar[BayesianPath]
+    BAYESIAN_PATH_NORMAL: _ClassVar[BayesianPath]
+
 class SqlDialect(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SQL_DIALECT_UNSPECIFIED: _ClassVar[SqlDialect]
@@ -62,6 +68,9 @@ CORRECTION_BY: Correction
 INTERVAL_KIND_UNSPECIFIED: IntervalKind
 INTERVAL_KIND_FIXED: IntervalKind
 INTERVAL_KIND_SEQUENTIAL: IntervalKind
+BAYESIAN_PATH_UNSPECIFIED: BayesianPath
+BAYESIAN_PATH_BOOTSTRAP: BayesianPath
+BAYESIAN_PATH_NORMAL: BayesianPath
 SQL_DIALECT_UNSPECIFIED: SqlDialect
 SQL_DIALECT_DUCKDB: SqlDialect
 SQL_DIALECT_TRINO: SqlDialect
@@ -72,7 +81,7 @@ HEALTH_STATUS_NO_DATA: HealthStatus
 HEALTH_STATUS_FAIL: HealthStatus
 
 class ResultsQuery(_message.Message):
-    __slots__ = ("exp_id", "analysis_type", "start_hour", "end_hour", "metrics", "projection", "where", "confidence_level", "method", "correction", "correct_across_slices", "interval", "planned_units")
+    __slots__ = ("exp_id", "analysis_type", "start_hour", "end_hour", "metrics", "projection", "where", "confidence_level", "method", "correction", "correct_across_slices", "interval", "planned_units", "bayesian")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     ANALYSIS_TYPE_FIELD_NUMBER: _ClassVar[int]
     START_HOUR_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +95,7 @@ class ResultsQuery(_message.Message):
     CORRECT_ACROSS_SLICES_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     PLANNED_UNITS_FIELD_NUMBER: _ClassVar[int]
+    BAYESIAN_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     analysis_type: str
     start_hour: str
@@ -99,7 +109,8 @@ class ResultsQuery(_message.Message):
     correct_across_slices: bool
     interval: IntervalKind
     planned_units: float
-    def __init__(self, exp_id: _Optional[str] = ..., analysis_type: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ..., projection: _Optional[_Iterable[str]] = ..., where: _Optional[str] = ..., confidence_level: _Optional[float] = ..., method: _Optional[_Union[IntervalMethod, str]] = ..., correction: _Optional[_Union[Correction, str]] = ..., correct_across_slices: _Optional[bool] = ..., interval: _Optional[_Union[IntervalKind, str]] = ..., planned_units: _Optional[float] = ...) -> None: ...
+    bayesian: BayesianPath
+    def __init__(self, exp_id: _Optional[str] = ..., analysis_type: _Optional[str] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ..., projection: _Optional[_Iterable[str]] = ..., where: _Optional[str] = ..., confidence_level: _Optional[float] = ..., method: _Optional[_Union[IntervalMethod, str]] = ..., correction: _Optional[_Union[Correction, str]] = ..., correct_across_slices: _Optional[bool] = ..., interval: _Optional[_Union[IntervalKind, str]] = ..., planned_units: _Optional[float] = ..., bayesian: _Optional[_Union[BayesianPath, str]] = ...) -> None: ...
 
 class QueryResultsRequest(_message.Message):
     __slots__ = ("query", "cuped")
@@ -142,7 +153,7 @@ class SliceValue(_message.Message):
     def __init__(self, dimension: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class MetricResult(_message.Message):
-    __slots__ = ("exp_id", "metric", "variant_id", "slice", "n_events", "units", "estimate", "ci_lower", "ci_upper", "control_id", "abs_diff", "abs_ci_lower", "abs_ci_upper", "rel_diff", "rel_ci_lower", "rel_ci_upper", "pvalue", "adjusted_pvalue", "confidence_level", "n_replicates", "n_invalid", "error", "interval", "start_hour", "end_hour")
+    __slots__ = ("exp_id", "metric", "variant_id", "slice", "n_events", "units", "estimate", "ci_lower", "ci_upper", "control_id", "abs_diff", "abs_ci_lower", "abs_ci_upper", "rel_diff", "rel_ci_lower", "rel_ci_upper", "pvalue", "adjusted_pvalue", "confidence_level", "n_replicates", "n_invalid", "error", "interval", "start_hour", "end_hour", "chance_to_beat_control", "risk_control", "risk_variant", "rel_cred_lower", "rel_cred_upper", "bayesian", "bayes_error")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +179,13 @@ class MetricResult(_message.Message):
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     START_HOUR_FIELD_NUMBER: _ClassVar[int]
     END_HOUR_FIELD_NUMBER: _ClassVar[int]
+    CHANCE_TO_BEAT_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    RISK_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    RISK_VARIANT_FIELD_NUMBER: _ClassVar[int]
+    REL_CRED_LOWER_FIELD_NUMBER: _ClassVar[int]
+    REL_CRED_UPPER_FIELD_NUMBER: _ClassVar[int]
+    BAYESIAN_FIELD_NUMBER: _ClassVar[int]
+    BAYES_ERROR_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     metric: str
     variant_id: str
@@ -193,7 +211,14 @@ class MetricResult(_message.Message):
     interval: IntervalKind
     start_hour: str
     end_hour: str
-    def __init__(self, exp_id: _Optional[str] = ..., metric: _Optional[str] = ..., variant_id: _Optional[str] = ..., slice: _Optional[_Iterable[_Union[SliceValue, _Mapping]]] = ..., n_events: _Optional[int] = ..., units: _Optional[int] = ..., estimate: _Optional[float] = ..., ci_lower: _Optional[float] = ..., ci_upper: _Optional[float] = ..., control_id: _Optional[str] = ..., abs_diff: _Optional[float] = ..., abs_ci_lower: _Optional[float] = ..., abs_ci_upper: _Optional[float] = ..., rel_diff: _Optional[float] = ..., rel_ci_lower: _Optional[float] = ..., rel_ci_upper: _Optional[float] = ..., pvalue: _Optional[float] = ..., adjusted_pvalue: _Optional[float] = ..., confidence_level: _Optional[float] = ..., n_replicates: _Optional[int] = ..., n_invalid: _Optional[int] = ..., error: _Optional[str] = ..., interval: _Optional[_Union[IntervalKind, str]] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ...) -> None: ...
+    chance_to_beat_control: float
+    risk_control: float
+    risk_variant: float
+    rel_cred_lower: float
+    rel_cred_upper: float
+    bayesian: BayesianPath
+    bayes_error: str
+    def __init__(self, exp_id: _Optional[str] = ..., metric: _Optional[str] = ..., variant_id: _Optional[str] = ..., slice: _Optional[_Iterable[_Union[SliceValue, _Mapping]]] = ..., n_events: _Optional[int] = ..., units: _Optional[int] = ..., estimate: _Optional[float] = ..., ci_lower: _Optional[float] = ..., ci_upper: _Optional[float] = ..., control_id: _Optional[str] = ..., abs_diff: _Optional[float] = ..., abs_ci_lower: _Optional[float] = ..., abs_ci_upper: _Optional[float] = ..., rel_diff: _Optional[float] = ..., rel_ci_lower: _Optional[float] = ..., rel_ci_upper: _Optional[float] = ..., pvalue: _Optional[float] = ..., adjusted_pvalue: _Optional[float] = ..., confidence_level: _Optional[float] = ..., n_replicates: _Optional[int] = ..., n_invalid: _Optional[int] = ..., error: _Optional[str] = ..., interval: _Optional[_Union[IntervalKind, str]] = ..., start_hour: _Optional[str] = ..., end_hour: _Optional[str] = ..., chance_to_beat_control: _Optional[float] = ..., risk_control: _Optional[float] = ..., risk_variant: _Optional[float] = ..., rel_cred_lower: _Optional[float] = ..., rel_cred_upper: _Optional[float] = ..., bayesian: _Optional[_Union[BayesianPath, str]] = ..., bayes_error: _Optional[str] = ...) -> None: ...
 
 class CupedResult(_message.Message):
     __slots__ = ("exp_id", "metric", "variant_id", "slice", "units", "control_id", "theta", "abs_diff", "abs_ci_lower", "abs_ci_upper", "rel_diff", "rel_ci_lower", "rel_ci_upper", "pvalue", "raw_abs_diff", "raw_abs_ci_lower", "raw_abs_ci_upper", "raw_rel_diff", "raw_rel_ci_lower", "raw_rel_ci_upper", "raw_pvalue", "variance_reduction", "confidence_level", "n_replicates", "n_invalid", "error")
