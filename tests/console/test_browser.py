@@ -64,6 +64,8 @@ def console_url(console_world: Path, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        if proc.stdout:
+            proc.stdout.close()
 
 
 @pytest.fixture(scope="module")

@@ -197,6 +197,9 @@ def test_serve_end_to_end_with_graceful_stop(workdir):
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait(timeout=60)
+        if process.stdout:
+            process.stdout.close()
     rows = read_rows(Warehouse.from_url(warehouse), "assignment").to_pylist()
     got = {r["unit_id"]: (r["variant_id"], r["country"], r["platform"]) for r in rows}
     assert got.pop("old-unit") == ("control", "FR", "ios")  # the demo's columns are kept
