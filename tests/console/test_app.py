@@ -172,10 +172,13 @@ def test_rollout_and_stop_follow_the_admin_rules(writable_world: Path) -> None:
     assert no_token.status_code == 401 and "authorization: missing" in no_token.text
     wrong = client.post("/experiments/ranker_v2/rollout", data={"rollout_pct": "50", "token": "nope"})
     assert wrong.status_code == 401 and "not the admin token" in wrong.text
-    too_big = client.post("/experiments/ranker_v2/rollout", data={"rollout_pct": "150", "token": TOKEN})
+    nobody = client.post("/experiments/ranker_v2/rollout", data={"rollout_pct": "50", "token": TOKEN})
+    assert nobody.status_code == 400 and "changed_by == '': is required" in unescape(nobody.text)
+    too_big = client.post("/experiments/ranker_v2/rollout", data={"rollout_pct": "150", "token": TOKEN,
+                                                                  "changed_by": "ada"})
     assert too_big.status_code == 400 and "rollout_pct == 150" in too_big.text
-    done = client.post("/experiments/ranker_v2/rollout", data={"rollout_pct": "50", "token": TOKEN},
-                       follow_redirects=False)
+    done = client.post("/experiments/ranker_v2/rollout", data={"rollout_pct": "50", "token": TOKEN,
+                                                               "changed_by": "ada"}, follow_redirects=False)
     assert done.status_code == 303
     page = client.get(done.headers["location"]).text
     assert "rollout set to 50% (config version 2)" in page and '<strong id="rollout-now">50%</strong>' in page
@@ -184,11 +187,13 @@ def test_rollout_and_stop_follow_the_admin_rules(writable_world: Path) -> None:
 
     assert ConfigStore(Warehouse.from_url(str(writable_world))).get("ranker_v2")[0].rollout_pct == 50.0
     stale = client.post("/experiments/ranker_v2/rollout", data={"rollout_pct": "60", "token": TOKEN,
-                                                                "expected_version": "1"})
+                                                                "expected_version": "1", "changed_by": "ada"})
     assert stale.status_code == 409 and "it changed meanwhile" in stale.text
-    stopped = client.post("/experiments/ranker_v2/stop", headers={"authorization": f"Bearer {TOKEN}"})
+    stopped = client.post("/experiments/ranker_v2/stop", headers={"authorization": f"Bearer {TOKEN}"},
+                          data={"changed_by": "bob"})
     assert stopped.status_code == 200 and "experiment stopped" in stopped.text
-    again = client.post("/experiments/ranker_v2/rollout", data={"rollout_pct": "70", "token": TOKEN})
+    again = client.post("/experiments/ranker_v2/rollout", data={"rollout_pct": "70", "token": TOKEN,
+                                                                "changed_by": "ada"})
     assert again.status_code == 409 and "rollout and targeting change only while draft or running" in again.text
 
 

@@ -82,23 +82,39 @@
     var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({size: [0.6, 80]}) : undefined;
     var index = units.days.map(function (d, i) { return i; });
     var day = function (i) { return units.days[Math.round(i)] || ""; };
+    var series = [{label: "day (UTC)", value: function (u, v) { return v == null ? "-" : day(v); }},
+                  {label: "new units", stroke: "#0b57a4", fill: "#0b57a455", paths: bars, points: {show: false}},
+                  {label: "units so far", stroke: "#17663a", width: 2, scale: "total"}];
+    var columns = [index, units.units, units.cumulative];
+    if (units.planned) {
+      series.push({label: "planned sample", stroke: "#a8261b", width: 2, dash: [6, 4], scale: "total",
+                   points: {show: false}});
+      columns.push(index.map(function () { return units.planned; }));
+    }
+    var top = Math.max(1, units.planned || 0, units.cumulative[units.cumulative.length - 1] || 0) * 1.1;
     return new uPlot({
-      width: width(el), height: 180,
-      series: [{label: "day (UTC)", value: function (u, v) { return v == null ? "-" : day(v); }},
-               {label: "new units", stroke: "#0b57a4", fill: "#0b57a455", paths: bars, points: {show: false}}],
+      width: width(el), height: 200, series: series,
       scales: {x: {time: false, range: function () { return [-0.5, units.days.length - 0.5]; }},
-               y: {range: function (u, lo, hi) { return [0, Math.max(1, hi) * 1.1]; }}},
+               y: {range: function (u, lo, hi) { return [0, Math.max(1, hi) * 1.1]; }},
+               total: {range: function () { return [0, top]; }}},
       axes: [{values: function (u, ticks) {
         return ticks.map(function (t) { return Number.isInteger(t) ? day(t) : ""; });
-      }, incrs: [1]}, {size: 60}]
-    }, [index, units.units], el);
+      }, incrs: [1]}, {size: 60, label: "new units"},
+        {scale: "total", side: 1, size: 70, grid: {show: false}, label: "units so far"}]
+    }, columns, el);
+  }
+
+  function chartData(holder) {
+    // a report carries its chart data inline; the console fetches it for the page's query string
+    var inline = document.getElementById("chart-data");
+    if (inline) return Promise.resolve(JSON.parse(inline.textContent));
+    return fetch(holder.getAttribute("data-src")).then(function (r) { return r.json(); });
   }
 
   function drawCharts() {
     var holder = document.getElementById("charts");
     if (!holder || typeof uPlot === "undefined") return;
-    fetch(holder.getAttribute("data-src"))
-      .then(function (r) { return r.json(); })
+    chartData(holder)
       .then(function (data) {
         var a = document.getElementById("lift-chart"), b = document.getElementById("units-chart");
         if (data.error) { a.textContent = data.error; b.textContent = ""; return; }
@@ -134,7 +150,19 @@
     if (input) input.value = window.location.origin + input.value;
   }
 
+  // remember who makes changes in this browser (never the token)
+  function remember() {
+    document.querySelectorAll("input[data-remember]").forEach(function (input) {
+      var key = "rayab." + input.getAttribute("data-remember");
+      try {
+        if (!input.value && window.localStorage.getItem(key)) input.value = window.localStorage.getItem(key);
+        input.addEventListener("change", function () { window.localStorage.setItem(key, input.value); });
+      } catch (e) { /* storage disabled: nothing to remember */ }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    remember();
     if (document.getElementById("catalogue")) fillCatalogue();
     drawCharts();
     sqlPanel();
