@@ -22,11 +22,12 @@ token 401, a change that breaks a life-cycle rule 409.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
@@ -89,9 +90,7 @@ class Console:
 
     def completed(self, analysis_type: AnalysisType) -> list[str]:
         """Committed hours of an analysis type, re-read when its table changed."""
-        from rayab.storage.tables import table_version
-
-        version = table_version(self.warehouse, analysis_type.table)
+        version = self.engine.version_of(analysis_type.table)
         cached = self._completed.get(analysis_type.name)
         if cached is None or cached[0] != version:
             cached = (version, completed_hours(self.warehouse, analysis_type.name))
@@ -154,6 +153,19 @@ def _health(console: Console, exp: Experiment, request: QueryRequest) -> tuple[l
         return [], f"health checks could not run: {err}"
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _one_read(fn: _F) -> _F:
+    """Run ``fn(console, ...)`` with the engine's table versions read once (:meth:`ResultsEngine.pinned`)."""
+    @functools.wraps(fn)
+    def wrapper(console: Console, *args: Any) -> Any:
+        with console.engine.pinned():
+            return fn(console, *args)
+    return cast(_F, wrapper)
+
+
+@_one_read
 def _page_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, Any]:
     """Everything the experiment page shows (raises ValidationError / NotFoundError on a bad view)."""
     request, form = explore_request(console, exp, params)
@@ -194,6 +206,7 @@ def _page_data(console: Console, exp: Experiment, params: QueryParams) -> dict[s
     }
 
 
+@_one_read
 def _chart_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, Any]:
     """The charts of a view: the cumulative lift of the chart metric (unsliced) and units per day."""
     request, form = explore_request(console, exp, params)
@@ -206,6 +219,7 @@ def _chart_data(console: Console, exp: Experiment, params: QueryParams) -> dict[
             "units": views.units_per_day(health, exp.planned_units), "level": request["confidence_level"]}
 
 
+@_one_read
 def _sql_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, str]:
     """The DuckDB and Trino SQL of a view (p-value corrections run in process only: the SQL gives raw p-values)."""
     request, _ = explore_request(console, exp, params)
@@ -297,8 +311,12 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None, *, engine: 
             health, _ = _health(console, exp, req)
             return views.summary(exp, overall, health)
 
+        def pinned() -> dict[str, str]:
+            with console.engine.pinned():
+                return compute()
+
         try:
-            return JSONResponse(await asyncio.to_thread(compute))
+            return JSONResponse(await asyncio.to_thread(pinned))
         except NotFoundError as err:
             return JSONResponse({"error": str(err)}, status_code=404)
         except RayabError as err:

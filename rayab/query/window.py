@@ -140,6 +140,7 @@ class _Accumulator:
         self.bounds: dict[tuple[str, str], int] = {(m, kind): 0 for m in metrics for kind in ("raw", "reps")}
         self.metrics = tuple(metrics)
         self.b = n_replicates
+        self._last: tuple[tuple[str, ...], tuple[pa.ChunkedArray, ...], I64] | None = None
         self.index: dict[tuple[str, ...], int] = {}
         self.n_events = np.zeros(0, np.int64)
         self.raw = {m: np.zeros(0, np.int64) for m in self.metrics}
@@ -165,8 +166,7 @@ class _Accumulator:
         n = rows.num_rows
         if n == 0:
             return
-        keys = [prefix + k for k in zip(*(rows.column(k).to_pylist() for k in key_names), strict=True)]
-        targets = self._rows_of(keys)
+        targets = self._targets(rows, key_names, prefix)
         fold = _folder(targets)
         fold(self.n_events, np.asarray(rows.column("n_events"), np.int64))
         for m in self.metrics:
@@ -174,6 +174,19 @@ class _Accumulator:
             self.check(m, _abs_bound(raw), _abs_bound(reps))
             fold(self.raw[m], raw)
             fold(self.reps[m], reps)
+
+    def _targets(self, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...]) -> I64:
+        """The accumulator rows of ``rows``' cells; the hours of a window usually list the same cells in the same
+        order, so when the key columns equal the previous block's its rows are reused without building keys."""
+        columns = tuple(rows.column(k) for k in key_names)
+        last = self._last
+        if last is not None and last[0] == prefix and len(last[2]) == rows.num_rows and all(
+                a.equals(b) for a, b in zip(columns, last[1], strict=True)):
+            return last[2]
+        keys = [prefix + k for k in zip(*(c.to_pylist() for c in columns), strict=True)]
+        targets = self._rows_of(keys)
+        self._last = (prefix, columns, targets)
+        return targets
 
     def check(self, metric: str, raw_bound: int, reps_bound: int) -> None:
         """Add the bounds of a block to ``metric``'s running bounds; refuse the window before a sum could wrap."""
