@@ -210,3 +210,13 @@ def test_report_is_the_console_page_in_one_file(console_world: Path, tmp_path: P
                                 re.S).group(1))  # type: ignore[union-attr]
     charts = _client(console_world).get("/experiments/ranker_v2/charts", params={"start": START, "end": END}).json()
     assert data == charts
+
+
+def test_power_says_which_planned_units_to_set(console_world: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["power", "--warehouse", str(console_world), "--exp", "aa_check", "--start", START, "--end", END,
+                 "--mde", "0.1", "--format", "json"]) == 0
+    total = json.loads(capsys.readouterr().out)["plan"]["n_total"]
+    assert main(["power", "--warehouse", str(console_world), "--exp", "aa_check", "--start", START, "--end", END,
+                 "--mde", "0.1"]) == 0
+    assert f"set planned_units: {total} in the experiment's spec" in capsys.readouterr().out
