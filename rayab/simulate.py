@@ -54,9 +54,13 @@ def demo_config(start_time: str = "2026-11-23T00:00:00Z") -> Config:
         }],
         "experiments": [
             {"exp_id": "ranker_v2", "name": "Ranker v2", "primary_kpi": "ctr", "start_time": start_time,
+             "owner": "ranking-team@example.com",
+             "description": "Does the v2 ranker raise the click-through rate without costing revenue?",
              "variants": [{"variant_id": "control", "traffic_pct": 50, "parameters": {"ranker": "v1"}},
                           {"variant_id": "treatment", "traffic_pct": 50, "parameters": {"ranker": "v2"}}]},
             {"exp_id": "aa_check", "name": "A/A check", "primary_kpi": "ctr", "start_time": start_time,
+             "owner": "experimentation-platform@example.com",
+             "description": "Two identical arms: the platform's false-positive rate and split should look normal.",
              "variants": [{"variant_id": "a", "traffic_pct": 50}, {"variant_id": "b", "traffic_pct": 50}]},
         ],
     })

@@ -12,10 +12,12 @@ a new hour committed to ``agg_<type>`` (or a re-run) changes the table version, 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from rayab.api.requests import ResultsRequest, coerce_request
@@ -37,6 +39,9 @@ __all__ = ["QueryRequest", "ResultsEngine", "ResultsRequest"]
 
 _T = TypeVar("_T")
 QueryRequest = dict[str, Any]
+# the engine and the table versions read in the current pinned() scope (per thread and task)
+_PINNED: contextvars.ContextVar[tuple[ResultsEngine, dict[str, int]] | None] = contextvars.ContextVar(
+    "rayab_pinned_versions", default=None)
 
 
 class ResultsEngine:
@@ -56,9 +61,37 @@ class ResultsEngine:
         """Answers held in the cache."""
         return len(self._cache)
 
+    def version_of(self, table: str) -> int:
+        """The table's Delta version: read once per :meth:`pinned` scope (every call outside one)."""
+        pinned = _PINNED.get()
+        if pinned is None or pinned[0] is not self:
+            return table_version(self.warehouse, table)
+        if table not in pinned[1]:
+            pinned[1][table] = table_version(self.warehouse, table)
+        return pinned[1][table]
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Read each table's version once for everything done inside (e.g. one page: its config, results,
+        time series and cache keys), instead of opening the Delta log of the same table for every call.
+
+        Everything inside sees the tables as of their first read, as one request should.
+
+        >>> import tempfile
+        >>> engine = ResultsEngine(Warehouse.from_url(tempfile.mkdtemp()))
+        >>> with engine.pinned():
+        ...     engine.version_of("experiment"), engine.version_of("experiment")
+        (-1, -1)
+        """
+        token = _PINNED.set((self, {}))
+        try:
+            yield
+        finally:
+            _PINNED.reset(token)
+
     def config(self) -> Config:
         """The saved config, reloaded when the ``experiment`` or ``_analysis_type`` table changed."""
-        versions = (table_version(self.warehouse, EXPERIMENT_TABLE), table_version(self.warehouse, ANALYSIS_TYPE_TABLE))
+        versions = (self.version_of(EXPERIMENT_TABLE), self.version_of(ANALYSIS_TYPE_TABLE))
         if self._config is None or self._config[0] != versions:
             self._config = (versions, load_saved_config(self.warehouse))
         return self._config[1]
@@ -105,7 +138,7 @@ class ResultsEngine:
         return exp, at, request.query(at)
 
     def _key(self, kind: str, request: ResultsRequest, table: str) -> Hashable:
-        return (kind, request, table_version(self.warehouse, table), self._config[0] if self._config else None)
+        return (kind, request, self.version_of(table), self._config[0] if self._config else None)
 
     def results(self, request: ResultsRequest | QueryRequest) -> tuple[list[MetricResult], bool]:
         """``QueryResults``: the results of the window."""

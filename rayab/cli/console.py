@@ -4,7 +4,8 @@
 
 It reads through the same results engine as the gRPC results service and writes (rollout, stop) through the same
 config store as the admin API; the admin token comes from ``RAYAB_ADMIN_TOKEN`` or ``--admin-token-file`` (never
-the command line), and without one the console is read-only. The web stack is the ``console`` extra
+the command line), and without one the console is read-only; with a read token (``RAYAB_READ_TOKEN`` or
+``--read-token-file``) every page needs it or the admin token. The web stack is the ``console`` extra
 (``pip install 'rayab[console]'``), imported only when the command runs.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rayab.cli.serve import TOKEN_VARIABLE, admin_token
+from rayab.cli.serve import READ_TOKEN_VARIABLE, TOKEN_VARIABLE, admin_token, read_token
 from rayab.errors import RayabError, ValidationError
 
 __all__ = ["register"]
@@ -31,7 +32,8 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise ValidationError("port", args.port, "must be in [1, 65535]")
     token = admin_token(args.admin_token_file)
-    app = create_app(Warehouse.from_url(args.warehouse), admin_token=token)
+    app = create_app(Warehouse.from_url(args.warehouse), admin_token=token,
+                     read_token=read_token(args.read_token_file))
     mode = ("admin changes need the token" if token
             else f"read-only: set {TOKEN_VARIABLE} or --admin-token-file to allow changes")
     print(f"console on http://{args.host}:{args.port}/ ({mode})", flush=True)
@@ -47,6 +49,9 @@ def register(sub: Any) -> None:
     console.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     console.add_argument("--admin-token-file", default=None,
                          help=f"file holding the admin bearer token (default: ${TOKEN_VARIABLE})")
+    console.add_argument("--read-token-file", default=None,
+                         help=f"file holding a read token every page then needs, or the admin token (default: "
+                              f"${READ_TOKEN_VARIABLE}; unset: open reads)")
     console.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                          help="the HTTP server's log level (default warning)")
     console.set_defaults(func=_run)

@@ -34,6 +34,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\nto detect a {args.mde:.1%} relative change on every metric with power {args.power:.0%} "
           f"(alpha {args.alpha} / {plan.n_tests} tests): {plan.n_per_arm} units per arm, {plan.n_total} in all, "
           f"about {plan.duration_days} days; binding metric: {plan.binding_metric}")
+    print(f"set planned_units: {plan.n_total} in the experiment's spec (or the console's Edit form) to follow the "
+          "progress toward this sample")
     return 0
 
 

@@ -1,8 +1,10 @@
-"""``rayab report``: a self-contained HTML report of one experiment."""
+"""``rayab report``: a self-contained HTML report of one experiment: the console's page (verdict, scorecard,
+charts) as one file, the SQL in a collapsed section (:mod:`rayab.console.report`)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +14,22 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rayab.report.html import build_report
     from rayab.storage.warehouse import Warehouse
 
-    config = load_cli_config(args)
-    text = build_report(Warehouse.from_url(args.warehouse), config, args.exp, args.start, args.end)
+    warehouse = Warehouse.from_url(args.warehouse)
+    render: Any = None
+    if not args.config:  # the console's page renders the saved config (a --config file gets the plain report)
+        try:
+            from rayab.console.report import render_report as render
+        except ImportError as err:
+            print(f"rayab: note: the plain report (the console's needs pip install 'rayab[console]': {err})",
+                  file=sys.stderr)
+    if render is not None:
+        text = render(warehouse, args.exp, args.start, args.end)
+    else:
+        from rayab.report.html import build_report
+
+        text = build_report(warehouse, load_cli_config(args), args.exp, args.start, args.end)
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out} ({len(text.encode()) / 1024:.0f} KiB)")
     return 0

@@ -1,5 +1,9 @@
 """``rayab serve``: start the assignment front on a local or existing Ray cluster and serve until stopped.
 
+With ``--console-port`` each server process also serves the web console (:mod:`rayab.console.mount`) over HTTP,
+reading through the results engine of its ``ResultsService`` and writing through the config actor, like
+``ExperimentService``.
+
 It starts (or joins) the config actor and the assignment logger, then one gRPC server actor per node (or
 ``--servers``), prints the addresses, replaces any server whose process dies (printing a line when it does), and
 on SIGINT/SIGTERM (or after ``--duration`` seconds) stops gracefully and exits 0: calls in flight finish, every
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rayab.cli.options import add_common
-from rayab.errors import ValidationError
+from rayab.errors import RayabError, ValidationError
 
 __all__ = ["admin_token", "read_token", "register", "sdk_key"]
 
@@ -66,10 +70,25 @@ def _serve_until_stopped(deployment: Any, duration: float | None) -> None:
     supervisor.join(timeout=60)
 
 
+def _launcher(settings: Any, warehouse: Any, console_port: int | None) -> Any:
+    """The gRPC launcher, with the console next to it when ``console_port`` is given."""
+    from rayab.rpc.server import launcher
+
+    if console_port is None:
+        return launcher(settings, warehouse)
+    if not 0 <= console_port <= 65535:
+        raise ValidationError("console_port", console_port, "must be in [0, 65535] (0: any free port)")
+    try:
+        from rayab.console.mount import console_launcher
+    except ImportError as err:
+        raise RayabError(f"the console needs its extra: pip install 'rayab[console]' ({err})") from None
+    return console_launcher(settings, warehouse, console_port)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from rayab.rpc.server import ServerSettings, launcher
+    from rayab.rpc.server import ServerSettings
     from rayab.runtime import ray_session
-    from rayab.serving.servers import start_servers, stop_servers
+    from rayab.serving.servers import server_statuses, start_servers, stop_servers
     from rayab.storage.warehouse import Warehouse
 
     token = admin_token(args.admin_token_file)
@@ -78,14 +97,19 @@ def _run(args: argparse.Namespace) -> int:
                               tls_cert_file=args.tls_cert,
                               tls_key_file=args.tls_key)
     warehouse = Warehouse.from_url(args.warehouse)
+    launch = _launcher(settings, warehouse, args.console_port)
     with ray_session(args.address, args.num_cpus):
-        deployment = start_servers(warehouse, launcher(settings, warehouse), settings.host,
-                                   servers=args.servers,
+        deployment = start_servers(warehouse, launch, settings.host, servers=args.servers,
                                    namespace=args.namespace, spares=True)
         version = deployment.config_version()
-        for address in deployment.addresses:
+        statuses = server_statuses(deployment) if args.console_port is not None else [{}] * len(deployment.addresses)
+        for address, status in zip(deployment.addresses, statuses, strict=True):
             print(f"listening on {address} ({'TLS' if settings.tls else 'plaintext'}), config version {version}",
                   flush=True)
+            if "console_port" in status:
+                host = address.rsplit(":", 1)[0]
+                scheme = "https" if settings.tls else "http"
+                print(f"console on {scheme}://{host}:{status['console_port']}/", flush=True)
         if token is None:
             print(f"admin mutations are disabled: set {TOKEN_VARIABLE} or --admin-token-file", flush=True)
         _serve_until_stopped(deployment, args.duration)
@@ -109,6 +133,9 @@ def register(sub: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     serve.add_argument("--port", type=int, default=50051, help="port of every server (0: any free port)")
     serve.add_argument("--servers", type=int, default=None, help="number of server actors (default one per node)")
+    serve.add_argument("--console-port", type=int, default=None,
+                       help="also serve the web console over HTTP on this port of every server (0: any free port; "
+                            "default: no console); same tokens, results engine and admin path as the gRPC services")
     serve.add_argument("--admin-token-file", default=None,
                        help=f"file holding the admin bearer token (default: ${TOKEN_VARIABLE})")
     serve.add_argument("--read-token-file", default=None,

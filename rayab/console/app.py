@@ -22,15 +22,18 @@ token 401, a change that breaks a life-cycle rule 409.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.datastructures import FormData, QueryParams
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -39,14 +42,16 @@ from starlette.templating import Jinja2Templates
 
 from rayab.aggregate.manifest import completed_hours
 from rayab.api.engine import QueryRequest, ResultsEngine
-from rayab.console import views
-from rayab.errors import NotFoundError, PreconditionError, RayabError, ValidationError
+from rayab.console import operate, views
+from rayab.errors import ConflictError, NotFoundError, PreconditionError, RayabError, ValidationError
 from rayab.guardrails.health import HealthCheck
 from rayab.lifecycle.config_store import ConfigStore, LocalAdmin
 from rayab.model import AnalysisType, Experiment, ExperimentStatus
 from rayab.query.spec import default_metrics
-from rayab.rpc.auth import AdminToken
+from rayab.rpc.auth import AdminToken, ReadAccess
+from rayab.rpc.experiment_service import ExperimentAdmin
 from rayab.rpc.status import Unauthenticated
+from rayab.storage.specs import ConfigChange, load_config_history
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["CORRECTIONS", "METHODS", "create_app"]
@@ -55,26 +60,37 @@ HERE = Path(__file__).resolve().parent
 METHODS = ("percentile", "basic", "normal")
 CORRECTIONS = ("bonferroni", "holm", "hochberg", "sidak", "holm-sidak", "bh", "by")
 _EXPLORE_KEYS = ("start", "end", "metric", "compose", "by", "where", "method", "correction", "level", "interval",
-                 "chart", "analysis_type")
+                 "chart", "analysis_type", "cuped")
 
 
 class Console:
     """The state behind the routes: the engine (and its cache), the admin token and the write lock."""
 
-    def __init__(self, warehouse: Warehouse, admin_token: str | None) -> None:
+    def __init__(self, warehouse: Warehouse, admin_token: str | None, engine: ResultsEngine | None = None,
+                 admin: ExperimentAdmin | None = None) -> None:
         self.warehouse = warehouse
-        self.engine = ResultsEngine(warehouse)
+        self.engine = engine or ResultsEngine(warehouse)
+        self._admin = admin
         self.token = AdminToken(admin_token)
         self.write_lock = asyncio.Lock()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["fmt_pct"] = views.format_pct
         self._completed: dict[str, tuple[Any, list[str]]] = {}
 
+    async def admin(self) -> ExperimentAdmin:
+        """The admin path changes go through: the one given (e.g. the config actor's, under ``rayab serve``), else
+        a config store freshly read from the warehouse (the latest committed version, whoever wrote it)."""
+        if self._admin is not None:
+            return self._admin
+        return LocalAdmin(await asyncio.to_thread(ConfigStore, self.warehouse))
+
+    def history(self, exp_id: str) -> list[ConfigChange]:
+        """The committed config versions that changed ``exp_id``, newest first."""
+        return load_config_history(self.warehouse, exp_id)
+
     def completed(self, analysis_type: AnalysisType) -> list[str]:
         """Committed hours of an analysis type, re-read when its table changed."""
-        from rayab.storage.tables import table_version
-
-        version = table_version(self.warehouse, analysis_type.table)
+        version = self.engine.version_of(analysis_type.table)
         cached = self._completed.get(analysis_type.name)
         if cached is None or cached[0] != version:
             cached = (version, completed_hours(self.warehouse, analysis_type.name))
@@ -121,7 +137,7 @@ def explore_request(console: Console, exp: Experiment, params: QueryParams) -> t
             "level": level_text, "interval": request["interval"], "chart": params.get("chart") or exp.primary_kpi,
             "analysis_type": at.name, "analysis_types": [a.name for a in ats], "dimensions": list(at.dimensions),
             "all_metrics": list(default_metrics(at)) + [m for m in composed if m not in default_metrics(at)],
-            "has_data": window is not None}
+            "has_data": window is not None, "cuped": params.get("cuped") == "on", "cuped_metrics": list(at.cuped)}
     return request, form
 
 
@@ -137,6 +153,19 @@ def _health(console: Console, exp: Experiment, request: QueryRequest) -> tuple[l
         return [], f"health checks could not run: {err}"
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _one_read(fn: _F) -> _F:
+    """Run ``fn(console, ...)`` with the engine's table versions read once (:meth:`ResultsEngine.pinned`)."""
+    @functools.wraps(fn)
+    def wrapper(console: Console, *args: Any) -> Any:
+        with console.engine.pinned():
+            return fn(console, *args)
+    return cast(_F, wrapper)
+
+
+@_one_read
 def _page_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, Any]:
     """Everything the experiment page shows (raises ValidationError / NotFoundError on a bad view)."""
     request, form = explore_request(console, exp, params)
@@ -152,27 +181,45 @@ def _page_data(console: Console, exp: Experiment, params: QueryParams) -> dict[s
     else:
         overall = results
     health, health_error = _health(console, exp, request)
+    plan = views.progress(exp, overall)
+    cuped_rows: list[views.CupedRow] = []
+    cuped_note = ""
+    if form["cuped"]:
+        if not form["cuped_metrics"]:
+            cuped_note = (f"CUPED is off: analysis type {form['analysis_type']} adjusts no metric "
+                          "(list metrics under its cuped: and build covariates with rayab covariates)")
+        else:
+            asked = [m for m in request["metrics"] if m in form["cuped_metrics"]]
+            if request["metrics"] and not asked:
+                cuped_note = (f"CUPED adjusts only {', '.join(form['cuped_metrics'])}: pick one of them "
+                              "in Metrics")
+            else:
+                cuped, _ = console.engine.cuped(request)
+                cuped_rows = views.cuped_rows(cuped)
     return {
-        "form": form, "empty": False, "request": request,
-        "verdict": views.verdict(exp, overall, health), "groups": views.scorecard(exp, results),
+        "form": form, "empty": False, "request": request, "progress": plan, "cuped_rows": cuped_rows,
+        "cuped_note": cuped_note,
+        "verdict": views.verdict(exp, overall, health, plan), "groups": views.scorecard(exp, results),
         "health": health, "health_error": health_error,
         "health_banner": [c for c in health if c.name in ("sample_ratio", "data_completeness", "assignment_rate")
                           or c.status != "ok"],
     }
 
 
+@_one_read
 def _chart_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, Any]:
     """The charts of a view: the cumulative lift of the chart metric (unsliced) and units per day."""
     request, form = explore_request(console, exp, params)
     if not form["has_data"] and not params.get("start"):
-        return {"rel_diff": views.chart_series([], form["chart"]), "units": views.units_per_day([]),
+        return {"lift": views.chart_series([], form["chart"]), "units": views.units_per_day([], exp.planned_units),
                 "level": request["confidence_level"]}
     series, _ = console.engine.timeseries({**request, "projection": [], "metrics": [form["chart"]]})
     health, _ = _health(console, exp, request)
-    return {"rel_diff": views.chart_series(series, form["chart"]), "units": views.units_per_day(health),
-            "level": request["confidence_level"]}
+    return {"lift": views.chart_series(series, form["chart"]),
+            "units": views.units_per_day(health, exp.planned_units), "level": request["confidence_level"]}
 
 
+@_one_read
 def _sql_data(console: Console, exp: Experiment, params: QueryParams) -> dict[str, str]:
     """The DuckDB and Trino SQL of a view (p-value corrections run in process only: the SQL gives raw p-values)."""
     request, _ = explore_request(console, exp, params)
@@ -185,17 +232,51 @@ def _sql_data(console: Console, exp: Experiment, params: QueryParams) -> dict[st
     return out
 
 
+COOKIE = "rayab_token"
+
+
+def _request_token(request: Request) -> list[tuple[str, str]]:
+    """The bearer token of a request: its ``authorization`` header, else the sign-in cookie."""
+    header = request.headers.get("authorization")
+    if header:
+        return [("authorization", header)]
+    cookie = request.cookies.get(COOKIE)
+    return [("authorization", f"Bearer {cookie}")] if cookie else []
+
+
 def _form_token(form: FormData, request: Request) -> list[tuple[str, str]]:
     token = form.get("token")
     if isinstance(token, str) and token:
         return [("authorization", f"Bearer {token}")]
-    header = request.headers.get("authorization")
-    return [("authorization", header)] if header else []
+    return _request_token(request)
 
 
-def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlette:
-    """The console application for ``warehouse``; admin changes need ``admin_token`` (None: they are refused)."""
-    console = Console(warehouse, admin_token)
+_EXAMPLE_SPEC = """exp_id: search_boost
+name: Search boost
+owner: search-team@example.com
+description: Does boosting fresh results raise the click-through rate?
+primary_kpi: ctr
+status: draft
+start_time: 2026-12-01T00:00:00Z
+planned_units: 40000
+variants:
+  - {variant_id: control, traffic_pct: 50}
+  - {variant_id: boosted, traffic_pct: 50, parameters: {boost: 1.5}}
+"""
+
+
+def create_app(warehouse: Warehouse, admin_token: str | None = None, *, engine: ResultsEngine | None = None,
+               admin: ExperimentAdmin | None = None, read_token: str | None = None) -> Starlette:
+    """The console application for ``warehouse``; admin changes need ``admin_token`` (None: they are refused).
+
+    ``engine`` and ``admin`` let a serving process share its results engine (and cache) and its admin path (the
+    config actor) with the console; by default the console has its own engine and writes through a config store
+    on the warehouse. With ``read_token`` every page needs the read token or the admin token, as the gRPC reads
+    do: a browser signs in once on ``/login`` (the token is kept in an HTTP-only, same-site cookie), a script
+    sends ``authorization: Bearer <token>``.
+    """
+    console = Console(warehouse, admin_token, engine, admin)
+    reads = ReadAccess(console.token, read_token)
     templates = console.templates
 
     def render(request: Request, name: str, context: Mapping[str, Any], status: int = 200) -> Response:
@@ -204,16 +285,14 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
 
     async def catalogue(request: Request) -> Response:
         params = request.query_params
-        query, status = (params.get("q") or "").strip().lower(), params.get("status") or ""
+        query, status, layer = params.get("q") or "", params.get("status") or "", params.get("layer") or ""
         config = await asyncio.to_thread(console.engine.config)
         now = datetime.now(UTC)
-        rows = [views.catalogue_row(e, now) for e in config.experiments
-                if (not status or str(e.status) == status)
-                and (not query or query in e.exp_id.lower() or query in e.name.lower()
-                     or query in e.primary_kpi.lower())]
-        return render(request, "catalogue.html", {"rows": rows, "q": params.get("q") or "", "status": status,
+        rows = [views.catalogue_row(e, now) for e in config.experiments if views.matches(e, query, status, layer)]
+        layers = sorted({e.layer for e in config.experiments})
+        return render(request, "catalogue.html", {"rows": rows, "q": query, "status": status, "layer": layer,
                                                   "statuses": [s.value for s in ExperimentStatus],
-                                                  "total": len(config.experiments)})
+                                                  "layers": layers, "total": len(config.experiments)})
 
     def _experiment(exp_id: str) -> Experiment:
         return console.engine.config().experiment(exp_id)
@@ -224,7 +303,7 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
             at = console.engine.config().analysis_types_of(exp.exp_id)[0]
             window = console.window(exp, at)
             if window is None:
-                return {"units": "0", "rel_diff": "-", "variant": "", "tone": "neutral", "health": "none",
+                return {"units": "0", "lift": "-", "variant": "", "tone": "neutral", "health": "none",
                         "health_reason": "no committed hour yet"}
             req: QueryRequest = {"exp_id": exp.exp_id, "analysis_type": at.name, "start_hour": window[0],
                                  "end_hour": window[1], "metrics": [exp.primary_kpi]}
@@ -232,8 +311,12 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
             health, _ = _health(console, exp, req)
             return views.summary(exp, overall, health)
 
+        def pinned() -> dict[str, str]:
+            with console.engine.pinned():
+                return compute()
+
         try:
-            return JSONResponse(await asyncio.to_thread(compute))
+            return JSONResponse(await asyncio.to_thread(pinned))
         except NotFoundError as err:
             return JSONResponse({"error": str(err)}, status_code=404)
         except RayabError as err:
@@ -249,7 +332,8 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
         context: dict[str, Any] = {"exp": exp, "error": "", "notice": notice or request.query_params.get("notice", ""),
                                    "admin_error": admin_error, "share": _share_url(exp_id, request.query_params),
                                    "methods": METHODS, "corrections": CORRECTIONS,
-                                   "query": request.url.query}
+                                   "query": request.url.query,
+                                   "history": await asyncio.to_thread(console.history, exp_id)}
         try:
             context.update(await asyncio.to_thread(_page_data, console, exp, request.query_params))
         except (ValidationError, NotFoundError) as err:
@@ -267,39 +351,92 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
     async def show_experiment(request: Request) -> Response:
         return await experiment_page(request)
 
+    async def _admin_call(form: FormData, what: str, exp_id: str) -> tuple[str, str]:
+        """Run one change through the admin path; returns the experiment's id and the notice (raises the admin
+        API's errors)."""
+        fields = {k: (form.getlist(k) if k in ("variant_id", "traffic_pct") else form.get(k)) for k in form}
+        who = operate.changed_by(fields)
+        version_text = form.get("expected_version")
+        expected = int(version_text) if isinstance(version_text, str) and version_text.isdigit() else None
+        admin = await console.admin()
+        if what == "create":
+            source = form.get("spec_yaml")
+            spec = (operate.spec_from_yaml(source) if isinstance(source, str) and source.strip()
+                    else operate.spec_from_form(fields))
+            exp, version = await admin.create(spec, changed_by=who)
+            return exp.exp_id, f"created {exp.exp_id} as {exp.status} (config version {version})"
+        if what == "rollout":
+            raw = form.get("rollout_pct")
+            text = raw.strip() if isinstance(raw, str) else ""
+            try:
+                rollout = float(text)
+            except ValueError:
+                raise ValidationError("rollout_pct", text[:40], "must be a number in [0, 100]") from None
+            exp, version = await admin.update(exp_id, status=None, rollout_pct=rollout, targeting=None,
+                                              expected_version=expected, changed_by=who)
+            return exp.exp_id, f"rollout set to {exp.rollout_pct:g}% (config version {version})"
+        if what in ("stop", "start"):
+            status = ExperimentStatus.STOPPED if what == "stop" else ExperimentStatus.RUNNING
+            exp, version = await admin.update(exp_id, status=status, rollout_pct=None, targeting=None,
+                                              expected_version=expected, changed_by=who)
+            return exp.exp_id, f"experiment {'stopped' if what == 'stop' else 'started'} (config version {version})"
+        if what == "ship":
+            variant = form.get("variant_id")
+            exp, version = await admin.ship(exp_id, variant if isinstance(variant, str) else "", expected,
+                                            changed_by=who)
+            return exp.exp_id, f"shipped {exp.shipped_variant}: the experiment is stopped (config version {version})"
+        if what == "archive":
+            exp, version = await admin.archive(exp_id, expected, changed_by=who)
+            return exp.exp_id, f"experiment archived (config version {version})"
+        if what == "edit":
+            edits = operate.described(fields)
+            exp, version = await admin.update(exp_id, status=None, rollout_pct=None, targeting=None,
+                                              expected_version=expected, changed_by=who, **edits)
+            return exp.exp_id, f"saved {', '.join(sorted(edits))} (config version {version})"
+        raise NotFoundError(f"no change called {what!r}")
+
     async def change(request: Request, what: str) -> Response:
-        exp_id = request.path_params["exp_id"]
+        exp_id = request.path_params.get("exp_id", "")
         form = await request.form()
+        async def failed(message: str, status: int) -> Response:
+            if what == "create":
+                return await new_page(request, form, message, status)
+            return await experiment_page(request, admin_error=message, status=status)
+
         try:
             console.token.check(_form_token(form, request))
         except Unauthenticated as err:
-            return await experiment_page(request, admin_error=str(err), status=401)
-        version_text = form.get("expected_version")
-        expected = int(version_text) if isinstance(version_text, str) and version_text.isdigit() else None
+            return await failed(str(err), 401)
         try:
-            async with console.write_lock:  # a fresh store: the latest committed version, whoever wrote it
-                admin = LocalAdmin(await asyncio.to_thread(ConfigStore, console.warehouse))
-                if what == "rollout":
-                    raw = form.get("rollout_pct")
-                    text = raw.strip() if isinstance(raw, str) else ""
-                    try:
-                        rollout = float(text)
-                    except ValueError:
-                        raise ValidationError("rollout_pct", text[:40], "must be a number in [0, 100]") from None
-                    exp, version = await admin.update(exp_id, status=None, rollout_pct=rollout, targeting=None,
-                                                      expected_version=expected)
-                    notice = f"rollout set to {exp.rollout_pct:g}% (config version {version})"
-                else:
-                    exp, version = await admin.update(exp_id, status=ExperimentStatus.STOPPED, rollout_pct=None,
-                                                      targeting=None, expected_version=expected)
-                    notice = f"experiment stopped (config version {version})"
+            async with console.write_lock:
+                exp_id, notice = await _admin_call(form, what, exp_id)
         except NotFoundError as err:
+            if what == "create":
+                return await failed(str(err), 404)
             return render(request, "error.html", {"message": str(err)}, 404)
-        except PreconditionError as err:
-            return await experiment_page(request, admin_error=str(err), status=409)
+        except (PreconditionError, ConflictError) as err:
+            return await failed(str(err), 409)
         except ValidationError as err:
-            return await experiment_page(request, admin_error=str(err), status=400)
+            return await failed(str(err), 400)
+        except RayabError as err:
+            return await failed(str(err), 503)
         return RedirectResponse(f"/experiments/{exp_id}?{urlencode({'notice': notice})}", status_code=303)
+
+    async def new_page(request: Request, form: FormData | None = None, admin_error: str = "",
+                       status: int = 200) -> Response:
+        config = await asyncio.to_thread(console.engine.config)
+        fields: dict[str, Any] = {}
+        if form is not None:
+            fields = {k: (form.getlist(k) if k in ("variant_id", "traffic_pct") else form.get(k)) for k in form}
+        spec = operate.spec_from_form(fields) if fields else {}
+        metrics = sorted({m for at in config.analysis_types for m in default_metrics(at)})
+        return render(request, "new.html", {"form": fields, "spec": spec, "admin_error": admin_error,
+                                            "variants": operate.variant_rows(spec), "metrics": metrics,
+                                            "layers": sorted({e.layer for e in config.experiments}),
+                                            "example": _EXAMPLE_SPEC}, status)
+
+    async def create(request: Request) -> Response:
+        return await change(request, "create")
 
     def _json_of(compute: Any) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -312,11 +449,10 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
                 return JSONResponse({"error": str(err)}, status_code=400)
         return endpoint
 
-    async def rollout(request: Request) -> Response:
-        return await change(request, "rollout")
-
-    async def stop(request: Request) -> Response:
-        return await change(request, "stop")
+    def _change_route(what: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return await change(request, what)
+        return endpoint
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -324,7 +460,39 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
     async def favicon(request: Request) -> Response:
         return Response(status_code=204)
 
-    app = Starlette(routes=[
+    async def login_page(request: Request, error: str = "", status: int = 200) -> Response:
+        return render(request, "login.html", {"error": error, "next": request.query_params.get("next", "/")}, status)
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        token = form.get("token")
+        text = token.strip() if isinstance(token, str) else ""
+        try:
+            reads.check([("authorization", f"Bearer {text}")] if text else [])
+        except Unauthenticated as err:
+            return await login_page(request, str(err), 401)
+        target = form.get("next")
+        where = target if isinstance(target, str) and target.startswith("/") and not target.startswith("//") else "/"
+        response = RedirectResponse(where, status_code=303)
+        response.set_cookie(COOKIE, text, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+        return response
+
+    async def guard(request: Request, call_next: Any) -> Response:
+        open_path = request.url.path in ("/healthz", "/login", "/favicon.ico") or request.url.path.startswith(
+            "/static/")
+        if reads.configured and not open_path:
+            try:
+                reads.check(_request_token(request))
+            except Unauthenticated as err:
+                if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+                    return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
+                return JSONResponse({"error": str(err)}, status_code=401)
+        response: Response = await call_next(request)
+        return response
+
+    app = Starlette(middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)], routes=[
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
         Route("/", catalogue),
         Route("/healthz", healthz),
         Route("/favicon.ico", favicon),
@@ -332,8 +500,10 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None) -> Starlett
         Route("/experiments/{exp_id}/summary", summary),
         Route("/experiments/{exp_id}/charts", _json_of(_chart_data)),
         Route("/experiments/{exp_id}/sql", _json_of(_sql_data)),
-        Route("/experiments/{exp_id}/rollout", rollout, methods=["POST"]),
-        Route("/experiments/{exp_id}/stop", stop, methods=["POST"]),
+        Route("/new", new_page, methods=["GET"]),
+        Route("/new", create, methods=["POST"]),
+        *[Route(f"/experiments/{{exp_id}}/{what}", _change_route(what), methods=["POST"])
+          for what in ("rollout", "stop", "start", "ship", "archive", "edit")],
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ])
     app.state.console = console

@@ -27,20 +27,26 @@ from rayab.guardrails.health import HealthCheck, worst_status
 from rayab.model import Experiment
 from rayab.model.hours import format_hour, parse_hour
 from rayab.query.compare import MetricResult
+from rayab.query.cuped import CupedMetricResult
 from rayab.report.formatting import format_number, format_pct
 
 __all__ = [
     "CatalogueRow",
+    "CupedRow",
+    "Progress",
     "ScoreRow",
     "Verdict",
     "catalogue_row",
     "chart_series",
+    "cuped_rows",
     "default_window",
     "format_number",
     "format_pct",
     "is_significant",
+    "matches",
     "parse_composed",
     "parse_explore_hour",
+    "progress",
     "scorecard",
     "units_per_day",
     "verdict",
@@ -116,7 +122,7 @@ def is_significant(result: MetricResult) -> bool:
     return bool(result.rel_ci_lower > 0 or result.rel_ci_upper < 0)
 
 
-def _rel_diff_text(result: MetricResult) -> str:
+def _lift_text(result: MetricResult) -> str:
     return f"{format_pct(result.rel_diff)} [{format_pct(result.rel_ci_lower)}, {format_pct(result.rel_ci_upper)}]"
 
 
@@ -138,11 +144,43 @@ def _harmed_guardrails(health: Sequence[HealthCheck]) -> list[str]:
             and c.status == "fail"]
 
 
-def verdict(experiment: Experiment, overall: Sequence[MetricResult], health: Sequence[HealthCheck]) -> Verdict:
+@dataclass(frozen=True)
+class Progress:
+    """Units so far against the planned sample (``planned`` 0: the experiment has no plan)."""
+
+    units: int
+    planned: int
+
+    @property
+    def fraction(self) -> float:
+        """``units / planned`` (nan without a plan)."""
+        return self.units / self.planned if self.planned else math.nan
+
+    @property
+    def text(self) -> str:
+        """``38% of the planned sample (2,280 of 6,000 units)``, or '' without a plan.
+
+        >>> Progress(2280, 6000).text, Progress(7000, 6000).text, Progress(5, 0).text
+        ('38% of the planned sample (2,280 of 6,000 units)', '117% of the planned sample (7,000 of 6,000 units)', '')
+        """
+        if not self.planned:
+            return ""
+        return f"{self.fraction:.0%} of the planned sample ({self.units:,} of {self.planned:,} units)"
+
+
+def progress(experiment: Experiment, overall: Sequence[MetricResult]) -> Progress:
+    """Units of every arm so far (the unsliced primary-KPI rows) against the experiment's ``planned_units``."""
+    units = sum(r.units for r in overall if r.metric == experiment.primary_kpi and not r.slice)
+    return Progress(int(units), experiment.planned_units)
+
+
+def verdict(experiment: Experiment, overall: Sequence[MetricResult], health: Sequence[HealthCheck],
+            plan: Progress | None = None) -> Verdict:
     """The verdict from the unsliced results of the primary KPI and the health checks.
 
     SRM stops everything (the comparison is not trustworthy); then a significant primary-KPI lift wins or loses;
-    otherwise there is no detectable effect yet. Harmed guardrails are named.
+    otherwise there is no detectable effect yet, with the share of the planned sample reached when there is a
+    plan (``plan``). Harmed guardrails are named.
     """
     srm = [c for c in health if c.name == "sample_ratio" and c.status == "fail"]
     if srm:
@@ -158,12 +196,13 @@ def verdict(experiment: Experiment, overall: Sequence[MetricResult], health: Seq
     losers = [r for r in arms if is_significant(r) and r.rel_diff < 0]
     if winners:
         best = max(winners, key=lambda r: r.rel_diff)
-        return Verdict("loss" if harmed else "win", f"{best.variant_id} wins on {kpi} ({_rel_diff_text(best)}){tail}")
+        return Verdict("loss" if harmed else "win", f"{best.variant_id} wins on {kpi} ({_lift_text(best)}){tail}")
     if losers:
         worst = min(losers, key=lambda r: r.rel_diff)
-        return Verdict("loss", f"{worst.variant_id} loses on {kpi} ({_rel_diff_text(worst)}){tail}")
-    shown = "; ".join(f"{r.variant_id} {_rel_diff_text(r)}" for r in arms)
-    return Verdict("flat", f"no detectable effect yet on {kpi} ({shown}){tail}")
+        return Verdict("loss", f"{worst.variant_id} loses on {kpi} ({_lift_text(worst)}){tail}")
+    shown = "; ".join(f"{r.variant_id} {_lift_text(r)}" for r in arms)
+    reached = f": {plan.text}" if plan is not None and plan.text else ""
+    return Verdict("flat", f"no detectable effect yet on {kpi}{reached} ({shown}){tail}")
 
 
 @dataclass(frozen=True)
@@ -176,8 +215,8 @@ class ScoreRow:
     control: str
     estimate: str
     ci: str
-    rel_diff: str  # shown as the lift
-    rel_ci: str
+    lift: str
+    lift_ci: str
     pvalue: str
     pvalue_label: str
     units: int
@@ -249,6 +288,63 @@ def scorecard(experiment: Experiment, results: Sequence[MetricResult]) -> list[S
     return sorted(groups, key=lambda g: order[g.role])
 
 
+@dataclass(frozen=True)
+class CupedRow:
+    """One CUPED comparison: the adjusted lift (its interval bar as in the scorecard) next to the unadjusted one."""
+
+    metric: str
+    slice: str
+    variant_id: str
+    units: int
+    lift: str
+    lift_ci: str
+    pvalue: str
+    raw_lift: str
+    raw_lift_ci: str
+    raw_pvalue: str
+    variance_reduction: str
+    theta: str
+    tone: str
+    bar_left: float = 50.0
+    bar_width: float = 0.6
+    dot: float = 50.0
+    error: str = ""
+
+
+def cuped_rows(results: Sequence[CupedMetricResult]) -> list[CupedRow]:
+    """The CUPED table of a view: per metric, slice and variant, the adjusted and unadjusted lift and the variance
+    reduction, all as :class:`~rayab.query.cuped.CupedMetricResult` holds them (nothing is recomputed here).
+
+    >>> from rayab.query.cuped import CupedMetricResult
+    >>> r = CupedMetricResult("e", "clicks", "b", (), 100, "a", 0.9, 0.1, 0.05, 0.15, 0.02, 0.01, 0.03, 0.001,
+    ...                       0.1, -0.02, 0.22, 0.02, -0.004, 0.044, 0.11, 0.64, 0.95, 200, 0, "")
+    >>> row = cuped_rows([r])[0]
+    >>> row.lift, row.lift_ci, row.raw_lift_ci, row.variance_reduction, row.tone
+    ('+2.00%', '[+1.00%, +3.00%]', '[-0.40%, +4.40%]', '64.00%', 'good')
+    """
+    bounds = [abs(v) for r in results for v in (r.rel_ci_lower, r.rel_ci_upper, r.raw_rel_ci_lower,
+                                                 r.raw_rel_ci_upper) if math.isfinite(v)]
+    span = max(bounds, default=0.0) or 1.0
+
+    def x(value: float) -> float:
+        return 50.0 + 45.0 * value / span
+
+    out = []
+    for r in results:
+        significant = math.isfinite(r.rel_ci_lower) and (r.rel_ci_lower > 0 or r.rel_ci_upper < 0)
+        tone = ("good" if r.rel_diff > 0 else "bad") if significant else "neutral"
+        finite = math.isfinite(r.rel_ci_lower) and math.isfinite(r.rel_ci_upper)
+        left, right = (x(r.rel_ci_lower), x(r.rel_ci_upper)) if finite else (50.0, 50.0)
+        out.append(CupedRow(
+            r.metric, _slice_text(r.slice), r.variant_id, r.units, format_pct(r.rel_diff),
+            f"[{format_pct(r.rel_ci_lower)}, {format_pct(r.rel_ci_upper)}]", format_number(r.pvalue, 3),
+            format_pct(r.raw_rel_diff), f"[{format_pct(r.raw_rel_ci_lower)}, {format_pct(r.raw_rel_ci_upper)}]",
+            format_number(r.raw_pvalue, 3), format_pct(r.variance_reduction, signed=False),
+            format_number(r.theta), tone, round(left, 2), round(max(right - left, 0.6), 2),
+            round(x(r.rel_diff), 2) if math.isfinite(r.rel_diff) else 50.0, r.error))
+    return out
+
+
 def _finite(value: float) -> float | None:
     return round(value * 100.0, 4) if math.isfinite(value) else None
 
@@ -260,24 +356,37 @@ def chart_series(series: Sequence[MetricResult], metric: str) -> dict[str, Any]:
     position = {h: i for i, h in enumerate(hours)}
     variants: dict[str, dict[str, list[float | None]]] = {}
     for r in rows:
-        entry = variants.setdefault(r.variant_id, {k: [None] * len(hours) for k in ("rel_diff", "low", "high")})
+        entry = variants.setdefault(r.variant_id, {k: [None] * len(hours) for k in ("lift", "low", "high")})
         i = position[r.end_hour]
-        entry["rel_diff"][i], entry["low"][i], entry["high"][i] = (_finite(r.rel_diff), _finite(r.rel_ci_lower),
+        entry["lift"][i], entry["low"][i], entry["high"][i] = (_finite(r.rel_diff), _finite(r.rel_ci_lower),
                                                                _finite(r.rel_ci_upper))
     return {"metric": metric, "x": [int(parse_hour(h).timestamp()) for h in hours], "hours": hours,
             "variants": [{"variant": v, **values} for v, values in variants.items()]}
 
 
-def units_per_day(health: Sequence[HealthCheck]) -> dict[str, Any]:
-    """First assignments per UTC day, from the ``assignment_rate`` check's hourly counts."""
+def units_per_day(health: Sequence[HealthCheck], planned: int = 0) -> dict[str, Any]:
+    """First assignments per UTC day, from the ``assignment_rate`` check's hourly counts, their running total and
+    the ``planned`` sample (0: none) the running total heads for.
+
+    >>> check = HealthCheck("assignment_rate", "ok", "", {"assignments_per_hour": {
+    ...     "2026-11-23T00": 5, "2026-11-23T23": 5, "2026-11-24T00": 30}})
+    >>> u = units_per_day([check], planned=80)
+    >>> u["days"], u["units"], u["cumulative"], u["planned"]
+    (['2026-11-23', '2026-11-24'], [10, 30], [10, 40], 80)
+    """
     per_hour: Mapping[str, int] = next((c.details.get("assignments_per_hour", {}) for c in health
                                         if c.name == "assignment_rate"), {})
     days: dict[str, int] = {}
     for hour, count in per_hour.items():
         days[hour[:10]] = days.get(hour[:10], 0) + int(count)
     names = sorted(days)
+    cumulative, total = [], 0
+    for d in names:
+        total += days[d]
+        cumulative.append(total)
     return {"days": names, "x": [int(datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
-                                 for d in names], "units": [days[d] for d in names]}
+                                 for d in names], "units": [days[d] for d in names], "cumulative": cumulative,
+            "planned": planned}
 
 
 @dataclass(frozen=True)
@@ -292,13 +401,40 @@ class CatalogueRow:
     layer: str
     primary_kpi: str
     rollout: str
+    owner: str = ""
+    description: str = ""
+
+
+def _shorten(text: str, width: int = 120) -> str:
+    """The first ``width`` characters of ``text`` on one line, with an ellipsis when cut.
+
+    >>> _shorten("a  b   c"), _shorten("x" * 10, 4)
+    ('a b c', 'xxx…')
+    """
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[:width - 1].rstrip() + "…"
 
 
 def catalogue_row(experiment: Experiment, now: datetime) -> CatalogueRow:
     """The catalogue fields that need no query."""
     return CatalogueRow(experiment.exp_id, experiment.name, str(experiment.status),
                         experiment.start_time.strftime("%Y-%m-%d %H:%M"), f"{_days(experiment, now):.1f}",
-                        experiment.layer or "", experiment.primary_kpi, f"{experiment.rollout_pct:g}%")
+                        experiment.layer or "", experiment.primary_kpi, f"{experiment.rollout_pct:g}%",
+                        experiment.owner, _shorten(experiment.description))
+
+
+def matches(experiment: Experiment, query: str = "", status: str = "", layer: str = "") -> bool:
+    """Whether the catalogue's search (id, name, owner, description or KPI; any case) and filters keep it.
+
+    >>> from rayab.simulate import demo_config
+    >>> exp = demo_config().experiment("ranker_v2")
+    >>> matches(exp, "RANKER"), matches(exp, status="stopped"), matches(exp, layer=exp.layer), matches(exp, layer="x")
+    (True, False, True, False)
+    """
+    text = query.strip().lower()
+    haystack = (experiment.exp_id, experiment.name, experiment.primary_kpi, experiment.owner, experiment.description)
+    return ((not status or str(experiment.status) == status) and (not layer or experiment.layer == layer)
+            and (not text or any(text in h.lower() for h in haystack)))
 
 
 def summary(experiment: Experiment, overall: Sequence[MetricResult], health: Sequence[HealthCheck]) -> dict[str, str]:
@@ -309,7 +445,7 @@ def summary(experiment: Experiment, overall: Sequence[MetricResult], health: Seq
     best = max(arms, key=lambda r: abs(r.rel_diff) if math.isfinite(r.rel_diff) else -1.0, default=None)
     status = worst_status(health)
     reasons = "; ".join(f"{c.name}: {c.reason}" for c in health if c.status != "ok")
-    return {"units": str(units), "rel_diff": _rel_diff_text(best) if best else "-",
+    return {"units": str(units), "lift": _lift_text(best) if best else "-",
             "variant": best.variant_id if best else "",
             "tone": ("good" if best.rel_diff > 0 else "bad") if best and is_significant(best) else "neutral",
             "health": status, "health_reason": reasons or "every check passed"}

@@ -9,7 +9,9 @@ Checks, in order:
 - ``assignment_rate``: first assignments per hour; fails when nobody was assigned in the window, warns on hours
   whose count dropped below ``rate_drop`` times the median of the three hours on either side.
 - ``sample_ratio``: the chi-square SRM test on all assignments up to the end of the window, and the anytime-valid
-  sequential test over every hour (fails if either flags a mismatch; ``no_data`` with no unit or a single arm).
+  sequential test over every hour (fails if either flags a mismatch; ``no_data`` with no unit or a single arm). A
+  failure names the hour the mismatch started (``since 2026-11-23T05: ...``, details ``mismatch_since``): the first
+  hour of the last run of hourly looks that all flag it.
 - ``sample_ratio_by_<dim>``: the same per value of an assignment-time dimension, Holm-corrected (warns).
 - ``data_completeness``: hours of the window without a committed manifest, per analysis type (fails). An hour
   committed from no input file without ``--allow-empty`` (what older versions did for a wrong ``--logs`` path) counts
@@ -42,7 +44,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from rayab.errors import NotFoundError, StorageError
-from rayab.guardrails.sample_ratio import experiment_assignments, srm_check, srm_timeline
+from rayab.guardrails.sample_ratio import SrmLook, experiment_assignments, srm_check, srm_timeline
 from rayab.model import AnalysisType, Config, Experiment
 from rayab.model.guardrail import Guardrail
 from rayab.model.hours import hours_between
@@ -55,7 +57,7 @@ from rayab.storage.schemas import MANIFEST_TABLE
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["HealthCheck", "HealthSettings", "Status", "experiment_health", "worst_status"]
+__all__ = ["HealthCheck", "HealthSettings", "Status", "experiment_health", "mismatch_since", "worst_status"]
 
 Status = Literal["ok", "warn", "no_data", "fail"]
 # "no_data" is never a pass: a check with nothing to test ranks above a warning and below a failure
@@ -132,7 +134,11 @@ def _sample_ratio(warehouse: Warehouse, exp: Experiment, hours: Sequence[str], e
                "timeline": [look._asdict() for look in looks]}
     details["error"] = overall.error
     bad = overall.mismatch or (looks[-1].mismatch if looks else False)
+    since = mismatch_since(looks, settings.srm_threshold) if bad else ""
+    details["mismatch_since"] = since
     text = f"units {counts}, chi-square p = {overall.pvalue:.3g}, sequential p = {sequential:.3g}"
+    if since:
+        text = f"since {since}: {text}"
     if overall.error:
         # 0/0 units (or a single arm) tests nothing: its p = 1 is not evidence of a good split
         what = "no unit assigned" if overall.error == "no_units" else "fewer than 2 arms with traffic"
@@ -150,6 +156,27 @@ def _sample_ratio(warehouse: Warehouse, exp: Experiment, hours: Sequence[str], e
             status, reason = "no_data", f"nothing to test: no unit with a value of {dim}"
         out.append(HealthCheck(f"sample_ratio_by_{dim}", status, reason, {"slices": [c._asdict() for c in slices]}))
     return out
+
+
+def mismatch_since(looks: Sequence[SrmLook], threshold: float = 0.001) -> str:
+    """The hour an SRM started: the first look of the final run of looks that flag a mismatch (the sequential test,
+    or the one-look chi-square p below the threshold at every later look); '' when the last look flags none.
+
+    >>> def look(hour, p, seq=False):
+    ...     return SrmLook(hour, (1, 1), p, p, seq)
+    >>> mismatch_since([look("h0", 0.5), look("h1", 1e-4), look("h2", 0.3), look("h3", 1e-5), look("h4", 1e-6)])
+    'h3'
+    >>> mismatch_since([look("h0", 0.5), look("h1", 0.2, True), look("h2", 0.3, True)])
+    'h1'
+    >>> mismatch_since([look("h0", 1e-9), look("h1", 0.5)])
+    ''
+    """
+    since = ""
+    for one in looks:
+        flagged = one.mismatch or one.pvalue < threshold
+        since = (since or one.hour) if flagged else ""
+    return since
+
 
 
 def _manifests(warehouse: Warehouse, analysis_type: AnalysisType, hours: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,8 @@ change on it, so neither writer's change is lost. :meth:`ConfigStore.refresh` pi
 
 Status changes: ``draft -> running``, ``draft -> stopped``, ``running -> stopped``; shipping a variant stops a
 running (or stopped, not yet shipped) experiment; archiving takes a draft or stopped one; rollout and targeting
-change only while draft or running. Anything else raises :class:`~rayab.errors.PreconditionError`. Changing
+change only while draft or running; the descriptive fields (name, owner, description, planned sample) in any status
+but archived. Anything else raises :class:`~rayab.errors.PreconditionError`. Changing
 variant weights is not an update: it moves units between variants, so it must be a new experiment (a new phase
 with a new salt).
 
@@ -46,7 +47,7 @@ from rayab.assignment import ConfigSnapshot
 from rayab.errors import ConflictError, NotFoundError, PreconditionError, SpecError, ValidationError
 from rayab.model import Config
 from rayab.model.experiment import Experiment, ExperimentStatus
-from rayab.model.validation import check_identifier
+from rayab.model.validation import check_identifier, check_text
 from rayab.storage.specs import (
     append_experiments,
     load_analysis_types,
@@ -108,8 +109,9 @@ class ConfigStore:
         """Every experiment (or those in ``status``), in creation order."""
         return [e for e in self.snapshot.experiments if status is None or e.status == status], self.version
 
-    def create(self, spec: Mapping[str, Any]) -> Versioned:
-        """Add an experiment from its spec mapping (its version starts at 1)."""
+    def create(self, spec: Mapping[str, Any], changed_by: str = "") -> Versioned:
+        """Add an experiment from its spec mapping (its version starts at 1); ``changed_by`` (who) is recorded
+        with the config version, as by every change."""
         if not isinstance(spec, Mapping):
             raise ValidationError("spec", spec, "must be a mapping")
         experiment = Experiment.from_dict({**spec, "version": 1}, "spec")
@@ -120,17 +122,26 @@ class ConfigStore:
                 Config(self._analysis_types, (experiment,))
             except SpecError as err:
                 raise SpecError(err.field.replace("experiments[0]", "spec", 1), err.value, err.rule) from None
-        return self._apply(experiment, f"create {experiment.exp_id}", new=True)
+        return self._apply(experiment, f"create {experiment.exp_id}", new=True, changed_by=changed_by)
 
     def update(self, exp_id: str, *, status: ExperimentStatus | None = None, rollout_pct: float | None = None,
-               targeting: Mapping[str, Any] | None = None, expected_version: int | None = None) -> Versioned:
-        """Change status, rollout or targeting."""
+               targeting: Mapping[str, Any] | None = None, expected_version: int | None = None,
+               name: str | None = None, owner: str | None = None, description: str | None = None,
+               planned_units: int | None = None, changed_by: str = "") -> Versioned:
+        """Change status, rollout, targeting or the descriptive fields (None keeps a field)."""
         current = self._current(exp_id, expected_version)
-        if status is None and rollout_pct is None and targeting is None:
-            raise ValidationError("update", exp_id, "must change at least one of status, rollout_pct, targeting")
+        described = {k: v for k, v in (("name", name), ("owner", owner), ("description", description),
+                                       ("planned_units", planned_units)) if v is not None}
+        if status is None and rollout_pct is None and targeting is None and not described:
+            raise ValidationError("update", exp_id, "must change at least one of status, rollout_pct, targeting, "
+                                  "name, owner, description, planned_units")
         if status == _S.ARCHIVED:
-            return self.archive(exp_id, expected_version)
+            return self.archive(exp_id, expected_version, changed_by)
         changes: dict[str, Any] = {}
+        if described:
+            if current.status == _S.ARCHIVED:
+                raise PreconditionError(f"experiment {exp_id!r} is archived: it cannot be edited")
+            changes.update({k: v for k, v in described.items() if getattr(current, k) != v})
         if rollout_pct is not None or targeting is not None:
             if current.status not in (_S.DRAFT, _S.RUNNING):
                 raise PreconditionError(f"experiment {exp_id!r} is {current.status}: rollout and targeting "
@@ -141,9 +152,13 @@ class ConfigStore:
             if (current.status, status) not in _STATUS_CHANGES:
                 raise PreconditionError(f"experiment {exp_id!r} cannot go from {current.status} to {status}")
             changes.update(self._status_fields(current, status))
-        return self._apply(_changed(current, changes), f"update {exp_id}: {sorted(changes)}")
+        if not changes:
+            raise ValidationError("update", exp_id, "changes nothing: every value given is the current one")
+        return self._apply(_changed(current, changes), f"update {exp_id}: {_describe(current, changes)}",
+                           changed_by=changed_by)
 
-    def ship(self, exp_id: str, variant_id: str, expected_version: int | None = None) -> Versioned:
+    def ship(self, exp_id: str, variant_id: str, expected_version: int | None = None,
+             changed_by: str = "") -> Versioned:
         """Stop the experiment and serve ``variant_id``'s parameters to everyone."""
         current = self._current(exp_id, expected_version)
         known = [v.variant_id for v in current.variants]
@@ -154,16 +169,17 @@ class ConfigStore:
             raise PreconditionError(f"experiment {exp_id!r} is {state}: only a running or stopped experiment "
                                     "that has not shipped can ship a variant")
         changes = {**self._status_fields(current, _S.STOPPED), "shipped_variant": variant_id}
-        return self._apply(_changed(current, changes), f"ship {exp_id}: {variant_id}")
+        return self._apply(_changed(current, changes), f"ship {exp_id}: {variant_id}", changed_by=changed_by)
 
-    def archive(self, exp_id: str, expected_version: int | None = None) -> Versioned:
+    def archive(self, exp_id: str, expected_version: int | None = None, changed_by: str = "") -> Versioned:
         """Retire a draft or stopped experiment."""
         current = self._current(exp_id, expected_version)
         if current.status == _S.RUNNING:
             raise PreconditionError(f"experiment {exp_id!r} is running: stop it before archiving")
         if current.status == _S.ARCHIVED:
             raise PreconditionError(f"experiment {exp_id!r} is already archived")
-        return self._apply(_changed(current, {"status": _S.ARCHIVED.value}), f"archive {exp_id}")
+        return self._apply(_changed(current, {"status": _S.ARCHIVED.value}), f"archive {exp_id}",
+                           changed_by=changed_by)
 
     def _status_fields(self, current: Experiment, status: ExperimentStatus) -> dict[str, Any]:
         fields: dict[str, Any] = {"status": status.value}
@@ -186,17 +202,20 @@ class ConfigStore:
                                     f"{expected_version}: it changed meanwhile; read it again")
         return experiment
 
-    def _apply(self, experiment: Experiment, change: str, new: bool = False) -> Versioned:
+    def _apply(self, experiment: Experiment, change: str, new: bool = False, changed_by: str = "") -> Versioned:
         experiments = [*self.snapshot.experiments, experiment] if new else [
             experiment if e.exp_id == experiment.exp_id else e for e in self.snapshot.experiments]
-        self._commit(tuple(experiments), change, (experiment,))
+        self._commit(tuple(experiments), change, (experiment,), changed_by)
         return experiment, self.version
 
-    def _commit(self, experiments: tuple[Experiment, ...], change: str, changed: tuple[Experiment, ...]) -> None:
+    def _commit(self, experiments: tuple[Experiment, ...], change: str, changed: tuple[Experiment, ...],
+                changed_by: str = "") -> None:
         snapshot = ConfigSnapshot(self.version + 1, experiments)  # cross-checks before anything is written
+        who = check_text("changed_by", changed_by, max_length=128, allow_empty=True)
         try:
             self._base = save_config_version(self.warehouse, snapshot.version, snapshot.experiments, change,
-                                             base=self._base)
+                                             base=self._base, changed_by=who,
+                                             changed=[e.exp_id for e in changed] or [e.exp_id for e in experiments])
         except ConflictError:
             stale = self.version
             self.refresh()
@@ -205,6 +224,31 @@ class ConfigStore:
                                 f"version {self.version}: read it and retry the change") from None
         self.snapshot = snapshot
         append_experiments(self.warehouse, changed)
+
+
+def _shown(value: Any) -> str:
+    text = value.value if isinstance(value, ExperimentStatus) else value
+    if isinstance(text, float):
+        text = f"{text:g}"
+    text = str(text if text not in (None, "") else "-")
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _describe(current: Experiment, changes: Mapping[str, Any]) -> str:
+    """The history's line for an update: every field with its old and new value (long values cut).
+
+    >>> from rayab.simulate import demo_config
+    >>> exp = demo_config().experiment("ranker_v2")
+    >>> _describe(exp, {"rollout_pct": 5.0, "status": "stopped", "owner": "ada"})
+    'owner ranking-team@example.com -> ada, rollout_pct 100 -> 5, status running -> stopped'
+    """
+    parts = []
+    for key in sorted(changes):
+        old: Any = current.targeting.to_dict() if key == "targeting" else getattr(current, key, None)
+        if key == "end_time":
+            old = current.end_time.isoformat() if current.end_time else None
+        parts.append(f"{key} {_shown(old)} -> {_shown(changes[key])}")
+    return ", ".join(parts)
 
 
 def _changed(experiment: Experiment, changes: Mapping[str, Any]) -> Experiment:
@@ -232,8 +276,8 @@ class LocalAdmin:
             self._on_change(self.store.snapshot)
         return result
 
-    async def create(self, spec: Mapping[str, Any]) -> Versioned:
-        return await self._change(self.store.create, spec)
+    async def create(self, spec: Mapping[str, Any], changed_by: str = "") -> Versioned:
+        return await self._change(self.store.create, spec, changed_by)
 
     async def get(self, exp_id: str) -> Versioned:
         return self.store.get(exp_id)
@@ -242,12 +286,15 @@ class LocalAdmin:
         return self.store.list(status)
 
     async def update(self, exp_id: str, *, status: ExperimentStatus | None, rollout_pct: float | None,
-                     targeting: Mapping[str, Any] | None, expected_version: int | None) -> Versioned:
+                     targeting: Mapping[str, Any] | None, expected_version: int | None,
+                     **described: Any) -> Versioned:
+        """``described``: ``name``, ``owner``, ``description``, ``planned_units`` and ``changed_by``."""
         return await self._change(self.store.update, exp_id, status=status, rollout_pct=rollout_pct,
-                                  targeting=targeting, expected_version=expected_version)
+                                  targeting=targeting, expected_version=expected_version, **described)
 
-    async def ship(self, exp_id: str, variant_id: str, expected_version: int | None) -> Versioned:
-        return await self._change(self.store.ship, exp_id, variant_id, expected_version)
+    async def ship(self, exp_id: str, variant_id: str, expected_version: int | None,
+                   changed_by: str = "") -> Versioned:
+        return await self._change(self.store.ship, exp_id, variant_id, expected_version, changed_by)
 
-    async def archive(self, exp_id: str, expected_version: int | None) -> Versioned:
-        return await self._change(self.store.archive, exp_id, expected_version)
+    async def archive(self, exp_id: str, expected_version: int | None, changed_by: str = "") -> Versioned:
+        return await self._change(self.store.archive, exp_id, expected_version, changed_by)

@@ -123,6 +123,7 @@ _EXPERIMENT_FIELDS = {
     "exp_id", "name", "start_time", "end_time", "unit", "primary_kpi", "status", "variants", "control",
     "rollout_pct", "assignment_salt", "bootstrap_salt", "layer", "targeting", "version", "analysis_types",
     "layer_pct", "consistency", "hash_mode", "hash_version", "shipped_variant", "guardrails", "cluster_column",
+    "owner", "description", "planned_units",
 }
 
 
@@ -155,6 +156,11 @@ class Experiment:
       loaders say so (:mod:`rayab.guardrails.clustering`). Empty (default): units were randomized one by one.
     - ``shipped_variant``: the variant a stopped experiment serves to everyone as the default (only a stopped
       or archived experiment may name one; an archived experiment serves nothing).
+
+    Descriptive fields (they change no assignment): ``owner`` (who answers for the experiment, e.g. a name or a
+    team's address, up to 128 characters), ``description`` (the hypothesis, up to 4,000 characters) and
+    ``planned_units`` (the sample, units in all arms, that ``rayab power`` planned; 0: none), against which the
+    console shows the progress of the experiment.
 
     >>> base = {"exp_id": "e", "name": "E", "primary_kpi": "ctr", "start_time": "2026-11-24T00:00:00Z",
     ...         "variants": [{"variant_id": "a", "traffic_pct": 50}, {"variant_id": "b", "traffic_pct": 50}]}
@@ -191,6 +197,9 @@ class Experiment:
     shipped_variant: str = ""
     guardrails: tuple[Guardrail, ...] = ()
     cluster_column: str = ""
+    owner: str = ""
+    description: str = ""
+    planned_units: int = 0
 
     def __post_init__(self) -> None:
         check_identifier("exp_id", self.exp_id)
@@ -226,6 +235,10 @@ class Experiment:
         object.__setattr__(self, "guardrails", guardrails)
         if self.cluster_column:
             check_column("cluster_column", self.cluster_column)
+        object.__setattr__(self, "owner", check_text("owner", self.owner, max_length=128, allow_empty=True))
+        object.__setattr__(self, "description", check_text("description", self.description, max_length=4000,
+                                                           allow_empty=True))
+        check_int("planned_units", self.planned_units, 0, 2**53)
 
     def _check_assignment_fields(self) -> None:
         """Layer slice, consistency, hash mode and shipped variant."""
@@ -336,4 +349,7 @@ class Experiment:
             "consistency": self.consistency, "hash_mode": self.hash_mode, "hash_version": self.hash_version,
             "shipped_variant": self.shipped_variant, "guardrails": [g.to_dict() for g in self.guardrails],
             **({"cluster_column": self.cluster_column} if self.cluster_column else {}),
+            **({"owner": self.owner} if self.owner else {}),
+            **({"description": self.description} if self.description else {}),
+            **({"planned_units": self.planned_units} if self.planned_units else {}),
         }

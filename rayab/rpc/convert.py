@@ -239,7 +239,8 @@ def experiment_to_proto(experiment: Experiment, secrets: bool = False) -> epb.Ex
         exp_id=experiment.exp_id, name=experiment.name, status=STATUSES[experiment.status],  # type: ignore[arg-type]
         rollout_pct=experiment.rollout_pct, layer=experiment.layer, shipped_variant=experiment.shipped_variant,
         version=experiment.version, targeting=python_to_struct(spec["targeting"]),
-        spec_json=json.dumps(spec, sort_keys=True))
+        spec_json=json.dumps(spec, sort_keys=True), owner=experiment.owner, description=experiment.description,
+        planned_units=experiment.planned_units)
     for variant in experiment.variants:
         added = message.variants.add(variant_id=variant.variant_id, traffic_pct=variant.traffic_pct)
         for name, value in variant.parameters.items():

@@ -28,18 +28,23 @@ Versioned = tuple[Experiment, int]
 class ExperimentAdmin(Protocol):
     """Where experiments live; every method returns the experiment and the config version holding it."""
 
-    async def create(self, spec: Mapping[str, Any]) -> Versioned: ...
+    async def create(self, spec: Mapping[str, Any], changed_by: str = "") -> Versioned: ...
 
     async def get(self, exp_id: str) -> Versioned: ...
 
     async def list(self, status: ExperimentStatus | None) -> tuple[list[Experiment], int]: ...
 
     async def update(self, exp_id: str, *, status: ExperimentStatus | None, rollout_pct: float | None,
-                     targeting: Mapping[str, Any] | None, expected_version: int | None) -> Versioned: ...
+                     targeting: Mapping[str, Any] | None, expected_version: int | None,
+                     **described: Any) -> Versioned:
+        """``described``: ``name``, ``owner``, ``description``, ``planned_units`` (None or absent: kept) and
+        ``changed_by`` (who, recorded with the config version)."""
+        ...
 
-    async def ship(self, exp_id: str, variant_id: str, expected_version: int | None) -> Versioned: ...
+    async def ship(self, exp_id: str, variant_id: str, expected_version: int | None,
+                   changed_by: str = "") -> Versioned: ...
 
-    async def archive(self, exp_id: str, expected_version: int | None) -> Versioned: ...
+    async def archive(self, exp_id: str, expected_version: int | None, changed_by: str = "") -> Versioned: ...
 
 
 def _json_object(field: str, text: str) -> dict[str, Any]:
@@ -74,7 +79,7 @@ class ExperimentService(epb_grpc.ExperimentServiceServicer):
                                context: Any) -> epb.CreateExperimentResponse:
         self.token.check(context.invocation_metadata())
         spec = _json_object("spec_json", request.spec_json)
-        return _reply(epb.CreateExperimentResponse, await self.admin.create(spec))
+        return _reply(epb.CreateExperimentResponse, await self.admin.create(spec, request.changed_by))
 
     @guarded
     async def GetExperiment(self, request: epb.GetExperimentRequest, context: Any) -> epb.GetExperimentResponse:
@@ -94,20 +99,24 @@ class ExperimentService(epb_grpc.ExperimentServiceServicer):
                                context: Any) -> epb.UpdateExperimentResponse:
         self.token.check(context.invocation_metadata())
         targeting = struct_to_python(request.targeting) if request.HasField("targeting") else None
+        described = {name: getattr(request, name) for name in ("name", "owner", "description", "planned_units")
+                     if request.HasField(name)}
         return _reply(epb.UpdateExperimentResponse, await self.admin.update(
             request.exp_id, status=status_from_proto(request.status),
             rollout_pct=request.rollout_pct if request.HasField("rollout_pct") else None,
-            targeting=targeting, expected_version=request.expected_version or None))
+            targeting=targeting, expected_version=request.expected_version or None,
+            changed_by=request.changed_by, **described))
 
     @guarded
     async def ShipVariant(self, request: epb.ShipVariantRequest, context: Any) -> epb.ShipVariantResponse:
         self.token.check(context.invocation_metadata())
-        shipped = await self.admin.ship(request.exp_id, request.variant_id, request.expected_version or None)
+        shipped = await self.admin.ship(request.exp_id, request.variant_id, request.expected_version or None,
+                                        request.changed_by)
         return _reply(epb.ShipVariantResponse, shipped)
 
     @guarded
     async def ArchiveExperiment(self, request: epb.ArchiveExperimentRequest,
                                 context: Any) -> epb.ArchiveExperimentResponse:
         self.token.check(context.invocation_metadata())
-        archived = await self.admin.archive(request.exp_id, request.expected_version or None)
+        archived = await self.admin.archive(request.exp_id, request.expected_version or None, request.changed_by)
         return _reply(epb.ArchiveExperimentResponse, archived)

@@ -210,15 +210,16 @@ class ServingEndpoint:
 
 async def launch_endpoint(settings: ServerSettings, results_warehouse: Warehouse | None, snapshot: ConfigSnapshot,
                           admin: ExperimentAdmin | None, recorder: AssignmentRecorder | None,
-                          **overrides: Any) -> ServingEndpoint:
+                          results_engine: ResultsEngine | None = None, **overrides: Any) -> ServingEndpoint:
     """Start a server answering from ``snapshot``; ``overrides`` replace settings fields (e.g. ``server_id``).
 
     With ``results_warehouse`` the server also answers ``ResultsService`` from that warehouse, each process with
-    its own cache of recent answers.
+    its own cache of recent answers (``results_engine``, to share an engine and its cache with another door of the
+    same process, such as the console).
     """
     settings = replace(settings, **overrides)
     holder = SnapshotHolder(snapshot)
-    results = ResultsEngine(results_warehouse) if results_warehouse is not None else None
+    results = results_engine or (ResultsEngine(results_warehouse) if results_warehouse is not None else None)
     return ServingEndpoint(await start_server(settings, holder, admin, recorder, results), holder)
 
 

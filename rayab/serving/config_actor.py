@@ -187,8 +187,8 @@ class ActorAdmin:
             except RayActorError as err:
                 raise StorageError(f"the config actor is unavailable (restarting?); retry: {err}") from None
 
-    async def create(self, spec: Mapping[str, Any]) -> Versioned:
-        result: Versioned = await self._call("change", "create", dict(spec))
+    async def create(self, spec: Mapping[str, Any], changed_by: str = "") -> Versioned:
+        result: Versioned = await self._call("change", "create", dict(spec), changed_by)
         return result
 
     async def get(self, exp_id: str) -> Versioned:
@@ -200,16 +200,20 @@ class ActorAdmin:
         return result
 
     async def update(self, exp_id: str, *, status: ExperimentStatus | None, rollout_pct: float | None,
-                     targeting: Mapping[str, Any] | None, expected_version: int | None) -> Versioned:
+                     targeting: Mapping[str, Any] | None, expected_version: int | None,
+                     **described: Any) -> Versioned:
+        """``described``: ``name``, ``owner``, ``description``, ``planned_units`` and ``changed_by``."""
         result: Versioned = await self._call(
             "change", "update", exp_id, status=status, rollout_pct=rollout_pct,
-            targeting=None if targeting is None else dict(targeting), expected_version=expected_version)
+            targeting=None if targeting is None else dict(targeting), expected_version=expected_version,
+            **described)
         return result
 
-    async def ship(self, exp_id: str, variant_id: str, expected_version: int | None) -> Versioned:
-        result: Versioned = await self._call("change", "ship", exp_id, variant_id, expected_version)
+    async def ship(self, exp_id: str, variant_id: str, expected_version: int | None,
+                   changed_by: str = "") -> Versioned:
+        result: Versioned = await self._call("change", "ship", exp_id, variant_id, expected_version, changed_by)
         return result
 
-    async def archive(self, exp_id: str, expected_version: int | None) -> Versioned:
-        result: Versioned = await self._call("change", "archive", exp_id, expected_version)
+    async def archive(self, exp_id: str, expected_version: int | None, changed_by: str = "") -> Versioned:
+        result: Versioned = await self._call("change", "archive", exp_id, expected_version, changed_by)
         return result

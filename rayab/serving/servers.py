@@ -63,6 +63,7 @@ __all__ = [
     "ServerPlan",
     "check_servers",
     "follow_config",
+    "server_statuses",
     "start_servers",
     "stop_servers",
     "supervise",
@@ -244,6 +245,13 @@ def start_servers(warehouse: Warehouse, launch: Launcher, host: str = "127.0.0.1
             if plan.node_id not in deployment.spares:
                 deployment.spares[plan.node_id] = _start_server(deployment, plan, soft=True)
     return deployment
+
+
+def server_statuses(deployment: Deployment) -> list[dict[str, Any]]:
+    """Each server's :meth:`ServerActor.status` (counters, port, and ``console_port`` when it serves the console),
+    in the order of :attr:`Deployment.addresses`."""
+    statuses: list[dict[str, Any]] = ray.get([s.status.remote() for s in deployment.servers])
+    return statuses
 
 
 def _replace(deployment: Deployment, plan: ServerPlan, port: int) -> tuple[Any, int]:

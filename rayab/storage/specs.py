@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
@@ -31,8 +31,10 @@ from rayab.storage.warehouse import Warehouse
 
 __all__ = [
     "CONFIG_VERSION_TABLE",
+    "ConfigChange",
     "append_experiments",
     "load_analysis_types",
+    "load_config_history",
     "load_config_version",
     "load_latest_config_version",
     "load_saved_config",
@@ -95,13 +97,13 @@ def load_saved_config(warehouse: Warehouse) -> Config:
 
 _CONFIG_VERSION = pa.schema([
     ("version", pa.int64()), ("committed_at", pa.timestamp("us", tz="UTC")), ("change", pa.string()),
-    ("spec", pa.string()),
+    ("spec", pa.string()), ("changed_by", pa.string()), ("exp_ids", pa.list_(pa.string())),
 ])
 CONFIG_VERSION_TABLE = "_config_version"
 
 
 def save_config_version(warehouse: Warehouse, version: int, experiments: Sequence[Experiment], change: str,
-                        base: int | None = None) -> int:
+                        base: int | None = None, changed_by: str = "", changed: Sequence[str] = ()) -> int:
     """Commit config ``version`` (every experiment, as JSON) to ``_config_version`` in one append; returns the
     table's Delta version after the commit.
 
@@ -112,10 +114,15 @@ def save_config_version(warehouse: Warehouse, version: int, experiments: Sequenc
     With ``base`` (the table's Delta version the writer read, -1 for no table) the commit is optimistic: it is
     written as the very next Delta version or not at all, so a writer that missed another writer's commit is
     refused with :class:`~rayab.errors.ConflictError` instead of committing a second row with the same number.
+
+    The row records who made the change (``changed_by``, free text) and the ids of the experiments it ``changed``:
+    the history of an experiment (:func:`load_config_history`). A table written before those columns existed gains
+    them (older rows read as empty).
     """
     spec = json.dumps({"version": version, "experiments": [e.to_dict() for e in experiments]}, sort_keys=True)
     row = pa.Table.from_pylist([{"version": version, "committed_at": datetime.now(UTC), "change": change,
-                                 "spec": spec}], schema=_CONFIG_VERSION)
+                                 "spec": spec, "changed_by": changed_by, "exp_ids": list(changed)}],
+                               schema=_CONFIG_VERSION)
     if base is None:
         append_rows(warehouse, CONFIG_VERSION_TABLE, row)
         return table_version(warehouse, CONFIG_VERSION_TABLE)
@@ -128,7 +135,7 @@ def save_config_version(warehouse: Warehouse, version: int, experiments: Sequenc
         else:
             target = DeltaTable(uri, version=base, storage_options=options)
         write_deltalake(target, row, mode="append", storage_options=options if base < 0 else None,
-                        commit_properties=CommitProperties(max_commit_retries=0))
+                        commit_properties=CommitProperties(max_commit_retries=0), schema_mode="merge")
     except (CommitFailedError, TableNotFoundError) as err:
         raise ConflictError(f"config version {version} was not committed: another writer committed to "
                             f"{CONFIG_VERSION_TABLE} after table version {base} ({err})") from None
@@ -156,6 +163,44 @@ def load_latest_config_version(warehouse: Warehouse) -> tuple[dict[str, Any] | N
     spec: str = table.column("spec")[versions.index(max(versions))].as_py()
     loaded: dict[str, Any] = json.loads(spec)
     return loaded, at
+
+
+class ConfigChange(NamedTuple):
+    """One committed config version as the history shows it: when, by whom, what, and which experiments."""
+
+    version: int
+    committed_at: datetime
+    change: str
+    changed_by: str
+    exp_ids: tuple[str, ...]
+
+
+def load_config_history(warehouse: Warehouse, exp_id: str | None = None) -> list[ConfigChange]:
+    """The committed config versions, newest first (only those that changed ``exp_id`` when given).
+
+    A version committed before the ``exp_ids`` column existed is attributed by its ``change`` text
+    (``"update ranker_v2: ..."``); the seed version lists every experiment it seeded.
+    """
+    table = read_rows(warehouse, CONFIG_VERSION_TABLE)
+    if table.num_rows == 0:
+        return []
+    names = set(table.column_names)
+    n = table.num_rows
+    by = table.column("changed_by").to_pylist() if "changed_by" in names else [None] * n
+    ids = table.column("exp_ids").to_pylist() if "exp_ids" in names else [None] * n
+    out = []
+    for version, at, change, who, changed in zip(table.column("version").to_pylist(),
+                                                 table.column("committed_at").to_pylist(),
+                                                 table.column("change").to_pylist(), by, ids, strict=True):
+        if not changed:
+            words = change.replace(":", " ").split()
+            changed = words[1:2] if len(words) > 1 and words[0] in _CHANGE_VERBS else []
+        if exp_id is None or exp_id in changed:
+            out.append(ConfigChange(int(version), at, change, who or "", tuple(changed)))
+    return sorted(out, key=lambda c: c.version, reverse=True)
+
+
+_CHANGE_VERBS = {"create", "update", "ship", "archive", "edit"}
 
 
 def load_config_version(warehouse: Warehouse, version: int | None = None) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rayab.errors import PreconditionError, SpecError, StorageError
+from rayab.errors import PreconditionError, SpecError, StorageError, ValidationError
 from rayab.lifecycle import config_store as module
 from rayab.lifecycle.config_store import ConfigStore
 from rayab.model.experiment import Experiment, ExperimentStatus
@@ -119,3 +119,61 @@ def test_a_stale_writer_is_refused_and_loses_nothing(workdir):
                                                                                   ("from_second", 100.0)]
     versions = sorted(read_rows(warehouse, "_config_version").column("version").to_pylist())
     assert versions == [1, 2, 3]  # each version committed once: no second "version 2"
+
+
+def test_every_change_records_who_when_and_what_as_the_history(workdir):
+    from datetime import UTC, datetime
+
+    from rayab.storage.specs import load_config_history
+
+    wh = Warehouse.from_url(workdir)
+    store = ConfigStore(wh)
+    before = datetime.now(UTC)
+    store.create(spec("a_test", status="draft"), changed_by="ada@example.com")
+    store.create(spec("b_test", status="draft"), changed_by="bob")
+    store.update("a_test", status=ExperimentStatus.RUNNING, rollout_pct=5.0, changed_by="ada@example.com")
+    store.update("a_test", owner="search-team", description="Boost fresh results", planned_units=40_000,
+                 changed_by="carol")
+    store.ship("a_test", "treatment", changed_by="dan")
+    history = load_config_history(wh, "a_test")
+    assert [(h.version, h.changed_by) for h in history] == [
+        (5, "dan"), (4, "carol"), (3, "ada@example.com"), (1, "ada@example.com")]
+    assert all(h.exp_ids == ("a_test",) for h in history) and all(h.committed_at >= before for h in history)
+    assert history[2].change == "update a_test: rollout_pct 100 -> 5, status draft -> running"
+    assert history[1].change == ("update a_test: description - -> Boost fresh results, owner - -> search-team, "
+                                 "planned_units 0 -> 40000")
+    assert history[0].change.startswith("ship a_test: treatment")
+    assert [h.version for h in load_config_history(wh, "b_test")] == [2]
+    exp = ConfigStore(wh).get("a_test")[0]  # the descriptive fields are part of the committed spec
+    assert (exp.owner, exp.description, exp.planned_units, exp.status) == (
+        "search-team", "Boost fresh results", 40_000, ExperimentStatus.STOPPED)
+    with pytest.raises(ValidationError, match=r"^update == 'a_test': changes nothing"):
+        store.update("a_test", owner="search-team")
+    with pytest.raises(SpecError, match=r"^planned_units == -3: must be in \[0, "):
+        store.update("a_test", planned_units=-3)
+    store.archive("a_test")
+    with pytest.raises(PreconditionError, match="archived: it cannot be edited"):
+        store.update("a_test", owner="x")
+
+
+def test_history_of_a_table_written_before_the_columns_existed(workdir):
+    """An older _config_version (no changed_by / exp_ids columns) gains them on the next commit; its rows are
+    attributed by their change text."""
+    import pyarrow as pa
+
+    from rayab.storage.specs import load_config_history
+    from rayab.storage.tables import append_rows
+
+    wh = Warehouse.from_url(workdir)
+    store = ConfigStore(wh)
+    store.create(spec("a_test"))
+    old = read_rows(wh, "_config_version").select(["version", "committed_at", "change", "spec"])
+    import shutil
+
+    shutil.rmtree(f"{workdir}/_config_version")
+    append_rows(wh, "_config_version", pa.Table.from_pylist(old.to_pylist(), schema=old.schema))
+    fresh = ConfigStore(wh)
+    fresh.update("a_test", rollout_pct=50.0, changed_by="ada")
+    history = load_config_history(wh, "a_test")
+    assert [(h.version, h.changed_by, h.exp_ids) for h in history] == [(2, "ada", ("a_test",)),
+                                                                     (1, "", ("a_test",))]

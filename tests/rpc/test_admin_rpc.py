@@ -289,3 +289,28 @@ def test_a_read_token_guards_experiment_and_results_reads(workdir):
         assert server.stub.Assign(apb.AssignRequest(unit_id="u1")).assignments[0].variant_id  # assignment: open
     finally:
         server.close()
+
+
+def test_descriptive_fields_and_who_travel_over_grpc(server):
+    from rayab.storage.specs import load_config_history
+
+    body = spec("ctr_test", owner="ada@example.com", description="Ranker v3")
+    reply = server.admin.CreateExperiment(S.CreateExperimentRequest(spec_json=json.dumps(body), changed_by="ada"),
+                                          metadata=metadata())
+    assert (reply.experiment.owner, reply.experiment.description, reply.experiment.planned_units) == (
+        "ada@example.com", "Ranker v3", 0)
+    edit = S.UpdateExperimentRequest(exp_id="ctr_test", owner="search-team", planned_units=12_000,
+                                     changed_by="bob")
+    edited = server.admin.UpdateExperiment(edit, metadata=metadata()).experiment
+    assert (edited.owner, edited.description, edited.planned_units, edited.version) == (
+        "search-team", "Ranker v3", 12_000, 2)
+    assert json.loads(edited.spec_json)["planned_units"] == 12_000
+    shipped = S.ShipVariantRequest(exp_id="ctr_test", variant_id="treatment", changed_by="carol")
+    server.admin.ShipVariant(shipped, metadata=metadata())
+    server.admin.ArchiveExperiment(S.ArchiveExperimentRequest(exp_id="ctr_test", changed_by="dan"),
+                                   metadata=metadata())
+    assert [(h.version, h.changed_by) for h in load_config_history(server.warehouse, "ctr_test")] == [
+        (4, "dan"), (3, "carol"), (2, "bob"), (1, "ada")]
+    code, details = code_of(lambda: server.admin.UpdateExperiment(
+        S.UpdateExperimentRequest(exp_id="ctr_test", owner="x"), metadata=metadata()))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "archived" in details

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from rayab.rpc._generated import assignment_pb2 as rayab_dot_v1_dot_assignment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arayab/v1/experiments.proto\x12\x08rayab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19rayab/v1/assignment.proto\"\xbe\x01\n\x0bVariantSpec\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\x13\n\x0btraffic_pct\x18\x02 \x01(\x01\x12\x39\n\nparameters\x18\x03 \x03(\x0b\x32%.rayab.v1.VariantSpec.ParametersEntry\x1aK\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.rayab.v1.ParameterValue:\x02\x38\x01\"\x8c\x02\n\nExperiment\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\x12\x13\n\x0brollout_pct\x18\x04 \x01(\x01\x12\r\n\x05layer\x18\x05 \x01(\t\x12\'\n\x08variants\x18\x06 \x03(\x0b\x32\x15.rayab.v1.VariantSpec\x12\x17\n\x0fshipped_variant\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12*\n\ttargeting\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tspec_json\x18\n \x01(\t\",\n\x17\x43reateExperimentRequest\x12\x11\n\tspec_json\x18\x01 \x01(\t\"\\\n\x18\x43reateExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"&\n\x14GetExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\"Y\n\x15GetExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"D\n\x16ListExperimentsRequest\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\"\\\n\x17ListExperimentsResponse\x12)\n\x0b\x65xperiments\x18\x01 \x03(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"\xc5\x01\n\x17UpdateExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\x12\x18\n\x0brollout_pct\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12*\n\ttargeting\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\x10\x65xpected_version\x18\x05 \x01(\x03\x42\x0e\n\x0c_rollout_pct\"\\\n\x18UpdateExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"R\n\x12ShipVariantRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x12\n\nvariant_id\x18\x02 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x03\"W\n\x13ShipVariantResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"D\n\x18\x41rchiveExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"]\n\x19\x41rchiveExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03*\xb0\x01\n\x10\x45xperimentStatus\x12!\n\x1d\x45XPERIMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XPERIMENT_STATUS_DRAFT\x10\x01\x12\x1d\n\x19\x45XPERIMENT_STATUS_RUNNING\x10\x02\x12\x1d\n\x19\x45XPERIMENT_STATUS_STOPPED\x10\x03\x12\x1e\n\x1a\x45XPERIMENT_STATUS_ARCHIVED\x10\x04\x32\x9d\x04\n\x11\x45xperimentService\x12Y\n\x10\x43reateExperiment\x12!.rayab.v1.CreateExperimentRequest\x1a\".rayab.v1.CreateExperimentResponse\x12P\n\rGetExperiment\x12\x1e.rayab.v1.GetExperimentRequest\x1a\x1f.rayab.v1.GetExperimentResponse\x12V\n\x0fListExperiments\x12 .rayab.v1.ListExperimentsRequest\x1a!.rayab.v1.ListExperimentsResponse\x12Y\n\x10UpdateExperiment\x12!.rayab.v1.UpdateExperimentRequest\x1a\".rayab.v1.UpdateExperimentResponse\x12J\n\x0bShipVariant\x12\x1c.rayab.v1.ShipVariantRequest\x1a\x1d.rayab.v1.ShipVariantResponse\x12\\\n\x11\x41rchiveExperiment\x12\".rayab.v1.ArchiveExperimentRequest\x1a#.rayab.v1.ArchiveExperimentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arayab/v1/experiments.proto\x12\x08rayab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19rayab/v1/assignment.proto\"\xbe\x01\n\x0bVariantSpec\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\x13\n\x0btraffic_pct\x18\x02 \x01(\x01\x12\x39\n\nparameters\x18\x03 \x03(\x0b\x32%.rayab.v1.VariantSpec.ParametersEntry\x1aK\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.rayab.v1.ParameterValue:\x02\x38\x01\"\xc7\x02\n\nExperiment\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\x12\x13\n\x0brollout_pct\x18\x04 \x01(\x01\x12\r\n\x05layer\x18\x05 \x01(\t\x12\'\n\x08variants\x18\x06 \x03(\x0b\x32\x15.rayab.v1.VariantSpec\x12\x17\n\x0fshipped_variant\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12*\n\ttargeting\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tspec_json\x18\n \x01(\t\x12\r\n\x05owner\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\t\x12\x15\n\rplanned_units\x18\r \x01(\x03\"@\n\x17\x43reateExperimentRequest\x12\x11\n\tspec_json\x18\x01 \x01(\t\x12\x12\n\nchanged_by\x18\x02 \x01(\t\"\\\n\x18\x43reateExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"&\n\x14GetExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\"Y\n\x15GetExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"D\n\x16ListExperimentsRequest\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\"\\\n\x17ListExperimentsResponse\x12)\n\x0b\x65xperiments\x18\x01 \x03(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"\xeb\x02\n\x17UpdateExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\x12\x18\n\x0brollout_pct\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12*\n\ttargeting\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\x10\x65xpected_version\x18\x05 \x01(\x03\x12\x11\n\x04name\x18\x06 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05owner\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x08 \x01(\tH\x03\x88\x01\x01\x12\x1a\n\rplanned_units\x18\t \x01(\x03H\x04\x88\x01\x01\x12\x12\n\nchanged_by\x18\n \x01(\tB\x0e\n\x0c_rollout_pctB\x07\n\x05_nameB\x08\n\x06_ownerB\x0e\n\x0c_descriptionB\x10\n\x0e_planned_units\"\\\n\x18UpdateExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"f\n\x12ShipVariantRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x12\n\nvariant_id\x18\x02 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x03\x12\x12\n\nchanged_by\x18\x04 \x01(\t\"W\n\x13ShipVariantResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"X\n\x18\x41rchiveExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x12\n\nchanged_by\x18\x03 \x01(\t\"]\n\x19\x41rchiveExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03*\xb0\x01\n\x10\x45xperimentStatus\x12!\n\x1d\x45XPERIMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XPERIMENT_STATUS_DRAFT\x10\x01\x12\x1d\n\x19\x45XPERIMENT_STATUS_RUNNING\x10\x02\x12\x1d\n\x19\x45XPERIMENT_STATUS_STOPPED\x10\x03\x12\x1e\n\x1a\x45XPERIMENT_STATUS_ARCHIVED\x10\x04\x32\x9d\x04\n\x11\x45xperimentService\x12Y\n\x10\x43reateExperiment\x12!.rayab.v1.CreateExperimentRequest\x1a\".rayab.v1.CreateExperimentResponse\x12P\n\rGetExperiment\x12\x1e.rayab.v1.GetExperimentRequest\x1a\x1f.rayab.v1.GetExperimentResponse\x12V\n\x0fListExperiments\x12 .rayab.v1.ListExperimentsRequest\x1a!.rayab.v1.ListExperimentsResponse\x12Y\n\x10UpdateExperiment\x12!.rayab.v1.UpdateExperimentRequest\x1a\".rayab.v1.UpdateExperimentResponse\x12J\n\x0bShipVariant\x12\x1c.rayab.v1.ShipVariantRequest\x1a\x1d.rayab.v1.ShipVariantResponse\x12\\\n\x11\x41rchiveExperiment\x12\".rayab.v1.ArchiveExperimentRequest\x1a#.rayab.v1.ArchiveExperimentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,38 +35,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VARIANTSPEC_PARAMETERSENTRY']._loaded_options = None
   _globals['_VARIANTSPEC_PARAMETERSENTRY']._serialized_options = b'8\001'
-  _globals['_EXPERIMENTSTATUS']._serialized_start=1629
-  _globals['_EXPERIMENTSTATUS']._serialized_end=1805
+  _globals['_EXPERIMENTSTATUS']._serialized_start=1914
+  _globals['_EXPERIMENTSTATUS']._serialized_end=2090
   _globals['_VARIANTSPEC']._serialized_start=98
   _globals['_VARIANTSPEC']._serialized_end=288
   _globals['_VARIANTSPEC_PARAMETERSENTRY']._serialized_start=213
   _globals['_VARIANTSPEC_PARAMETERSENTRY']._serialized_end=288
   _globals['_EXPERIMENT']._serialized_start=291
-  _globals['_EXPERIMENT']._serialized_end=559
-  _globals['_CREATEEXPERIMENTREQUEST']._serialized_start=561
-  _globals['_CREATEEXPERIMENTREQUEST']._serialized_end=605
-  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_start=607
-  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_end=699
-  _globals['_GETEXPERIMENTREQUEST']._serialized_start=701
-  _globals['_GETEXPERIMENTREQUEST']._serialized_end=739
-  _globals['_GETEXPERIMENTRESPONSE']._serialized_start=741
-  _globals['_GETEXPERIMENTRESPONSE']._serialized_end=830
-  _globals['_LISTEXPERIMENTSREQUEST']._serialized_start=832
-  _globals['_LISTEXPERIMENTSREQUEST']._serialized_end=900
-  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_start=902
-  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_end=994
-  _globals['_UPDATEEXPERIMENTREQUEST']._serialized_start=997
-  _globals['_UPDATEEXPERIMENTREQUEST']._serialized_end=1194
-  _globals['_UPDATEEXPERIMENTRESPONSE']._serialized_start=1196
-  _globals['_UPDATEEXPERIMENTRESPONSE']._serialized_end=1288
-  _globals['_SHIPVARIANTREQUEST']._serialized_start=1290
-  _globals['_SHIPVARIANTREQUEST']._serialized_end=1372
-  _globals['_SHIPVARIANTRESPONSE']._serialized_start=1374
-  _globals['_SHIPVARIANTRESPONSE']._serialized_end=1461
-  _globals['_ARCHIVEEXPERIMENTREQUEST']._serialized_start=1463
-  _globals['_ARCHIVEEXPERIMENTREQUEST']._serialized_end=1531
-  _globals['_ARCHIVEEXPERIMENTRESPONSE']._serialized_start=1533
-  _globals['_ARCHIVEEXPERIMENTRESPONSE']._serialized_end=1626
-  _globals['_EXPERIMENTSERVICE']._serialized_start=1808
-  _globals['_EXPERIMENTSERVICE']._serialized_end=2349
+  _globals['_EXPERIMENT']._serialized_end=618
+  _globals['_CREATEEXPERIMENTREQUEST']._serialized_start=620
+  _globals['_CREATEEXPERIMENTREQUEST']._serialized_end=684
+  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_start=686
+  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_end=778
+  _globals['_GETEXPERIMENTREQUEST']._serialized_start=780
+  _globals['_GETEXPERIMENTREQUEST']._serialized_end=818
+  _globals['_GETEXPERIMENTRESPONSE']._serialized_start=820
+  _globals['_GETEXPERIMENTRESPONSE']._serialized_end=909
+  _globals['_LISTEXPERIMENTSREQUEST']._serialized_start=911
+  _globals['_LISTEXPERIMENTSREQUEST']._serialized_end=979
+  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_start=981
+  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_end=1073
+  _globals['_UPDATEEXPERIMENTREQUEST']._serialized_start=1076
+  _globals['_UPDATEEXPERIMENTREQUEST']._serialized_end=1439
+  _globals['_UPDATEEXPERIMENTRESPONSE']._serialized_start=1441
+  _globals['_UPDATEEXPERIMENTRESPONSE']._serialized_end=1533
+  _globals['_SHIPVARIANTREQUEST']._serialized_start=1535
+  _globals['_SHIPVARIANTREQUEST']._serialized_end=1637
+  _globals['_SHIPVARIANTRESPONSE']._serialized_start=1639
+  _globals['_SHIPVARIANTRESPONSE']._serialized_end=1726
+  _globals['_ARCHIVEEXPERIMENTREQUEST']._serialized_start=1728
+  _globals['_ARCHIVEEXPERIMENTREQUEST']._serialized_end=1816
+  _globals['_ARCHIVEEXPERIMENTRESPONSE']._serialized_start=1818
+  _globals['_ARCHIVEEXPERIMENTRESPONSE']._serialized_end=1911
+  _globals['_EXPERIMENTSERVICE']._serialized_start=2093
+  _globals['_EXPERIMENTSERVICE']._serialized_end=2634
 # @@protoc_insertion_point(module_scope)

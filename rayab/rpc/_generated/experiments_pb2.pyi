@@ -40,7 +40,7 @@ class VariantSpec(_message.Message):
     def __init__(self, variant_id: _Optional[str] = ..., traffic_pct: _Optional[float] = ..., parameters: _Optional[_Mapping[str, _assignment_pb2.ParameterValue]] = ...) -> None: ...
 
 class Experiment(_message.Message):
-    __slots__ = ("exp_id", "name", "status", "rollout_pct", "layer", "variants", "shipped_variant", "version", "targeting", "spec_json")
+    __slots__ = ("exp_id", "name", "status", "rollout_pct", "layer", "variants", "shipped_variant", "version", "targeting", "spec_json", "owner", "description", "planned_units")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,9 @@ class Experiment(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TARGETING_FIELD_NUMBER: _ClassVar[int]
     SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_UNITS_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     name: str
     status: ExperimentStatus
@@ -61,13 +64,18 @@ class Experiment(_message.Message):
     version: int
     targeting: _struct_pb2.Struct
     spec_json: str
-    def __init__(self, exp_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., rollout_pct: _Optional[float] = ..., layer: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantSpec, _Mapping]]] = ..., shipped_variant: _Optional[str] = ..., version: _Optional[int] = ..., targeting: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., spec_json: _Optional[str] = ...) -> None: ...
+    owner: str
+    description: str
+    planned_units: int
+    def __init__(self, exp_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., rollout_pct: _Optional[float] = ..., layer: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantSpec, _Mapping]]] = ..., shipped_variant: _Optional[str] = ..., version: _Optional[int] = ..., targeting: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., spec_json: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., planned_units: _Optional[int] = ...) -> None: ...
 
 class CreateExperimentRequest(_message.Message):
-    __slots__ = ("spec_json",)
+    __slots__ = ("spec_json", "changed_by")
     SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
     spec_json: str
-    def __init__(self, spec_json: _Optional[str] = ...) -> None: ...
+    changed_by: str
+    def __init__(self, spec_json: _Optional[str] = ..., changed_by: _Optional[str] = ...) -> None: ...
 
 class CreateExperimentResponse(_message.Message):
     __slots__ = ("experiment", "config_version")
@@ -106,18 +114,28 @@ class ListExperimentsResponse(_message.Message):
     def __init__(self, experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ..., config_version: _Optional[int] = ...) -> None: ...
 
 class UpdateExperimentRequest(_message.Message):
-    __slots__ = ("exp_id", "status", "rollout_pct", "targeting", "expected_version")
+    __slots__ = ("exp_id", "status", "rollout_pct", "targeting", "expected_version", "name", "owner", "description", "planned_units", "changed_by")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ROLLOUT_PCT_FIELD_NUMBER: _ClassVar[int]
     TARGETING_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_UNITS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     status: ExperimentStatus
     rollout_pct: float
     targeting: _struct_pb2.Struct
     expected_version: int
-    def __init__(self, exp_id: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., rollout_pct: _Optional[float] = ..., targeting: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    name: str
+    owner: str
+    description: str
+    planned_units: int
+    changed_by: str
+    def __init__(self, exp_id: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., rollout_pct: _Optional[float] = ..., targeting: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., expected_version: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., planned_units: _Optional[int] = ..., changed_by: _Optional[str] = ...) -> None: ...
 
 class UpdateExperimentResponse(_message.Message):
     __slots__ = ("experiment", "config_version")
@@ -128,14 +146,16 @@ class UpdateExperimentResponse(_message.Message):
     def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...
 
 class ShipVariantRequest(_message.Message):
-    __slots__ = ("exp_id", "variant_id", "expected_version")
+    __slots__ = ("exp_id", "variant_id", "expected_version", "changed_by")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     variant_id: str
     expected_version: int
-    def __init__(self, exp_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    changed_by: str
+    def __init__(self, exp_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., changed_by: _Optional[str] = ...) -> None: ...
 
 class ShipVariantResponse(_message.Message):
     __slots__ = ("experiment", "config_version")
@@ -146,12 +166,14 @@ class ShipVariantResponse(_message.Message):
     def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...
 
 class ArchiveExperimentRequest(_message.Message):
-    __slots__ = ("exp_id", "expected_version")
+    __slots__ = ("exp_id", "expected_version", "changed_by")
     EXP_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
     exp_id: str
     expected_version: int
-    def __init__(self, exp_id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    changed_by: str
+    def __init__(self, exp_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., changed_by: _Optional[str] = ...) -> None: ...
 
 class ArchiveExperimentResponse(_message.Message):
     __slots__ = ("experiment", "config_version")

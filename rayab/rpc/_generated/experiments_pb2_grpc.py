@@ -88,7 +88,7 @@ class ExperimentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateExperiment(self, request, context):
-        """Change status (draft -> running -> stopped), rollout (coverage) or targeting.
+        """Change status (draft -> running -> stopped), rollout (coverage), targeting or the descriptive fields.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
