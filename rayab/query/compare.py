@@ -54,7 +54,8 @@ from rayab.query.window import WindowSums, metric_scale
 from rayab.stats.bootstrap import BootstrapIntervals, bootstrap_intervals
 from rayab.stats.sequential import confidence_sequence
 
-__all__ = ["END_HOUR_KEY", "MetricResult", "compare_metric", "is_total", "metric_values", "traffic_ratios"]
+__all__ = ["END_HOUR_KEY", "MetricResult", "compare_metric", "compare_values", "is_total", "metric_values",
+           "traffic_ratios"]
 
 END_HOUR_KEY = "end_hour"
 F64 = npt.NDArray[np.float64]
@@ -245,8 +246,14 @@ def compare_metric(sums: WindowSums, analysis_type: AnalysisType, experiment: Ex
     if query.interval == "sequential" and UNITS_METRIC not in sums.raw:
         raise ValidationError("interval", query.interval, "sequential intervals need the units metric in the sums")
     estimates, replicates = metric_values(sums, analysis_type, metric)
+    return compare_values(sums, experiment, metric, query, estimates, replicates, is_total(analysis_type, metric))
+
+
+def compare_values(sums: WindowSums, experiment: Experiment, metric: str, query: Query, estimates: F64,
+                   replicates: F64, total: bool = False) -> list[MetricResult]:
+    """Results of a metric given its point estimates ``(cells,)`` and replicate values ``(cells, B)`` in the cells
+    of ``sums`` (which give the keys, event counts and ``units``); ``total`` compares per traffic share."""
     control = control_rows(sums, experiment.control_id)
-    total = is_total(analysis_type, metric)
     contrast = _contrast(estimates, replicates, control, query, traffic_ratios(sums, experiment) if total else None)
     units = sums.raw[UNITS_METRIC] if UNITS_METRIC in sums.raw else np.full(len(sums.keys), -1, np.int64)
     variant_at = sums.key_names.index("variant_id")
