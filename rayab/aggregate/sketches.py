@@ -91,7 +91,7 @@ class HourSketches:
         """The rows of ``qsk_<name>`` for this hour (:func:`rayab.storage.schemas.sketch_schema`), sorted by cell,
         metric (spec order) and bucket."""
         schema = sketch_schema(analysis_type)
-        parts = []
+        parts: list[tuple[I64, QuantileSketches]] = []
         for q in analysis_type.quantile_metrics:
             sk = self.sketches[q.name]
             parts.append((np.full(sk.n_rows, len(parts), np.int64), sk))

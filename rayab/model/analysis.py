@@ -257,7 +257,7 @@ min_value=1e-09, max_value=1000000000000000.0, allow_negative=False), 0.9), None
                         if not (isinstance(m, Mapping) and m.get("kind") == QUANTILE_KIND))
         quantile_metrics = tuple(QuantileMetric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics)
                                  if isinstance(m, Mapping) and m.get("kind") == QUANTILE_KIND)
-        kwargs_q = {"quantile_metrics": quantile_metrics} if quantile_metrics else {}
+        kwargs_q: dict[str, Any] = {"quantile_metrics": quantile_metrics} if quantile_metrics else {}
         kwargs = {k: v for k, v in data.items() if k not in {"metrics", "dimensions", "composed", "cuped"}}
         cuped = data.get("cuped") or ()
         try:

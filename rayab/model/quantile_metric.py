@@ -65,7 +65,8 @@ class QuantileMetric:
     def __post_init__(self) -> None:
         check_column("name", self.name)
         object.__setattr__(self, "column", check_column("column", self.column or self.name))
-        if isinstance(self.quantiles, str) or not isinstance(self.quantiles, tuple | list) or not self.quantiles:
+        given: Any = self.quantiles
+        if isinstance(given, str) or not isinstance(given, tuple | list) or not given:
             raise SpecError("quantiles", self.quantiles, "must be a non-empty list of numbers in (0, 1)")
         qs = []
         for i, q in enumerate(self.quantiles):
