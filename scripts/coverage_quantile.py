@@ -43,6 +43,7 @@ from rayab.stats.quantile_sketch import QuantileSketches, SketchLayout
 from rayab.stats.unit_hash import unit_keys
 
 F64 = npt.NDArray[np.float64]
+args_representative = False  # --representative: read bucket representatives (no interpolation), for comparison
 LEVELS = (0.9, 0.95)
 Q = 0.9
 START = "2026-01-01T00"
@@ -90,7 +91,7 @@ def bootstrap_diff(values: Sequence[F64], ids: Sequence[list[str]], salt: str, b
     k1, k2 = unit_keys(salt, [u for arm in ids for u in arm])
     cells = np.concatenate([np.full(len(v), i, np.int64) for i, v in enumerate(values)])
     sketch = QuantileSketches.from_events(layout, np.concatenate(values), cells, k1, k2, 2, b)
-    est, reps = sketch.quantiles([Q], n_cells=2)
+    est, reps = sketch.quantiles([Q], n_cells=2, interpolate=not args_representative)
     units = np.array([len(set(arm)) for arm in ids], np.int64)
     sums = WindowSums(("variant_id",), (("control",), ("treatment",)), units, {"units": units},
                       {"units": np.zeros((2, b), np.int64)}, (START,))
@@ -173,7 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--b", type=int, default=500, help="bootstrap replicates B")
     parser.add_argument("--shift", type=float, default=0.05, help="planted relative shift of every quantile")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--representative", action="store_true",
+                        help="read each bucket's representative instead of interpolating inside it")
     args = parser.parse_args(argv)
+    global args_representative
+    args_representative = args.representative
     design = Design(units_per_arm=args.units)
     started = time.perf_counter()
     truth = true_p90(design)

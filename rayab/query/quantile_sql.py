@@ -15,9 +15,9 @@ CTEs before the shared ones:
 ``cell_sums``
     per cell and reported quantile: observations (``n_events``) and ``units``;
 ``point_values`` / ``replicate_values``
-    per quantile level ``q`` the representative of the first bucket whose running count reaches ``q`` times the
-    total (and is above 0), the rule of :func:`rayab.stats.quantile_sketch.histogram_quantiles`: the bucket
-    ``k``'s value is ``sign(k) 2 gamma^(|k| + min_index - 1) / (gamma + 1)``, 0 for ``k = 0``.
+    per quantile level ``q`` the first bucket whose running count reaches ``q`` times the total (and is above 0),
+    read inside the bucket at the fraction ``(q total - before) / count`` of its count, log-linearly, the rule of
+    :func:`rayab.stats.quantile_sketch.histogram_quantiles` with ``interpolate``.
 
 Quantile metrics are generated on their own: a query mixing them with other metrics is refused (ask twice).
 
@@ -104,19 +104,30 @@ def _cumulative(plan: base._Plan, source: str, with_rep: bool) -> exp.Select:
                          spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
                                              end="CURRENT ROW"))
     total = exp.Window(this=exp.Sum(this=col("cnt")), partition_by=[p.copy() for p in partition])
-    return exp.select(*partition, col(SKETCH_KEY), exp.alias_(running, "cum", quoted=True),
+    return exp.select(*partition, col(SKETCH_KEY), col("cnt"), exp.alias_(running, "cum", quoted=True),
                       exp.alias_(total, "total", quoted=True)).from_(source)
 
 
-def _representative(layout: SketchLayout, key: exp.Expr) -> exp.Expr:
-    """``sign(k) * (2 exp((|k| + min_index - 1) log_gamma) / (gamma + 1))`` in the order numpy computes it."""
+def _double(value: float) -> exp.Expr:
+    return exp.cast(number(value), "DOUBLE")
+
+
+def _interpolated(layout: SketchLayout, key: exp.Expr, fraction: exp.Expr) -> exp.Expr:
+    """The value ``fraction`` of the way through bucket ``k`` (:func:`rayab.stats.quantile_sketch.
+    interpolated_values`): ``exp((i - 1 + f) log_gamma)`` for ``k > 0``, ``-exp((i - f) log_gamma)`` for ``k < 0``
+    with ``i = |k| + min_index - 1``, and 0 for ``k = 0``."""
     index = exp.cast(exp.Add(this=exp.Abs(this=key), expression=number(layout.min_index - 1)), "DOUBLE")
-    upper = exp.Exp(this=exp.Mul(this=index, expression=number(float(layout.log_gamma))))
-    magnitude = exp.Div(this=exp.Mul(this=number(2.0), expression=upper),
-                        expression=number(float(layout.gamma + 1.0)))
-    sign = exp.cast(exp.Anonymous(this="sign", expressions=[key.copy()]), "DOUBLE")
-    return exp.Case(ifs=[exp.If(this=exp.EQ(this=key.copy(), expression=number(0)), true=number(0.0))],
-                    default=exp.Mul(this=sign, expression=exp.Paren(this=magnitude)))
+    log_gamma = _double(float(layout.log_gamma))
+    positive = exp.Exp(this=exp.Mul(this=exp.Paren(this=exp.Add(this=exp.Sub(this=index, expression=_double(1.0)),
+                                                                expression=exp.Paren(this=fraction))),
+                                    expression=log_gamma))
+    negative = exp.Neg(this=exp.Exp(this=exp.Mul(this=exp.Paren(this=exp.Sub(this=index.copy(),
+                                                                              expression=exp.Paren(
+                                                                                  this=fraction.copy()))),
+                                                 expression=log_gamma.copy())))
+    return exp.Case(ifs=[exp.If(this=exp.EQ(this=key.copy(), expression=number(0)), true=_double(0.0)),
+                         exp.If(this=exp.GT(this=key.copy(), expression=number(0)), true=positive)],
+                    default=negative)
 
 
 def _quantile_values(plan: base._Plan, source: str, with_rep: bool) -> exp.Expr:
@@ -128,14 +139,30 @@ def _quantile_values(plan: base._Plan, source: str, with_rep: bool) -> exp.Expr:
         qm, q = found
         layout = SketchLayout(qm.relative_accuracy, qm.min_value, qm.max_value)
         reached = exp.GTE(this=exp.cast(col("cum"), "DOUBLE"),
-                          expression=exp.Mul(this=number(float(q)), expression=exp.cast(col("total"), "DOUBLE")))
+                          expression=exp.Mul(this=_double(float(q)), expression=exp.cast(col("total"), "DOUBLE")))
         where = exp.and_(exp.EQ(this=col("metric"), expression=literal(qm.name)),
                          exp.GT(this=col("cum"), expression=number(0)), reached)
-        value = _representative(layout, exp.Min(this=col(SKETCH_KEY)))
-        selects.append(exp.select(*plan.key_cols(), *extra, exp.alias_(number(i), "metric_order", quoted=True),
+        # the first bucket reaching q * total, its count and the count before it
+        chosen = exp.select(*plan.key_cols(), *extra, exp.alias_(exp.Min(this=col(SKETCH_KEY)), "k", quoted=True),
+                            exp.alias_(exp.ArgMin(this=col("cnt"), expression=col(SKETCH_KEY)), "inside",
+                                       quoted=True),
+                            exp.alias_(exp.ArgMin(this=col("cum"), expression=col(SKETCH_KEY)), "reached",
+                                       quoted=True),
+                            exp.alias_(exp.Max(this=col("total")), "total", quoted=True)
+                            ).from_(source).where(where).group_by(*plan.key_cols(), *[e.copy() for e in extra])
+        before = exp.Paren(this=exp.Sub(this=exp.cast(col("reached"), "DOUBLE"),
+                                        expression=exp.cast(col("inside"), "DOUBLE")))
+        share = exp.Div(this=exp.Paren(this=exp.Sub(this=exp.Mul(this=_double(float(q)), expression=exp.cast(
+            col("total"), "DOUBLE")), expression=before)), expression=exp.cast(col("inside"), "DOUBLE"))
+        # literals cast to DOUBLE: DuckDB reads 0.0 as a DECIMAL and LEAST / GREATEST would round the share to it
+        clipped = exp.Greatest(this=_double(0.0), expressions=[exp.Least(this=_double(1.0), expressions=[share])])
+        fraction = exp.Case(ifs=[exp.If(this=exp.GT(this=col("inside"), expression=number(0)), true=clipped)],
+                            default=_double(1.0))
+        value = _interpolated(layout, col("k"), fraction)
+        selects.append(exp.select(*plan.key_cols(), *[e.copy() for e in extra],
+                                  exp.alias_(number(i), "metric_order", quoted=True),
                                   exp.alias_(literal(name), "metric", quoted=True),
-                                  exp.alias_(value, "val", quoted=True))
-                       .from_(source).where(where).group_by(*plan.key_cols(), *[e.copy() for e in extra]))
+                                  exp.alias_(value, "val", quoted=True)).from_(chosen.subquery(f"chosen_{i}")))
     combined: exp.Query = selects[0]
     for select in selects[1:]:
         combined = exp.union(combined, select, distinct=False)

@@ -5,8 +5,12 @@ versions (``qsk_<type>``, :mod:`rayab.aggregate.sketches`). Over a window the co
 ``(variant_id, *projection)`` after the filter (exact integers, so any split into hours gives the same sums), then
 for each quantile level ``q`` the estimate is the ``q``-quantile of the unweighted histogram and replicate ``b``
 the ``q``-quantile of the histogram weighted by replicate ``b`` (:func:`~rayab.stats.quantile_sketch.
-histogram_quantiles`: the smallest bucket whose cumulative count reaches ``q`` times the total, read as the
-bucket's representative). These go through the same comparison as every other metric
+histogram_quantiles` with ``interpolate``: the smallest bucket whose cumulative count reaches ``q`` times the
+total, read inside the bucket in proportion to the count still needed, so the estimate is in the bucket of the
+exact sample quantile, within a factor ``gamma`` of it). Reading the bucket's representative instead would be
+within ``alpha`` but puts every replicate on the bucket grid: the bootstrap distribution of a difference then has
+atoms, and in an A/A test an interval bound lands exactly on 0 in about 5% of runs (90% intervals covered 94.5%).
+These go through the same comparison as every other metric
 (:func:`rayab.query.compare.compare_values`): interval, difference and ``rel_diff`` against control, p-value;
 the units' weights are those of the additive metrics, so the bootstrap is clustered by unit.
 
@@ -21,7 +25,7 @@ units. Cumulative (as of every hour) results sum the sketches of the hours up to
 >>> window = WindowSketches(("variant_id",), (("a",), ("b",)), {"latency": sk})
 >>> est, reps, seen = window.values(QuantileMetric("latency"), 0.5, (("a",), ("b",), ("c",)))
 >>> np.round(est, 3).tolist(), seen.tolist()
-([0.472, 1.284, nan], [4, 2, 0])
+([0.474, 1.284, nan], [4, 2, 0])
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ class WindowSketches:
         """``(estimates (C,), replicates (C, B), observations (C,))`` of the ``q``-quantile in ``cells`` (NaN and 0
         where a cell has no observation)."""
         sketch = self.sketches[metric.name]
-        est, reps = sketch.quantiles([q], n_cells=max(len(self.keys), 1))
+        est, reps = sketch.quantiles([q], n_cells=max(len(self.keys), 1), interpolate=True)
         seen = np.zeros(max(len(self.keys), 1), np.int64)
         np.add.at(seen, sketch.cells, sketch.counts)
         index = {k: i for i, k in enumerate(self.keys)}

@@ -58,3 +58,31 @@ def test_names_of_quantiles_may_not_clash() -> None:
     config["experiments"][0]["primary_kpi"] = "latency_p42"
     with pytest.raises(SpecError, match=r"primary_kpi == 'latency_p42': must be a metric of its analysis types"):
         Config.from_dict(config)
+
+
+def test_interpolated_quantiles_stay_in_the_bucket_of_the_exact_one_and_leave_the_grid() -> None:
+    import numpy as np
+
+    from rayab.stats.poisson_weights import unit_keys
+    from rayab.stats.quantile_sketch import QuantileSketches, SketchLayout, histogram_quantiles
+
+    layout = SketchLayout(0.01)
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.lognormal(4.8, 0.7, 5000), -rng.lognormal(1.0, 0.5, 300), np.zeros(50)])
+    keys, inverse = np.unique(layout.keys(values), return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1))
+    levels = np.linspace(0.001, 0.999, 97)
+    got = histogram_quantiles(layout, keys, counts, levels, interpolate=True)
+    exact = np.quantile(values, levels, method="inverted_cdf")
+    assert (np.abs(got - exact) <= (layout.gamma - 1) * np.abs(exact) * (1 + 1e-12)).all()
+    assert (layout.keys(got) == layout.keys(exact)).mean() > 0.95  # the same bucket but at a lower edge
+    # two arms of one distribution: on the grid many replicate differences are exactly 0, interpolated almost none
+    units = [f"u{i}" for i in range(4000)]
+    k1, k2 = unit_keys("s", units)
+    sample = rng.lognormal(4.8, 0.7, 4000)
+    sketch = QuantileSketches.from_events(layout, sample, np.arange(4000) % 2, k1, k2, 2, 400)
+    ties = {}
+    for mode in (False, True):
+        _, reps = sketch.quantiles([0.9], n_cells=2, interpolate=mode)
+        ties[mode] = float((reps[0, 0] == reps[1, 0]).mean())
+    assert ties[False] > 0.1 and ties[True] < 0.01, ties
