@@ -133,8 +133,18 @@ def _cells(valid: pa.Table, key_names: Sequence[str]) -> tuple[tuple[tuple[str, 
         c, v = _codes(valid.column(name), NULL_DIMENSION if i >= 2 else None)
         codes.append(c)
         values.append(v)
-    distinct, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
-    tuples = [tuple(values[j][c] for j, c in enumerate(row)) for row in distinct.tolist()]
+    packed = np.zeros(valid.num_rows, np.int64)  # mixed radix: one int64 per row, so the unique is 1-d (fast)
+    for c, v in zip(codes, values, strict=True):
+        packed = packed * max(len(v), 1) + c
+    distinct_packed, inverse = np.unique(packed, return_inverse=True)
+    rows = []
+    for number in distinct_packed.tolist():
+        row = []
+        for v in reversed(values):
+            number, code = divmod(number, max(len(v), 1))
+            row.append(code)
+        rows.append(row[::-1])
+    tuples = [tuple(values[j][c] for j, c in enumerate(row)) for row in rows]
     order = sorted(range(len(tuples)), key=tuples.__getitem__)
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))

@@ -285,10 +285,11 @@ class QuantileSketches:
                                   f"({len(k1)}, {len(k2)})")
         if len(cell) and not (cell.min() >= 0 and cell.max() < n_cells):
             raise ValidationError("cells", int(cell[(cell < 0) | (cell >= n_cells)][0]), f"must be in [0, {n_cells})")
-        pairs, group = np.unique(np.stack([cell, key]), axis=1, return_inverse=True)
+        width = 2 * layout.max_key + 1  # (cell, key) packed in one int64, so the unique is 1-d (fast)
+        packed, group = np.unique(cell * width + (key + layout.max_key), return_inverse=True)
         raw, reps = replicate_sums(np.asarray(k1, np.uint32), np.asarray(k2, np.uint32), group.reshape(-1),
-                                   np.ones((len(cell), 1), np.int64), pairs.shape[1], b)
-        return cls.from_counts(layout, pairs[0], pairs[1], raw[:, 0], reps[:, 0, :])
+                                   np.ones((len(cell), 1), np.int64), len(packed), b)
+        return cls.from_counts(layout, packed // width, packed % width - layout.max_key, raw[:, 0], reps[:, 0, :])
 
     @property
     def n_rows(self) -> int:
