@@ -30,8 +30,9 @@ from rayab.assignment import buckets, choose_variant, variant_ranges
 from rayab.model import Config, Experiment
 from rayab.model.hours import format_hour, parse_hour
 
-__all__ = ["DEMO_REL_DIFFS", "UnitPopulation", "assignment_table_from_events", "demo_config", "hour_offsets",
-           "load_test_config", "simulate_days", "simulate_hour", "simulate_load"]
+__all__ = ["DEMO_REL_DIFFS", "LatencyWorld", "UnitPopulation", "assignment_table_from_events", "demo_config",
+           "hour_offsets", "latency_config", "load_test_config", "simulate_days", "simulate_hour", "simulate_latency",
+           "simulate_load"]
 
 DEMO_REL_DIFFS: Mapping[str, Mapping[str, float]] = {"ranker_v2": {"treatment": 0.03}}
 _COUNTRIES = ("US", "BR", "IN", "DE", "FR", "JP")
@@ -271,3 +272,78 @@ def simulate_load(config: Config, n_events: int, n_units: int, hour: str, seed: 
 
 def _take(values: pa.Array, index: npt.NDArray[np.int64]) -> pa.Array:
     return values.take(pa.array(index, pa.int64()))
+
+
+def latency_config(n_replicates: int = 200, start_time: str = "2026-11-23T00:00:00Z",
+                   quantiles: Sequence[float] = (0.5, 0.9, 0.99)) -> Config:
+    """A performance experiment ``speed_v2`` (control / treatment, 50 / 50) with the analysis type ``perf``:
+    ``requests`` (a count), ``latency`` (quantiles of ``latency_ms``) and the dimension ``platform``.
+
+    >>> latency_config().analysis_types[0].quantile_outputs
+    ('latency_p50', 'latency_p90', 'latency_p99')
+    """
+    return Config.from_dict({
+        "analysis_types": [{"name": "perf", "dimensions": ["platform"], "n_replicates": n_replicates,
+                            "metrics": [{"name": "requests", "kind": "count"},
+                                        {"name": "latency", "kind": "quantile", "column": "latency_ms",
+                                         "quantiles": list(quantiles)}]}],
+        "experiments": [{"exp_id": "speed_v2", "name": "Faster backend", "primary_kpi": "latency_p90",
+                         "start_time": start_time, "analysis_types": ["perf"],
+                         "variants": [{"variant_id": "control", "traffic_pct": 50},
+                                      {"variant_id": "treatment", "traffic_pct": 50}],
+                         "guardrails": [{"metric": "latency_p99", "bad_direction": "increase", "tolerance_pct": 5}]}],
+    })
+
+
+@dataclass(frozen=True)
+class LatencyWorld:
+    """Hourly events (``unit_id, exp_id, variant_id, platform, event_time, latency_ms``) and assignment rows."""
+
+    events: dict[str, pa.Table]
+    assignments: pa.Table
+
+
+def simulate_latency(n_units: int, hours: Sequence[str], seed: int = 0, shift: float = 0.0,
+                     events_per_hour: float = 4.0, unit_sd: float = 0.5, event_sd: float = 0.6,
+                     median_ms: float = 120.0, slow_share: float = 0.05, missing_share: float = 0.1,
+                     exp_id: str = "speed_v2") -> LatencyWorld:
+    """Clustered, heavy-tailed page-load times: unit ``u`` has a random effect ``z_u ~ N(0, unit_sd)`` shared by
+    all its events; an event's latency is ``median_ms * exp(z_u + N(0, event_sd))``, times ``1 + Lomax(1.5)`` for a
+    ``slow_share`` of events (the heavy tail), times ``1 + shift`` in the treatment (every quantile moves by that
+    factor). Units get ``Poisson(events_per_hour)`` events per hour and are assigned at the start of the first
+    hour; a ``missing_share`` of events carry no latency (null), as log rows of other kinds would.
+
+    >>> world = simulate_latency(50, ["2026-11-23T00"], seed=1)
+    >>> world.assignments.num_rows, world.events["2026-11-23T00"].column_names
+    (50, ['unit_id', 'exp_id', 'variant_id', 'platform', 'event_time', 'latency_ms'])
+    """
+    rng = np.random.default_rng(seed)
+    units = np.array([f"u{seed}-{i}" for i in range(n_units)])
+    variant = np.where(rng.random(n_units) < 0.5, "control", "treatment")
+    platform = rng.choice(np.array(_PLATFORMS[:3]), n_units)
+    effect = rng.normal(0.0, unit_sd, n_units)
+    start = parse_hour(hours[0]) if hours else parse_hour("2026-11-23T00")
+    events: dict[str, pa.Table] = {}
+    for hour in hours:
+        per_unit = rng.poisson(events_per_hour, n_units)
+        who = np.repeat(np.arange(n_units), per_unit)
+        latency = median_ms * np.exp(effect[who] + rng.normal(0.0, event_sd, len(who)))
+        slow = rng.random(len(who)) < slow_share
+        latency[slow] *= 1.0 + rng.pareto(1.5, int(slow.sum()))
+        latency *= np.where(variant[who] == "treatment", 1.0 + shift, 1.0)
+        values = pa.array(np.round(latency, 3), pa.float64(), mask=rng.random(len(who)) < missing_share)
+        base = parse_hour(hour)
+        times = [base + timedelta(seconds=float(s)) for s in rng.uniform(0, 3599, len(who))]
+        events[hour] = pa.table({"unit_id": pa.array(units[who].tolist(), pa.string()),
+                                 "exp_id": pa.array([exp_id] * len(who), pa.string()),
+                                 "variant_id": pa.array(variant[who].tolist(), pa.string()),
+                                 "platform": pa.array(platform[who].tolist(), pa.string()),
+                                 "event_time": pa.array(times, pa.timestamp("us", tz="UTC")),
+                                 "latency_ms": values})
+    assignments = pa.table({"exp_id": pa.array([exp_id] * n_units, pa.string()),
+                            "date": pa.array([start.date().isoformat()] * n_units, pa.string()),
+                            "unit_id": pa.array(units.tolist(), pa.string()),
+                            "variant_id": pa.array(variant.tolist(), pa.string()),
+                            "assigned_at": pa.array([start] * n_units, pa.timestamp("us", tz="UTC")),
+                            "platform": pa.array(platform.tolist(), pa.string())})
+    return LatencyWorld(events, assignments)

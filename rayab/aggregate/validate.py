@@ -111,7 +111,8 @@ def required_columns(analysis_type: AnalysisType, population: Population = "log"
     """The input columns an analysis type needs, in order (duplicates removed)."""
     ids = ["exp_id", "variant_id"] if population == "log" else [TIME_COLUMN]
     return list(dict.fromkeys([analysis_type.unit_column, *ids, *analysis_type.dimensions,
-                               *(m.column for m in analysis_type.metrics if m.kind == "sum")]))
+                               *(m.column for m in analysis_type.metrics if m.kind == "sum"),
+                               *(q.column for q in analysis_type.quantile_metrics)]))
 
 
 def validate_events(
@@ -140,7 +141,8 @@ def validate_events_counted(
     ``experiments`` are the running experiments, or just their variant ids by exp_id (what map tasks carry).
 
     ``valid`` keeps the key columns as read (exp_id, variant_id or event_time, unit_id, dimensions; nulls in
-    dimensions are kept and become ``(none)`` later) and has one int64 column per metric, named after the metric;
+    dimensions are kept and become ``(none)`` later) and has one int64 column per metric, named after the metric,
+    then one float64 column per quantile metric (NaN where the event has no observation);
     ``quarantined`` follows :data:`rayab.storage.schemas.QUARANTINE`.
     """
     reasons = Reasons(table.num_rows)
@@ -159,9 +161,22 @@ def validate_events_counted(
         _flag_nulls(table.column(TIME_COLUMN), reasons, f"{TIME_COLUMN} is null")
     checked = [_metric_values(table, m, reasons) for m in analysis_type.metrics]
     metric_values = [values for values, _ in checked]
+    observations = _quantile_observations(table, analysis_type, reasons)
     rounded = sum(int(np.count_nonzero(mask & ~reasons.bad)) for _, mask in checked)
-    return ValidatedEvents(_valid(table, reasons, analysis_type, metric_values, population),
-                           _quarantined(table, reasons, analysis_type, source_file, hour), rounded)
+    valid = _valid(table, reasons, analysis_type, metric_values, population)
+    for metric, values in zip(analysis_type.quantile_metrics, observations, strict=True):
+        valid = valid.append_column(metric.name, pa.array(values[~reasons.bad], pa.float64()))
+    return ValidatedEvents(valid, _quarantined(table, reasons, analysis_type, source_file, hour), rounded)
+
+
+def _quantile_observations(table: pa.Table, analysis_type: AnalysisType,
+                           reasons: Reasons) -> list[npt.NDArray[np.float64]]:
+    """Each quantile metric's observations (float64, NaN for none), named after the metric in ``valid``."""
+    if not analysis_type.quantile_metrics:
+        return []
+    from rayab.aggregate.quantile_values import quantile_values
+
+    return [quantile_values(table, q, reasons) for q in analysis_type.quantile_metrics]
 
 
 def _flag_nulls(column: pa.ChunkedArray, reasons: Reasons, text: str) -> None:

@@ -303,7 +303,7 @@ def _guardrail(warehouse: Warehouse, config: Config, exp: Experiment, guardrail:
                settings: HealthSettings) -> HealthCheck:
     name = f"guardrail_{guardrail.metric}"
     at = next((a for a in config.analysis_types_of(exp.exp_id)
-               if guardrail.metric in (*a.metric_names, *a.composed, "units")), None)
+               if guardrail.metric in (*a.metric_names, *a.composed, *a.quantile_outputs, "units")), None)
     if at is None:
         return HealthCheck(name, "fail", f"no analysis type of {exp.exp_id} has {guardrail.metric}", {})
     try:

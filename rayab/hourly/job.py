@@ -48,6 +48,7 @@ from rayab.aggregate.covariates import Covariates, load_covariates
 from rayab.aggregate.join import join_assignments
 from rayab.aggregate.partials import hour_table, metric_columns
 from rayab.aggregate.shards import shard_partial
+from rayab.aggregate.sketches import HourSketches, event_sketches
 from rayab.aggregate.sum_bounds import abs_totals, add_totals, check_hour_totals
 from rayab.aggregate.summary import HourSummary, ProgressFn, StageProgress, summary_dict
 from rayab.aggregate.unit_rows import (
@@ -63,7 +64,15 @@ from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
 from rayab.storage.commits import COMMIT_ID, commit_digest, with_commit_id
 from rayab.storage.logs import FORMATS_READ, LogFile, LogListing, LogSplit, log_splits, read_log_file, scan_log_files
-from rayab.storage.schemas import ASSIGNMENT_TABLE, MANIFEST, MANIFEST_TABLE, PARTITIONS, QUARANTINE, QUARANTINE_TABLE
+from rayab.storage.schemas import (
+    ASSIGNMENT_TABLE,
+    MANIFEST,
+    MANIFEST_TABLE,
+    PARTITIONS,
+    QUARANTINE,
+    QUARANTINE_TABLE,
+    sketch_table,
+)
 from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
 
@@ -109,7 +118,22 @@ def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str
 
     Experiments travel as their salts and variant ids only: thousands of full specs per task would cost more
     than the split itself. In log mode ``assigned_keys`` (:func:`~rayab.aggregate.unit_rows.assignment_keys`) lets
-    the task count the events of units that are not in the ``assignment`` table."""
+    the task count the events of units that are not in the ``assignment`` table. With quantile metrics one more
+    return follows: the split's sketches (:func:`~rayab.aggregate.sketches.event_sketches`)."""
+    out = _map_split(split, analysis_type, salts, variants, n_shards, hour, options, assignments, covariates,
+                     assigned_keys)
+    if analysis_type.quantile_metrics:
+        valid = out.pop()
+        out.append(event_sketches(valid, analysis_type, salts))
+    return out
+
+
+def _map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str],
+               variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
+               assignments: pa.Table | None, covariates: Covariates | None,
+               assigned_keys: dict[str, Any] | None) -> list[Any]:
+    """:func:`map_split`'s work; with quantile metrics the valid rows come last (they become sketches)."""
+    keep = [pa.table({})] if analysis_type.quantile_metrics else []
     empty = [UnitRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)]
     try:
         table = read_log_file(split.file.path, required_columns(analysis_type, options.population),
@@ -118,7 +142,7 @@ def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str
         if not options.skip_corrupt:
             raise
         return [*empty, QUARANTINE.empty_table(), {"rows": 0, "skipped": str(err), "unmatched": 0, "abs": [],
-                                                   "rounded": 0}]
+                                                   "rounded": 0}, *keep]
     valid, quarantined, rounded = validate_events_counted(table, analysis_type, variants, split.label, hour,
                                                           options.population)
     unmatched = 0
@@ -128,12 +152,13 @@ def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str
     totals = abs_totals(np.column_stack([np.asarray(valid.column(m), np.int64) for m in analysis_type.metric_names])
                         if valid.num_rows and analysis_type.metric_names else np.zeros((0, 0), np.int64))
     stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched, "abs": totals, "rounded": rounded}
+    keep = [valid] if analysis_type.quantile_metrics else []
     if valid.num_rows == 0:
-        return [*empty, quarantined, stats]
+        return [*empty, quarantined, stats, *keep]
     pieces = event_unit_rows(valid, analysis_type, salts, n_shards, covariates)
     if assigned_keys is not None:
         stats["unmatched"] = sum(unassigned_events(p, assigned_keys) for p in pieces)
-    return [*pieces, quarantined, stats]
+    return [*pieces, quarantined, stats, *keep]
 
 
 @ray.remote(max_retries=3)
@@ -182,7 +207,7 @@ class ReducerActor:
 
     def commit_hour(self, warehouse: Warehouse, analysis_type: AnalysisType, hour: str,
                     partial_refs: list[Any], quarantine_refs: list[Any],
-                    manifest: dict[str, Any]) -> dict[str, Any]:
+                    manifest: dict[str, Any], sketch_refs: list[Any] | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         partials: list[CellSums] = ray.get(partial_refs)
         key_names = ("exp_id", "variant_id", *analysis_type.dimensions)
@@ -193,17 +218,23 @@ class ReducerActor:
                                        [QUARANTINE.empty_table()])
         # Each table's commit is atomic, the three together are not: every row carries the id of the commit it
         # belongs to and the manifest row names it, so a crash between the commits is visible to every reader.
-        commit_id = commit_digest([table, quarantined], _content_counts(manifest))
+        sketches = _sketch_rows(analysis_type, hour, sketch_refs)
+        commit_id = commit_digest([table, quarantined, *sketches], _content_counts(manifest))
         table, quarantined = with_commit_id(table, commit_id), with_commit_id(quarantined, commit_id)
         if self.commit_delay:
             time.sleep(self.commit_delay)
         # data first, manifest last: a crash in between leaves the hour without a matching manifest row
         replace_partitions(warehouse, analysis_type.table, table, ["exp_id", "hour"], {"hour": hour})
+        for rows in sketches:  # quantile sketches, partitioned like agg_<type>, with the same commit id
+            replace_partitions(warehouse, sketch_table(analysis_type), with_commit_id(rows, commit_id),
+                               ["exp_id", "hour"], {"hour": hour})
         self._fault_point("agg")
         replace_partitions(warehouse, QUARANTINE_TABLE, quarantined, PARTITIONS["_quarantine"],
                            {"analysis_type": analysis_type.name, "hour": hour})
         self._fault_point("quarantine")
         written = partition_bytes(warehouse, analysis_type.table, {"hour": hour})
+        if sketches:
+            written += partition_bytes(warehouse, sketch_table(analysis_type), {"hour": hour})
         reasons = Counter(quarantined.column("reason").to_pylist())
         manifest = {**manifest, "rows_quarantined": quarantined.num_rows, "cells": len(merged.keys),
                     "units": int(merged.raw["units"].sum()) if len(merged.keys) else 0,
@@ -213,6 +244,16 @@ class ReducerActor:
                                           "commit": round(time.perf_counter() - started, 3)})
         append_rows(warehouse, MANIFEST_TABLE, pa.Table.from_pylist([manifest], schema=MANIFEST))
         return {**manifest, "committed_at": manifest["committed_at"].isoformat()}
+
+
+def _sketch_rows(analysis_type: AnalysisType, hour: str, sketch_refs: list[Any] | None) -> list[pa.Table]:
+    """The hour's ``qsk_<type>`` rows (one table, empty list without quantile metrics): every split's sketches
+    summed, in the order of the splits (the sum is exact, so the order does not matter)."""
+    if not analysis_type.quantile_metrics:
+        return []
+    parts: list[HourSketches] = ray.get(sketch_refs or [])
+    merged = functools.reduce(lambda a, b: a + b, parts, HourSketches.zero(analysis_type))
+    return [merged.to_table(hour, analysis_type)]
 
 
 # manifest fields that describe the run or how its input was laid out, not what it committed: left out of the
@@ -334,14 +375,15 @@ def _plan(config: Config, at: AnalysisType, hour: str, logs_root: str, warehouse
 
 def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: JobOptions,
             covariates: Covariates | None = None) -> tuple[list[Any], list[Any], list[Any]]:
-    """Submit the map, units and shard tasks; returns (map task returns, shard partial refs, shard totals refs)."""
+    """Submit the map, units and shard tasks; returns (map task returns, shard partial refs, shard totals refs).
+    With quantile metrics each map task has one more return, its sketches (index ``n_shards + 2``)."""
     salts = {e.exp_id: e.bootstrap_salt for e in plan.exps}
     variants = ray.put({e.exp_id: [v.variant_id for v in e.variants] for e in plan.exps})
     keys = _assigned_keys(plan, options)
     assigned_keys = ray.put(keys) if keys is not None else None
     joinable = ray.put(plan.joinable) if plan.joinable is not None and options.population == "assignment" else None
     covs = ray.put(covariates) if covariates is not None else None  # shipped once per hour, shared by every task
-    maps: list[Any] = [map_split.options(num_returns=n_shards + 2).remote(
+    maps: list[Any] = [map_split.options(num_returns=n_shards + 2 + (1 if at.quantile_metrics else 0)).remote(
         s, at, salts, variants, n_shards, hour, options, joinable, covs, assigned_keys) for s in plan.splits]
     unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, salts, n_shards, covs)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
@@ -391,7 +433,8 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
     _check_totals(at, hour, stats, shard_totals)
     seconds["shards"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
     manifest = _manifest(plan, at, hour, run_id, stats, options, seconds)
-    result = _commit(reducer, warehouse, at, hour, shards, [m[n_shards] for m in maps], manifest)
+    sketch_refs = [m[n_shards + 2] for m in maps] if at.quantile_metrics else None
+    result = _commit(reducer, warehouse, at, hour, shards, [m[n_shards] for m in maps], manifest, sketch_refs)
     summary = HourSummary(at.name, hour, run_id, len(plan.files), result["rows_read"], result["rows_quarantined"],
                           result["units"], result["cells"], result["bytes_written"], result["exp_ids"],
                           result["skipped_files"],
@@ -442,13 +485,16 @@ def _wait_shards(refs: list[Any], label: str, progress: ProgressFn | None) -> No
 
 
 def _commit(reducer: Any, warehouse: Warehouse, at: AnalysisType, hour: str, shards: list[Any],
-            quarantine_refs: list[Any], manifest: dict[str, Any], attempts: int = 4) -> dict[str, Any]:
+            quarantine_refs: list[Any], manifest: dict[str, Any], sketch_refs: list[Any] | None = None,
+            attempts: int = 4) -> dict[str, Any]:
     """The reducer's commit; a reducer that is only unreachable for a while (its node died, it is restarting) gets
     the whole call again, a dead one fails the hour. A commit is all-or-nothing, so repeating it is safe."""
     for attempt in range(attempts):
         try:
-            result: dict[str, Any] = ray.get(reducer.commit_hour.remote(warehouse, at, hour, shards,
-                                                                        quarantine_refs, manifest))
+            call = (reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest, sketch_refs)
+                    if sketch_refs is not None else
+                    reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest))
+            result: dict[str, Any] = ray.get(call)
             return result
         except ActorUnavailableError as err:
             if attempt == attempts - 1:

@@ -6,6 +6,7 @@ from rayab.model.analysis import RESERVED_METRICS, UNITS_METRIC, AnalysisType, M
 from rayab.model.config import Config, load_config
 from rayab.model.experiment import Experiment, ExperimentStatus, Unit, Variant
 from rayab.model.expression import Expression, evaluate, parse_expression, referenced_names
+from rayab.model.quantile_metric import QuantileMetric
 
 __all__ = [
     "RESERVED_METRICS",
@@ -16,6 +17,7 @@ __all__ = [
     "ExperimentStatus",
     "Expression",
     "Metric",
+    "QuantileMetric",
     "Unit",
     "Variant",
     "cuped_column",

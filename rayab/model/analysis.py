@@ -45,9 +45,11 @@ from typing import Any, Literal
 
 from rayab.errors import ExpressionError, SpecError
 from rayab.model.expression import Expression, parse_expression, referenced_names, substitute
+from rayab.model.quantile_metric import QUANTILE_KIND, QuantileMetric
 from rayab.model.validation import check_choice, check_column, check_int, check_keys, check_number, check_text
 
-__all__ = ["CUPED_SUFFIXES", "RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "Metric", "cuped_column"]
+__all__ = ["CUPED_SUFFIXES", "RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "Metric", "QuantileMetric",
+           "cuped_column"]
 
 UNITS_METRIC = "units"
 RESERVED_METRICS = frozenset({UNITS_METRIC, "n_events", "exp_id", "variant_id", "hour", "unit_id"})
@@ -141,6 +143,7 @@ class AnalysisType:
     n_replicates: int = 200
     unit_column: str = "unit_id"
     cuped: tuple[str, ...] = ()
+    quantile_metrics: tuple[QuantileMetric, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _TABLE_NAME.fullmatch(self.name):
@@ -162,6 +165,39 @@ class AnalysisType:
         check_column("unit_column", self.unit_column)
         self._check_composed()
         self._check_cuped(names)
+        self._check_quantiles(names)
+
+    def _check_quantiles(self, names: list[str]) -> None:
+        quantiles = tuple(self.quantile_metrics)
+        taken = {*names, *RESERVED_METRICS, *self.dimensions, *self.composed, *self.cuped_columns}
+        for i, qm in enumerate(quantiles):
+            if not isinstance(qm, QuantileMetric):
+                raise SpecError(f"quantile_metrics[{i}]", qm, "must be a quantile metric")
+            for name in (qm.name, *qm.output_names):
+                if name in taken or name.endswith("_reps"):
+                    raise SpecError(f"quantile_metrics[{i}].name", name,
+                                    "clashes with a metric, a dimension or a reserved name")
+                taken.add(name)
+        object.__setattr__(self, "quantile_metrics", quantiles)
+
+    @property
+    def quantile_outputs(self) -> tuple[str, ...]:
+        """The reported names of every quantile of every quantile metric (``latency_p90``), in spec order."""
+        return tuple(name for qm in self.quantile_metrics for name in qm.output_names)
+
+    def quantile_output(self, name: str) -> tuple[QuantileMetric, float] | None:
+        """The quantile metric and level behind a reported name such as ``latency_p90``, or None.
+
+        >>> at = AnalysisType("t", (Metric("clicks"),), quantile_metrics=(QuantileMetric("latency"),))
+        >>> at.quantile_output("latency_p90"), at.quantile_output("clicks")
+        ((QuantileMetric(name='latency', column='latency', quantiles=(0.5, 0.9, 0.99), relative_accuracy=0.01, \
+min_value=1e-09, max_value=1000000000000000.0, allow_negative=False), 0.9), None)
+        """
+        for qm in self.quantile_metrics:
+            q = qm.quantile_of(name)
+            if q is not None:
+                return qm, q
+        return None
 
     def _check_cuped(self, names: list[str]) -> None:
         if not isinstance(self.cuped, tuple | list):
@@ -256,13 +292,17 @@ class AnalysisType:
         raw_metrics = data["metrics"]
         if not isinstance(raw_metrics, list):
             raise SpecError(f"{path}.metrics", raw_metrics, "must be a list")
-        metrics = tuple(Metric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics))
+        metrics = tuple(Metric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics)
+                        if not (isinstance(m, Mapping) and m.get("kind") == QUANTILE_KIND))
+        quantile_metrics = tuple(QuantileMetric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics)
+                                 if isinstance(m, Mapping) and m.get("kind") == QUANTILE_KIND)
+        kwargs_q: dict[str, Any] = {"quantile_metrics": quantile_metrics} if quantile_metrics else {}
         kwargs = {k: v for k, v in data.items() if k not in {"metrics", "dimensions", "composed", "cuped"}}
         cuped = data.get("cuped") or ()
         try:
             return cls(metrics=metrics, dimensions=tuple(data.get("dimensions") or ()),
                        composed=data.get("composed") or {}, cuped=tuple(cuped) if isinstance(cuped, list) else cuped,
-                       **kwargs)
+                       **kwargs, **kwargs_q)
         except SpecError as err:
             raise SpecError(f"{path}.{err.field}", err.value, err.rule) from None
 
@@ -275,6 +315,7 @@ class AnalysisType:
         }
         if self.cuped:  # only when used, so specs without CUPED keep their stored form
             out["cuped"] = list(self.cuped)
+        out["metrics"] += [qm.to_dict() for qm in self.quantile_metrics]
         return out
 
 

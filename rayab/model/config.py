@@ -50,7 +50,7 @@ class Config:
                     raise SpecError(f"experiments[{i}].analysis_types", name,
                                     f"unknown analysis type; known: {sorted(types)}")
             kpis = {UNITS_METRIC} | {n for a in self.analysis_types_of(exp.exp_id) for n in
-                                     (*a.metric_names, *a.composed)}
+                                     (*a.metric_names, *a.composed, *a.quantile_outputs)}
             if exp.primary_kpi not in kpis:
                 raise SpecError(f"experiments[{i}].primary_kpi", exp.primary_kpi,
                                 f"must be a metric of its analysis types: {sorted(kpis)}")

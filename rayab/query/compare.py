@@ -67,8 +67,8 @@ from rayab.stats.bayesian import BayesianReadouts, bootstrap_readouts, normal_re
 from rayab.stats.bootstrap import BootstrapIntervals, bootstrap_intervals
 from rayab.stats.sequential import confidence_sequence
 
-__all__ = ["END_HOUR_KEY", "MetricResult", "compare_metric", "is_total", "lower_is_better", "metric_values",
-           "traffic_ratios"]
+__all__ = ["END_HOUR_KEY", "MetricResult", "compare_metric", "compare_values", "is_total", "lower_is_better",
+           "metric_values", "traffic_ratios"]
 
 END_HOUR_KEY = "end_hour"
 F64 = npt.NDArray[np.float64]
@@ -300,8 +300,14 @@ def compare_metric(sums: CellSums, analysis_type: AnalysisType, experiment: Expe
     if query.interval == "sequential" and UNITS_METRIC not in sums.raw:
         raise ValidationError("interval", query.interval, "sequential intervals need the units metric in the sums")
     estimates, replicates = metric_values(sums, analysis_type, metric)
+    return compare_values(sums, experiment, metric, query, estimates, replicates, is_total(analysis_type, metric))
+
+
+def compare_values(sums: CellSums, experiment: Experiment, metric: str, query: Query, estimates: F64,
+                   replicates: F64, total: bool = False) -> list[MetricResult]:
+    """Results of a metric given its point estimates ``(cells,)`` and replicate values ``(cells, B)`` in the cells
+    of ``sums`` (which give the keys, event counts and ``units``); ``total`` compares per traffic share."""
     control = control_rows(sums, experiment.control_id)
-    total = is_total(analysis_type, metric)
     contrast = _contrast(estimates, replicates, control, query, traffic_ratios(sums, experiment) if total else None,
                          lower_is_better(experiment, metric))
     units = sums.raw[UNITS_METRIC] if UNITS_METRIC in sums.raw else np.full(len(sums.keys), -1, np.int64)

@@ -41,6 +41,7 @@ from rayab.model.hours import format_hour, hours_between, parse_hour
 from rayab.query.compare import END_HOUR_KEY, MetricResult, compare_metric
 from rayab.query.correction import correct_pvalues
 from rayab.query.filters import Filter
+from rayab.query.quantiles import WindowSketches, compare_quantile, cumulative_sketches, quantile_names, sum_sketches
 from rayab.query.spec import CIMethod, Correction, Query, additive_metrics
 from rayab.query.window import sum_partitions
 from rayab.storage.warehouse import Warehouse
@@ -58,13 +59,23 @@ def _bind(query: Query, analysis_type: AnalysisType, experiment: Experiment) -> 
 
 
 def results_from_sums(sums: CellSums, analysis_type: AnalysisType, experiment: Experiment,
-                      query: Query) -> list[MetricResult]:
-    """Every metric of ``query`` (metric by metric, cells in key order), corrected if the query asks."""
+                      query: Query, sketches: WindowSketches | None = None) -> list[MetricResult]:
+    """Every metric of ``query`` (metric by metric, cells in key order), corrected if the query asks; quantile
+    metrics (``latency_p90``) come from ``sketches``, summed like ``sums`` (:mod:`rayab.query.quantiles`)."""
     query = _bind(query, analysis_type, experiment)
-    out = [r for name in query.metrics for r in compare_metric(sums, analysis_type, experiment, name, query)]
+    out = [r for name in query.metrics for r in _compare(sums, sketches, analysis_type, experiment, name, query)]
     if query.interval == "sequential" and END_HOUR_KEY in sums.key_names:
         out = running_looks(out)
     return correct_pvalues(out, query.correction, query.correct_across_slices) if query.correction else out
+
+
+def _compare(sums: CellSums, sketches: WindowSketches | None, analysis_type: AnalysisType,
+             experiment: Experiment, name: str, query: Query) -> list[MetricResult]:
+    if analysis_type.quantile_output(name) is None:
+        return compare_metric(sums, analysis_type, experiment, name, query)
+    if sketches is None:
+        raise ValidationError("metrics", name, "is a quantile metric: its results need the window's sketches")
+    return compare_quantile(sums, sketches, analysis_type, experiment, name, query)
 
 
 _RUNNING = (("ci_lower", "ci_upper"), ("abs_ci_lower", "abs_ci_upper"), ("rel_ci_lower", "rel_ci_upper"))
@@ -129,7 +140,17 @@ def run_query(warehouse: Warehouse, analysis_type: AnalysisType, experiment: Exp
     if query.interval == "sequential":
         return [r for r in cumulative_results(warehouse, analysis_type, experiment, query)
                 if r.end_hour == query.end_hour]
-    return results_from_sums(_read(warehouse, analysis_type, query, by_hour=False), analysis_type, experiment, query)
+    return results_from_sums(_read(warehouse, analysis_type, query, by_hour=False), analysis_type, experiment, query,
+                             _read_sketches(warehouse, analysis_type, query, by_hour=False))
+
+
+def _read_sketches(warehouse: Warehouse, analysis_type: AnalysisType, query: Query,
+                   by_hour: bool) -> WindowSketches | None:
+    names = quantile_names(analysis_type, query.metrics)
+    if not names:
+        return None
+    return sum_sketches(warehouse, analysis_type, query.exp_id, query.start_hour, query.end_hour, names,
+                        query.projection, query.where, by_hour)
 
 
 def _next_hour(hour: str) -> str:
@@ -150,8 +171,12 @@ def cumulative_results(warehouse: Warehouse, analysis_type: AnalysisType, experi
     """The results of ``query`` as of the end of every hour of its window (``end_hour`` tells which)."""
     query = _bind(query, analysis_type, experiment)
     by_hour = _read(warehouse, analysis_type, query, by_hour=True)
-    sums = cumulative_sums(by_hour, hours_between(query.start_hour, query.end_hour))
-    return results_from_sums(sums, analysis_type, experiment, query)
+    hours = hours_between(query.start_hour, query.end_hour)
+    sums = cumulative_sums(by_hour, hours)
+    sketches = _read_sketches(warehouse, analysis_type, query, by_hour=True)
+    if sketches is not None:
+        sketches = cumulative_sketches(sketches, hours, [_next_hour(h) for h in hours])
+    return results_from_sums(sums, analysis_type, experiment, query, sketches)
 
 
 def compare_variants(sums: CellSums, analysis_type: AnalysisType, experiment: Experiment, metric: str,

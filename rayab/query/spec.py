@@ -40,14 +40,16 @@ _BAYESIAN: tuple[str, ...] = get_args(BayesianPath)
 
 
 def default_metrics(analysis_type: AnalysisType) -> tuple[str, ...]:
-    """``units``, then the additive metrics, then the composed ones, in spec order."""
-    return (UNITS_METRIC, *analysis_type.metric_names, *analysis_type.composed)
+    """``units``, then the additive metrics, the composed ones and the quantiles, in spec order."""
+    return (UNITS_METRIC, *analysis_type.metric_names, *analysis_type.composed, *analysis_type.quantile_outputs)
 
 
 def additive_metrics(analysis_type: AnalysisType, metrics: Sequence[str]) -> list[str]:
     """The stored metrics that ``metrics`` read, plus ``units`` (always reported), sorted."""
     needed = {UNITS_METRIC}
     for i, name in enumerate(metrics):
+        if analysis_type.quantile_output(name) is not None:  # read from the sketches (rayab.query.quantiles)
+            continue
         try:
             needed |= referenced_names(analysis_type.expression(name))
         except ValidationError as err:

@@ -356,5 +356,10 @@ def results_select(analysis_type: AnalysisType, experiment: Experiment, query: Q
 def results_sql(analysis_type: AnalysisType, experiment: Experiment, query: Query, dialect: Dialect = "duckdb",
                 source: exp.Expr | None = None, quantiles: QuantileRule | None = None,
                 pretty: bool = True) -> str:
-    """The query as SQL text in ``dialect`` (see :func:`results_select`)."""
+    """The query as SQL text in ``dialect`` (see :func:`results_select`); a query of quantile metrics gets
+    :func:`rayab.query.quantile_sql.quantile_results_sql` (over ``qsk_<type>`` as well)."""
+    if any(analysis_type.quantile_output(m) is not None for m in query.metrics):
+        from rayab.query.quantile_sql import quantile_results_sql
+
+        return quantile_results_sql(analysis_type, experiment, query, dialect, source, None, quantiles, pretty)
     return results_select(analysis_type, experiment, query, dialect, source, quantiles).sql(dialect, pretty=pretty)

@@ -50,8 +50,21 @@ def _connect(warehouse: Warehouse) -> duckdb.DuckDBPyConnection:
 def run_duckdb(warehouse: Warehouse, analysis_type: AnalysisType, experiment: Experiment, query: Query,
                quantiles: QuantileRule | None = None) -> pa.Table:
     """The rows of the generated DuckDB query, executed on the warehouse's partitions."""
-    sql = results_sql(analysis_type, experiment, query, "duckdb", duckdb_source(warehouse, analysis_type, query),
-                      quantiles)
+    if any(analysis_type.quantile_output(m) is not None for m in query.metrics):
+        from rayab.query.quantile_sql import quantile_results_sql
+        from rayab.storage.schemas import sketch_table
+
+        files = list_partition_files(warehouse, sketch_table(analysis_type), query.exp_id,
+                                     hours_between(query.start_hour, query.end_hour))
+        if not files:
+            raise NotFoundError(f"no quantile sketches for {query.exp_id} in {sketch_table(analysis_type)} "
+                                f"between {query.start_hour} and {query.end_hour}")
+        sketches = parquet_source(partition_uris(warehouse, sketch_table(analysis_type), files))
+        sql = quantile_results_sql(analysis_type, experiment, query, "duckdb",
+                                   duckdb_source(warehouse, analysis_type, query), sketches, quantiles)
+    else:
+        sql = results_sql(analysis_type, experiment, query, "duckdb", duckdb_source(warehouse, analysis_type, query),
+                          quantiles)
     con = _connect(warehouse)
     try:
         result: Any = con.sql(sql).to_arrow_table()

@@ -65,7 +65,7 @@ from rayab.errors import ValidationError
 from rayab.stats.arguments import check_count, check_positive
 from rayab.stats.replicate_sums import replicate_sums
 
-__all__ = ["QuantileSketches", "SketchLayout", "histogram_quantiles"]
+__all__ = ["QuantileSketches", "SketchLayout", "histogram_quantiles", "interpolated_values"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -150,12 +150,34 @@ def _check_quantiles(quantiles: npt.ArrayLike) -> F64:
     return q
 
 
+def interpolated_values(layout: SketchLayout, keys: npt.ArrayLike, fractions: npt.ArrayLike) -> F64:
+    """A value inside each key's bucket, ``fraction`` of the way through it in log scale and in the order of the
+    values: ``gamma ** (i - 1 + f)`` for a positive key (``f = 0`` its lower, ``f = 1`` its upper bound),
+    ``-gamma ** (i - f)`` for a negative one, 0.0 for the zero bucket.
+
+    >>> layout = SketchLayout(0.01)
+    >>> k = layout.keys([100.0])
+    >>> bool(interpolated_values(layout, k, [0.0])[0] < 100.0 <= interpolated_values(layout, k, [1.0])[0])
+    True
+    """
+    k = np.asarray(keys, dtype=np.int64)
+    f = np.asarray(fractions, dtype=np.float64)
+    index = (np.abs(k) + layout.min_index - 1).astype(np.float64)
+    positive = np.exp((index - 1.0 + f) * layout.log_gamma)
+    negative = -np.exp((index - f) * layout.log_gamma)
+    out: F64 = np.where(k == 0, 0.0, np.where(k > 0, positive, negative))
+    return out
+
+
 def histogram_quantiles(layout: SketchLayout, keys: npt.ArrayLike, counts: npt.ArrayLike,
-                        quantiles: npt.ArrayLike) -> F64:
+                        quantiles: npt.ArrayLike, interpolate: bool = False) -> F64:
     """Quantiles of one summed histogram: ``keys`` ``(K,)`` sorted ascending, ``counts`` ``(K,)`` or ``(K, B)``.
 
     Returns ``(len(quantiles),)`` or ``(len(quantiles), B)``: for each ``q`` and column, the representative of the
-    first key whose cumulative count is ``>= q * total`` and ``> 0``; NaN where the column's total is 0.
+    first key whose cumulative count is ``>= q * total`` and ``> 0``; NaN where the column's total is 0. With
+    ``interpolate`` the value is read inside that bucket instead, at the fraction ``(q * total - before) / count``
+    of its count (log-linear, :func:`interpolated_values`): still in the bucket of the exact sample quantile, so
+    within a factor ``gamma`` of it, and a continuous function of the counts (no ties on the bucket grid).
 
     >>> layout = SketchLayout(0.01)
     >>> keys = layout.keys([1.0, 2.0, 3.0])
@@ -177,10 +199,19 @@ def histogram_quantiles(layout: SketchLayout, keys: npt.ArrayLike, counts: npt.A
         cumulative = np.cumsum(c, axis=0)
         total = cumulative[-1]
         represented = layout.values(k)
+        columns = np.arange(c.shape[1])
         for j, level in enumerate(q):
             before = (cumulative < level * total) | (cumulative == 0)
             position = np.minimum(before.sum(axis=0), len(k) - 1)
-            out[j] = np.where(total > 0, represented[position], np.nan)
+            if interpolate:
+                reached = cumulative[position, columns]
+                inside = c[position, columns]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    fraction = np.clip((level * total - (reached - inside)) / inside, 0.0, 1.0)
+                value = interpolated_values(layout, k[position], np.where(inside > 0, fraction, 1.0))
+            else:
+                value = represented[position]
+            out[j] = np.where(total > 0, value, np.nan)
     result: F64 = out[:, 0] if one_column else out
     return result
 
@@ -254,10 +285,11 @@ class QuantileSketches:
                                   f"({len(k1)}, {len(k2)})")
         if len(cell) and not (cell.min() >= 0 and cell.max() < n_cells):
             raise ValidationError("cells", int(cell[(cell < 0) | (cell >= n_cells)][0]), f"must be in [0, {n_cells})")
-        pairs, group = np.unique(np.stack([cell, key]), axis=1, return_inverse=True)
+        width = 2 * layout.max_key + 1  # (cell, key) packed in one int64, so the unique is 1-d (fast)
+        packed, group = np.unique(cell * width + (key + layout.max_key), return_inverse=True)
         raw, reps = replicate_sums(np.asarray(k1, np.uint32), np.asarray(k2, np.uint32), group.reshape(-1),
-                                   np.ones((len(cell), 1), np.int64), pairs.shape[1], b)
-        return cls.from_counts(layout, pairs[0], pairs[1], raw[:, 0], reps[:, 0, :])
+                                   np.ones((len(cell), 1), np.int64), len(packed), b)
+        return cls.from_counts(layout, packed // width, packed % width - layout.max_key, raw[:, 0], reps[:, 0, :])
 
     @property
     def n_rows(self) -> int:
@@ -294,11 +326,13 @@ class QuantileSketches:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def quantiles(self, quantiles: npt.ArrayLike, n_cells: int | None = None) -> tuple[F64, F64]:
+    def quantiles(self, quantiles: npt.ArrayLike, n_cells: int | None = None,
+                  interpolate: bool = False) -> tuple[F64, F64]:
         """``(estimates, replicates)`` with shapes ``(n_cells, Q)`` and ``(n_cells, Q, B)``.
 
         ``estimates`` come from the unweighted counts, ``replicates`` from each replicate's weighted counts
-        (:func:`histogram_quantiles`); cells without events (and replicates whose weights are all 0) are NaN.
+        (:func:`histogram_quantiles`, ``interpolate`` as there); cells without events (and replicates whose weights
+        are all 0) are NaN.
         ``n_cells`` defaults to one more than the largest cell present.
         """
         q = _check_quantiles(quantiles)
@@ -311,6 +345,6 @@ class QuantileSketches:
             if lo == hi:
                 continue
             keys = self.keys[lo:hi]
-            estimates[cell] = histogram_quantiles(self.layout, keys, self.counts[lo:hi], q)
-            replicates[cell] = histogram_quantiles(self.layout, keys, self.replicates[lo:hi], q)
+            estimates[cell] = histogram_quantiles(self.layout, keys, self.counts[lo:hi], q, interpolate)
+            replicates[cell] = histogram_quantiles(self.layout, keys, self.replicates[lo:hi], q, interpolate)
         return estimates, replicates

@@ -24,6 +24,8 @@ __all__ = [
     "VARIANT",
     "agg_schema",
     "reps_column",
+    "sketch_schema",
+    "sketch_table",
 ]
 
 # A dimension value that was null in the input; kept as a value so no event is dropped from a slice.
@@ -104,4 +106,30 @@ def agg_schema(analysis_type: AnalysisType) -> pa.Schema:
     for metric in (UNITS_METRIC, *analysis_type.metric_names, *analysis_type.cuped_columns):
         fields.append(pa.field(metric, pa.int64()))
         fields.append(pa.field(reps_column(metric), REPS_TYPE))
+    return pa.schema(fields)
+
+
+SKETCH_KEY = "bucket"
+
+
+def sketch_table(analysis_type: AnalysisType) -> str:
+    """Name of the table of an analysis type's quantile sketches (partitioned by ``exp_id`` and ``hour`` like
+    ``agg_<name>``): ``qsk_<name>``."""
+    return f"qsk_{analysis_type.name}"
+
+
+def sketch_schema(analysis_type: AnalysisType) -> pa.Schema:
+    """Schema of ``qsk_<name>``: one row per (cell, quantile metric, bucket) that received events in the hour,
+    with the bucket's event count and its B Poisson-weighted counts (:mod:`rayab.stats.quantile_sketch`).
+
+    >>> from rayab.model import AnalysisType, Metric, QuantileMetric
+    >>> at = AnalysisType("perf", (Metric("clicks"),), dimensions=("country",),
+    ...                   quantile_metrics=(QuantileMetric("latency"),))
+    >>> sketch_table(at), sketch_schema(at).names
+    ('qsk_perf', ['exp_id', 'hour', 'variant_id', 'country', 'metric', 'bucket', 'n_events', 'n_events_reps'])
+    """
+    fields = [pa.field("exp_id", pa.string()), pa.field("hour", pa.string()), pa.field("variant_id", pa.string())]
+    fields += [pa.field(d, pa.string()) for d in analysis_type.dimensions]
+    fields += [pa.field("metric", pa.string()), pa.field(SKETCH_KEY, pa.int32()), pa.field("n_events", pa.int64()),
+               pa.field(reps_column("n_events"), REPS_TYPE)]
     return pa.schema(fields)
