@@ -224,12 +224,29 @@ def _sql_data(console: Console, exp: Experiment, params: QueryParams) -> dict[st
     """The DuckDB and Trino SQL of a view (p-value corrections run in process only: the SQL gives raw p-values)."""
     request, _ = explore_request(console, exp, params)
     out = {"note": "p-values before the correction (corrections run in process)" if request["correction"] else ""}
+    groups = _sql_groups(console, {**request, "correction": ""})
     for dialect in ("duckdb", "trino"):
         try:
-            out[dialect] = console.engine.sql({**request, "correction": ""}, dialect)
+            out[dialect] = "\n\n".join(f"-- {label}\n{console.engine.sql(part, dialect)}" if label else
+                                        console.engine.sql(part, dialect) for label, part in groups)
         except ValidationError as err:
             out[dialect] = f"-- no SQL for this view: {err}"
     return out
+
+
+def _sql_groups(console: Console, request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The queries that give a view's SQL: one, or, when it mixes percentile metrics (their SQL merges histograms)
+    with the others, one query for each kind, labelled."""
+    try:
+        _, at, query = console.engine.query(request)
+    except ValidationError:
+        return [("", request)]
+    quantiles = [m for m in query.metrics if at.quantile_output(m) is not None]
+    others = [m for m in query.metrics if at.quantile_output(m) is None]
+    if not quantiles or not others:
+        return [("", request)]
+    return [("sums, counts and their ratios", {**request, "metrics": others}),
+            ("percentile metrics", {**request, "metrics": quantiles})]
 
 
 COOKIE = "rayab_token"
