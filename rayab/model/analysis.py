@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from rayab.errors import ExpressionError, SpecError
 from rayab.model.expression import Expression, parse_expression, referenced_names, substitute
+from rayab.model.source import EventSource
 from rayab.model.validation import check_choice, check_column, check_int, check_keys
 
 __all__ = ["CUPED_SUFFIXES", "RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "Metric", "cuped_column"]
@@ -104,6 +105,7 @@ class AnalysisType:
     n_replicates: int = 200
     unit_column: str = "unit_id"
     cuped: tuple[str, ...] = ()
+    source: EventSource | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _TABLE_NAME.fullmatch(self.name):
@@ -125,6 +127,8 @@ class AnalysisType:
         check_column("unit_column", self.unit_column)
         self._check_composed()
         self._check_cuped(names)
+        if self.source is not None and not isinstance(self.source, EventSource):
+            raise SpecError("source", self.source, "must be an event source")
 
     def _check_cuped(self, names: list[str]) -> None:
         if not isinstance(self.cuped, tuple | list):
@@ -213,17 +217,18 @@ class AnalysisType:
     def from_dict(cls, data: Any, path: str = "analysis_type") -> AnalysisType:
         """Build from a mapping; errors name the field under ``path``."""
         data = check_keys(path, data, {"name", "metrics", "dimensions", "composed", "n_replicates",
-                                       "unit_column", "cuped"}, {"name", "metrics"})
+                                       "unit_column", "cuped", "source"}, {"name", "metrics"})
         raw_metrics = data["metrics"]
         if not isinstance(raw_metrics, list):
             raise SpecError(f"{path}.metrics", raw_metrics, "must be a list")
         metrics = tuple(Metric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics))
-        kwargs = {k: v for k, v in data.items() if k not in {"metrics", "dimensions", "composed", "cuped"}}
+        kwargs = {k: v for k, v in data.items() if k not in {"metrics", "dimensions", "composed", "cuped", "source"}}
         cuped = data.get("cuped") or ()
+        source = EventSource.from_dict(data["source"], f"{path}.source") if data.get("source") else None
         try:
             return cls(metrics=metrics, dimensions=tuple(data.get("dimensions") or ()),
                        composed=data.get("composed") or {}, cuped=tuple(cuped) if isinstance(cuped, list) else cuped,
-                       **kwargs)
+                       source=source, **kwargs)
         except SpecError as err:
             raise SpecError(f"{path}.{err.field}", err.value, err.rule) from None
 
@@ -237,4 +242,6 @@ class AnalysisType:
         }
         if self.cuped:  # only when used, so specs without CUPED keep their stored form
             out["cuped"] = list(self.cuped)
+        if self.source is not None:  # likewise: only when the events do not come from --logs
+            out["source"] = self.source.to_dict()
         return out
