@@ -412,16 +412,18 @@ def event_times(column: pa.ChunkedArray | pa.Array, unit: str = "s") -> tuple[pa
         times = array.cast(pa.timestamp(array.type.unit, tz="UTC")).cast(_TIME, safe=False)
     elif pa.types.is_date(array.type):
         times = array.cast(pa.timestamp("us")).cast(_TIME)
-    elif pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+    elif pa.types.is_integer(array.type):
+        exact = np.asarray(pc.fill_null(array.cast(pa.int64(), safe=False), 0), np.int64)
+        limit = 2**62 // _PER_SECOND[unit]
+        ok = np.asarray(array.is_valid(), bool) & (np.abs(exact) < limit)
+        whole = exact // 1000 if unit == "ns" else np.where(ok, exact, 0) * _PER_SECOND[unit]
+        times = pa.array(whole, pa.int64(), mask=~ok).cast(_TIME)
+    elif pa.types.is_floating(array.type):
         numbers = np.asarray(pc.fill_null(array.cast(pa.float64()), math.nan), np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
             micros = numbers * _PER_SECOND[unit] / (1000 if unit == "ns" else 1)
         ok = np.isfinite(micros) & (np.abs(micros) < 2**62)
-        if pa.types.is_integer(array.type) and unit in ("us", "ns"):
-            exact = np.asarray(pc.fill_null(array.cast(pa.int64()), 0), np.int64)
-            whole = exact // 1000 if unit == "ns" else exact
-        else:
-            whole = np.where(ok, np.floor(np.where(ok, micros, 0)), 0).astype(np.int64)
+        whole = np.floor(np.where(ok, micros, 0)).astype(np.int64)
         times = pa.array(whole, pa.int64(), mask=~ok).cast(_TIME)
     elif pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         times = _parse_text_times(array)

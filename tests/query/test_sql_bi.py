@@ -36,7 +36,7 @@ def test_named_parameters_bound_in_duckdb_give_the_literal_rows(agg_world: World
     assert params.values == {"exp_id": "ranker_v2", "start_hour": START, "end_hour": END, "slice_country": "US",
                              "slice_country_2": "BR", "slice_platform": "tv"}
     # no user value is left as a literal: the experiment, hours and slice values are all parameters
-    literals = {lit.this for lit in sqlglot.parse_one(text.replace("$", ":"), read="duckdb").find_all(
+    literals = {lit.this for lit in sqlglot.parse_one(text, read="duckdb").find_all(
         sqlglot.exp.Literal) if lit.is_string}
     assert not literals & {"ranker_v2", START, END, "US", "BR", "tv"}
     assert "0.025" in text and "0.025000000000000022" not in text and "0.975" in text
