@@ -259,7 +259,7 @@ def log_splits(file: LogFile, storage_options: Mapping[str, str] | None = None,
     A file whose footer cannot be read stays one split, so reading it fails with a message naming it.
     """
     split_bytes = split_bytes or SPLIT_BYTES
-    if file.format != "parquet" or file.size <= split_bytes:
+    if _format_of(file.path) != "parquet" or file.size <= split_bytes:
         return [LogSplit(file)]
     try:
         with filesystem_for(file.path, storage_options).open(file.path, "rb") as handle:
@@ -435,7 +435,6 @@ def jsonl_rows(data: bytes) -> pa.Table:
 
 
 def _jsonl_column(values: list[Any]) -> pa.Array:
-    import json
 
     present = [v for v in values if v is not None]
     if all(isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**63 for v in present):
@@ -445,5 +444,14 @@ def _jsonl_column(values: list[Any]) -> pa.Array:
         return pa.array([None if v is None else float(v) for v in values], pa.float64())
     if all(isinstance(v, bool) for v in present):
         return pa.array(values, pa.bool_())
-    return pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values],
+    return pa.array([None if v is None else v if isinstance(v, str) else _json_text(v) for v in values],
                     pa.string())
+
+
+def _json_text(value: Any) -> str:
+    """A JSON value as text; an integral float in full (``1e20`` is ``100000000000000000000``, an id)."""
+    import json
+
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value)
