@@ -444,7 +444,10 @@ def _wait_stats(refs: list[Any], label: str, progress: ProgressFn | None) -> lis
             except RayTaskError as err:
                 cause = err.as_instanceof_cause()  # type: ignore[no-untyped-call]
                 if isinstance(cause, InputDataError):
-                    raise InputDataError(f"hour not committed: {cause}") from None
+                    # the task's own message (naming the file), not the worker's traceback around it
+                    original = getattr(err, "cause", None)
+                    text = str(original) if isinstance(original, InputDataError) else str(cause)
+                    raise InputDataError(f"hour not committed: {text}") from None
                 raise
     return [ray.get(r) for r in refs] if refs else []
 

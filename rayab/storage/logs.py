@@ -385,15 +385,32 @@ def _read_jsonl(data: bytes) -> pa.Table:
         table = pajson.read_json(io.BytesIO(data))
     except pa.ArrowInvalid:
         return jsonl_rows(data)
-    # Arrow reads a column of integers and floats as double: an integer beyond 2**53 would silently lose digits
-    if any(pa.types.is_floating(f.type) for f in table.schema) and _has_big_integer(data):
+    # Arrow reads a column of integers and floats as double: an integer beyond 2**53 would silently lose digits.
+    # Top-level floats all below 2**53 in size cannot have lost one; nested ones are checked on the text.
+    if any(pa.types.is_floating(f.type) for f in table.schema) and _may_hold_big_integer(table, data):
         return jsonl_rows(data)
     return table
 
 
+def _may_hold_big_integer(table: pa.Table, data: bytes) -> bool:
+    import pyarrow.compute as pc
+
+    if any(pa.types.is_nested(f.type) for f in table.schema):
+        return _has_big_integer(data)
+    for field in table.schema:
+        if pa.types.is_floating(field.type):
+            largest = pc.max(pc.abs(table.column(field.name))).as_py()
+            if largest is not None and largest >= 2.0**53:
+                return _has_big_integer(data)
+    return False
+
+
 def _has_big_integer(data: bytes) -> bool:
+    """Whether the text holds an integer literal of 16 digits or more (a cheap scan first, the exact one after)."""
     import re
 
+    if re.search(rb"\d{16}", data) is None:
+        return False
     return re.search(rb"(?<![\w.\"])-?\d{16,}(?![\w.\"])", data) is not None
 
 
