@@ -334,7 +334,16 @@ def _read_file(part: SourcePart, wanted: Sequence[str], storage_options: Mapping
     path = part.split.file.path
     groups = part.split.row_groups
     if part.by_group and groups is not None:
-        return [read_log_file(path, wanted, storage_options, [g], dictionary, text) for g in groups]
+        # one read of all the row groups, then one zero-copy slice per group (each attributes its unreadable times)
+        table = read_log_file(path, wanted, storage_options, groups, dictionary, text)
+        with filesystem_for(path, storage_options).open(path, "rb") as handle:
+            meta = pq.ParquetFile(handle).metadata
+        slices, offset = [], 0
+        for g in groups:
+            rows = meta.row_group(g).num_rows
+            slices.append(table.slice(offset, rows))
+            offset += rows
+        return slices
     table = read_log_file(path, wanted, storage_options, groups, dictionary, text,
                           fmt=part.source.format or None)
     for name, value in part.partition_values:
