@@ -141,7 +141,7 @@ def plan_hour(source: EventSource, hour: str, storage_options: Mapping[str, str]
         return HourInput([SourcePart(source, hour, name)], listing, {**described, "query": text, "params": params})
     if source.kind == "delta":
         return _plan_delta(source, hour, storage_options, described)
-    path = _local(source.path)
+    path = source.path  # as given, like --logs always was (manifests name the files the same way across versions)
     if source.layout == "flat":
         return _plan_flat(source, path, hour, storage_options, split_bytes, described)
     listing = scan_log_files(path, hour, storage_options, source.format or None)
