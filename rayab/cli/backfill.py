@@ -2,9 +2,11 @@
 
 For every hour in ``[--start, --end)`` the input listing (paths and sizes) is compared with the hour's newest manifest;
 hours never completed or whose files were added, removed or resized are re-run, oldest first (all of them with
-``--force``). A re-run replaces the hour's partitions atomically, so a backfill can be repeated safely; if an hour
-fails, the hours before it stay committed and the command stops with that hour's error. ``--from`` and ``--to`` are
-the earlier, deprecated spellings of ``--start`` and ``--end`` (hidden from the help; they still work).
+``--force``); for a Delta source the inputs are the data files of the newest version that hold the hour's times, for
+a SQL source the query text and its parameters. A re-run replaces the hour's partitions atomically, so a backfill can
+be repeated safely; if an hour fails, the hours before it stay committed and the command stops with that hour's
+error. ``--from`` and ``--to`` are the earlier, deprecated spellings of ``--start`` and ``--end`` (hidden from the
+help; they still work).
 
 >>> from rayab.cli.main import build_parser
 >>> args = build_parser(["backfill"]).parse_args(["backfill", "--start", "2026-11-24T00", "--end", "2026-11-24T06",
@@ -18,10 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rayab.cli.options import add_common, add_ray_options, load_cli_config
 from rayab.cli.run_hour import add_input_options
+
+if TYPE_CHECKING:
+    from rayab.storage.logs import LogFile
 
 __all__ = ["register"]
 
@@ -38,18 +44,20 @@ class _DeprecatedAlias(argparse.Action):
 def _run(args: argparse.Namespace) -> int:
     from rayab.aggregate.manifest import plan_reruns
     from rayab.aggregate.summary import print_progress
-    from rayab.hourly.job import run_hour, summary_dict
+    from rayab.hourly.job import hour_input, run_hour, summary_dict
     from rayab.model.hours import hours_between
     from rayab.runtime import ray_session
-    from rayab.storage.logs import list_log_files
     from rayab.storage.warehouse import Warehouse
 
     config = load_cli_config(args)
     warehouse = Warehouse.from_url(args.warehouse)
     hours = hours_between(args.start, args.end)
     names = args.analysis_type or [a.name for a in config.analysis_types]
-    plans = {name: plan_reruns(warehouse, name, hours, lambda h: list_log_files(args.logs, h), args.force)
-             for name in names}
+    def lister(name: str) -> Callable[[str], list[LogFile]]:
+        at = config.analysis_type(name)
+        return lambda hour: hour_input(at, hour, args.logs).files
+
+    plans = {name: plan_reruns(warehouse, name, hours, lister(name), args.force) for name in names}
     done = []
     for name, plan in plans.items():
         print(f"{name}: {len(plan)} of {len(hours)} hours to run" + "".join(f"\n  {p.hour}: {p.reason}"

@@ -28,11 +28,12 @@ __all__ = ["add_query_options", "query_from_args", "register", "resolve_target"]
 _CORRECTIONS = ("bonferroni", "holm", "hochberg", "sidak", "holm-sidak", "bh", "by")
 
 
-def add_query_options(parser: argparse.ArgumentParser) -> None:
-    """The options that describe a query: experiment, window, metrics, slices, filter, level and method."""
-    parser.add_argument("--exp", required=True)
-    parser.add_argument("--start", required=True, help="first hour of the window, e.g. 2026-11-23T00")
-    parser.add_argument("--end", required=True, help="hour after the last one (the window is [start, end))")
+def add_query_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """The options that describe a query: experiment, window, metrics, slices, filter, level and method
+    (``required=False``: the caller checks the experiment and window, which another mode may not need)."""
+    parser.add_argument("--exp", required=required)
+    parser.add_argument("--start", required=required, help="first hour of the window, e.g. 2026-11-23T00")
+    parser.add_argument("--end", required=required, help="hour after the last one (the window is [start, end))")
     parser.add_argument("--metric", action="append", help="metric name (repeatable; default: all)")
     parser.add_argument("--by", action="append", help="projection dimension (repeatable: crosses of several)")
     parser.add_argument("--where", default=None,

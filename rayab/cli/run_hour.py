@@ -37,10 +37,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
     """The options saying where the logs are and how to read them (shared with ``rayab backfill``)."""
-    parser.add_argument("--logs", required=True,
+    parser.add_argument("--logs", default=None,
                         help="root of the raw logs (.../date=YYYY-MM-DD/hour=HH/, sub-folders included) or a URL "
                              "template such as s3://bucket/events/dt={date}/h={hour}/*.parquet; files read: "
-                             ".parquet, .jsonl, .json, .ndjson (any case), others are listed as ignored")
+                             ".parquet, .jsonl, .json, .ndjson, .csv (any case, text formats also .gz, .zst), "
+                             "others are listed as ignored; needed for the analysis types without a source in the "
+                             "config")
     parser.add_argument("--config", default=None, help="YAML/JSON spec file (default: the warehouse's saved config)")
     parser.add_argument("--analysis-type", action="append", help="only this analysis type (repeatable)")
     parser.add_argument("--allow-empty", action="store_true",

@@ -17,7 +17,7 @@ Checks, in order:
   committed from no input file without ``--allow-empty`` (what older versions did for a wrong ``--logs`` path) counts
   as missing, "not arrived", and so does, with ``logs_root``, an uncommitted hour whose files are not there yet.
 - ``data_quality``: share of quarantined rows, skipped (unreadable) files and ignored files (not a log format, e.g.
-  ``.csv``; warns, except for hidden or marker files such as ``_SUCCESS``) in the committed hours.
+  ``.txt``; warns, except for hidden or marker files such as ``_SUCCESS``) in the committed hours.
 - ``unmatched_events``: share of events whose unit is not in the ``assignment`` table. With ``--population log``
   they count in the metric sums but not in ``units`` (warns above ``unmatched_warn``, fails above
   ``unmatched_fail``); with ``--population assignment`` they belong to no experiment, which is normal for units

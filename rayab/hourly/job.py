@@ -63,7 +63,7 @@ from rayab.errors import InputDataError, MissingInputError, StorageError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
 from rayab.storage.commits import COMMIT_ID, commit_digest, with_commit_id
-from rayab.storage.logs import FORMATS_READ, LogFile, LogListing, LogSplit, log_splits, read_log_file, scan_log_files
+from rayab.storage.logs import FORMATS_READ, LogFile, LogListing
 from rayab.storage.schemas import (
     ASSIGNMENT_TABLE,
     MANIFEST,
@@ -73,11 +73,12 @@ from rayab.storage.schemas import (
     QUARANTINE_TABLE,
     sketch_table,
 )
+from rayab.storage.sources import HourInput, SourcePart, default_source, plan_hour, read_part
 from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["HourSummary", "JobOptions", "ReducerActor", "experiments_for_hour", "new_reducer", "run_hour",
-           "summary_dict"]
+__all__ = ["HourSummary", "JobOptions", "ReducerActor", "experiments_for_hour", "hour_input", "new_reducer",
+           "run_hour", "summary_dict"]
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,13 @@ def _dictionary_columns(analysis_type: AnalysisType) -> list[str]:
     return ["exp_id", "variant_id", *analysis_type.dimensions]
 
 
+def _text_columns(analysis_type: AnalysisType) -> list[str]:
+    # ids and dimensions stay text when read from CSV ("007" is not 7); metric columns get their inferred types
+    return [analysis_type.unit_column, "exp_id", "variant_id", *analysis_type.dimensions]
+
+
 @ray.remote(max_retries=3)
-def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str],
+def map_split(split: SourcePart, analysis_type: AnalysisType, salts: dict[str, str],
               variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
               assignments: pa.Table | None, covariates: Covariates | None = None,
               assigned_keys: dict[str, Any] | None = None) -> list[Any]:
@@ -128,7 +134,7 @@ def map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str
     return out
 
 
-def _map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, str],
+def _map_split(split: SourcePart, analysis_type: AnalysisType, salts: dict[str, str],
                variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
                assignments: pa.Table | None, covariates: Covariates | None,
                assigned_keys: dict[str, Any] | None) -> list[Any]:
@@ -136,13 +142,15 @@ def _map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, st
     keep = [pa.table({})] if analysis_type.quantile_metrics else []
     empty = [UnitRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)]
     try:
-        table = read_log_file(split.file.path, required_columns(analysis_type, options.population),
-                              options.logs_storage_options, split.row_groups, _dictionary_columns(analysis_type))
+        read = read_part(split, required_columns(analysis_type, options.population), analysis_type.unit_column,
+                         options.logs_storage_options, _dictionary_columns(analysis_type),
+                         _text_columns(analysis_type))
     except InputDataError as err:
         if not options.skip_corrupt:
             raise
         return [*empty, QUARANTINE.empty_table(), {"rows": 0, "skipped": str(err), "unmatched": 0, "abs": [],
-                                                   "rounded": 0}, *keep]
+                                                   "rounded": 0, "outside": 0, "filtered": 0}, *keep]
+    table = read.table
     valid, quarantined, rounded = validate_events_counted(table, analysis_type, variants, split.label, hour,
                                                           options.population)
     unmatched = 0
@@ -151,7 +159,8 @@ def _map_split(split: LogSplit, analysis_type: AnalysisType, salts: dict[str, st
     # exact sum |value| of the events per metric: bounds every sum the hour makes of them (rayab.aggregate.sum_bounds)
     totals = abs_totals(np.column_stack([np.asarray(valid.column(m), np.int64) for m in analysis_type.metric_names])
                         if valid.num_rows and analysis_type.metric_names else np.zeros((0, 0), np.int64))
-    stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched, "abs": totals, "rounded": rounded}
+    stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched, "abs": totals, "rounded": rounded,
+             "outside": read.rows_outside_hour, "filtered": read.rows_filtered}
     keep = [valid] if analysis_type.quantile_metrics else []
     if valid.num_rows == 0:
         return [*empty, quarantined, stats, *keep]
@@ -258,7 +267,9 @@ def _sketch_rows(analysis_type: AnalysisType, hour: str, sketch_refs: list[Any] 
 
 # manifest fields that describe the run or how its input was laid out, not what it committed: left out of the
 # commit id, so the same events give the same bytes whether they come in one file or three, from S3 or a local copy
-_NOT_CONTENT = frozenset({"run_id", "code_version", "seconds", "committed_at", "input_files", "input_sizes"})
+# (and what the source says of itself: a query's text, a table's version, rows of other hours in a flat folder)
+_NOT_CONTENT = frozenset({"run_id", "code_version", "seconds", "committed_at", "input_files", "input_sizes",
+                          "input_source", "rows_outside_hour", "rows_filtered"})
 
 
 def _content_counts(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -282,7 +293,7 @@ def new_reducer(commit_delay: float = 0.0, max_restarts: int = 2) -> Any:
 def run_hour(
     config: Config,
     hour: str,
-    logs_root: str,
+    logs_root: str | None,
     warehouse: Warehouse,
     *,
     analysis_types: Sequence[str] | None = None,
@@ -296,7 +307,9 @@ def run_hour(
 ) -> list[HourSummary]:
     """Aggregate one hour of logs for every (or the named) analysis type and commit it; Ray must be initialised.
 
-    ``logs_root`` is a root (``.../date=YYYY-MM-DD/hour=HH/``) or a URL template with ``{date}`` and ``{hour}``.
+    ``logs_root`` is a root (``.../date=YYYY-MM-DD/hour=HH/``) or a URL template with ``{date}`` and ``{hour}``,
+    read for the analysis types without a ``source`` of their own (:mod:`rayab.model.source`); it may be ``None``
+    when every analysis type run has one.
     ``population="assignment"`` joins unit-only events with the ``assignment`` table. ``progress`` receives one
     line per stage step (e.g. :func:`rayab.aggregate.summary.print_progress`).
 
@@ -349,28 +362,41 @@ def _assigned_keys(plan: _Plan, options: JobOptions) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What one (analysis type, hour) reads: experiments, files and splits, first assignments."""
+    """What one (analysis type, hour) reads: experiments, files and parts, first assignments."""
 
     exps: tuple[Experiment, ...]
     files: list[LogFile]
-    splits: list[LogSplit]
+    splits: list[SourcePart]
     firsts: pa.Table
     joinable: pa.Table | None
     listing: LogListing
+    source: dict[str, Any]
 
 
-def _plan(config: Config, at: AnalysisType, hour: str, logs_root: str, warehouse: Warehouse,
+def hour_input(at: AnalysisType, hour: str, logs_root: str | None,
+               storage_options: Mapping[str, str] | None = None) -> HourInput:
+    """What the hour of ``at`` reads: its own ``source``, else the ``--logs`` files."""
+    if at.source is not None:
+        return plan_hour(at.source, hour, storage_options)
+    if not logs_root:
+        from rayab.errors import ValidationError
+
+        raise ValidationError("logs", "", f"is required: analysis type {at.name} has no source in the config")
+    return plan_hour(default_source(logs_root), hour, storage_options)
+
+
+def _plan(config: Config, at: AnalysisType, hour: str, logs_root: str | None, warehouse: Warehouse,
           options: JobOptions) -> _Plan:
     exps = experiments_for_hour(config, at, hour)
-    listing = scan_log_files(logs_root, hour, options.logs_storage_options)
+    planned = hour_input(at, hour, logs_root, options.logs_storage_options)
+    listing = planned.listing
     if not listing.files and not options.allow_empty:
+        where = "check the source in the config" if at.source is not None else "check --logs"
         raise MissingInputError(f"hour {hour} of {at.name} not committed: no input file to read at "
-                                f"{listing.describe()} (formats read: {FORMATS_READ}); check --logs, or pass "
+                                f"{listing.describe()} (formats read: {FORMATS_READ}); {where}, or pass "
                                 "--allow-empty if the hour really had no events")
-    files = listing.files
-    splits = [s for f in files for s in log_splits(f, options.logs_storage_options)]
     firsts, joinable = _first_assignments(warehouse, exps, hour, options.population)
-    return _Plan(exps, files, splits, firsts, joinable, listing)
+    return _Plan(exps, listing.files, planned.parts, firsts, joinable, listing, planned.description)
 
 
 def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: JobOptions,
@@ -402,13 +428,16 @@ def _manifest(plan: _Plan, at: AnalysisType, hour: str, run_id: str, stats: list
         "input_sizes": [f.size for f in plan.files], "rows_read": int(sum(s["rows"] for s in stats)),
         "rows_unmatched": int(sum(s["unmatched"] for s in stats)), "population": options.population,
         "values_rounded": int(sum(s["rounded"] for s in stats)),
-        "skipped_files": sorted({s.file.path for s, st in zip(plan.splits, stats, strict=True) if st["skipped"]}),
+        "skipped_files": sorted({s.file_path for s, st in zip(plan.splits, stats, strict=True) if st["skipped"]}),
         "seconds": json.dumps(seconds),
+        "input_source": json.dumps(plan.source, sort_keys=True, default=str),
+        "rows_outside_hour": int(sum(s.get("outside", 0) for s in stats)),
+        "rows_filtered": int(sum(s.get("filtered", 0) for s in stats)),
         "ignored_files": [f.path for f in plan.listing.ignored], "allow_empty": options.allow_empty,
     }
 
 
-def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: str, warehouse: Warehouse,
+def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: str | None, warehouse: Warehouse,
                        n_shards: int, options: JobOptions, reducer: Any, progress: ProgressFn | None) -> HourSummary:
     clock = time.perf_counter()
     label = f"{at.name} {hour}"
@@ -458,7 +487,10 @@ def _wait_stats(refs: list[Any], label: str, progress: ProgressFn | None) -> lis
             except RayTaskError as err:
                 cause = err.as_instanceof_cause()  # type: ignore[no-untyped-call]
                 if isinstance(cause, InputDataError):
-                    raise InputDataError(f"hour not committed: {cause}") from None
+                    # the task's own message (naming the file), not the worker's traceback around it
+                    original = getattr(err, "cause", None)
+                    text = str(original) if isinstance(original, InputDataError) else str(cause)
+                    raise InputDataError(f"hour not committed: {text}") from None
                 raise
     return [ray.get(r) for r in refs] if refs else []
 

@@ -46,6 +46,7 @@ from typing import Any, Literal
 from rayab.errors import ExpressionError, SpecError
 from rayab.model.expression import Expression, parse_expression, referenced_names, substitute
 from rayab.model.quantile_metric import QUANTILE_KIND, QuantileMetric
+from rayab.model.source import EventSource
 from rayab.model.validation import check_choice, check_column, check_int, check_keys, check_number, check_text
 
 __all__ = ["CUPED_SUFFIXES", "RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "Metric", "QuantileMetric",
@@ -144,6 +145,7 @@ class AnalysisType:
     unit_column: str = "unit_id"
     cuped: tuple[str, ...] = ()
     quantile_metrics: tuple[QuantileMetric, ...] = ()
+    source: EventSource | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _TABLE_NAME.fullmatch(self.name):
@@ -166,6 +168,8 @@ class AnalysisType:
         self._check_composed()
         self._check_cuped(names)
         self._check_quantiles(names)
+        if self.source is not None and not isinstance(self.source, EventSource):
+            raise SpecError("source", self.source, "must be an event source")
 
     def _check_quantiles(self, names: list[str]) -> None:
         quantiles = tuple(self.quantile_metrics)
@@ -288,7 +292,7 @@ min_value=1e-09, max_value=1000000000000000.0, allow_negative=False), 0.9), None
     def from_dict(cls, data: Any, path: str = "analysis_type") -> AnalysisType:
         """Build from a mapping; errors name the field under ``path``."""
         data = check_keys(path, data, {"name", "metrics", "dimensions", "composed", "n_replicates",
-                                       "unit_column", "cuped"}, {"name", "metrics"})
+                                       "unit_column", "cuped", "source"}, {"name", "metrics"})
         raw_metrics = data["metrics"]
         if not isinstance(raw_metrics, list):
             raise SpecError(f"{path}.metrics", raw_metrics, "must be a list")
@@ -297,12 +301,13 @@ min_value=1e-09, max_value=1000000000000000.0, allow_negative=False), 0.9), None
         quantile_metrics = tuple(QuantileMetric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics)
                                  if isinstance(m, Mapping) and m.get("kind") == QUANTILE_KIND)
         kwargs_q: dict[str, Any] = {"quantile_metrics": quantile_metrics} if quantile_metrics else {}
-        kwargs = {k: v for k, v in data.items() if k not in {"metrics", "dimensions", "composed", "cuped"}}
+        kwargs = {k: v for k, v in data.items() if k not in {"metrics", "dimensions", "composed", "cuped", "source"}}
         cuped = data.get("cuped") or ()
+        source = EventSource.from_dict(data["source"], f"{path}.source") if data.get("source") else None
         try:
             return cls(metrics=metrics, dimensions=tuple(data.get("dimensions") or ()),
                        composed=data.get("composed") or {}, cuped=tuple(cuped) if isinstance(cuped, list) else cuped,
-                       **kwargs, **kwargs_q)
+                       source=source, **kwargs, **kwargs_q)
         except SpecError as err:
             raise SpecError(f"{path}.{err.field}", err.value, err.rule) from None
 
@@ -316,6 +321,8 @@ min_value=1e-09, max_value=1000000000000000.0, allow_negative=False), 0.9), None
         if self.cuped:  # only when used, so specs without CUPED keep their stored form
             out["cuped"] = list(self.cuped)
         out["metrics"] += [qm.to_dict() for qm in self.quantile_metrics]
+        if self.source is not None:  # likewise: only when the events do not come from --logs
+            out["source"] = self.source.to_dict()
         return out
 
 

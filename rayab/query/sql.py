@@ -50,6 +50,7 @@ from rayab.model import UNITS_METRIC, AnalysisType, Experiment
 from rayab.query.spec import Query, additive_metrics
 from rayab.query.sql_parts import (
     Dialect,
+    Parameters,
     QuantileRule,
     col,
     filter_sql,
@@ -85,6 +86,11 @@ class _Plan:
     additive: tuple[str, ...]
     dialect: Dialect
     quantiles: QuantileRule
+    parameters: Parameters | None = None
+
+    def value(self, name: str, text: str) -> exp.Expr:
+        """A user value: a literal, or a named parameter."""
+        return literal(text) if self.parameters is None else self.parameters.value(name, text)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -117,12 +123,13 @@ def _window_rows(plan: _Plan, source: exp.Expr) -> exp.Select:
     columns = [*plan.key_cols(), col("n_events")]
     columns += [c for m in plan.additive for c in (col(m), col(reps_column(m)))]
     conditions: list[exp.Expr] = [
-        exp.EQ(this=col("exp_id"), expression=literal(q.exp_id)),
-        exp.GTE(this=col("hour"), expression=literal(q.start_hour)),
-        exp.LT(this=col("hour"), expression=literal(q.end_hour)),
+        exp.EQ(this=col("exp_id"), expression=plan.value("exp_id", q.exp_id)),
+        exp.GTE(this=col("hour"), expression=plan.value("start_hour", q.start_hour)),
+        exp.LT(this=col("hour"), expression=plan.value("end_hour", q.end_hour)),
     ]
     if q.where is not None:
-        conditions.append(exp.Paren(this=filter_sql(q.where)))
+        conditions.append(exp.Paren(this=filter_sql(
+            q.where, plan.parameters.slice_value if plan.parameters is not None else None)))
     return exp.select(*columns).from_(source).where(exp.and_(*conditions))
 
 
@@ -311,7 +318,7 @@ def _final(plan: _Plan) -> exp.Select:
     error = exp.Coalesce(this=_error(plan, "val", "est"), expressions=[
         _when_compared(exp.Coalesce(this=_error(plan, "abs_val", "abs_est"),
                                     expressions=[_error(plan, "rel_val", "rel_est")])), literal("")])
-    columns = [named(literal(q.exp_id), "exp_id"), col("metric", "s"), *plan.key_cols("s"),
+    columns = [named(plan.value("exp_id", q.exp_id), "exp_id"), col("metric", "s"), *plan.key_cols("s"),
                named(exp.cast(col("n_events", "c"), "BIGINT"), "n_events"),
                named(exp.cast(col(UNITS_METRIC, "c"), "BIGINT"), "units"), named(col("est", "s"), "estimate"),
                named(own_low, "ci_lower"), named(own_high, "ci_upper"), named(literal(exp_.control_id), "control_id"),
@@ -327,9 +334,12 @@ def _final(plan: _Plan) -> exp.Select:
 
 
 def results_select(analysis_type: AnalysisType, experiment: Experiment, query: Query, dialect: Dialect = "duckdb",
-                   source: exp.Expr | None = None, quantiles: QuantileRule | None = None) -> exp.Select:
+                   source: exp.Expr | None = None, quantiles: QuantileRule | None = None,
+                   parameters: Parameters | None = None) -> exp.Select:
     """The query as a sqlglot tree; ``source`` defaults to the table ``agg_<type>``, ``quantiles`` to the
-    dialect's exact rule (DuckDB: ``quantile_cont``; Trino: ranks over windows)."""
+    dialect's exact rule (DuckDB: ``quantile_cont``; Trino: ranks over windows). With ``parameters`` the
+    experiment, the window's hours and the filter's values are named placeholders (``:exp_id``), their values
+    collected in ``parameters.values``."""
     if dialect not in ("duckdb", "trino"):
         raise ValidationError("dialect", dialect, "must be duckdb or trino")
     rule = quantiles or ("window" if dialect == "trino" else "aggregate")
@@ -337,7 +347,7 @@ def results_select(analysis_type: AnalysisType, experiment: Experiment, query: Q
         raise ValidationError("quantiles", quantiles, "must be window (Trino) or aggregate / window (DuckDB)")
     query = _check(analysis_type, experiment, query)
     plan = _Plan(analysis_type, experiment, query, tuple(additive_metrics(analysis_type, query.metrics)),
-                 dialect, rule)
+                 dialect, rule, parameters)
     ctes: list[tuple[str, exp.Expr]] = [
         ("window_rows", _window_rows(plan, source if source is not None else table_source(analysis_type.table))),
         ("cell_sums", _cell_sums(plan)), ("replicate_sums", _replicate_sums(plan)),
@@ -355,11 +365,18 @@ def results_select(analysis_type: AnalysisType, experiment: Experiment, query: Q
 
 def results_sql(analysis_type: AnalysisType, experiment: Experiment, query: Query, dialect: Dialect = "duckdb",
                 source: exp.Expr | None = None, quantiles: QuantileRule | None = None,
-                pretty: bool = True) -> str:
-    """The query as SQL text in ``dialect`` (see :func:`results_select`); a query of quantile metrics gets
-    :func:`rayab.query.quantile_sql.quantile_results_sql` (over ``qsk_<type>`` as well)."""
+                pretty: bool = True, parameters: Parameters | None = None, style: str = "colon") -> str:
+    """The query as SQL text in ``dialect`` (see :func:`results_select`), without a trailing ``;`` so that a BI
+    tool can wrap it as a subquery; with ``parameters`` its placeholders are written in ``style``
+    (:class:`~rayab.query.sql_parts.Parameters`). A query of quantile metrics gets
+    :func:`rayab.query.quantile_sql.quantile_results_sql` (over ``qsk_<type>`` as well; literals only)."""
     if any(analysis_type.quantile_output(m) is not None for m in query.metrics):
+        if parameters is not None:
+            raise ValidationError("parameters", style, "named parameters are not available for percentile metrics: "
+                                  "generate their SQL with literals")
         from rayab.query.quantile_sql import quantile_results_sql
 
         return quantile_results_sql(analysis_type, experiment, query, dialect, source, None, quantiles, pretty)
-    return results_select(analysis_type, experiment, query, dialect, source, quantiles).sql(dialect, pretty=pretty)
+    text = results_select(analysis_type, experiment, query, dialect, source, quantiles, parameters).sql(
+        dialect, pretty=pretty)
+    return parameters.render(text, style) if parameters is not None else text

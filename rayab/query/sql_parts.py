@@ -24,7 +24,7 @@ and ``h = (n - 1) u``, ``q(u) = v[floor h] + (h - floor h) (v[floor h + 1] - v[f
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from sqlglot import exp
@@ -33,8 +33,9 @@ from rayab.errors import ValidationError
 from rayab.model.expression import BinaryOp, Constant, Expression, Negate, Reference
 from rayab.query.filters import And, Equals, Filter, Or
 
-__all__ = ["Dialect", "QuantileRule", "col", "filter_sql", "literal", "metric_sql", "number", "parquet_source",
-           "quantile_aggregate", "quantile_window", "rank_columns", "table_source"]
+__all__ = ["PARAMETER_STYLES", "Dialect", "Parameters", "QuantileRule", "col", "filter_sql", "literal", "metric_sql",
+           "number", "parquet_source", "quantile_aggregate", "quantile_window", "rank_columns", "readable",
+           "table_source"]
 
 Dialect = Literal["duckdb", "trino"]
 QuantileRule = Literal["aggregate", "window"]
@@ -58,17 +59,70 @@ def number(value: float | int) -> exp.Expr:
     return exp.Literal.number(repr(float(value)) if isinstance(value, float) else str(int(value)))
 
 
-def filter_sql(node: Filter) -> exp.Expr:
-    """The condition of a filter; values become string literals."""
+ValueFn = Callable[[str, str], exp.Expr]
+
+
+def filter_sql(node: Filter, value: ValueFn | None = None) -> exp.Expr:
+    """The condition of a filter; values become string literals, or what ``value(dimension, value)`` makes of them
+    (named parameters, :class:`Parameters`)."""
+    make = value or (lambda _dimension, text: literal(text))
     if isinstance(node, (And, Or)):
-        parts = [exp.Paren(this=filter_sql(t)) for t in node.terms]
+        parts = [exp.Paren(this=filter_sql(t, make)) for t in node.terms]
         return exp.and_(*parts) if isinstance(node, And) else exp.or_(*parts)
     column = col(node.dimension)
     if isinstance(node, Equals):
         cls = exp.NEQ if node.negated else exp.EQ
-        return cls(this=column, expression=literal(node.value))
-    member = exp.In(this=column, expressions=[literal(v) for v in node.values])
+        return cls(this=column, expression=make(node.dimension, node.value))
+    member = exp.In(this=column, expressions=[make(node.dimension, v) for v in node.values])
     return exp.Not(this=member) if node.negated else member
+
+
+PARAMETER_STYLES = ("colon", "dollar", "jinja")
+
+
+class Parameters:
+    """Named parameters instead of literals: each user value gets a name (``exp_id``, ``start_hour``,
+    ``end_hour``, ``slice_<dimension>`` then ``_2``, ``_3`` for more values of a dimension) and becomes a
+    placeholder; :meth:`render` writes it in a BI tool's style: ``colon`` (``:exp_id``, JDBC / Trino clients),
+    ``dollar`` (``$exp_id``, DuckDB) or ``jinja`` (``'{{ exp_id }}'``, Superset; the quotes are the template's).
+
+    >>> params = Parameters()
+    >>> params.value("exp_id", "ranker_v2").sql("trino"), params.slice_value("country", "FR").sql("duckdb")
+    (':exp_id', '$slice_country')
+    >>> params.values
+    {'exp_id': 'ranker_v2', 'slice_country': 'FR'}
+    >>> params.render("SELECT :exp_id, $slice_country", "jinja")
+    "SELECT '{{ exp_id }}', '{{ slice_country }}'"
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def value(self, name: str, text: str) -> exp.Expr:
+        """A placeholder for ``text`` named ``name`` (a new suffix when the name is taken by another value)."""
+        base, n = name, 1
+        while name in self.values and self.values[name] != text:
+            n += 1
+            name = f"{base}_{n}"
+        self.values[name] = text
+        return exp.Placeholder(this=name)
+
+    def slice_value(self, dimension: str, text: str) -> exp.Expr:
+        """A filter value's placeholder (see :func:`filter_sql`)."""
+        return self.value(f"slice_{dimension}", text)
+
+    def render(self, sql: str, style: str) -> str:
+        """``sql`` (with ``:name`` placeholders) in ``style``."""
+        if style not in PARAMETER_STYLES:
+            raise ValidationError("parameters", style, f"must be one of {list(PARAMETER_STYLES)}")
+        names = "|".join(re.escape(n) for n in sorted(self.values, key=len, reverse=True)) or "(?!)"
+        # sqlglot writes a placeholder as :name (Trino) or $name (DuckDB)
+        pattern = re.compile(rf"(?<![:$\w])[:$]({names})(?!\w)")
+        if style == "colon":
+            return pattern.sub(lambda m: f":{m.group(1)}", sql)
+        if style == "dollar":
+            return pattern.sub(lambda m: f"${m.group(1)}", sql)
+        return pattern.sub(lambda m: f"'{{{{ {m.group(1)} }}}}'", sql)
 
 
 def metric_sql(node: Expression, columns: Mapping[str, exp.Expr]) -> exp.Expr:
@@ -90,9 +144,19 @@ def metric_sql(node: Expression, columns: Mapping[str, exp.Expr]) -> exp.Expr:
     return cls(this=left, expression=right)
 
 
+def readable(q: float) -> float:
+    """A quantile level as people write it: ``(1 - 0.95) / 2`` is ``0.025``, not ``0.025000000000000022`` (the two
+    differ in the 17th digit, far below what a bootstrap quantile can tell apart).
+
+    >>> readable((1 - 0.95) / 2), readable(1 - (1 - 0.9) / 2), readable(1 / 3)
+    (0.025, 0.95, 0.333333333333)
+    """
+    return float(f"{q:.12g}")
+
+
 def quantile_aggregate(value: exp.Expr, q: float) -> exp.Expr:
     """DuckDB's exact ``quantile_cont`` (type 7) over the group's non-NULL values."""
-    return exp.Anonymous(this="quantile_cont", expressions=[value, exp.cast(number(q), "DOUBLE")])
+    return exp.Anonymous(this="quantile_cont", expressions=[value, exp.cast(number(readable(q)), "DOUBLE")])
 
 
 def rank_columns(value: str, partition: Sequence[exp.Expr]) -> list[exp.Expr]:
@@ -111,7 +175,7 @@ def quantile_window(value: str, q: float) -> exp.Expr:
     def position(n: exp.Expr) -> exp.Expr:
         # a DOUBLE, as in numpy: a DECIMAL product could floor differently at an exact integer
         return exp.Mul(this=exp.Paren(this=exp.Sub(this=n, expression=number(1))),
-                       expression=exp.cast(number(q), "DOUBLE"))
+                       expression=exp.cast(number(readable(q)), "DOUBLE"))
 
     row_floor = exp.Floor(this=position(col(f"{value}_n")))  # per row: the count is the same on every row
 

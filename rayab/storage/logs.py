@@ -1,11 +1,13 @@
 """Raw hourly event logs: where an hour's files are, listing them with sizes, splitting, reading and writing them.
 
 Logs are found from either a root, laid out ``{root}/date=YYYY-MM-DD/hour=HH/*.parquet``, or a URL template with
-``{date}`` and ``{hour}`` fields and a file glob, such as ``s3://logs/events/dt={date}/h={hour}/*.jsonl`` (local
-folder or ``s3://``). Files are Parquet (``.parquet``) or JSON lines (``.jsonl``, ``.json``, ``.ndjson``), suffixes in
-any case (``part.PARQUET`` is read). Under a root, every file below the hour folder is read, sub-folders included,
-except hidden or marker files and folders (names starting with ``.`` or ``_``, such as ``_SUCCESS``, ``.crc`` files or
-``_temporary/``) and files of another format (``.csv``): those are *ignored*, and :func:`scan_log_files` lists each
+fields naming the hour (``{date}``, ``{hour}``, ``{year}``, ``{month}``, ``{day}``, ``{time:%Y%m%d%H}``) and a file
+glob, such as ``s3://logs/events/dt={date}/h={hour}/*.jsonl`` (local folder or ``s3://``). Files are Parquet
+(``.parquet``), JSON lines (``.jsonl``, ``.json``, ``.ndjson``) or CSV with a header line (``.csv``), the text formats
+also compressed (``.jsonl.gz``, ``.csv.zst``), suffixes in any case (``part.PARQUET`` is read). Under a root, every
+file below the hour folder is read, sub-folders included, except hidden or marker files and folders (names starting
+with ``.`` or ``_``, such as ``_SUCCESS``, ``.crc`` files or ``_temporary/``) and files of another format (``.txt``):
+those are *ignored*, and :func:`scan_log_files` lists each
 with its reason, so the job can report them instead of skipping them without a word. Under a template, the files the
 glob matches are read and the other files of the folder it names are listed as ignored.
 
@@ -15,10 +17,12 @@ glob matches are read and the other files of the folder it names are listed as i
 's3://logs/e/dt=2026-11-24/h=10/*.jsonl'
 >>> LogFile("x/part-0.jsonl", 10).format
 'jsonl'
->>> LogFile("x/part-0.PARQUET", 10).format
-'parquet'
->>> ignore_reason("x/hour=10/data.csv"), ignore_reason("x/hour=10/_SUCCESS")
-('not a log format (read: .parquet, .jsonl, .json, .ndjson)', 'hidden or marker file')
+>>> LogFile("x/part-0.PARQUET", 10).format, LogFile("x/part-0.csv.gz", 10).format
+('parquet', 'csv')
+>>> ignore_reason("x/hour=10/data.txt")
+'not a log format (read: .parquet, .jsonl, .json, .ndjson, .csv (text formats also .gz, .zst))'
+>>> ignore_reason("x/hour=10/_SUCCESS")
+'hidden or marker file'
 """
 
 from __future__ import annotations
@@ -36,15 +40,18 @@ from rayab.errors import InputDataError, ValidationError
 from rayab.model.hours import parse_hour
 from rayab.storage.warehouse import filesystem_for
 
-__all__ = ["FORMATS_READ", "LINE_ERROR", "LOG_SUFFIXES", "IgnoredFile", "LogFile", "LogFormat", "LogListing",
-           "LogSplit", "hour_folder", "hour_glob", "ignore_reason", "jsonl_rows", "list_log_files", "log_splits",
-           "read_log_file", "scan_log_files", "write_log_file"]
+__all__ = ["COMPRESSIONS", "FORMATS_READ", "LINE_ERROR", "LOG_SUFFIXES", "IgnoredFile", "LogFile", "LogFormat",
+           "LogListing", "LogSplit", "compression_of", "decompress", "hour_folder", "hour_glob", "ignore_reason",
+           "is_template", "jsonl_rows", "list_log_files", "log_splits", "read_csv", "read_log_file",
+           "scan_log_files", "write_log_file"]
 
-LogFormat = Literal["parquet", "jsonl"]
+LogFormat = Literal["parquet", "jsonl", "csv"]
 LOG_SUFFIXES: dict[str, LogFormat] = {".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl",
-                                      ".ndjson": "jsonl"}
+                                      ".ndjson": "jsonl", ".csv": "csv"}
+# Text formats may be compressed: the compression's suffix follows the format's (``events.jsonl.gz``).
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
 # What the job reads, for messages and the README.
-FORMATS_READ = ", ".join(LOG_SUFFIXES)
+FORMATS_READ = ", ".join(LOG_SUFFIXES) + " (text formats also .gz, .zst)"
 # Column a JSON-lines table gets when some of its lines are not JSON objects: the error of each such line (null on
 # good lines). Validation quarantines those rows with this text as their reason.
 LINE_ERROR = "__rayab_line_error"
@@ -61,11 +68,16 @@ class LogFile:
 
     @property
     def format(self) -> LogFormat:
-        """``parquet`` or ``jsonl``, from the file name (the suffix in any case)."""
+        """``parquet``, ``jsonl`` or ``csv``, from the file name (the suffix in any case)."""
         fmt = _format_of(self.path)
         if fmt is not None:
             return fmt
         raise ValidationError("input file", self.path, f"must end with one of {sorted(LOG_SUFFIXES)}")
+
+    @property
+    def compression(self) -> str | None:
+        """``gzip`` or ``zstd`` for a compressed text file (``.gz``, ``.zst``), else ``None``."""
+        return compression_of(self.path)
 
 
 @dataclass(frozen=True)
@@ -89,35 +101,59 @@ def hour_folder(root: str, hour: str) -> str:
     return f"{root.rstrip('/')}/date={start:%Y-%m-%d}/hour={start:%H}"
 
 
+TEMPLATE_FIELDS = "{date}, {hour}, {year}, {month}, {day}, {time:STRFTIME}"
+
+
+def is_template(logs: str) -> bool:
+    """Whether ``logs`` is a URL template (it has a field such as ``{date}``) rather than a root."""
+    return "{" in logs
+
+
 def hour_glob(logs: str, hour: str) -> str:
-    """The glob of an hour's files: a template with ``{date}``/``{hour}`` filled in, or ``hour_folder/*``."""
+    """The glob of an hour's files: a template with its fields filled in, or ``hour_folder/*``.
+
+    >>> hour_glob("s3://b/year={year}/month={month}/day={day}/{time:%Y%m%d%H}-*.csv.gz", "2026-11-24T10")
+    's3://b/year=2026/month=11/day=24/2026112410-*.csv.gz'
+    """
     start = parse_hour(hour)
-    if "{date}" in logs or "{hour}" in logs:
+    if is_template(logs):
         try:
-            return logs.format(date=f"{start:%Y-%m-%d}", hour=f"{start:%H}")
-        except (KeyError, IndexError, ValueError) as err:
-            raise ValidationError("logs", logs, f"must use only the fields {{date}} and {{hour}} ({err})") from None
+            return logs.format(date=f"{start:%Y-%m-%d}", hour=f"{start:%H}", year=f"{start:%Y}",
+                               month=f"{start:%m}", day=f"{start:%d}", time=start)
+        except (KeyError, IndexError, ValueError, AttributeError) as err:
+            raise ValidationError("logs", logs, f"must use only the fields {TEMPLATE_FIELDS} ({err})") from None
     return f"{hour_folder(logs, hour)}/*"
+
+
+def compression_of(path: str) -> str | None:
+    """The compression a file's name says (``.gz``: gzip, ``.zst``: zstd), any case."""
+    lower = path.lower()
+    return next((name for suffix, name in COMPRESSIONS.items() if lower.endswith(suffix)), None)
 
 
 def _format_of(path: str) -> LogFormat | None:
     lower = path.lower()
-    return next((fmt for suffix, fmt in LOG_SUFFIXES.items() if lower.endswith(suffix)), None)
+    compressed = next((suffix for suffix in COMPRESSIONS if lower.endswith(suffix)), "")
+    if compressed:
+        lower = lower[:-len(compressed)]
+    fmt = next((fmt for suffix, fmt in LOG_SUFFIXES.items() if lower.endswith(suffix)), None)
+    return None if compressed and fmt == "parquet" else fmt
 
 
 def _hidden(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
-def ignore_reason(path: str, folder: str = "") -> str | None:
-    """Why a file under an hour's ``folder`` is not read (``None``: it is read); see the module docstring."""
+def ignore_reason(path: str, folder: str = "", fmt: str | None = None) -> str | None:
+    """Why a file under an hour's ``folder`` is not read (``None``: it is read); see the module docstring. With a
+    ``fmt`` every file that is not hidden is read in that format, whatever its name."""
     relative = path[len(folder.rstrip("/")) + 1:] if folder and path.startswith(folder.rstrip("/") + "/") else path
     parts = relative.split("/")
     if any(_hidden(p) for p in (parts[:-1] if folder else [])):
         return "in a hidden or marker folder"
     if _hidden(parts[-1]):
         return "hidden or marker file"
-    if _format_of(path) is None:
+    if _format_of(path) is None and fmt is None:
         return f"not a log format (read: {FORMATS_READ})"
     return None
 
@@ -164,16 +200,18 @@ def _folder_of(pattern: str, templated: bool, logs: str) -> str:
     if not templated:
         return pattern[:-2]
     folder = pattern.rsplit("/", 1)[0]
-    if any(c in folder for c in _GLOB_CHARS) or "{hour}" not in logs.rsplit("/", 1)[0]:
+    if any(c in folder for c in _GLOB_CHARS) or not any(f in logs.rsplit("/", 1)[0] for f in ("{hour}", "{time")):
         return ""
     return folder
 
 
-def scan_log_files(logs: str, hour: str, storage_options: Mapping[str, str] | None = None) -> LogListing:
-    """Every file of the hour, read or ignored (each with its reason); an hour with no folder has no files."""
+def scan_log_files(logs: str, hour: str, storage_options: Mapping[str, str] | None = None,
+                   fmt: str | None = None) -> LogListing:
+    """Every file of the hour, read or ignored (each with its reason); an hour with no folder has no files. ``fmt``
+    reads every file that is not hidden in that format (see :func:`ignore_reason`)."""
     fs = filesystem_for(logs, storage_options)
     prefix = "s3://" if logs.startswith("s3://") else ""
-    templated = "{date}" in logs or "{hour}" in logs
+    templated = is_template(logs)
     pattern = hour_glob(logs, hour)
     folder = _folder_of(pattern, templated, logs)
 
@@ -198,7 +236,7 @@ def scan_log_files(logs: str, hour: str, storage_options: Mapping[str, str] | No
     files: list[LogFile] = []
     ignored: list[IgnoredFile] = []
     for path, size in sorted(matched.items()):
-        reason = ignore_reason(path, folder.rstrip("/") and full(folder))
+        reason = ignore_reason(path, folder.rstrip("/") and full(folder), fmt)
         if reason is None:
             files.append(LogFile(path, size))
         else:
@@ -221,7 +259,7 @@ def log_splits(file: LogFile, storage_options: Mapping[str, str] | None = None,
     A file whose footer cannot be read stays one split, so reading it fails with a message naming it.
     """
     split_bytes = split_bytes or SPLIT_BYTES
-    if file.format != "parquet" or file.size <= split_bytes:
+    if _format_of(file.path) != "parquet" or file.size <= split_bytes:
         return [LogSplit(file)]
     try:
         with filesystem_for(file.path, storage_options).open(file.path, "rb") as handle:
@@ -268,19 +306,27 @@ def _write_jsonl(table: pa.Table, buffer: io.BytesIO) -> None:
 
 def read_log_file(path: str, columns: Sequence[str] | None = None,
                   storage_options: Mapping[str, str] | None = None, row_groups: Sequence[int] | None = None,
-                  dictionary_columns: Sequence[str] = ()) -> pa.Table:
+                  dictionary_columns: Sequence[str] = (), text_columns: Sequence[str] = (),
+                  fmt: str | None = None) -> pa.Table:
     """Read a log file (or some of its Parquet row groups); a file that cannot be parsed raises
     :class:`InputDataError` naming it.
 
     ``columns`` that the file lacks are simply not read: the caller decides what a missing column means.
-    ``dictionary_columns`` are read dictionary-encoded (cheap for low-cardinality strings).
+    ``dictionary_columns`` are read dictionary-encoded (cheap for low-cardinality strings). CSV ``text_columns``
+    (ids, dimensions) are read as text, the other columns with their inferred types (every column as text when a
+    column mixes numbers and words, so one bad value costs its row and not the file). ``fmt`` overrides the format
+    the file's name says.
     """
     fs = filesystem_for(path, storage_options)
-    fmt = LogFile(path, 0).format
+    fmt = fmt or LogFile(path, 0).format
     try:
         with fs.open(path, "rb") as handle:
-            if fmt == "jsonl":
-                table = _read_jsonl(handle.read())
+            if fmt != "parquet":
+                data = handle.read()
+                compression = compression_of(path)
+                if compression:
+                    data = decompress(data, compression)
+                table = _read_jsonl(data) if fmt == "jsonl" else read_csv(data, text_columns)
                 if not columns:
                     return table
                 return table.select([c for c in (*columns, LINE_ERROR) if c in table.column_names])
@@ -300,6 +346,38 @@ def read_log_file(path: str, columns: Sequence[str] | None = None,
         raise InputDataError(f"input file {path} is not a readable {fmt} file: {err}") from None
 
 
+def decompress(data: bytes, compression: str) -> bytes:
+    """The bytes of a gzip or zstd stream.
+
+    >>> import gzip
+    >>> decompress(gzip.compress(b"x"), "gzip")
+    b'x'
+    """
+    with pa.CompressedInputStream(pa.BufferReader(data), compression) as stream:
+        return bytes(stream.read())
+
+
+def read_csv(data: bytes, text_columns: Sequence[str] = ()) -> pa.Table:
+    """CSV bytes with a header line: ``text_columns`` as text, the others as Arrow infers them (all as text when
+    inference fails on a column mixing numbers and words); an empty field is null.
+
+    >>> t = read_csv(b"unit_id,clicks,revenue\\n007,2,0.5\\n", ["unit_id"])
+    >>> t.column("unit_id").to_pylist(), t.column("clicks").type, t.column("revenue").to_pylist()
+    (['007'], DataType(int64), [0.5])
+    """
+    import pyarrow.csv as pacsv
+
+    names = pacsv.open_csv(pa.BufferReader(data)).schema.names
+    text = {name: pa.string() for name in names if name in set(text_columns)}
+    try:
+        return pacsv.read_csv(pa.BufferReader(data), convert_options=pacsv.ConvertOptions(
+            column_types=text, strings_can_be_null=True))
+    except pa.ArrowInvalid:
+        every = {name: pa.string() for name in names}
+        return pacsv.read_csv(pa.BufferReader(data), convert_options=pacsv.ConvertOptions(
+            column_types=every, strings_can_be_null=True))
+
+
 def _read_jsonl(data: bytes) -> pa.Table:
     """JSON lines as a table: Arrow's reader when every column has one type, else line by line (:func:`jsonl_rows`).
     """
@@ -307,15 +385,32 @@ def _read_jsonl(data: bytes) -> pa.Table:
         table = pajson.read_json(io.BytesIO(data))
     except pa.ArrowInvalid:
         return jsonl_rows(data)
-    # Arrow reads a column of integers and floats as double: an integer beyond 2**53 would silently lose digits
-    if any(pa.types.is_floating(f.type) for f in table.schema) and _has_big_integer(data):
+    # Arrow reads a column of integers and floats as double: an integer beyond 2**53 would silently lose digits.
+    # Top-level floats all below 2**53 in size cannot have lost one; nested ones are checked on the text.
+    if any(pa.types.is_floating(f.type) for f in table.schema) and _may_hold_big_integer(table, data):
         return jsonl_rows(data)
     return table
 
 
+def _may_hold_big_integer(table: pa.Table, data: bytes) -> bool:
+    import pyarrow.compute as pc
+
+    if any(pa.types.is_nested(f.type) for f in table.schema):
+        return _has_big_integer(data)
+    for field in table.schema:
+        if pa.types.is_floating(field.type):
+            largest = pc.max(pc.abs(table.column(field.name))).as_py()
+            if largest is not None and largest >= 2.0**53:
+                return _has_big_integer(data)
+    return False
+
+
 def _has_big_integer(data: bytes) -> bool:
+    """Whether the text holds an integer literal of 16 digits or more (a cheap scan first, the exact one after)."""
     import re
 
+    if re.search(rb"\d{16}", data) is None:
+        return False
     return re.search(rb"(?<![\w.\"])-?\d{16,}(?![\w.\"])", data) is not None
 
 
@@ -357,7 +452,6 @@ def jsonl_rows(data: bytes) -> pa.Table:
 
 
 def _jsonl_column(values: list[Any]) -> pa.Array:
-    import json
 
     present = [v for v in values if v is not None]
     if all(isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**63 for v in present):
@@ -367,5 +461,14 @@ def _jsonl_column(values: list[Any]) -> pa.Array:
         return pa.array([None if v is None else float(v) for v in values], pa.float64())
     if all(isinstance(v, bool) for v in present):
         return pa.array(values, pa.bool_())
-    return pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values],
+    return pa.array([None if v is None else v if isinstance(v, str) else _json_text(v) for v in values],
                     pa.string())
+
+
+def _json_text(value: Any) -> str:
+    """A JSON value as text; an integral float in full (``1e20`` is ``100000000000000000000``, an id)."""
+    import json
+
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value)

@@ -41,7 +41,7 @@ from deltalake.exceptions import TableNotFoundError
 from rayab.errors import StorageError
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["PartitionFile", "list_partition_files", "partition_uris", "read_partition_files"]
+__all__ = ["PartitionFile", "list_partition_files", "partition_uris", "read_partition_files", "table_file_uris"]
 
 
 @dataclass(frozen=True)
@@ -124,3 +124,13 @@ def read_partition_files(warehouse: Warehouse, table: str, files: Sequence[Parti
             if nxt is not None:
                 pending.append((nxt, pool.submit(_read_one, filesystem, prefix + nxt.path, columns)))
             yield file, table_rows
+
+
+def table_file_uris(warehouse: Warehouse, table: str) -> list[str]:
+    """Absolute URIs of every current data file of ``table`` (from its Delta log; none if it is absent)."""
+    delta = _delta_table(warehouse, table)
+    if delta is None:
+        return []
+    actions = pa.table(delta.get_add_actions(flatten=True))
+    root = warehouse.table_uri(table)
+    return sorted(f"{root}/{unquote(p)}" for p in actions.column("path").to_pylist()) if actions.num_rows else []

@@ -64,6 +64,9 @@ MANIFEST = pa.schema([
     ("commit_id", pa.string()),
     # metric values rounded half to even to their metric's decimals (counted, not quarantined)
     ("values_rounded", pa.int64()),
+    # what the source was (JSON: kind, path or query and its parameters, Delta version), rows of other hours seen in
+    # a flat folder, and rows left out by the source's `where`
+    ("input_source", pa.string()), ("rows_outside_hour", pa.int64()), ("rows_filtered", pa.int64()),
 ])
 QUARANTINE = pa.schema([
     ("analysis_type", pa.string()), ("hour", pa.string()), ("source_file", pa.string()),

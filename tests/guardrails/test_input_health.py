@@ -67,12 +67,12 @@ def test_ignored_files_warn_except_marker_files(small: World) -> None:
     run_hour(small.config, small.hours[0], small.logs, small.warehouse)
     quality = _checks(small, end="2026-11-23T01")["data_quality"]
     assert quality.status == "ok" and "1 files ignored (1 hidden or marker)" in quality.reason
-    (folder / "late.csv").write_text("unit_id\nu1\n")
+    (folder / "late.txt").write_text("unit_id\nu1\n")
     run_hour(small.config, small.hours[0], small.logs, small.warehouse)
     quality = _checks(small, end="2026-11-23T01")["data_quality"]
     assert quality.status == "warn"
-    assert quality.details["ignored_files"] == [f"{folder}/_SUCCESS", f"{folder}/late.csv"]
-    assert f"{folder}/late.csv" in quality.reason
+    assert quality.details["ignored_files"] == [f"{folder}/_SUCCESS", f"{folder}/late.txt"]
+    assert f"{folder}/late.txt" in quality.reason
 
 
 def _ghosts(world: World, n: int) -> pa.Table:

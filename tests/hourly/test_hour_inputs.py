@@ -17,7 +17,7 @@ from rayab.errors import MissingInputError
 from rayab.hourly.job import run_hour
 from rayab.model import Config
 from rayab.simulate import demo_config
-from rayab.storage.logs import hour_folder, scan_log_files, write_log_file
+from rayab.storage.logs import FORMATS_READ, hour_folder, scan_log_files, write_log_file
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 
@@ -118,7 +118,7 @@ def _mixed_hour(logs: str) -> Path:
     (folder / "region=eu").mkdir(parents=True)
     pq.write_table(pa.table(_rows(4, 100)), folder / "part-1.PARQUET")
     pq.write_table(pa.table(_rows(2, 200)), folder / "region=eu" / "part-2.parquet")
-    (folder / "extra.csv").write_text("unit_id,clicks\nu9,1\n")
+    (folder / "extra.txt").write_text("unit_id,clicks\nu9,1\n")
     (folder / "_SUCCESS").write_text("")
     (folder / ".part-0.parquet.crc").write_bytes(b"crc")
     (folder / "_temporary").mkdir()
@@ -138,9 +138,9 @@ def test_every_file_under_the_hour_is_read_or_listed_as_ignored(workdir: Path) -
         f"{folder}/.part-0.parquet.crc": "hidden or marker file",
         f"{folder}/_SUCCESS": "hidden or marker file",
         f"{folder}/_temporary/part-3.parquet": "in a hidden or marker folder",
-        f"{folder}/extra.csv": "not a log format (read: .parquet, .jsonl, .json, .ndjson)",
+        f"{folder}/extra.txt": f"not a log format (read: {FORMATS_READ})",
     }
-    assert "4 files ignored" in summary.line() and "extra.csv" in summary.line()
+    assert "4 files ignored" in summary.line() and "extra.txt" in summary.line()
     (manifest,) = _manifests(warehouse)
     assert manifest["ignored_files"] == sorted(summary.ignored_files)
     assert sorted(p.rsplit("/", 1)[1] for p in manifest["input_files"]) == ["part-0.parquet", "part-1.PARQUET",

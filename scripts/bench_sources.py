@@ -1,0 +1,222 @@
+"""Benchmark: one hour of the hourly job read from each event source vs the same hour in rayab's own layout.
+
+The same simulated events (``simulate_load``, two experiments, B = 100) are written as:
+
+* ``own``: Parquet files in ``date=/hour=`` folders (the reference);
+* ``flat``: a flat folder holding three hours (the one run and its neighbours), sorted by an event-time column
+  ``ts``, so file and row-group statistics skip the other hours;
+* ``delta``: a Delta table holding the same three hours, filtered to the hour by ``ts``;
+* ``sql``: a DuckDB query over the flat folder's Parquet files, ``ts >= {start} AND ts < {end}``;
+* ``csv.gz`` and ``jsonl.gz``: gzip text files in ``date=/hour=`` folders.
+
+Every source's partitions are checked equal to the reference's (all raw and replicate sums) before a time is
+printed. Each job runs ``--repeat`` times on a Ray that is already up (as on a long-lived cluster) and the median is
+quoted with its ratio to ``own`` (after one untimed run that starts the workers and compiles their kernels). For the
+text formats the decompression and the parse of the same files are timed apart, in this process, single-threaded,
+as a map task does them.
+
+    .venv/bin/python scripts/bench_sources.py --events 1000000
+    .venv/bin/python scripts/bench_sources.py --events 10000000 --repeat 3
+
+>>> _median([3.0, 1.0, 2.0])
+2.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from rayab.model import Config
+from rayab.model.hours import parse_hour
+from rayab.simulate import load_test_config, simulate_load
+from rayab.storage.logs import _read_jsonl, decompress, hour_folder, read_csv
+from rayab.storage.schemas import ASSIGNMENT_TABLE
+from rayab.storage.tables import read_rows, replace_partitions
+from rayab.storage.warehouse import Warehouse
+
+HOUR = "2026-11-23T10"
+N_FILES = 4
+
+
+def _median(times: list[float]) -> float:
+    return float(statistics.median(times))
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _with_time(events: pa.Table, hour_offset: int, seed: int) -> pa.Table:
+    start = parse_hour(HOUR) + timedelta(hours=hour_offset)
+    rng = np.random.default_rng(seed)
+    micros = np.sort(rng.integers(0, 3_600_000_000, events.num_rows))
+    base = int(start.timestamp() * 1_000_000)
+    ts = pa.array(base + micros, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    return events.append_column("ts", ts)
+
+
+def _split(table: pa.Table, n: int) -> list[pa.Table]:
+    step = -(-table.num_rows // n)
+    return [table.slice(i * step, step) for i in range(n)]
+
+
+def prepare(root: Path, n_events: int) -> dict[str, str]:
+    """Every layout of the same events under ``root`` (made once, reused while its marker file exists)."""
+    folder = root / f"sources{n_events}"
+    flat, delta = folder / "flat", folder / "delta"
+    paths = {"own": str(folder / "own"), "flat": str(flat), "delta": str(delta), "csv.gz": str(folder / "csv"),
+             "jsonl.gz": str(folder / "jsonl"), "warehouse": str(folder / "wh")}
+    if (folder / "READY").exists():
+        return paths
+    from deltalake import write_deltalake
+
+    _log(f"generating {n_events:,} events in {folder}")
+    config = load_test_config(2, n_replicates=100)
+    events, firsts = simulate_load(config, n_events, max(n_events // 10, 1000), HOUR, seed=1)
+    events = events.take(pa.array(np.random.default_rng(2).permutation(events.num_rows)))
+    replace_partitions(Warehouse.from_url(paths["warehouse"]), ASSIGNMENT_TABLE, firsts, ["exp_id", "date"],
+                       {"exp_id": [e.exp_id for e in config.experiments]})
+    hour = _with_time(events, 0, 3)  # sorted by ts: the files of the hour in time order
+    own_folder = Path(hour_folder(paths["own"], HOUR))
+    own_folder.mkdir(parents=True)
+    for i, part in enumerate(_split(hour.drop_columns(["ts"]), N_FILES)):
+        pq.write_table(part, own_folder / f"part-{i}.parquet")
+    flat.mkdir(parents=True)
+    for offset in (-1, 0, 1):
+        table = hour if offset == 0 else _with_time(events, offset, 4 + offset)
+        for i, part in enumerate(_split(table, N_FILES)):
+            pq.write_table(part, flat / f"h{offset + 1}-part-{i}.parquet", row_group_size=128 * 1024)
+            write_deltalake(str(delta), part, mode="append")
+    text = hour.drop_columns(["ts"])
+    for name, path in (("csv.gz", paths["csv.gz"]), ("jsonl.gz", paths["jsonl.gz"])):
+        target = Path(hour_folder(path, HOUR))
+        target.mkdir(parents=True)
+        for i, part in enumerate(_split(text, N_FILES)):
+            if name == "csv.gz":
+                buffer = io.BytesIO()
+                pacsv.write_csv(part, buffer)
+                data = buffer.getvalue()
+            else:
+                data = "".join(json.dumps(r, default=str) + "\n" for r in part.to_pylist()).encode()
+            (target / f"part-{i}.{name.split('.')[0]}.gz").write_bytes(gzip.compress(data, compresslevel=6))
+    (folder / "READY").write_text("ok\n")
+    return paths
+
+
+def _config(source: dict[str, Any] | None) -> Config:
+    data = load_test_config(2, n_replicates=100).to_dict()
+    if source is not None:
+        data["analysis_types"][0]["source"] = source
+    return Config.from_dict(data)
+
+
+def sources(paths: dict[str, str]) -> dict[str, dict[str, Any] | None]:
+    glob = f"{paths['flat']}/*.parquet"
+    return {
+        "own": None,
+        "flat": {"kind": "files", "path": paths["flat"], "layout": "flat", "timestamp_column": "ts"},
+        "delta": {"kind": "delta", "path": paths["delta"], "timestamp_column": "ts"},
+        "sql": {"kind": "sql", "query": f"SELECT * FROM read_parquet('{glob}') WHERE ts >= {{start}} AND ts < {{end}}"},
+        "csv.gz": {"kind": "files", "path": paths["csv.gz"]},
+        "jsonl.gz": {"kind": "files", "path": paths["jsonl.gz"]},
+    }
+
+
+def _sums(warehouse: Warehouse) -> list[dict[str, Any]]:
+    rows = read_rows(warehouse, "agg_engagement", where={"hour": HOUR})
+    keep = [c for c in rows.column_names if c != "commit_id"]
+    return sorted(rows.select(keep).to_pylist(), key=lambda r: (r["exp_id"], r["variant_id"], r["country"],
+                                                               r["platform"]))
+
+
+def text_costs(folder: str) -> dict[str, float]:
+    """Seconds to decompress, and to parse, every file of the hour (one thread, as in a map task)."""
+    files = sorted(Path(hour_folder(folder, HOUR)).iterdir())
+    raw = [f.read_bytes() for f in files]
+    started = time.perf_counter()
+    plain = [decompress(data, "gzip") for data in raw]
+    unzip = time.perf_counter() - started
+    started = time.perf_counter()
+    for data, file in zip(plain, files, strict=True):
+        if ".csv" in file.name:
+            read_csv(data, ["unit_id", "exp_id", "variant_id", "country", "platform"])
+        else:
+            _read_jsonl(data)
+    return {"decompress": unzip, "parse": time.perf_counter() - started}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="/tmp/rayab-bench-sources")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", action="append", help="only these sources (repeatable)")
+    args = parser.parse_args(argv)
+    paths = prepare(Path(args.data), args.events)
+
+    import ray
+
+    from rayab.hourly.job import new_reducer, run_hour
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        reducer = new_reducer()
+        warehouse = Warehouse.from_url(paths["warehouse"])
+        # one untimed run first: workers start and compile their kernels (numba) once, as on a long-lived cluster
+        run_hour(_config(None), HOUR, paths["own"], warehouse, reducer=reducer)
+        reference: list[dict[str, Any]] | None = None
+        rows: list[dict[str, Any]] = []
+        for name, source in sources(paths).items():
+            if args.only and name not in args.only and name != "own":
+                continue
+            config = _config(source)
+            logs = paths["own"] if source is None else None
+            times: list[float] = []
+            read = 0
+            load = os.getloadavg()[0]
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                (summary,) = run_hour(config, HOUR, logs, warehouse, reducer=reducer)
+                read = summary.rows_read
+                times.append(time.perf_counter() - started)
+            sums = _sums(warehouse)
+            if reference is None:
+                reference = sums
+            agree = "same sums" if sums == reference else "DIFFERENT SUMS"
+            rows.append({"source": name, "median": _median(times), "times": times, "rows": read,
+                         "agree": agree, "load": (load + os.getloadavg()[0]) / 2})
+            _log(f"{name}: {_median(times):.2f} s ({agree})")
+    finally:
+        ray.shutdown()
+    own = rows[0]["median"]
+    print(f"{'source':<10} {'median s':>9} {'ratio':>6} {'rows':>10}  runs (s)            load  check")
+    for r in rows:
+        runs = ", ".join(f"{t:.2f}" for t in r["times"])
+        print(f"{r['source']:<10} {r['median']:>9.2f} {r['median'] / own:>6.2f} {r['rows']:>10,}  {runs:<18} "
+              f"{r['load']:>5.1f}  {r['agree']}")
+    for name in ("csv.gz", "jsonl.gz"):
+        if args.only and name not in args.only:
+            continue
+        costs = text_costs(paths[name])
+        print(f"{name}: decompress {costs['decompress']:.2f} s + parse {costs['parse']:.2f} s "
+              f"(all {N_FILES} files, one thread)")
+
+
+if __name__ == "__main__":
+    main()
