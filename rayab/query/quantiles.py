@@ -44,8 +44,7 @@ from rayab.model import AnalysisType, Experiment, QuantileMetric
 from rayab.model.hours import hours_between
 from rayab.query.compare import END_HOUR_KEY, MetricResult, compare_values
 from rayab.query.filters import Filter, check_filter, filter_dimensions, filter_mask
-from rayab.query.spec import Query
-from rayab.query.window import check_projection
+from rayab.query.spec import Query, check_projection
 from rayab.stats.quantile_sketch import QuantileSketches, SketchLayout
 from rayab.storage.commits import check_readable
 from rayab.storage.partitions import list_partition_files, read_partition_files

@@ -25,10 +25,9 @@ from rayab.errors import ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType, referenced_names
 from rayab.model.hours import hours_between
 from rayab.query.filters import Filter, check_filter, filter_from_dict, filter_to_dict, parse_filter
-from rayab.query.window import check_projection
 from rayab.stats.arguments import BootstrapMethod, PvalueAdjustment
 
-__all__ = ["BayesianPath", "CIMethod", "Correction", "Query", "additive_metrics", "default_metrics"]
+__all__ = ["BayesianPath", "CIMethod", "Correction", "Query", "additive_metrics", "check_projection", "default_metrics"]
 
 CIMethod = BootstrapMethod
 Correction = PvalueAdjustment
@@ -37,6 +36,16 @@ _CORRECTIONS: tuple[str, ...] = get_args(PvalueAdjustment)
 _INTERVALS = ("fixed", "sequential")
 BayesianPath = Literal["bootstrap", "normal"]
 _BAYESIAN: tuple[str, ...] = get_args(BayesianPath)
+
+
+def check_projection(analysis_type: AnalysisType, projection: Sequence[str]) -> None:
+    """Every projected name must be a dimension of the analysis type, each at most once."""
+    for i, dim in enumerate(projection):
+        if dim not in analysis_type.dimensions:
+            raise ValidationError(f"projection[{i}]", dim, f"must be a dimension of {analysis_type.name}: "
+                                  f"{list(analysis_type.dimensions)}")
+        if dim in projection[:i]:
+            raise ValidationError(f"projection[{i}]", dim, "is listed twice")
 
 
 def default_metrics(analysis_type: AnalysisType) -> tuple[str, ...]:

@@ -36,24 +36,15 @@ from rayab.errors import StorageError, ValidationError
 from rayab.model import UNITS_METRIC, AnalysisType
 from rayab.model.hours import hours_between
 from rayab.query.filters import Filter, check_filter, filter_dimensions, filter_mask
+from rayab.query.spec import check_projection
 from rayab.storage.commits import check_readable
 from rayab.storage.partitions import list_partition_files, read_partition_files
 from rayab.storage.schemas import reps_column
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["check_projection", "metric_scale", "read_window", "sum_partitions", "sum_window", "window_columns"]
+__all__ = ["metric_scale", "read_window", "sum_partitions", "sum_window", "window_columns"]
 
 I64 = npt.NDArray[np.int64]
-
-
-def check_projection(analysis_type: AnalysisType, projection: Sequence[str]) -> None:
-    """Every projected name must be a dimension of the analysis type, each at most once."""
-    for i, dim in enumerate(projection):
-        if dim not in analysis_type.dimensions:
-            raise ValidationError(f"projection[{i}]", dim, f"must be a dimension of {analysis_type.name}: "
-                                  f"{list(analysis_type.dimensions)}")
-        if dim in projection[:i]:
-            raise ValidationError(f"projection[{i}]", dim, "is listed twice")
 
 
 def metric_scale(analysis_type: AnalysisType, metric: str) -> int:

@@ -42,6 +42,8 @@ def test_a_subcommand_imports_only_its_own_module() -> None:
     cli_modules = {m for m in modules if m.startswith("rayab.cli.")}
     assert "rayab.cli.sql" in cli_modules and "rayab.cli.serve" not in cli_modules
     assert "ray" not in modules and "grpc" not in modules
+    # generating SQL reads no table: the Delta reader, engines and the statistics stack stay unloaded
+    assert not modules & {"deltalake", "duckdb", "numba", "scipy", "rayab.storage.commits"}
 
 
 def test_help_runs_in_well_under_a_second_of_cpu() -> None:
