@@ -79,6 +79,46 @@ class Partial:
                 reps[rows] += part.reps
         return Partial(self.key_names, keys, self.metric_names, n_events, raw, reps)
 
+    def add_into(self, other: Partial) -> Partial:
+        """``self + other``, reusing ``self``'s arrays when ``other``'s cells are all among ``self``'s (the usual
+        case: every shard of an hour sees nearly every cell), so a reducer merging partials as they arrive holds one
+        running total and the partial being added, not a third array.
+
+        ``self``'s arrays must be writable and owned by the caller (start from :meth:`copy`).
+
+        >>> import numpy as np
+        >>> a = Partial(("k",), (("x",), ("y",)), ("units",), np.array([1, 2]), np.array([[1], [2]]),
+        ...             np.zeros((2, 1, 1), np.int64)).copy()
+        >>> b = Partial(("k",), (("y",),), ("units",), np.array([5]), np.array([[5]]), np.ones((1, 1, 1), np.int64))
+        >>> c = a.add_into(b)
+        >>> c is a, c.raw.tolist(), c.reps[:, 0, 0].tolist()
+        (True, [[1], [7]], [0, 1])
+        """
+        if not other.keys:
+            return self
+        if not self.keys or other.n_replicates != self.n_replicates \
+                or (other.key_names, other.metric_names) != (self.key_names, self.metric_names):
+            return self + other
+        index = {k: i for i, k in enumerate(self.keys)}
+        rows = [index.get(k, -1) for k in other.keys]
+        if min(rows) < 0:
+            return self + other
+        at = np.array(rows, dtype=np.int64)  # distinct: a partial's keys are
+        self.n_events[at] += other.n_events
+        self.raw[at] += other.raw
+        self.reps[at] += other.reps
+        return self
+
+    def copy(self) -> Partial:
+        """The same partial with arrays of its own (writable)."""
+        return Partial(self.key_names, self.keys, self.metric_names, self.n_events.copy(), self.raw.copy(),
+                       self.reps.copy())
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its arrays."""
+        return int(self.n_events.nbytes + self.raw.nbytes + self.reps.nbytes)
+
     def to_table(self, hour: str, analysis_type: AnalysisType) -> pa.Table:
         """The rows of ``agg_<name>`` for this hour, in :func:`rayab.storage.schemas.agg_schema` order."""
         schema = agg_schema(analysis_type)
