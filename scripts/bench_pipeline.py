@@ -149,7 +149,7 @@ def bench_b(args: argparse.Namespace, data: Prepared, b: int, reducer: Any) -> d
         "rayab": lambda: run_rayab(config, data, args.shards, reducer),
         "floor": lambda: run_floor(data.files, data.firsts, salts, METRICS, b, args.threads),
     }
-    if not args.no_duckdb:
+    if not args.no_duckdb and (args.duckdb_replicates is None or b in args.duckdb_replicates):
         engines["duckdb"] = lambda: run_duckdb(data.files, data.firsts, salts, METRICS, b, args.threads)
     first = {name: fn() for name, fn in engines.items()}
     for name in ("floor", "duckdb"):
@@ -208,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="CPUs for Ray, threads for DuckDB and the kernel")
     parser.add_argument("--no-duckdb", action="store_true", help="only rayab and the floor")
+    parser.add_argument("--duckdb-replicates", type=int, nargs="+", default=None,
+                        help="run the DuckDB job only at these B (default: every B; it grows linearly with B)")
     args = parser.parse_args(argv)
     n_events, n_units = (1_000_000, 90_000) if args.quick else (args.events, args.units)
     data = Prepared(Path(args.data), n_events, n_units, args.files)
