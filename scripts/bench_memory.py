@@ -23,12 +23,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_data import HOUR
-from bench_pipeline import Prepared, load_average, start_ray
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: scripts.* below
 
 from rayab.simulate import load_test_config
+from scripts.bench_data import HOUR
+from scripts.bench_pipeline import Prepared, load_average, start_ray
 
 
 def _hwm_mb(status: str) -> float:

@@ -38,15 +38,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_data import HOUR, experiment_ids, first_assignments, generate, write_hour
-from bench_floor import KEYS, run_duckdb, run_floor
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: scripts.* below
 
 from rayab.simulate import load_test_config
 from rayab.storage.schemas import ASSIGNMENT_TABLE
 from rayab.storage.tables import read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
+from scripts.bench_data import HOUR, experiment_ids, first_assignments, generate, write_hour
+from scripts.bench_floor import KEYS, run_duckdb, run_floor
 
 METRICS = ("impressions", "clicks", "revenue")
 

@@ -34,19 +34,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_data import HOUR
-from bench_pipeline import Prepared, load_average, start_ray
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: scripts.* below
 
 from rayab.simulate import load_test_config
+from scripts.bench_data import HOUR
+from scripts.bench_pipeline import Prepared, load_average, start_ray
 
 
 def _plasma_used_bytes() -> int:
     """Bytes the object store holds now (the raylet's own count)."""
-    from ray._private.internal_api import memory_summary
+    from ray._private import internal_api
 
-    text: str = memory_summary(stats_only=True)  # type: ignore[no-untyped-call]
+    summary: Any = internal_api.memory_summary
+    text = str(summary(stats_only=True))
     for line in text.splitlines():
         if "Plasma memory usage" in line:
             return int(float(line.split("Plasma memory usage")[1].split("MiB")[0]) * 2**20)
