@@ -9,3 +9,5 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev]" -c scripts/constraints.txt
+# compile the hourly job's numba kernels into their cache now, not in the first hour's tasks
+.venv/bin/python -m rayab.aggregate.warm

@@ -102,6 +102,12 @@ class CellSums:
         return tuple(self.raw)
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays (event counts, raw and replicate sums, states): what a partial costs to ship."""
+        return int(self.n_events.nbytes + sum(a.nbytes for a in self.raw.values())
+                   + sum(a.nbytes for a in self.reps.values()) + sum(s.values.nbytes for s in self.states.values()))
+
+    @property
     def n_replicates(self) -> int:
         """B (0 when no metric was summed)."""
         return int(next(iter(self.reps.values())).shape[1]) if self.reps else 0

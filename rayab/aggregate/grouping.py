@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["collapse_by_unit", "sum_by_pair"]
+__all__ = ["collapse_by_unit", "collapse_by_unit_bytes", "sum_by_pair", "take_bytes"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -135,4 +135,137 @@ def sum_by_pair(a: npt.ArrayLike, b: npt.ArrayLike, values: npt.ArrayLike,
     if not len(a_array) == len(b_array) == len(count_array):
         raise ValueError(f"a, b and counts differ in length: {len(a_array)}, {len(b_array)}, {len(count_array)}")
     result: tuple[I64, I64, I64, I64] = _sum_by_pair(a_array, b_array, value_array, count_array)
+    return result
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@njit(inline="always")
+def _bytes_hash(data: Any, lo: int, hi: int) -> np.uint64:
+    """FNV-1a over ``data[lo:hi]`` with murmur3's 64-bit finaliser (routing and table probes, not bootstrap keys)."""
+    h = _FNV_OFFSET
+    for j in range(lo, hi):
+        h = np.uint64((h ^ np.uint64(data[j])) * _FNV_PRIME)
+    h = np.uint64(h ^ (h >> np.uint64(33)))
+    h = np.uint64(h * np.uint64(0xFF51AFD7ED558CCD))
+    h = np.uint64(h ^ (h >> np.uint64(33)))
+    h = np.uint64(h * np.uint64(0xC4CEB9FE1A85EC53))
+    return np.uint64(h ^ (h >> np.uint64(33)))
+
+
+@njit(inline="always")
+def _same_bytes(data: Any, a_lo: int, a_hi: int, b_lo: int, b_hi: int) -> bool:
+    if a_hi - a_lo != b_hi - b_lo:
+        return False
+    for j in range(a_hi - a_lo):  # noqa: SIM110 - a plain loop: numba compiles it, not a generator
+        if data[a_lo + j] != data[b_lo + j]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _collapse_bytes(cells: Any, data: Any, offsets: Any, hashes: Any, have_hashes: bool, values: Any,
+                    counts_in: Any) -> Any:  # pragma: no cover - compiled
+    n, n_metrics = values.shape
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = np.uint64(size - 1)
+    slots = np.full(size, -1, np.int64)
+    g_cell = np.empty(max(n, 1), np.int64)
+    g_hash = np.empty(max(n, 1), np.uint64)
+    g_row = np.empty(max(n, 1), np.int64)
+    sums = np.zeros((max(n, 1), n_metrics), np.int64)
+    counts = np.zeros(max(n, 1), np.int64)
+    n_groups = 0
+    for i in range(n):
+        lo = offsets[i]
+        hi = offsets[i + 1]
+        h = hashes[i] if have_hashes else _bytes_hash(data, lo, hi)
+        c = cells[i]
+        probe = np.uint64(h ^ np.uint64(np.uint64(c) * _GOLDEN))
+        slot = np.int64(np.uint64(probe * _MIX) >> np.uint64(20) & mask)
+        while True:
+            g = slots[slot]
+            if g < 0:
+                g = n_groups
+                slots[slot] = g
+                g_cell[g] = c
+                g_hash[g] = h
+                g_row[g] = i
+                n_groups += 1
+                break
+            if g_hash[g] == h and g_cell[g] == c and _same_bytes(data, offsets[g_row[g]], offsets[g_row[g] + 1],
+                                                                  lo, hi):
+                break
+            slot = (slot + 1) & np.int64(mask)
+        for m in range(n_metrics):
+            sums[g, m] += values[i, m]
+        counts[g] += counts_in[i]
+    return (g_cell[:n_groups].copy(), g_hash[:n_groups].copy(), g_row[:n_groups].copy(), sums[:n_groups].copy(),
+            counts[:n_groups].copy())
+
+
+def collapse_by_unit_bytes(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
+                           values: npt.ArrayLike, counts: npt.ArrayLike,
+                           hashes: npt.NDArray[np.uint64] | None = None,
+                           ) -> tuple[I64, npt.NDArray[np.uint64], I64, I64, I64]:
+    """``(cell, unit_hash, first_row, sums, counts)`` per distinct (cell, unit id) pair, in order of first
+    appearance, where row ``i``'s unit id is the bytes ``data[offsets[i]:offsets[i + 1]]``.
+
+    One pass of a compiled open-addressing table over the raw UTF-8 bytes: no dictionary of unit ids is built and no
+    Python object is made per row. ``unit_hash`` is a 64-bit hash of the id alone (the shuffle routes on it);
+    ``hashes`` passes ones computed before (a shard merging pieces), so ids are hashed once per map task.
+
+    >>> data = np.frombuffer(b"u1u22u1", np.uint8)
+    >>> cell, h, first, sums, counts = collapse_by_unit_bytes([0, 0, 0], data, np.array([0, 2, 5, 7]),
+    ...                                                       [[1], [2], [4]], [1, 1, 1])
+    >>> first.tolist(), sums.tolist(), counts.tolist(), bool(h[0] != h[1])
+    ([0, 1], [[5], [2]], [2, 1], True)
+    """
+    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
+    n = len(cell_array)
+    offset_array = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(n, -1)
+    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
+    if len(offset_array) != n + 1 or len(count_array) != n:
+        raise ValueError(f"{n} cells need {n + 1} offsets and {n} counts, got {len(offset_array)} and "
+                         f"{len(count_array)}")
+    hash_array = np.zeros(0, np.uint64) if hashes is None else np.ascontiguousarray(hashes, dtype=np.uint64)
+    if hashes is not None and len(hash_array) != n:
+        raise ValueError(f"{n} cells need {n} hashes, got {len(hash_array)}")
+    result: tuple[I64, npt.NDArray[np.uint64], I64, I64, I64] = _collapse_bytes(
+        cell_array, np.ascontiguousarray(data, dtype=np.uint8), offset_array, hash_array, hashes is not None,
+        value_array, count_array)
+    return result
+
+
+@njit(cache=True, nogil=True)
+def _take_bytes(data: Any, offsets: Any, rows: Any) -> Any:  # pragma: no cover - compiled
+    out_offsets = np.empty(len(rows) + 1, np.int64)
+    out_offsets[0] = 0
+    for k in range(len(rows)):
+        out_offsets[k + 1] = out_offsets[k] + offsets[rows[k] + 1] - offsets[rows[k]]
+    out = np.empty(out_offsets[-1], np.uint8)
+    for k in range(len(rows)):
+        lo = offsets[rows[k]]
+        base = out_offsets[k]
+        for j in range(offsets[rows[k] + 1] - lo):
+            out[base + j] = data[lo + j]
+    return out, out_offsets
+
+
+def take_bytes(data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
+               rows: npt.ArrayLike) -> tuple[npt.NDArray[np.uint8], I64]:
+    """The byte strings ``rows`` of ``(data, offsets)`` as a new contiguous ``(data, offsets)`` pair.
+
+    >>> d, o = take_bytes(np.frombuffer(b"abcde", np.uint8), np.array([0, 1, 3, 5]), [2, 0])
+    >>> bytes(d), o.tolist()
+    (b'dea', [0, 2, 3])
+    """
+    result: tuple[npt.NDArray[np.uint8], I64] = _take_bytes(
+        np.ascontiguousarray(data, dtype=np.uint8), np.ascontiguousarray(offsets, dtype=np.int64),
+        np.ascontiguousarray(rows, dtype=np.int64).reshape(-1))
     return result

@@ -20,18 +20,29 @@ task per core.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from rayab.aggregate.cell_sums import CellSums
+from rayab.aggregate.covariates import Covariates
 from rayab.aggregate.partials import metric_columns
-from rayab.aggregate.unit_rows import UnitRows, merge_unit_rows
+from rayab.aggregate.sum_bounds import abs_totals
+from rayab.aggregate.unit_rows import (
+    UnitIdRows,
+    UnitRows,
+    key_unit_ids,
+    merge_unit_ids,
+    merge_unit_rows,
+    unassigned_events,
+)
 from rayab.model import AnalysisType
 from rayab.stats.kernels import replicate_sums_fused
 
-__all__ = ["capped_values", "partial_from_unit_rows", "shard_partial"]
+__all__ = ["ShardResult", "capped_values", "partial_from_unit_rows", "shard_partial", "shard_partial_ids"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -76,3 +87,40 @@ def partial_from_unit_rows(rows: UnitRows, analysis_type: AnalysisType) -> CellS
 def shard_partial(pieces: Sequence[UnitRows], analysis_type: AnalysisType) -> CellSums:
     """The partial of one shard from the unit rows every map task routed to it."""
     return partial_from_unit_rows(merge_unit_rows(pieces), analysis_type)
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """A shard's partial, the exact ``sum |value|`` per metric column of the unit rows it summed (the driver
+    bounds the hour's sums with them), the events of units missing from the ``assignment`` table (log mode), and
+    how many (cell, unit) rows it merged and kept."""
+
+    partial: CellSums
+    abs_totals: list[int]
+    unmatched: int
+    rows_in: int
+    rows_out: int
+
+
+def shard_partial_ids(pieces: Sequence[UnitIdRows], analysis_type: AnalysisType, salts: Mapping[str, str],
+                      covariates: Covariates | None = None,
+                      assigned_keys: Mapping[str, npt.NDArray[Any]] | None = None) -> ShardResult:
+    """One shard of the hour: merge the (cell, unit) rows every map task routed here, hash each merged row once,
+    then the fused raw and replicate sums per cell.
+
+    >>> import pyarrow as pa
+    >>> from rayab.model import AnalysisType, Metric
+    >>> from rayab.aggregate.unit_rows import event_unit_ids
+    >>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=3)
+    >>> split = lambda u, c: event_unit_ids(pa.table({"exp_id": ["e"], "variant_id": ["a"], "unit_id": [u],
+    ...                                                "clicks": [c]}), at, 1)[0]
+    >>> result = shard_partial_ids([split("u1", 1), split("u1", 2), split("u2", 5)], at, {"e": "salt"})
+    >>> {m: v.tolist() for m, v in result.partial.raw.items()}, result.rows_in, result.rows_out
+    ({'units': [0], 'clicks': [8]}, 3, 2)
+    """
+    merged = merge_unit_ids(pieces)
+    rows = key_unit_ids(merged, analysis_type, salts, covariates)
+    totals = [int(t) for t in abs_totals(rows.values)] if rows.num_rows else [0] * len(metric_columns(analysis_type))
+    unmatched = unassigned_events(rows, assigned_keys) if assigned_keys is not None else 0
+    return ShardResult(partial_from_unit_rows(rows, analysis_type), totals, unmatched,
+                       sum(p.num_rows for p in pieces), rows.num_rows)

@@ -48,6 +48,8 @@ class HourSummary:
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     ignored_files: dict[str, str] = field(default_factory=dict)
     values_rounded: int = 0
+    # what the run did where: per node, map and shard tasks, events, unit rows, CPU seconds; and the shuffle's size
+    work: dict[str, Any] = field(default_factory=dict)
 
     def line(self) -> str:
         """A one-line human summary."""

@@ -34,17 +34,20 @@ import pyarrow as pa
 
 from rayab.aggregate.codes import KeyCodes, key_codes, unit_codes
 from rayab.aggregate.covariates import Covariates, fill_cuped_columns
-from rayab.aggregate.grouping import collapse_by_unit, sum_by_pair
+from rayab.aggregate.grouping import collapse_by_unit, collapse_by_unit_bytes, sum_by_pair, take_bytes
 from rayab.aggregate.partials import metric_columns
 from rayab.model import AnalysisType
-from rayab.stats.unit_hash import unit_keys_arrow
+from rayab.stats.unit_hash import md5_keys, unit_keys_arrow
 from rayab.storage.schemas import NULL_DIMENSION
 
-__all__ = ["UnitRows", "assignment_keys", "assignment_unit_rows", "event_unit_rows", "merge_unit_rows",
+__all__ = ["UnitIdRows", "UnitRows", "assignment_keys", "assignment_unit_ids", "assignment_unit_rows",
+           "event_unit_ids", "event_unit_rows", "key_unit_ids", "merge_unit_ids", "merge_unit_rows",
            "unassigned_events"]
 
 I64 = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
+U64 = npt.NDArray[np.uint64]
+U8 = npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True)
@@ -254,3 +257,162 @@ def unassigned_events(rows: UnitRows, assigned: Mapping[str, npt.NDArray[np.uint
         at = np.minimum(np.searchsorted(known, key[mine]), len(known) - 1)
         found[mine] = known[at] == key[mine]
     return int(rows.n_events[~found].sum())
+
+
+@dataclass(frozen=True)
+class UnitIdRows:
+    """(cell, unit) rows that still carry the unit id: what the hourly job's map tasks ship to its shards.
+
+    The id of row ``i`` is the UTF-8 bytes ``unit_data[unit_offsets[i]:unit_offsets[i + 1]]`` and ``unit_hash[i]``
+    a 64-bit hash of it (routing: shard ``(unit_hash >> 32) % S``). A shard merges the pieces of every map task by
+    (cell, unit id) (:func:`merge_unit_ids`) and only then computes each row's bootstrap keys
+    (:func:`key_unit_ids`), so md5 runs once per (cell, unit) of the hour, however many files and splits the unit's
+    events were spread over."""
+
+    cells: tuple[tuple[str, ...], ...]
+    cell: I64
+    unit_hash: U64
+    unit_data: U8
+    unit_offsets: I64
+    values: I64
+    n_events: I64
+
+    @classmethod
+    def empty(cls, n_values: int) -> UnitIdRows:
+        """No rows."""
+        return cls((), np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.uint8), np.zeros(1, np.int64),
+                   np.zeros((0, n_values), np.int64), np.zeros(0, np.int64))
+
+    @property
+    def num_rows(self) -> int:
+        """Number of rows."""
+        return len(self.cell)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its arrays (what the shuffle moves for it, less the cell keys)."""
+        return int(self.cell.nbytes + self.unit_hash.nbytes + self.unit_data.nbytes + self.unit_offsets.nbytes
+                   + self.values.nbytes + self.n_events.nbytes)
+
+    def unit_ids(self) -> pa.Array:
+        """The unit ids as an Arrow ``large_string`` array (no copy)."""
+        return pa.Array.from_buffers(pa.large_string(), self.num_rows,
+                                     [None, pa.py_buffer(self.unit_offsets), pa.py_buffer(self.unit_data)])
+
+
+def _id_buffers(column: pa.ChunkedArray | pa.Array) -> tuple[U8, I64]:
+    """UTF-8 bytes and ``len + 1`` absolute offsets of a unit-id column (non-strings are cast to text first)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.large_string())
+    _, offsets_buf, data_buf = array.buffers()
+    wide = pa.types.is_large_string(array.type)
+    offsets = np.frombuffer(offsets_buf, np.int64 if wide else np.int32)[array.offset:array.offset + len(array) + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return data, offsets.astype(np.int64)
+
+
+def _unit_id_rows(table: pa.Table, analysis_type: AnalysisType, values: I64, counts: I64,
+                  n_shards: int) -> list[UnitIdRows]:
+    if table.num_rows == 0:
+        return [UnitIdRows.empty(values.shape[1]) for _ in range(n_shards)]
+    combined, keys = _cell_codes(table, _key_names(analysis_type))
+    data, offsets = _id_buffers(table.column("unit_id"))
+    g_cell, g_hash, g_row, sums, n_events = collapse_by_unit_bytes(combined, data, offsets, values, counts)
+    cells, cell = _decode_cells(g_cell, keys)
+    shard = (g_hash >> np.uint64(32)) % np.uint64(n_shards)
+    out = []
+    for s in range(n_shards):
+        rows = np.flatnonzero(shard == s) if n_shards > 1 else np.arange(len(g_cell))
+        piece_data, piece_offsets = take_bytes(data, offsets, g_row[rows])
+        out.append(UnitIdRows(cells, cell[rows], g_hash[rows], piece_data, piece_offsets, sums[rows],
+                              n_events[rows]))
+    return out
+
+
+def event_unit_ids(valid: pa.Table, analysis_type: AnalysisType, n_shards: int) -> list[UnitIdRows]:
+    """Validated events collapsed to (cell, unit) rows on their unit ids, split by shard (see :class:`UnitIdRows`).
+
+    >>> from rayab.model import AnalysisType, Metric
+    >>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=3)
+    >>> valid = pa.table({"exp_id": ["e"] * 3, "variant_id": ["a", "a", "b"], "unit_id": ["u1", "u1", "u2"],
+    ...                   "clicks": [1, 2, 5]})
+    >>> (rows,) = event_unit_ids(valid, at, n_shards=1)
+    >>> rows.unit_ids().to_pylist(), rows.values[:, 1].tolist(), rows.n_events.tolist()
+    (['u1', 'u2'], [3, 5], [2, 1])
+    """
+    values = np.zeros((valid.num_rows, len(metric_columns(analysis_type))), np.int64)
+    for m, name in enumerate(analysis_type.metric_names, start=1):
+        values[:, m] = np.asarray(valid.column(name), dtype=np.int64)
+    return _unit_id_rows(valid, analysis_type, values, np.ones(valid.num_rows, np.int64), n_shards)
+
+
+def assignment_unit_ids(assignments: pa.Table, analysis_type: AnalysisType, n_shards: int) -> list[UnitIdRows]:
+    """First assignments as (cell, unit) rows carrying ``units = 1`` and no events, split by shard; dimensions the
+    assignment rows lack take the value ``(none)``."""
+    n = assignments.num_rows
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for name in (*_key_names(analysis_type), "unit_id"):
+        columns[name] = (assignments.column(name) if name in assignments.column_names
+                         else pa.array([NULL_DIMENSION] * n, pa.string()))
+    values = np.zeros((n, len(metric_columns(analysis_type))), np.int64)
+    values[:, 0] = 1
+    return _unit_id_rows(pa.table(columns), analysis_type, values, np.zeros(n, np.int64), n_shards)
+
+
+def merge_unit_ids(pieces: Sequence[UnitIdRows]) -> UnitIdRows:
+    """One shard's rows from every map task's piece: cells unified (sorted), rows of equal (cell, unit id) summed.
+
+    >>> from rayab.model import AnalysisType, Metric
+    >>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=3)
+    >>> one = event_unit_ids(pa.table({"exp_id": ["e"], "variant_id": ["b"], "unit_id": ["u1"], "clicks": [1]}),
+    ...                      at, 1)
+    >>> two = event_unit_ids(pa.table({"exp_id": ["e", "e"], "variant_id": ["a", "b"], "unit_id": ["u1", "u1"],
+    ...                                "clicks": [2, 4]}), at, 1)
+    >>> merged = merge_unit_ids([*one, *two])
+    >>> merged.cells, merged.cell.tolist(), merged.values[:, 1].tolist()
+    ((('e', 'a'), ('e', 'b')), [1, 0], [5, 2])
+    """
+    non_empty = [p for p in pieces if p.num_rows]
+    if not non_empty:
+        return UnitIdRows.empty(pieces[0].values.shape[1] if pieces else 1)
+    cells = tuple(sorted({c for p in non_empty for c in p.cells}))
+    index = {c: i for i, c in enumerate(cells)}
+    cell = np.concatenate([np.array([index[c] for c in p.cells], np.int64)[p.cell] for p in non_empty])
+    bases = np.cumsum([0] + [int(p.unit_offsets[-1]) for p in non_empty[:-1]])
+    offsets = np.concatenate([np.zeros(1, np.int64)] + [p.unit_offsets[1:] - p.unit_offsets[0] + base
+                                                        for p, base in zip(non_empty, bases, strict=True)])
+    data = np.concatenate([p.unit_data[p.unit_offsets[0]:p.unit_offsets[-1]] for p in non_empty])
+    hashes = np.concatenate([p.unit_hash for p in non_empty])
+    values = np.concatenate([p.values for p in non_empty])
+    counts = np.concatenate([p.n_events for p in non_empty])
+    g_cell, g_hash, g_row, sums, n_events = collapse_by_unit_bytes(cell, data, offsets, values, counts, hashes)
+    merged_data, merged_offsets = take_bytes(data, offsets, g_row)
+    return UnitIdRows(cells, g_cell, g_hash, merged_data, merged_offsets, sums, n_events)
+
+
+def key_unit_ids(rows: UnitIdRows, analysis_type: AnalysisType, salts: Mapping[str, str],
+                 covariates: Covariates | None = None) -> UnitRows:
+    """Merged rows with each unit's bootstrap keys ``(k1, k2)`` under its experiment's salt, the unit id dropped;
+    with CUPED metrics, the ``x`` columns are filled first (``x * y`` for the events' metrics, ``x * units`` and
+    ``x**2 * units`` for first assignments: each row holds both, one of them zero)."""
+    n = rows.num_rows
+    k1 = np.zeros(n, np.uint32)
+    k2 = np.zeros(n, np.uint32)
+    exp_of_cell = [c[0] for c in rows.cells]
+    exp_names = sorted(set(exp_of_cell))
+    exp_code = np.array([exp_names.index(e) for e in exp_of_cell], np.int64)[rows.cell] if n else rows.cell
+    for code, exp_id in enumerate(exp_names):
+        sel = np.flatnonzero(exp_code == code)
+        data, offsets = take_bytes(rows.unit_data, rows.unit_offsets, sel)
+        k1[sel], k2[sel] = md5_keys(salts[exp_id], data, offsets)
+    sums = rows.values
+    if analysis_type.cuped and n:
+        sums = sums.copy()
+        exps = [exp_of_cell[int(c)] for c in rows.cell]
+        ids = rows.unit_ids()
+        fill_cuped_columns(sums, analysis_type, covariates, exps, ids, first_assignment=True)
+        fill_cuped_columns(sums, analysis_type, covariates, exps, ids, first_assignment=False)
+    return UnitRows(rows.cells, rows.cell, k1, k2, sums, rows.n_events)

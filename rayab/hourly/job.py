@@ -1,13 +1,19 @@
-"""The hourly job on Ray: read and validate -> shuffle by unit hash -> shard partials -> reducer commit.
+"""The hourly job on Ray: read and validate -> collapse -> shuffle by unit -> shard partials -> reducer commit.
 
 Thin Ray edges around the pure steps of :mod:`rayab.aggregate.validate`, :mod:`rayab.aggregate.unit_rows`,
 :mod:`rayab.aggregate.shards` and :mod:`rayab.aggregate.partials`::
 
-    map_split (one task per file, or per row-group range of a big file; S+2 returns: S pieces of unit rows,
-               quarantined rows, stats)
+    map_split (one task per file, or per row-group range of a big file; S+2 returns: S pieces of (cell, unit)
+               rows carrying the unit ids, quarantined rows, stats)
     units_task (first assignments of the hour -> the ``units`` metric, as S pieces)
-        -> shard_task (S tasks: merge unit rows, fused weights-and-sums kernel per cell)
-        -> ReducerActor.commit_hour (one retryable call with every partial: merge, commit)
+        -> shard_task (S tasks: merge the pieces by (cell, unit), md5 once per merged row, fused weights-and-sums
+                       kernel per cell)
+        -> ReducerActor.commit_hour (one retryable call with every partial: merged as they arrive, commit)
+
+A map task collapses its events to (cell, unit) rows in one compiled pass over the unit ids' bytes and routes each
+row by a 64-bit hash of the id, so every row of a unit meets in one shard; the shard merges them and only then
+computes the bootstrap keys (md5 under the experiment's salt), once per (cell, unit) of the hour rather than once per
+file split. The events themselves stay in the map task (validated, as a table) for whatever needs them per event.
 
 Before anything is launched the hour's input is checked: an hour with no file to read (a wrong ``--logs``, logs
 that have not arrived) or whose files hold no row fails with :class:`~rayab.errors.MissingInputError` and commits
@@ -43,21 +49,15 @@ from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import rayab
-from rayab.aggregate.cell_sums import CellSums
+from rayab.aggregate.cell_sums import CellSums, CellSumsBuilder
 from rayab.aggregate.covariates import Covariates, load_covariates
 from rayab.aggregate.join import join_assignments
 from rayab.aggregate.partials import hour_table, metric_columns
-from rayab.aggregate.shards import shard_partial
+from rayab.aggregate.shards import shard_partial_ids
 from rayab.aggregate.sketches import HourSketches, event_sketches
 from rayab.aggregate.sum_bounds import abs_totals, add_totals, check_hour_totals
 from rayab.aggregate.summary import HourSummary, ProgressFn, StageProgress, summary_dict
-from rayab.aggregate.unit_rows import (
-    UnitRows,
-    assignment_keys,
-    assignment_unit_rows,
-    event_unit_rows,
-    unassigned_events,
-)
+from rayab.aggregate.unit_rows import UnitIdRows, assignment_keys, assignment_unit_ids, event_unit_ids
 from rayab.aggregate.validate import Population, required_columns, validate_events_counted
 from rayab.errors import InputDataError, MissingInputError, StorageError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
@@ -118,29 +118,27 @@ def _text_columns(analysis_type: AnalysisType) -> list[str]:
 @ray.remote(max_retries=3)
 def map_split(split: SourcePart, analysis_type: AnalysisType, salts: dict[str, str],
               variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
-              assignments: pa.Table | None, covariates: Covariates | None = None,
-              assigned_keys: dict[str, Any] | None = None) -> list[Any]:
-    """Read and validate one split, collapse to unit rows, split by shard. Returns S pieces, quarantine, stats.
+              assignments: pa.Table | None) -> list[Any]:
+    """Read and validate one split, collapse its events to (cell, unit) rows on the unit ids, split them by shard.
+    Returns S pieces, quarantine, stats; with quantile metrics one more return follows: the split's sketches
+    (:func:`~rayab.aggregate.sketches.event_sketches`, the only use of the salts here).
 
-    Experiments travel as their salts and variant ids only: thousands of full specs per task would cost more
-    than the split itself. In log mode ``assigned_keys`` (:func:`~rayab.aggregate.unit_rows.assignment_keys`) lets
-    the task count the events of units that are not in the ``assignment`` table. With quantile metrics one more
-    return follows: the split's sketches (:func:`~rayab.aggregate.sketches.event_sketches`)."""
-    out = _map_split(split, analysis_type, salts, variants, n_shards, hour, options, assignments, covariates,
-                     assigned_keys)
+    Experiments travel as their salts and variant ids only: thousands of full specs per task would cost more than
+    the split itself. The bootstrap keys of the sums are not computed here but in the shards, once per (cell, unit)
+    of the hour."""
+    out = _map_split(split, analysis_type, variants, n_shards, hour, options, assignments)
     if analysis_type.quantile_metrics:
         valid = out.pop()
         out.append(event_sketches(valid, analysis_type, salts))
     return out
 
 
-def _map_split(split: SourcePart, analysis_type: AnalysisType, salts: dict[str, str],
-               variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
-               assignments: pa.Table | None, covariates: Covariates | None,
-               assigned_keys: dict[str, Any] | None) -> list[Any]:
+def _map_split(split: SourcePart, analysis_type: AnalysisType, variants: dict[str, list[str]], n_shards: int,
+               hour: str, options: JobOptions, assignments: pa.Table | None) -> list[Any]:
     """:func:`map_split`'s work; with quantile metrics the valid rows come last (they become sketches)."""
+    cpu = time.process_time()
     keep = [pa.table({})] if analysis_type.quantile_metrics else []
-    empty = [UnitRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)]
+    empty = [UnitIdRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)]
     try:
         read = read_part(split, required_columns(analysis_type, options.population), analysis_type.unit_column,
                          options.logs_storage_options, _dictionary_columns(analysis_type),
@@ -162,30 +160,36 @@ def _map_split(split: SourcePart, analysis_type: AnalysisType, salts: dict[str, 
     stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched, "abs": totals, "rounded": rounded,
              "outside": read.rows_outside_hour, "filtered": read.rows_filtered}
     keep = [valid] if analysis_type.quantile_metrics else []
-    if valid.num_rows == 0:
-        return [*empty, quarantined, stats, *keep]
-    pieces = event_unit_rows(valid, analysis_type, salts, n_shards, covariates)
-    if assigned_keys is not None:
-        stats["unmatched"] = sum(unassigned_events(p, assigned_keys) for p in pieces)
+    pieces = event_unit_ids(valid, analysis_type, n_shards) if valid.num_rows else empty
+    stats["work"] = _work(pieces, cpu)
     return [*pieces, quarantined, stats, *keep]
 
 
+def _work(pieces: Sequence[UnitIdRows], cpu_started: float) -> dict[str, Any]:
+    """Where a map task ran and what it cost and shipped: node, CPU seconds, unit rows and their bytes."""
+    return {"node": ray.get_runtime_context().get_node_id(), "cpu_s": time.process_time() - cpu_started,
+            "unit_rows": sum(p.num_rows for p in pieces), "bytes": sum(p.nbytes for p in pieces)}
+
+
 @ray.remote(max_retries=3)
-def units_task(first_assignments: pa.Table, analysis_type: AnalysisType, salts: dict[str, str],
-               n_shards: int, covariates: Covariates | None = None) -> list[UnitRows] | UnitRows:
+def units_task(first_assignments: pa.Table, analysis_type: AnalysisType,
+               n_shards: int) -> list[UnitIdRows] | UnitIdRows:
     """The ``units`` metric of the hour (each unit first assigned in it counts once), as S pieces (S returns)."""
-    pieces = assignment_unit_rows(first_assignments, analysis_type, salts, n_shards, covariates)
+    pieces = assignment_unit_ids(first_assignments, analysis_type, n_shards)
     return pieces if n_shards > 1 else pieces[0]
 
 
 @ray.remote(max_retries=3)
-def shard_task(analysis_type: AnalysisType, *pieces: UnitRows) -> tuple[CellSums, list[int]]:
-    """One shard's partial from the pieces every map task routed to it, and the exact ``sum |value|`` of the unit
-    rows it summed, per metric column (the driver checks them before the commit)."""
-    totals = [0] * len(metric_columns(analysis_type))
-    for piece in pieces:
-        totals = [a + b for a, b in zip(totals, abs_totals(piece.values), strict=True)] if piece.num_rows else totals
-    return shard_partial(pieces, analysis_type), totals
+def shard_task(analysis_type: AnalysisType, salts: dict[str, str], covariates: Covariates | None,
+               assigned_keys: dict[str, Any] | None, *pieces: UnitIdRows) -> tuple[CellSums, dict[str, Any]]:
+    """One shard's partial from the pieces every map task routed to it, and its counts: the exact
+    ``sum |value|`` of the unit rows it summed per metric column (the driver checks them before the commit), the
+    events of units never assigned (log mode), rows merged and kept."""
+    cpu = time.process_time()
+    result = shard_partial_ids(pieces, analysis_type, salts, covariates, assigned_keys)
+    return result.partial, {"abs": result.abs_totals, "unmatched": result.unmatched, "rows_in": result.rows_in,
+                            "rows_out": result.rows_out, "node": ray.get_runtime_context().get_node_id(),
+                            "cpu_s": time.process_time() - cpu, "partial_bytes": result.partial.nbytes}
 
 
 @ray.remote(num_cpus=0, max_restarts=2, max_task_retries=5)
@@ -214,14 +218,25 @@ class ReducerActor:
                 marker.write(step)
         time.sleep(3600)
 
+    @staticmethod
+    def _merge_as_they_arrive(analysis_type: AnalysisType, partial_refs: list[Any]) -> CellSums:
+        """The sum of the shards' partials, folded in place into one running total in the order they finish: the
+        reducer holds that total and one partial at a time, whatever the number of shards."""
+        key_names = ("exp_id", "variant_id", *analysis_type.dimensions)
+        builder = CellSumsBuilder(metric_columns(analysis_type), analysis_type.n_replicates)
+        pending = list(partial_refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            part: CellSums = ray.get(done[0])
+            builder.add_block(part.keys, part.n_events, part.raw, part.reps)
+            del part
+        return builder.result(key_names)
+
     def commit_hour(self, warehouse: Warehouse, analysis_type: AnalysisType, hour: str,
                     partial_refs: list[Any], quarantine_refs: list[Any],
                     manifest: dict[str, Any], sketch_refs: list[Any] | None = None) -> dict[str, Any]:
         started = time.perf_counter()
-        partials: list[CellSums] = ray.get(partial_refs)
-        key_names = ("exp_id", "variant_id", *analysis_type.dimensions)
-        zero = CellSums.zero(key_names, metric_columns(analysis_type), analysis_type.n_replicates)
-        merged = functools.reduce(lambda a, b: a + b, partials, zero)
+        merged = self._merge_as_they_arrive(analysis_type, partial_refs)
         table = hour_table(merged, hour, analysis_type)
         quarantined = pa.concat_tables([q for q in ray.get(quarantine_refs) if q.num_rows] or
                                        [QUARANTINE.empty_table()])
@@ -403,30 +418,32 @@ def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: Jo
             covariates: Covariates | None = None) -> tuple[list[Any], list[Any], list[Any]]:
     """Submit the map, units and shard tasks; returns (map task returns, shard partial refs, shard totals refs).
     With quantile metrics each map task has one more return, its sketches (index ``n_shards + 2``)."""
-    salts = {e.exp_id: e.bootstrap_salt for e in plan.exps}
+    salts = ray.put({e.exp_id: e.bootstrap_salt for e in plan.exps})
     variants = ray.put({e.exp_id: [v.variant_id for v in e.variants] for e in plan.exps})
     keys = _assigned_keys(plan, options)
     assigned_keys = ray.put(keys) if keys is not None else None
     joinable = ray.put(plan.joinable) if plan.joinable is not None and options.population == "assignment" else None
     covs = ray.put(covariates) if covariates is not None else None  # shipped once per hour, shared by every task
     maps: list[Any] = [map_split.options(num_returns=n_shards + 2 + (1 if at.quantile_metrics else 0)).remote(
-        s, at, salts, variants, n_shards, hour, options, joinable, covs, assigned_keys) for s in plan.splits]
-    unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, salts, n_shards, covs)
+        s, at, salts, variants, n_shards, hour, options, joinable) for s in plan.splits]
+    unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, n_shards)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
     shard_fn: Any = shard_task.options(num_returns=2)
-    shards = [shard_fn.remote(at, *[m[s] for m in maps], units[s]) for s in range(n_shards)]
+    shards = [shard_fn.remote(at, salts, covs, assigned_keys, *[m[s] for m in maps], units[s])
+              for s in range(n_shards)]
     return maps, [p for p, _ in shards], [t for _, t in shards]
 
 
 def _manifest(plan: _Plan, at: AnalysisType, hour: str, run_id: str, stats: list[dict[str, Any]],
-              options: JobOptions, seconds: dict[str, float]) -> dict[str, Any]:
-    """The manifest row, less what the reducer adds (quarantine counts, cells, units, bytes, commit time)."""
+              options: JobOptions, seconds: dict[str, float], shard_unmatched: int = 0) -> dict[str, Any]:
+    """The manifest row, less what the reducer adds (quarantine counts, cells, units, bytes, commit time);
+    ``shard_unmatched`` counts the events of unassigned units the shards found (log mode)."""
     return {
         "analysis_type": at.name, "hour": hour, "run_id": run_id, "code_version": rayab.__version__,
         "n_replicates": at.n_replicates, "exp_ids": [e.exp_id for e in plan.exps],
         "bootstrap_salts": [e.bootstrap_salt for e in plan.exps], "input_files": [f.path for f in plan.files],
         "input_sizes": [f.size for f in plan.files], "rows_read": int(sum(s["rows"] for s in stats)),
-        "rows_unmatched": int(sum(s["unmatched"] for s in stats)), "population": options.population,
+        "rows_unmatched": int(sum(s["unmatched"] for s in stats)) + shard_unmatched, "population": options.population,
         "values_rounded": int(sum(s["rounded"] for s in stats)),
         "skipped_files": sorted({s.file_path for s, st in zip(plan.splits, stats, strict=True) if st["skipped"]}),
         "seconds": json.dumps(seconds),
@@ -459,9 +476,11 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
                                 f"{plan.listing.describe()} hold no row; pass --allow-empty if the hour really had "
                                 "no events")
     _wait_shards(shards, label, progress)
-    _check_totals(at, hour, stats, shard_totals)
+    shard_counts: list[dict[str, Any]] = ray.get(shard_totals)
+    _check_totals(at, hour, stats, shard_counts)
     seconds["shards"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
-    manifest = _manifest(plan, at, hour, run_id, stats, options, seconds)
+    manifest = _manifest(plan, at, hour, run_id, stats, options, seconds,
+                         sum(int(c["unmatched"]) for c in shard_counts))
     sketch_refs = [m[n_shards + 2] for m in maps] if at.quantile_metrics else None
     result = _commit(reducer, warehouse, at, hour, shards, [m[n_shards] for m in maps], manifest, sketch_refs)
     summary = HourSummary(at.name, hour, run_id, len(plan.files), result["rows_read"], result["rows_quarantined"],
@@ -469,10 +488,37 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
                           result["skipped_files"],
                           {**json.loads(result["seconds"]), "total": round(time.perf_counter() - clock, 3)},
                           result["rows_unmatched"], json.loads(result["quarantine_reasons"]),
-                          {f.path: f.reason for f in plan.listing.ignored}, result["values_rounded"])
+                          {f.path: f.reason for f in plan.listing.ignored}, result["values_rounded"],
+                          _work_summary(stats, shard_counts, result))
     if progress:
         progress(f"[{label}] committed: {summary.line()}")
     return summary
+
+
+def _work_summary(stats: Sequence[Mapping[str, Any]], shard_counts: Sequence[Mapping[str, Any]],
+                  result: Mapping[str, Any]) -> dict[str, Any]:
+    """Per node: map tasks, events read, unit rows shipped and CPU seconds, shard tasks, unit rows merged and CPU
+    seconds; and the hour's totals (what the scaling model of the README is computed from)."""
+    nodes: dict[str, dict[str, float]] = {}
+    zero = {"map_tasks": 0, "events": 0, "map_cpu_s": 0.0, "shard_tasks": 0, "shard_rows": 0, "shard_cpu_s": 0.0}
+    for st in stats:
+        work = st.get("work")
+        if work:
+            node = nodes.setdefault(work["node"], dict(zero))
+            node["map_tasks"] += 1
+            node["events"] += st["rows"]
+            node["map_cpu_s"] += work["cpu_s"]
+    for counts in shard_counts:
+        node = nodes.setdefault(counts["node"], dict(zero))
+        node["shard_tasks"] += 1
+        node["shard_rows"] += counts["rows_in"]
+        node["shard_cpu_s"] += counts["cpu_s"]
+    return {"nodes": nodes,
+            "unit_rows_shuffled": int(sum(st["work"]["unit_rows"] for st in stats if st.get("work"))),
+            "bytes_shuffled": int(sum(st["work"]["bytes"] for st in stats if st.get("work"))),
+            "unit_rows_merged": int(sum(c["rows_out"] for c in shard_counts)),
+            "partial_bytes": int(sum(c["partial_bytes"] for c in shard_counts)),
+            "commit_s": float(json.loads(result["seconds"]).get("commit", 0.0))}
 
 
 def _wait_stats(refs: list[Any], label: str, progress: ProgressFn | None) -> list[dict[str, Any]]:
@@ -495,7 +541,8 @@ def _wait_stats(refs: list[Any], label: str, progress: ProgressFn | None) -> lis
     return [ray.get(r) for r in refs] if refs else []
 
 
-def _check_totals(at: AnalysisType, hour: str, stats: list[dict[str, Any]], shard_totals: list[Any]) -> None:
+def _check_totals(at: AnalysisType, hour: str, stats: list[dict[str, Any]],
+                  shard_counts: list[dict[str, Any]]) -> None:
     """Refuse the hour if a sum could have wrapped int64: the events' totals bound the per-unit collapse of the map
     tasks, the unit rows' totals (CUPED columns included) every sum after it."""
     events: dict[str, int] = {}
@@ -503,8 +550,8 @@ def _check_totals(at: AnalysisType, hour: str, stats: list[dict[str, Any]], shar
         if st["abs"]:
             add_totals(events, at.metric_names, st["abs"])
     units: dict[str, int] = {}
-    for totals in ray.get(shard_totals):
-        add_totals(units, metric_columns(at), totals)
+    for counts in shard_counts:
+        add_totals(units, metric_columns(at), counts["abs"])
     check_hour_totals({n: max(events.get(n, 0), units.get(n, 0)) for n in {*events, *units}}, hour, at.name)
 
 

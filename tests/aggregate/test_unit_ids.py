@@ -1,0 +1,89 @@
+"""The map and shard steps of the hourly job without Ray: (cell, unit) rows collapsed on unit ids in every split,
+merged by unit in the shards and hashed once, against plain Python over the raw events.
+
+The reference groups events per (cell, unit) with a dict, hashes with :mod:`hashlib` and weighs with the numpy
+Poisson weights of :mod:`rayab.stats.poisson_weights`; the job's steps must give the same raw and replicate sums
+whatever the split of the events into files and of the units into shards, hash each (cell, unit) of the hour once
+(not once per split), and count the events of units missing from the assignment table exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from rayab.aggregate.partials import Partial
+from rayab.aggregate.shards import shard_partial_ids
+from rayab.aggregate.unit_rows import assignment_keys, event_unit_ids
+from rayab.model import AnalysisType, Metric
+from rayab.stats.poisson_weights import poisson_weights
+
+AT = AnalysisType("t", (Metric("clicks"), Metric("spend")), dimensions=("platform",), n_replicates=7)
+SALTS = {"e1": "salt-one", "e2": "salt-two"}
+
+
+def _events(n: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    units = [f"unit-{i}" if i % 3 else f"ü-{i}-{'x' * (i % 70)}" for i in rng.integers(0, 60, n)]  # multi-byte, long
+    return pa.table({"exp_id": rng.choice(["e1", "e2"], n).tolist(), "variant_id": rng.choice(["a", "b"], n).tolist(),
+                     "platform": rng.choice(["ios", "web"], n).tolist(), "unit_id": units,
+                     "clicks": rng.integers(0, 5, n), "spend": rng.integers(-3, 900, n)})
+
+
+def _reference(events: pa.Table) -> dict[tuple[str, ...], tuple[int, list[int], np.ndarray]]:
+    per_unit: dict[tuple[tuple[str, ...], str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in events.to_pylist():
+        key: tuple[str, ...] = (row["exp_id"], row["variant_id"], row["platform"])
+        acc = per_unit[(key, row["unit_id"])]
+        acc[0] += 1
+        acc[1] += row["clicks"]
+        acc[2] += row["spend"]
+    out: dict[tuple[str, ...], tuple[int, list[int], np.ndarray]] = {}
+    for (cell, unit), (n, clicks, spend) in per_unit.items():
+        digest = hashlib.md5(f"{SALTS[cell[0]]}:{unit}".encode()).digest()
+        k1 = np.array([int.from_bytes(digest[:4], "big")], np.uint32)
+        k2 = np.array([int.from_bytes(digest[4:8], "big")], np.uint32)
+        w = poisson_weights(k1, k2, AT.n_replicates)[0].astype(np.int64)
+        events_, raw, reps = out.get(cell, (0, [0, 0, 0], np.zeros((3, AT.n_replicates), np.int64)))
+        out[cell] = (events_ + n, [raw[0], raw[1] + clicks, raw[2] + spend],
+                     reps + np.outer([0, clicks, spend], w))
+    return out
+
+
+@pytest.mark.parametrize(("n_splits", "n_shards"), [(1, 1), (3, 2), (5, 4)])
+def test_splits_and_shards_give_the_reference_sums_and_hash_each_pair_once(n_splits: int, n_shards: int) -> None:
+    events = _events(900, seed=n_splits)
+    step = -(-events.num_rows // n_splits)
+    pieces = [event_unit_ids(events.slice(i * step, step), AT, n_shards) for i in range(n_splits)]
+    results = [shard_partial_ids([p[s] for p in pieces], AT, SALTS) for s in range(n_shards)]
+    total = Partial.zero(("exp_id", "variant_id", "platform"), ("units", "clicks", "spend"), AT.n_replicates)
+    for result in results:
+        total = total + result.partial
+    want = _reference(events)
+    assert set(total.keys) == set(want)
+    for i, cell in enumerate(total.keys):
+        n, raw, reps = want[cell]
+        assert total.n_events[i] == n and total.raw[i].tolist() == raw
+        assert np.array_equal(total.reps[i], reps)
+    distinct_pairs = len({(r["exp_id"], r["variant_id"], r["platform"], r["unit_id"]) for r in events.to_pylist()})
+    assert sum(r.rows_out for r in results) == distinct_pairs  # md5 once per (cell, unit) of the hour
+    if n_splits > 1:
+        assert sum(r.rows_in for r in results) > distinct_pairs  # the splits repeat pairs; the shards merge them
+
+
+def test_unassigned_events_are_counted_in_the_shards() -> None:
+    events = _events(400, seed=9)
+    assigned = pa.table({"exp_id": ["e1"] * 20 + ["e2"] * 5,
+                         "unit_id": [f"unit-{i}" for i in range(20)] + [f"unit-{i}" for i in range(5)]})
+    keys = assignment_keys(assigned, SALTS)
+    pieces = [event_unit_ids(events.slice(i * 150, 150), AT, 3) for i in range(3)]
+    unmatched = sum(shard_partial_ids([p[s] for p in pieces], AT, SALTS, assigned_keys=keys).unmatched
+                    for s in range(3))
+    known = {(e, u) for e, u in zip(assigned.column("exp_id").to_pylist(), assigned.column("unit_id").to_pylist(),
+                                    strict=True)}
+    want = sum((r["exp_id"], r["unit_id"]) not in known for r in events.to_pylist())
+    assert 0 < unmatched == want < events.num_rows
