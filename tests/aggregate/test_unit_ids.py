@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from rayab.aggregate.partials import Partial
+from rayab.aggregate.cell_sums import CellSums
 from rayab.aggregate.shards import shard_partial_ids
 from rayab.aggregate.unit_rows import assignment_keys, event_unit_ids
 from rayab.model import AnalysisType, Metric
@@ -60,15 +60,15 @@ def test_splits_and_shards_give_the_reference_sums_and_hash_each_pair_once(n_spl
     step = -(-events.num_rows // n_splits)
     pieces = [event_unit_ids(events.slice(i * step, step), AT, n_shards) for i in range(n_splits)]
     results = [shard_partial_ids([p[s] for p in pieces], AT, SALTS) for s in range(n_shards)]
-    total = Partial.zero(("exp_id", "variant_id", "platform"), ("units", "clicks", "spend"), AT.n_replicates)
+    total = CellSums.zero(("exp_id", "variant_id", "platform"), ("units", "clicks", "spend"), AT.n_replicates)
     for result in results:
         total = total + result.partial
     want = _reference(events)
     assert set(total.keys) == set(want)
     for i, cell in enumerate(total.keys):
         n, raw, reps = want[cell]
-        assert total.n_events[i] == n and total.raw[i].tolist() == raw
-        assert np.array_equal(total.reps[i], reps)
+        assert total.n_events[i] == n and [int(total.raw[m][i]) for m in total.metric_names] == raw
+        assert np.array_equal(np.stack([total.reps[m][i] for m in total.metric_names]), reps)
     distinct_pairs = len({(r["exp_id"], r["variant_id"], r["platform"], r["unit_id"]) for r in events.to_pylist()})
     assert sum(r.rows_out for r in results) == distinct_pairs  # md5 once per (cell, unit) of the hour
     if n_splits > 1:
