@@ -100,7 +100,7 @@ def main() -> None:
 
     def charts_cold() -> None:
         response = TestClient(create_app(page_wh)).get(url.replace("/bench?", "/bench/charts?"))
-        assert response.status_code == 200 and len(response.json()["lift"]["x"]) == args.hours, response.text[:500]
+        assert response.status_code == 200 and len(response.json()["rel_diff"]["x"]) == args.hours, response.text[:500]
 
     def charts_warm() -> None:
         assert warm_client.get(url.replace("/bench?", "/bench/charts?")).status_code == 200

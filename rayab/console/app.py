@@ -211,11 +211,11 @@ def _chart_data(console: Console, exp: Experiment, params: QueryParams) -> dict[
     """The charts of a view: the cumulative lift of the chart metric (unsliced) and units per day."""
     request, form = explore_request(console, exp, params)
     if not form["has_data"] and not params.get("start"):
-        return {"lift": views.chart_series([], form["chart"]), "units": views.units_per_day([], exp.planned_units),
+        return {"rel_diff": views.chart_series([], form["chart"]), "units": views.units_per_day([], exp.planned_units),
                 "level": request["confidence_level"]}
     series, _ = console.engine.timeseries({**request, "projection": [], "metrics": [form["chart"]]})
     health, _ = _health(console, exp, request)
-    return {"lift": views.chart_series(series, form["chart"]),
+    return {"rel_diff": views.chart_series(series, form["chart"]),
             "units": views.units_per_day(health, exp.planned_units), "level": request["confidence_level"]}
 
 
@@ -320,7 +320,7 @@ def create_app(warehouse: Warehouse, admin_token: str | None = None, *, engine: 
             at = console.engine.config().analysis_types_of(exp.exp_id)[0]
             window = console.window(exp, at)
             if window is None:
-                return {"units": "0", "lift": "-", "variant": "", "tone": "neutral", "health": "none",
+                return {"units": "0", "rel_diff": "-", "variant": "", "tone": "neutral", "health": "none",
                         "health_reason": "no committed hour yet"}
             req: QueryRequest = {"exp_id": exp.exp_id, "analysis_type": at.name, "start_hour": window[0],
                                  "end_hour": window[1], "metrics": [exp.primary_kpi]}

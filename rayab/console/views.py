@@ -122,7 +122,7 @@ def is_significant(result: MetricResult) -> bool:
     return bool(result.rel_ci_lower > 0 or result.rel_ci_upper < 0)
 
 
-def _lift_text(result: MetricResult) -> str:
+def _rel_diff_text(result: MetricResult) -> str:
     return f"{format_pct(result.rel_diff)} [{format_pct(result.rel_ci_lower)}, {format_pct(result.rel_ci_upper)}]"
 
 
@@ -196,11 +196,11 @@ def verdict(experiment: Experiment, overall: Sequence[MetricResult], health: Seq
     losers = [r for r in arms if is_significant(r) and r.rel_diff < 0]
     if winners:
         best = max(winners, key=lambda r: r.rel_diff)
-        return Verdict("loss" if harmed else "win", f"{best.variant_id} wins on {kpi} ({_lift_text(best)}){tail}")
+        return Verdict("loss" if harmed else "win", f"{best.variant_id} wins on {kpi} ({_rel_diff_text(best)}){tail}")
     if losers:
         worst = min(losers, key=lambda r: r.rel_diff)
-        return Verdict("loss", f"{worst.variant_id} loses on {kpi} ({_lift_text(worst)}){tail}")
-    shown = "; ".join(f"{r.variant_id} {_lift_text(r)}" for r in arms)
+        return Verdict("loss", f"{worst.variant_id} loses on {kpi} ({_rel_diff_text(worst)}){tail}")
+    shown = "; ".join(f"{r.variant_id} {_rel_diff_text(r)}" for r in arms)
     reached = f": {plan.text}" if plan is not None and plan.text else ""
     return Verdict("flat", f"no detectable effect yet on {kpi}{reached} ({shown}){tail}")
 
@@ -215,8 +215,8 @@ class ScoreRow:
     control: str
     estimate: str
     ci: str
-    lift: str
-    lift_ci: str
+    rel_diff: str  # shown as the lift
+    rel_ci: str
     pvalue: str
     pvalue_label: str
     units: int
@@ -296,11 +296,11 @@ class CupedRow:
     slice: str
     variant_id: str
     units: int
-    lift: str
-    lift_ci: str
+    rel_diff: str  # shown as the lift
+    rel_ci: str
     pvalue: str
-    raw_lift: str
-    raw_lift_ci: str
+    raw_rel_diff: str
+    raw_rel_ci: str
     raw_pvalue: str
     variance_reduction: str
     theta: str
@@ -319,7 +319,7 @@ def cuped_rows(results: Sequence[CupedMetricResult]) -> list[CupedRow]:
     >>> r = CupedMetricResult("e", "clicks", "b", (), 100, "a", 0.9, 0.1, 0.05, 0.15, 0.02, 0.01, 0.03, 0.001,
     ...                       0.1, -0.02, 0.22, 0.02, -0.004, 0.044, 0.11, 0.64, 0.95, 200, 0, "")
     >>> row = cuped_rows([r])[0]
-    >>> row.lift, row.lift_ci, row.raw_lift_ci, row.variance_reduction, row.tone
+    >>> row.rel_diff, row.rel_ci, row.raw_rel_ci, row.variance_reduction, row.tone
     ('+2.00%', '[+1.00%, +3.00%]', '[-0.40%, +4.40%]', '64.00%', 'good')
     """
     bounds = [abs(v) for r in results for v in (r.rel_ci_lower, r.rel_ci_upper, r.raw_rel_ci_lower,
@@ -356,9 +356,9 @@ def chart_series(series: Sequence[MetricResult], metric: str) -> dict[str, Any]:
     position = {h: i for i, h in enumerate(hours)}
     variants: dict[str, dict[str, list[float | None]]] = {}
     for r in rows:
-        entry = variants.setdefault(r.variant_id, {k: [None] * len(hours) for k in ("lift", "low", "high")})
+        entry = variants.setdefault(r.variant_id, {k: [None] * len(hours) for k in ("rel_diff", "low", "high")})
         i = position[r.end_hour]
-        entry["lift"][i], entry["low"][i], entry["high"][i] = (_finite(r.rel_diff), _finite(r.rel_ci_lower),
+        entry["rel_diff"][i], entry["low"][i], entry["high"][i] = (_finite(r.rel_diff), _finite(r.rel_ci_lower),
                                                                _finite(r.rel_ci_upper))
     return {"metric": metric, "x": [int(parse_hour(h).timestamp()) for h in hours], "hours": hours,
             "variants": [{"variant": v, **values} for v, values in variants.items()]}
@@ -445,7 +445,7 @@ def summary(experiment: Experiment, overall: Sequence[MetricResult], health: Seq
     best = max(arms, key=lambda r: abs(r.rel_diff) if math.isfinite(r.rel_diff) else -1.0, default=None)
     status = worst_status(health)
     reasons = "; ".join(f"{c.name}: {c.reason}" for c in health if c.status != "ok")
-    return {"units": str(units), "lift": _lift_text(best) if best else "-",
+    return {"units": str(units), "rel_diff": _rel_diff_text(best) if best else "-",
             "variant": best.variant_id if best else "",
             "tone": ("good" if best.rel_diff > 0 else "bad") if best and is_significant(best) else "neutral",
             "health": status, "health_reason": reasons or "every check passed"}

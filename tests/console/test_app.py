@@ -63,7 +63,7 @@ def test_catalogue_summary_equals_the_engine(client: TestClient, console_world: 
     engine = ResultsEngine(Warehouse.from_url(str(console_world)))
     results, _ = engine.results({"exp_id": "ranker_v2", "start_hour": START, "end_hour": END, "metrics": ["ctr"]})
     treatment = next(r for r in results if r.variant_id == "treatment")
-    assert summary["lift"] == (f"{format_pct(treatment.rel_diff)} [{format_pct(treatment.rel_ci_lower)}, "
+    assert summary["rel_diff"] == (f"{format_pct(treatment.rel_diff)} [{format_pct(treatment.rel_ci_lower)}, "
                                f"{format_pct(treatment.rel_ci_upper)}]")
     assert summary["units"] == str(sum(r.units for r in results))
     assert summary["tone"] == "good" and summary["health"] in ("ok", "warn")
@@ -81,8 +81,8 @@ def test_planted_lift_wins_and_aa_shows_no_effect(client: TestClient, capsys: py
     assert verdict == f"treatment wins on ctr ({lift})"
     row = _rows(page, "ctr")[("all", "treatment")]
     assert row["tone"] == "good"
-    assert row["lift"] == format_pct(t["rel_diff"])
-    assert row["lift_ci"] == f"[{format_pct(t['rel_ci_lower'])}, {format_pct(t['rel_ci_upper'])}]"
+    assert row["rel_diff"] == format_pct(t["rel_diff"])
+    assert row["rel_ci"] == f"[{format_pct(t['rel_ci_lower'])}, {format_pct(t['rel_ci_upper'])}]"
     assert row["estimate"] == format_number(t["estimate"])
     assert row["pvalue"] == format_number(t["pvalue"], 3)
     assert row["chance"] == format_pct(t["chance_to_beat_control"], signed=False)
@@ -108,8 +108,8 @@ def test_a_slice_shows_the_numbers_the_cli_prints(client: TestClient, capsys: py
     assert len(rows) == len(treated) > 1
     for r in treated:
         shown = rows[(",".join(f"{k}={v}" for k, v in r["slice"].items()), "treatment")]
-        assert shown["lift"] == format_pct(r["rel_diff"])
-        assert shown["lift_ci"] == f"[{format_pct(r['rel_ci_lower'])}, {format_pct(r['rel_ci_upper'])}]"
+        assert shown["rel_diff"] == format_pct(r["rel_diff"])
+        assert shown["rel_ci"] == f"[{format_pct(r['rel_ci_lower'])}, {format_pct(r['rel_ci_upper'])}]"
         assert shown["pvalue"] == format_number(r["adjusted_pvalue"], 3)
     assert "p (holm)" in page
 
@@ -120,7 +120,7 @@ def test_composed_metric_typed_on_the_spot(client: TestClient, console_world: Pa
     results, _ = engine.results({"exp_id": "ranker_v2", "start_hour": START, "end_hour": END, "metrics": ["ctr"]})
     ctr = next(r for r in results if r.variant_id == "treatment")
     # cpi is ctr under another name: the same numbers
-    assert _rows(page, "cpi")[("all", "treatment")]["lift"] == format_pct(ctr.rel_diff)
+    assert _rows(page, "cpi")[("all", "treatment")]["rel_diff"] == format_pct(ctr.rel_diff)
     bad = client.get("/experiments/ranker_v2", params={"compose": "cpi = clicks / nope"})
     assert bad.status_code == 400
     assert "composed.cpi == &#39;clicks / nope&#39;: refers to unknown metric &#39;nope&#39;" in bad.text
@@ -141,9 +141,9 @@ def test_chart_data_is_the_engine_time_series(client: TestClient, console_world:
     engine = ResultsEngine(Warehouse.from_url(str(console_world)))
     series, _ = engine.timeseries({"exp_id": "ranker_v2", "start_hour": START, "end_hour": END, "metrics": ["ctr"]})
     treated = [r for r in series if r.variant_id == "treatment"]
-    assert data["lift"]["hours"] == [r.end_hour for r in treated]
-    assert data["lift"]["variants"][0]["lift"] == [round(r.rel_diff * 100, 4) for r in treated]
-    assert data["lift"]["variants"][0]["low"] == [round(r.rel_ci_lower * 100, 4) for r in treated]
+    assert data["rel_diff"]["hours"] == [r.end_hour for r in treated]
+    assert data["rel_diff"]["variants"][0]["rel_diff"] == [round(r.rel_diff * 100, 4) for r in treated]
+    assert data["rel_diff"]["variants"][0]["low"] == [round(r.rel_ci_lower * 100, 4) for r in treated]
     assert sum(data["units"]["units"]) > 0
 
 

@@ -64,6 +64,8 @@ def console_url(console_world: Path, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        if proc.stdout:
+            proc.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +101,7 @@ def test_catalogue_lists_the_experiments(page: Any, console_url: str, shots: Pat
     page.wait_for_selector("body[data-catalogue-loaded='1']")
     ids = page.locator("#catalogue tr[data-exp]").evaluate_all("rows => rows.map(r => r.dataset.exp)")
     assert sorted(ids) == ["aa_check", "ranker_v2"]
-    lift = page.locator("tr[data-exp='ranker_v2'] td[data-field='lift'] span").inner_text()
+    lift = page.locator("tr[data-exp='ranker_v2'] td[data-field='rel_diff'] span").inner_text()
     assert lift.startswith("treatment +")
     page.screenshot(path=str(shots / "catalogue.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
@@ -143,8 +145,8 @@ def test_a_slice_changes_the_numbers_to_the_cli_s(page: Any, console_url: str, c
     for r in (r for r in expected if r["variant_id"] == "treatment"):
         slice_text = ",".join(f"{k}={v}" for k, v in r["slice"].items())
         row = page.locator(f"table[data-metric='ctr'] tr[data-slice='{slice_text}'][data-variant='treatment']")
-        assert row.locator("[data-field='lift']").inner_text() == format_pct(r["rel_diff"])
-        assert row.locator("[data-field='lift_ci']").inner_text() == (
+        assert row.locator("[data-field='rel_diff']").inner_text() == format_pct(r["rel_diff"])
+        assert row.locator("[data-field='rel_ci']").inner_text() == (
             f"[{format_pct(r['rel_ci_lower'])}, {format_pct(r['rel_ci_upper'])}]")
     page.click("#sql summary")
     page.wait_for_selector("#sql[data-loaded='1']")

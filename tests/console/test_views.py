@@ -63,7 +63,7 @@ def test_scorecard_orders_roles_and_colours_guardrail_harm() -> None:
                                                    ("revenue", "metric")]
     ctr, latency, revenue = (g.rows[0] for g in groups)
     assert (ctr.tone, latency.tone, revenue.tone) == ("bad", "bad", "neutral")  # latency up is its bad direction
-    assert ctr.lift == format_pct(-0.04) and ctr.pvalue == format_number(0.001, 3)
+    assert ctr.rel_diff == format_pct(-0.04) and ctr.pvalue == format_number(0.001, 3)
     assert ctr.control == format_number(1.0)
     # the widest bound sits 5% from the edge of the track, zero in the middle
     assert ctr.bar_left == 5.0 and math.isclose(ctr.bar_left + ctr.bar_width, 35.0) and ctr.zero == 50.0
@@ -87,5 +87,5 @@ def test_formatting_matches_the_cli() -> None:
 def test_summary_counts_units_and_picks_the_largest_lift() -> None:
     results = [_result("ctr", "c", 0, 0, 0), _result("ctr", "t", 0.021, 0.007, 0.035)]
     summary = views.summary(EXP, results, [_check("data_completeness", "warn", "1 hour missing")])
-    assert summary == {"units": "200", "lift": "+2.10% [+0.70%, +3.50%]", "variant": "t", "tone": "good",
+    assert summary == {"units": "200", "rel_diff": "+2.10% [+0.70%, +3.50%]", "variant": "t", "tone": "good",
                        "health": "warn", "health_reason": "data_completeness: 1 hour missing"}

@@ -19,14 +19,14 @@
         .then(function (r) { return r.json(); })
         .then(function (s) {
           var cell = function (f) { return row.querySelector('td[data-field="' + f + '"]'); };
-          if (s.error) { text(cell("units"), "-"); text(cell("lift"), s.error); text(cell("health"), "-"); return; }
+          if (s.error) { text(cell("units"), "-"); text(cell("rel_diff"), s.error); text(cell("health"), "-"); return; }
           text(cell("units"), s.units);
-          var lift = cell("lift");
-          lift.textContent = "";
+          var relDiff = cell("rel_diff");
+          relDiff.textContent = "";
           var span = document.createElement("span");
           span.className = "lift-" + s.tone;
-          span.textContent = (s.variant ? s.variant + " " : "") + s.lift;
-          lift.appendChild(span);
+          span.textContent = (s.variant ? s.variant + " " : "") + s.rel_diff;
+          relDiff.appendChild(span);
           var health = cell("health");
           health.textContent = "";
           var badge = document.createElement("span");
@@ -36,7 +36,7 @@
           health.appendChild(badge);
           row.setAttribute("data-loaded", "1");
         })
-        .catch(function () { text(row.querySelector('td[data-field="lift"]'), "could not load"); })
+        .catch(function () { text(row.querySelector('td[data-field="rel_diff"]'), "could not load"); })
         .then(worker);
     }
     var running = [];
@@ -48,26 +48,26 @@
 
   function width(el) { return Math.max(280, el.clientWidth || 600); }
 
-  function liftChart(el, data) {
-    var lift = data.lift;
-    if (!lift.x.length) { el.textContent = "No hour in the window yet."; return null; }
+  function relDiffChart(el, data) {
+    var relDiff = data.rel_diff;
+    if (!relDiff.x.length) { el.textContent = "No hour in the window yet."; return null; }
     var series = [{label: "end of hour (UTC)", value: function (u, v) {
       return v == null ? "-" : new Date(v * 1000).toISOString().slice(0, 13);
     }}];
-    var columns = [lift.x];
+    var columns = [relDiff.x];
     var bands = [];
-    lift.variants.forEach(function (v, i) {
+    relDiff.variants.forEach(function (v, i) {
       var c = COLOURS[i % COLOURS.length];
       var fmt = function (u, x) { return x == null ? "-" : (x > 0 ? "+" : "") + x.toFixed(2) + "%"; };
       var base = columns.length;
       series.push({label: v.variant + " lift", stroke: c, width: 2, value: fmt});
       series.push({label: "low", stroke: c, width: 1, dash: [4, 4], value: fmt});
       series.push({label: "high", stroke: c, width: 1, dash: [4, 4], value: fmt});
-      columns.push(v.lift, v.low, v.high);
+      columns.push(v.rel_diff, v.low, v.high);
       bands.push({series: [base + 2, base + 1], fill: c + "22"});
     });
     series.push({label: "no effect", stroke: "#1b1f24", width: 1, value: function () { return "0%"; }});
-    columns.push(lift.x.map(function () { return 0; }));
+    columns.push(relDiff.x.map(function () { return 0; }));
     return new uPlot({
       width: width(el), height: 260, series: series, bands: bands,
       scales: {x: {time: true}},
@@ -119,7 +119,7 @@
         var a = document.getElementById("lift-chart"), b = document.getElementById("units-chart");
         if (data.error) { a.textContent = data.error; b.textContent = ""; return; }
         a.textContent = ""; b.textContent = "";
-        var charts = [[a, liftChart(a, data)], [b, unitsChart(b, data)]];
+        var charts = [[a, relDiffChart(a, data)], [b, unitsChart(b, data)]];
         window.addEventListener("resize", function () {
           charts.forEach(function (p) { if (p[1]) p[1].setSize({width: width(p[0]), height: p[1].height}); });
         });
