@@ -36,7 +36,7 @@ with DAG(
     )
     backfill = BashOperator(
         task_id="backfill_late_hours",
-        bash_command=f"{SUBMIT}rayab backfill --from {LOOKBACK} --to {HOUR} {PATHS}",
+        bash_command=f"{SUBMIT}rayab backfill --start {LOOKBACK} --end {HOUR} {PATHS}",
         trigger_rule="all_done",
         env={"RAY_AUTH_MODE": "token"},
         append_env=True,

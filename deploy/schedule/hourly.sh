@@ -20,4 +20,4 @@ run() {
 }
 # exit code 5 (no input yet) is not a failure of the schedule: the backfill picks the hour up when its logs arrive
 run "${SUBMIT[@]}" rayab run-hour --hour "$HOUR" --logs "$LOGS" --warehouse "$WAREHOUSE" || [[ $? == 5 ]]
-run "${SUBMIT[@]}" rayab backfill --from "$FROM" --to "$HOUR" --logs "$LOGS" --warehouse "$WAREHOUSE"
+run "${SUBMIT[@]}" rayab backfill --start "$FROM" --end "$HOUR" --logs "$LOGS" --warehouse "$WAREHOUSE"
