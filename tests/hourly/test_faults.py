@@ -27,7 +27,9 @@ def _partition_files(world: World, hour: str) -> dict[str, str]:
     """sha256 of every data file of the hour's partitions, keyed by partition (file names change on re-runs)."""
     table = DeltaTable(world.warehouse.table_uri(world.analysis_type.table))
     out = {}
-    for path in table.file_uris([("hour", "=", hour)]):
+    for path in table.file_uris():
+        if f"/hour={hour}/" not in path:
+            continue
         partition = "/".join(p for p in path.split("/") if p.startswith(("exp_id=", "hour=")))
         out[partition] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return out
