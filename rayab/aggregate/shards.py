@@ -14,8 +14,8 @@ task per core.
 >>> valid = pa.table({"exp_id": ["e", "e", "e"], "variant_id": ["a", "a", "b"], "unit_id": ["u1", "u1", "u2"],
 ...                   "clicks": [1, 2, 5]})
 >>> partial = shard_partial(event_unit_rows(valid, at, {"e": "salt"}, n_shards=1), at)
->>> partial.keys, partial.n_events.tolist(), partial.raw.tolist()
-((('e', 'a'), ('e', 'b')), [2, 1], [[0, 3], [0, 5]])
+>>> partial.keys, partial.n_events.tolist(), partial.raw["clicks"].tolist()
+((('e', 'a'), ('e', 'b')), [2, 1], [3, 5])
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ divides it by 100. Statements end with ``;`` (they are scripts, not datasets to 
 >>> column_comments(at)["revenue"]
 'sum of revenue over the cell (integer at scale 10^2: divide by 100, e.g. cents)'
 >>> print(table_ddl(at, "trino", "s3://wh/agg_engagement", "analytics.agg_engagement").splitlines()[0])
-CALL delta.system.register_table(schema_name => 'analytics', table_name => 'agg_engagement', table_location => 's3://wh/agg_engagement')
+CALL delta.system.register_table(schema_name => 'analytics', table_name => 'agg_engagement', table_location => 's3://wh/agg_engagement');
 """
 
 from __future__ import annotations
