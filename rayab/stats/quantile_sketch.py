@@ -63,7 +63,6 @@ import numpy.typing as npt
 
 from rayab.errors import ValidationError
 from rayab.stats.arguments import check_count, check_positive
-from rayab.stats.replicate_sums import replicate_sums
 
 __all__ = ["QuantileSketches", "SketchLayout", "histogram_quantiles", "interpolated_values"]
 
@@ -285,6 +284,9 @@ class QuantileSketches:
                                   f"({len(k1)}, {len(k2)})")
         if len(cell) and not (cell.min() >= 0 and cell.max() < n_cells):
             raise ValidationError("cells", int(cell[(cell < 0) | (cell >= n_cells)][0]), f"must be in [0, {n_cells})")
+        # the compiled kernel loads on first use: reading sketches at query time needs no numba (the light core)
+        from rayab.stats.replicate_sums import replicate_sums
+
         width = 2 * layout.max_key + 1  # (cell, key) packed in one int64, so the unique is 1-d (fast)
         packed, group = np.unique(cell * width + (key + layout.max_key), return_inverse=True)
         raw, reps = replicate_sums(np.asarray(k1, np.uint32), np.asarray(k2, np.uint32), group.reshape(-1),
