@@ -46,14 +46,19 @@ def matches(rule: TargetingRule, attributes: Attributes) -> bool:
     return compile_rule(rule)(attributes)
 
 
-@lru_cache(maxsize=4096)
 def compile_rule(rule: TargetingRule) -> Predicate:
-    """A predicate equivalent to ``rule``; rules are frozen and hashable, so compiled predicates are cached.
+    """A predicate equivalent to ``rule``; compiled predicates are cached by the rule's ``repr``, not its equality:
+    ``eq: true`` and ``eq: 1`` are equal (and hash alike) in Python but are different rules.
 
     >>> from rayab.model.targeting import MATCH_ALL
     >>> compile_rule(MATCH_ALL)({})
     True
     """
+    return _compile_rule(repr(rule), rule)
+
+
+@lru_cache(maxsize=4096)
+def _compile_rule(key: str, rule: TargetingRule) -> Predicate:
     if isinstance(rule, Condition):
         return _compile_condition(rule)
     if isinstance(rule, Not):

@@ -145,3 +145,15 @@ def test_the_cases_cover_the_edges(vectors: dict[str, Any]) -> None:
     assert modes == {("rayab", 1), ("growthbook", 1), ("growthbook", 2)}
     layers = [e["layer"] for e in vectors["snapshots"]["base"]["experiments"]]
     assert layers.count("home") >= 3
+
+
+def test_rules_equal_in_python_but_of_other_types_compile_apart() -> None:
+    # True == 1 and hash(True) == hash(1): a cache keyed by equality would serve one rule's predicate for the other
+    from rayab.assignment.targeting import compile_rule
+    from rayab.model.targeting import Condition
+
+    as_number, as_bool = Condition("c", "eq", 1), Condition("c", "eq", True)
+    assert compile_rule(as_number)({"c": 1}) is True
+    assert compile_rule(as_bool)({"c": True}) is True
+    assert compile_rule(as_bool)({"c": 1}) == compile_rule(as_bool)({"c": 1})  # stable, whatever ran first
+    assert compile_rule(as_bool) is not compile_rule(as_number)
