@@ -178,14 +178,8 @@ def assignment_unit_rows(assignments: pa.Table, analysis_type: AnalysisType, sal
                          n_shards: int, covariates: Covariates | None = None) -> list[UnitRows]:
     """First assignments as unit rows carrying ``units = 1`` (no events). Dimensions the assignment rows lack take
     the value ``(none)``."""
-    n = assignments.num_rows
-    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
-    for name in (*_key_names(analysis_type), "unit_id"):
-        columns[name] = (assignments.column(name) if name in assignments.column_names
-                         else pa.array([NULL_DIMENSION] * n, pa.string()))
-    values = np.zeros((n, len(metric_columns(analysis_type))), np.int64)
-    values[:, 0] = 1
-    return _unit_rows(pa.table(columns), analysis_type, salts, values, np.zeros(n, np.int64), n_shards,
+    table, values = _assignment_cells(assignments, analysis_type)
+    return _unit_rows(table, analysis_type, salts, values, np.zeros(table.num_rows, np.int64), n_shards,
                       covariates, first_assignment=True)
 
 
@@ -352,6 +346,13 @@ def event_unit_ids(valid: pa.Table, analysis_type: AnalysisType, n_shards: int) 
 def assignment_unit_ids(assignments: pa.Table, analysis_type: AnalysisType, n_shards: int) -> list[UnitIdRows]:
     """First assignments as (cell, unit) rows carrying ``units = 1`` and no events, split by shard; dimensions the
     assignment rows lack take the value ``(none)``."""
+    table, values = _assignment_cells(assignments, analysis_type)
+    return _unit_id_rows(table, analysis_type, values, np.zeros(table.num_rows, np.int64), n_shards)
+
+
+def _assignment_cells(assignments: pa.Table, analysis_type: AnalysisType) -> tuple[pa.Table, npt.NDArray[np.int64]]:
+    """The key columns and unit id of first assignments (dimensions they lack take ``(none)``), with metric values
+    that count each row as one unit (``units = 1``, every other metric 0)."""
     n = assignments.num_rows
     columns: dict[str, pa.Array | pa.ChunkedArray] = {}
     for name in (*_key_names(analysis_type), "unit_id"):
@@ -359,7 +360,7 @@ def assignment_unit_ids(assignments: pa.Table, analysis_type: AnalysisType, n_sh
                          else pa.array([NULL_DIMENSION] * n, pa.string()))
     values = np.zeros((n, len(metric_columns(analysis_type))), np.int64)
     values[:, 0] = 1
-    return _unit_id_rows(pa.table(columns), analysis_type, values, np.zeros(n, np.int64), n_shards)
+    return pa.table(columns), values
 
 
 def merge_unit_ids(pieces: Sequence[UnitIdRows]) -> UnitIdRows:
