@@ -28,7 +28,7 @@ glob matches are read and the other files of the folder it names are listed as i
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -266,18 +266,23 @@ def log_splits(file: LogFile, storage_options: Mapping[str, str] | None = None,
             meta = pq.ParquetFile(handle).metadata
     except (pa.ArrowInvalid, OSError):
         return [LogSplit(file)]
+    return row_group_splits(file, meta, range(meta.num_row_groups), split_bytes) or [LogSplit(file)]
+
+
+def row_group_splits(file: LogFile, meta: pq.FileMetaData, groups: Iterable[int], split_bytes: int) -> list[LogSplit]:
+    """``groups`` of a Parquet file (in order) cut into consecutive splits of about ``split_bytes`` each."""
     splits: list[LogSplit] = []
-    group: list[int] = []
+    batch: list[int] = []
     size = 0
-    for i in range(meta.num_row_groups):
-        group.append(i)
-        size += meta.row_group(i).total_byte_size
+    for g in groups:
+        batch.append(g)
+        size += meta.row_group(g).total_byte_size
         if size >= split_bytes:
-            splits.append(LogSplit(file, tuple(group)))
-            group, size = [], 0
-    if group:
-        splits.append(LogSplit(file, tuple(group)))
-    return splits or [LogSplit(file)]
+            splits.append(LogSplit(file, tuple(batch)))
+            batch, size = [], 0
+    if batch:
+        splits.append(LogSplit(file, tuple(batch)))
+    return splits
 
 
 def write_log_file(root: str, hour: str, name: str, table: pa.Table,

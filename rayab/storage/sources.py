@@ -56,6 +56,7 @@ from rayab.storage.logs import (
     ignore_reason,
     log_splits,
     read_log_file,
+    row_group_splits,
     scan_log_files,
 )
 from rayab.storage.warehouse import filesystem_for
@@ -236,18 +237,7 @@ def _group_splits(file: LogFile, groups: list[int], storage_options: Mapping[str
         return [LogSplit(file, tuple(groups))]
     with filesystem_for(file.path, storage_options).open(file.path, "rb") as handle:
         meta = pq.ParquetFile(handle).metadata
-    splits: list[LogSplit] = []
-    batch: list[int] = []
-    size = 0
-    for g in groups:
-        batch.append(g)
-        size += meta.row_group(g).total_byte_size
-        if size >= limit:
-            splits.append(LogSplit(file, tuple(batch)))
-            batch, size = [], 0
-    if batch:
-        splits.append(LogSplit(file, tuple(batch)))
-    return splits
+    return row_group_splits(file, meta, groups, limit)
 
 
 def _plan_delta(source: EventSource, hour: str, storage_options: Mapping[str, str] | None,
