@@ -11,6 +11,8 @@ by a hash):
 * country (12 values, skewed) and platform (4) per unit, and 1% of events on another platform than the unit's
   usual one, so a unit can fall into two cells of one experiment;
 * ``impressions`` 1 + Poisson(2), ``clicks`` Binomial(impressions, 5%), ``revenue`` a float with two decimals;
+* with ``latency``, a ``latency_ms`` per event: ``120 exp(z_u + N(0, 0.6))`` with a per-unit effect
+  ``z_u ~ N(0, 0.5)``, times ``1 + Lomax(1.5)`` for 5% of events (clustered and heavy-tailed, as page loads are);
 * rows shuffled and cut into ``n_files`` Parquet files (pyarrow defaults: dictionary pages, 1M-row row groups);
 * the assignment table holds every unit of both experiments, 30% first assigned in the hour (they make the
   ``units`` metric) and the rest earlier that day.
@@ -48,8 +50,10 @@ def experiment_ids(n_experiments: int) -> list[str]:
     return [f"exp{i:04d}" for i in range(n_experiments)]
 
 
-def generate(n_events: int, n_units: int, seed: int = 1, n_experiments: int = 2) -> tuple[pa.Table, pa.Table]:
-    """``(events, assignments)`` of one hour; ``events`` has ``n_events`` rows (rounded down to even).
+def generate(n_events: int, n_units: int, seed: int = 1, n_experiments: int = 2,
+             latency: bool = False) -> tuple[pa.Table, pa.Table]:
+    """``(events, assignments)`` of one hour; ``events`` has ``n_events`` rows (rounded down to even), and a
+    ``latency_ms`` column with ``latency``.
 
     Experiments alternate between two layers (even and odd positions); every unit is in one experiment of each
     layer, drawn at random."""
@@ -72,6 +76,12 @@ def generate(n_events: int, n_units: int, seed: int = 1, n_experiments: int = 2)
             "country": pa.array(COUNTRIES).take(pa.array(country[unit])),
             "platform": pa.array(PLATFORMS).take(pa.array(event_platform)),
             "impressions": pa.array(impressions), "clicks": pa.array(clicks), "revenue": pa.array(revenue)}
+    if latency:  # its own stream, so every other column is the same with and without it
+        lat_rng = np.random.default_rng([seed, 7])
+        unit_effect = lat_rng.normal(0.0, 0.5, n_units)
+        slow = np.where(lat_rng.random(n_base) < 0.05, 1.0 + lat_rng.pareto(1.5, n_base), 1.0)
+        noise = lat_rng.normal(0.0, 0.6, n_base)
+        base["latency_ms"] = pa.array(np.round(120.0 * np.exp(unit_effect[unit] + noise) * slow, 1))
     seen = np.unique(unit)
     parts, firsts = [], []
     in_hour = rng.random(n_units) < 0.3

@@ -18,6 +18,12 @@ table gives medians and the median of the per-round ratios. ``uptime``'s load av
     .venv/bin/python scripts/bench_pipeline.py --data /tmp/rayab-bench              # 10M events, B = 100, 1000
     .venv/bin/python scripts/bench_pipeline.py --data /tmp/rayab-bench --quick      # 1M events, to try things
     .venv/bin/python scripts/bench_pipeline.py --data /tmp/rayab-bench --events 30000000 --units 2700000
+    .venv/bin/python scripts/bench_pipeline.py --data /tmp/rayab-bench --quick --latency
+
+With ``--latency`` the hour also has a ``latency_ms`` column and a fourth engine runs: rayab with the quantile
+metric ``latency`` (p50 / p90 / p99 of ``latency_ms``, :mod:`rayab.stats.quantile_sketch`) added to the analysis
+type. Its sums must be bit-identical to the others' too, and the table adds its time and its ratio to rayab without
+the metric in the same rounds (what the percentile sketches cost the job).
 
 >>> _median([3.0, 1.0, 2.0])
 2.0
@@ -84,8 +90,10 @@ def start_ray(num_cpus: int, attempts: int = 4) -> None:
 class Prepared:
     """One generated hour: its logs root, files, warehouse (with the assignment table) and first assignments."""
 
-    def __init__(self, root: Path, n_events: int, n_units: int, n_files: int, n_experiments: int = 2) -> None:
-        folder = root / f"indep_events{n_events}_units{n_units}_files{n_files}_exps{n_experiments}"
+    def __init__(self, root: Path, n_events: int, n_units: int, n_files: int, n_experiments: int = 2,
+                 latency: bool = False) -> None:
+        folder = root / (f"indep_events{n_events}_units{n_units}_files{n_files}_exps{n_experiments}"
+                         + ("_latency" if latency else ""))
         self.n_experiments = n_experiments
         self.logs = str(folder / "logs")
         self.warehouse = Warehouse.from_url(folder / "wh")
@@ -93,7 +101,7 @@ class Prepared:
         if not marker.exists():
             _log(f"generating {n_events:,} events from {n_units:,} units into {folder}")
             started = time.perf_counter()
-            events, assignments = generate(n_events, n_units, n_experiments=n_experiments)
+            events, assignments = generate(n_events, n_units, n_experiments=n_experiments, latency=latency)
             write_hour(Path(self.logs), events, n_files)
             replace_partitions(self.warehouse, ASSIGNMENT_TABLE, assignments, ["exp_id", "date"],
                                {"exp_id": experiment_ids(n_experiments)})
@@ -133,6 +141,21 @@ def outputs_agree(warehouse: Warehouse, reference: pa.Table) -> str:
     return ""
 
 
+def with_latency(config: Any) -> Any:
+    """``config`` with the quantile metric ``latency`` (p50 / p90 / p99 of ``latency_ms``) in its analysis type."""
+    from rayab.model import Config
+
+    data = config.to_dict()
+    data["analysis_types"][0]["metrics"].append(
+        {"name": "latency", "kind": "quantile", "column": "latency_ms", "quantiles": [0.5, 0.9, 0.99]})
+    return Config.from_dict(data)
+
+
+def sketch_rows(warehouse: Warehouse) -> int:
+    """Rows (cell x bucket) of the hour's committed percentile sketches."""
+    return int(read_rows(warehouse, "qsk_engagement", where={"hour": HOUR}).num_rows)
+
+
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = fn()
@@ -150,13 +173,28 @@ def bench_b(args: argparse.Namespace, data: Prepared, b: int, reducer: Any) -> d
     }
     if not args.no_duckdb and (args.duckdb_replicates is None or b in args.duckdb_replicates):
         engines["duckdb"] = lambda: run_duckdb(data.files, data.firsts, salts, METRICS, b, args.threads)
-    first = {name: fn() for name, fn in engines.items()}
+    if args.latency:
+        config_q = with_latency(config)
+        engines = {"rayab_q": lambda: run_rayab(config_q, data, args.shards, reducer), **engines}
+        first_q = engines["rayab_q"]()
+        n_sketch = sketch_rows(data.warehouse)
+        if not n_sketch:
+            raise SystemExit(f"rayab with the quantile metric committed no sketch rows at B={b}")
+        _log(f"B={b}: {n_sketch:,} sketch rows (cell x bucket) for {first_q['cells']} cells")
+    first = {name: fn() for name, fn in engines.items()}  # rayab (without the metric) runs after rayab_q
     for name in ("floor", "duckdb"):
         if name in first:
             reference = first[name].output if name == "floor" else first[name]
             mismatch = outputs_agree(data.warehouse, reference)
             if mismatch:
                 raise SystemExit(f"{name} output differs from rayab's at B={b}: {mismatch}")
+            if args.latency and name == "floor":  # the run with the quantile metric commits the same sums
+                engines["rayab_q"]()
+                mismatch = outputs_agree(data.warehouse, reference)
+                if mismatch:
+                    raise SystemExit(f"{name} output differs from rayab's with the quantile metric at B={b}: "
+                                     f"{mismatch}")
+                engines["rayab"]()
     _log(f"B={b}: outputs bit-identical ({', '.join(first)}); {first['rayab']['cells']} cells")
     rounds: list[dict[str, Any]] = []
     for i in range(args.repeat):
@@ -165,6 +203,8 @@ def bench_b(args: argparse.Namespace, data: Prepared, b: int, reducer: Any) -> d
             row[name], result = _timed(fn)
             if name == "rayab":
                 row["stages"] = result["seconds"]
+            if name == "rayab_q":
+                row["stages_q"] = result["seconds"]
             if name == "floor":
                 row["floor_parts"] = (result.collapse_s, result.kernel_s)
                 row["floor"] = result.seconds  # the floor is its two timed parts, not the glue around them
@@ -177,6 +217,10 @@ def bench_b(args: argparse.Namespace, data: Prepared, b: int, reducer: Any) -> d
     out["vs_floor"] = _median([r["rayab"] / r["floor"] for r in rounds])
     if "duckdb" in engines:
         out["vs_duckdb"] = _median([r["duckdb"] / r["rayab"] for r in rounds])
+    if "rayab_q" in engines:
+        out["q_cost"] = _median([r["rayab_q"] / r["rayab"] for r in rounds])
+        stages_q = [r["stages_q"] for r in rounds]
+        out["stages_q"] = {k: _median([s[k] for s in stages_q]) for k in stages_q[0] if k != "total"}
     out["collapse"] = _median([r["floor_parts"][0] for r in rounds])
     out["kernel"] = _median([r["floor_parts"][1] for r in rounds])
     stages = [r["stages"] for r in rounds]
@@ -193,6 +237,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         stages = " ".join(f"{k}={v:.2f}" for k, v in r["stages"].items())
         print(f"{r['B']:>5} {r['events']:>11,} {r['cells']:>6} {r['rayab']:>8.2f} {duck} {r['floor']:>8.2f} "
               f"{ratio} {r['vs_floor']:>10.2f}x  collapse={r['collapse']:.2f} kernel={r['kernel']:.2f}  {stages}")
+        if "q_cost" in r:
+            stages_q = " ".join(f"{k}={v:.2f}" for k, v in r["stages_q"].items())
+            print(f"{r['B']:>5} {'+ latency':>11} {'':>6} {r['rayab_q']:>8.2f} {'-':>9} {'-':>8} {'-':>12} "
+                  f"{r['q_cost']:>10.2f}x  (ratio: rayab with p50/p90/p99 of latency_ms / without)  {stages_q}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -207,11 +255,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="CPUs for Ray, threads for DuckDB and the kernel")
     parser.add_argument("--no-duckdb", action="store_true", help="only rayab and the floor")
+    parser.add_argument("--latency", action="store_true",
+                        help="add latency_ms to the hour and time rayab with a p50/p90/p99 metric of it too")
     parser.add_argument("--duckdb-replicates", type=int, nargs="+", default=None,
                         help="run the DuckDB job only at these B (default: every B; it grows linearly with B)")
     args = parser.parse_args(argv)
     n_events, n_units = (1_000_000, 90_000) if args.quick else (args.events, args.units)
-    data = Prepared(Path(args.data), n_events, n_units, args.files)
+    data = Prepared(Path(args.data), n_events, n_units, args.files, latency=args.latency)
 
     import ray
 

@@ -30,7 +30,6 @@ and re-running it gives the same bytes of data.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
@@ -276,7 +275,7 @@ def _sketch_rows(analysis_type: AnalysisType, hour: str, sketch_refs: list[Any] 
     if not analysis_type.quantile_metrics:
         return []
     parts: list[HourSketches] = ray.get(sketch_refs or [])
-    merged = functools.reduce(lambda a, b: a + b, parts, HourSketches.zero(analysis_type))
+    merged = HourSketches.total([HourSketches.zero(analysis_type), *parts])
     return [merged.to_table(hour, analysis_type)]
 
 

@@ -291,7 +291,9 @@ class QuantileSketches:
         packed, group = np.unique(cell * width + (key + layout.max_key), return_inverse=True)
         raw, reps = replicate_sums(np.asarray(k1, np.uint32), np.asarray(k2, np.uint32), group.reshape(-1),
                                    np.ones((len(cell), 1), np.int64), len(packed), b)
-        return cls.from_counts(layout, packed // width, packed % width - layout.max_key, raw[:, 0], reps[:, 0, :])
+        # already canonical: the unique's rows are distinct and sorted by (cell, key), and each holds >= 1 event
+        return cls(layout, packed // width, (packed % width - layout.max_key).astype(np.int32),
+                   np.ascontiguousarray(raw[:, 0], np.int64), np.ascontiguousarray(reps[:, 0, :], np.int64))
 
     @property
     def n_rows(self) -> int:
