@@ -42,7 +42,7 @@ from typing import Any, Literal
 from rayab.errors import SpecError
 from rayab.model.validation import check_choice, check_keys
 
-__all__ = ["FILE_FORMATS", "LAYOUTS", "SOURCE_KINDS", "EventSource"]
+__all__ = ["FILE_FORMATS", "LAYOUTS", "SOURCE_KINDS", "EventSource", "check_field"]
 
 SOURCE_KINDS = ("files", "delta", "sql")
 LAYOUTS = ("hourly", "template", "flat")
@@ -53,7 +53,12 @@ _FIELD = re.compile(r"[A-Za-z_$@][\w$@ -]{0,127}(\.[A-Za-z_$@][\w$@ -]{0,127}){0
 _PARAM = re.compile(r"\{(start|end)\}|\$(start|end)\b")
 
 
-def _check_field(path: str, value: Any) -> str:
+def check_field(path: str, value: Any) -> str:
+    """``value`` if it is a field name or a dotted path into nested objects, else a :class:`SpecError` at ``path``.
+
+    >>> check_field("columns.revenue", "properties.revenue")
+    'properties.revenue'
+    """
     if not isinstance(value, str) or not _FIELD.fullmatch(value):
         raise SpecError(path, value, "must be a field name or a dotted path such as properties.revenue")
     return value
@@ -98,17 +103,17 @@ class EventSource:
         elif self.query:
             raise SpecError("query", self.query, f"is only for a sql source, not {self.kind}")
         if self.timestamp_column:
-            _check_field("timestamp_column", self.timestamp_column)
+            check_field("timestamp_column", self.timestamp_column)
         if not isinstance(self.columns, Mapping):
             raise SpecError("columns", self.columns, "must map a needed column to a source field")
         for name, source in self.columns.items():
-            _check_field(f"columns.{name}", source)
+            check_field(f"columns.{name}", source)
         object.__setattr__(self, "columns", MappingProxyType(dict(self.columns)))
         if not isinstance(self.where, Mapping):
             raise SpecError("where", self.where, "must map a source field to the values kept")
         where: dict[str, tuple[Any, ...]] = {}
         for name, values in self.where.items():
-            _check_field(f"where.{name}", name)
+            check_field(f"where.{name}", name)
             kept = tuple(values) if isinstance(values, list | tuple) else (values,)
             if not kept or not all(isinstance(v, str | int | float | bool) for v in kept):
                 raise SpecError(f"where.{name}", values, "must be a value or a list of values (text or numbers)")

@@ -62,7 +62,7 @@ from rayab.storage.logs import (
 from rayab.storage.warehouse import filesystem_for
 
 __all__ = ["TIME_COLUMN", "HourInput", "PartRead", "SourcePart", "default_source", "event_times", "exact_text",
-           "plan_hour", "read_part"]
+           "plan_hour", "read_part", "source_field", "where_keeps", "where_rows"]
 
 # The event-time column that the assignment join compares with ``assigned_at`` (also rayab.aggregate.validate's).
 TIME_COLUMN = "event_time"
@@ -357,8 +357,13 @@ def _run_query(part: SourcePart) -> pa.Table:
     return table if isinstance(table, pa.Table) else pa.table(table)
 
 
-def _field(table: pa.Table, name: str) -> pa.ChunkedArray | None:
-    """A source field: a column, or a dotted path into struct columns or JSON-object text."""
+def source_field(table: pa.Table, name: str) -> pa.ChunkedArray | None:
+    """A source field: a column, or a dotted path into struct columns or JSON-object text (``None``: absent).
+
+    >>> t = pa.table({"properties": ['{"variation_id": 1}', '{"other": 2}']})
+    >>> source_field(t, "properties.variation_id").to_pylist(), source_field(t, "context.page")
+    ([1, None], None)
+    """
     if name in table.column_names:
         return table.column(name)
     parts = name.split(".")
@@ -456,7 +461,7 @@ def _in_hour(table: pa.Table, source: EventSource, hour: str) -> tuple[pa.Table,
     mapped), rows whose time is unreadable flagged when this hour owns them; and how many rows lie outside."""
     if not source.timestamp_column:
         return table, 0
-    column = _field(table, source.timestamp_column)
+    column = source_field(table, source.timestamp_column)
     if column is None:
         return table, 0  # validation reports the missing column (event_time) or the rows are read as they are
     times, bad = event_times(column, source.timestamp_unit)
@@ -487,16 +492,34 @@ def _in_hour(table: pa.Table, source: EventSource, hour: str) -> tuple[pa.Table,
 
 def _where(table: pa.Table, source: EventSource) -> tuple[pa.Table, int]:
     """Rows whose ``where`` fields hold one of the listed values; and how many others there were."""
-    if not source.where or table.num_rows == 0:
-        return table, 0
+    return where_rows(table, source.where)
+
+
+def where_keeps(table: pa.Table, where: Mapping[str, Sequence[Any]], option: str = "source.where") -> np.ndarray:
+    """Which rows hold, in every ``where`` field, one of its listed values (compared as text: ``1`` matches
+    ``"1"``); a field that is not in the input raises :class:`ValidationError` named ``{option}.{field}``."""
     keep = np.ones(table.num_rows, bool)
-    for name, values in source.where.items():
-        column = _field(table, name)
+    for name, values in where.items():
+        column = source_field(table, name)
         if column is None:
-            raise ValidationError(f"source.where.{name}", name, "is not a field of the input")
+            raise ValidationError(f"{option}.{name}", name, "is not a field of the input")
         as_text = pc.cast(column, pa.string(), safe=False)
         keep &= np.asarray(pc.fill_null(pc.is_in(as_text, pa.array([str(v) for v in values], pa.string())),
                                         False), bool)
+    return keep
+
+
+def where_rows(table: pa.Table, where: Mapping[str, Sequence[Any]]) -> tuple[pa.Table, int]:
+    """The rows :func:`where_keeps` keeps, and how many others there were.
+
+    >>> t = pa.table({"event": ["Experiment Viewed", "Order Completed"], "n": [1, 2]})
+    >>> kept, left_out = where_rows(t, {"event": ["Experiment Viewed"]})
+    >>> kept.column("n").to_pylist(), left_out
+    ([1], 1)
+    """
+    if not where or table.num_rows == 0:
+        return table, 0
+    keep = where_keeps(table, where)
     if bool(keep.all()):
         return table, 0
     return table.filter(pa.array(keep)), int(np.count_nonzero(~keep))
@@ -509,7 +532,7 @@ def _mapped(table: pa.Table, source: EventSource, columns: Sequence[str], unit: 
         if name == TIME_COLUMN and TIME_COLUMN not in source.columns and TIME_COLUMN in table.column_names:
             out[name] = table.column(TIME_COLUMN)
             continue
-        column = _field(table, source.field_of(name))
+        column = source_field(table, source.field_of(name))
         if column is None:
             continue
         out[name] = exact_text(column) if name == unit else column
