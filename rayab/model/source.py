@@ -11,7 +11,10 @@ Three kinds:
   otherwise.
 - ``delta``: a Delta table at ``path``, filtered to the hour by ``timestamp_column`` (file statistics skip the rest).
 - ``sql``: a DuckDB ``query`` whose ``{start}`` and ``{end}`` (or ``$start`` / ``$end``) are bound as the hour's
-  bounds (UTC ``TIMESTAMP`` values, never formatted into the text).
+  bounds (UTC ``TIMESTAMP`` values, never formatted into the text). Its result is read by ``splits`` map tasks
+  (default 4): each runs the query with a filter on a hash of the unit id pushed around it, so every row is read by
+  exactly one task. The query must therefore give the same rows each time it runs (no ``random()``, no ``LIMIT``
+  without ``ORDER BY``), as a backfill already assumes; ``splits: 1`` runs it once.
 
 ``columns`` maps a needed column to a field of the source: a plain name, or a dotted path into nested objects
 (``properties.revenue`` of a Segment ``track`` event). ``where`` keeps only rows whose field equals one of the listed
@@ -42,12 +45,14 @@ from typing import Any, Literal
 from rayab.errors import SpecError
 from rayab.model.validation import check_choice, check_keys
 
-__all__ = ["FILE_FORMATS", "LAYOUTS", "SOURCE_KINDS", "EventSource", "check_field"]
+__all__ = ["FILE_FORMATS", "LAYOUTS", "SOURCE_KINDS", "SQL_SPLITS", "EventSource", "check_field"]
 
 SOURCE_KINDS = ("files", "delta", "sql")
 LAYOUTS = ("hourly", "template", "flat")
 FILE_FORMATS = ("", "parquet", "jsonl", "csv")
 TIME_UNITS = ("s", "ms", "us", "ns")
+SQL_SPLITS = 4
+_MAX_SPLITS = 256
 SourceKind = Literal["files", "delta", "sql"]
 _FIELD = re.compile(r"[A-Za-z_$@][\w$@ -]{0,127}(\.[A-Za-z_$@][\w$@ -]{0,127}){0,7}")
 _PARAM = re.compile(r"\{(start|end)\}|\$(start|end)\b")
@@ -77,6 +82,7 @@ class EventSource:
     timestamp_unit: str = "s"
     columns: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     where: Mapping[str, tuple[Any, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    splits: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", check_choice("kind", self.kind, SOURCE_KINDS))
@@ -102,6 +108,10 @@ class EventSource:
                 raise SpecError("query", self.query, "must use {start} and {end} (or $start and $end)")
         elif self.query:
             raise SpecError("query", self.query, f"is only for a sql source, not {self.kind}")
+        if isinstance(self.splits, bool) or not isinstance(self.splits, int) or not 0 <= self.splits <= _MAX_SPLITS:
+            raise SpecError("splits", self.splits, f"must be an integer from 1 to {_MAX_SPLITS} (0: the default)")
+        if self.splits and self.kind != "sql":
+            raise SpecError("splits", self.splits, f"is only for a sql source, not {self.kind}")
         if self.timestamp_column:
             check_field("timestamp_column", self.timestamp_column)
         if not isinstance(self.columns, Mapping):
@@ -124,6 +134,11 @@ class EventSource:
         """The source field that gives ``column`` (itself when not mapped)."""
         return self.columns.get(column, column)
 
+    @property
+    def query_splits(self) -> int:
+        """How many map tasks read a query's result (``splits``, else :data:`SQL_SPLITS`)."""
+        return self.splits or SQL_SPLITS
+
     def sql_text(self) -> str:
         """The query with ``{start}`` / ``{end}`` as DuckDB's named parameters ``$start`` / ``$end``.
 
@@ -140,7 +155,7 @@ class EventSource:
     def from_dict(cls, data: Any, path: str = "source") -> EventSource:
         """Build from a mapping; errors name the field under ``path``."""
         data = check_keys(path, data, {"kind", "path", "layout", "format", "query", "timestamp_column",
-                                       "timestamp_unit", "columns", "where"}, set())
+                                       "timestamp_unit", "columns", "where", "splits"}, set())
         try:
             return cls(**{k: v for k, v in data.items() if v is not None})
         except SpecError as err:
@@ -160,4 +175,6 @@ class EventSource:
             out["columns"] = dict(self.columns)
         if self.where:
             out["where"] = {k: list(v) for k, v in self.where.items()}
+        if self.splits:
+            out["splits"] = self.splits
         return out

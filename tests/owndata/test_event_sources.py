@@ -28,7 +28,7 @@ from rayab.model.source import EventSource
 from rayab.simulate import demo_config
 from rayab.storage.logs import hour_folder
 from rayab.storage.schemas import MANIFEST_TABLE, QUARANTINE_TABLE
-from rayab.storage.sources import event_times, exact_text, plan_hour
+from rayab.storage.sources import event_times, exact_text, plan_hour, read_part
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 
@@ -251,6 +251,17 @@ def test_duckdb_query_over_parquet_with_bound_hour(tmp_path: Path) -> None:
     query = ("SELECT unit_id AS uid, exp_id, variant_id, country, platform, impressions, clicks, revenue "
              f"FROM read_parquet('{glob}') WHERE ts >= {{start}} AND ts < {{end}}")
     source = {"kind": "sql", "query": query, "columns": {"unit_id": "uid"}}
+    # the result is read by 4 map tasks, each its share of units: together exactly the query's rows, once each
+    columns = ["unit_id", "exp_id", "variant_id", "revenue"]
+    parts = plan_hour(EventSource.from_dict(source), HOUR).parts
+    shares = [read_part(p, columns, "unit_id").table for p in parts]
+    (whole,) = [read_part(p, columns, "unit_id").table
+                for p in plan_hour(EventSource.from_dict({**source, "splits": 1}), HOUR).parts]
+    assert len(parts) == 4 and all(0 < t.num_rows < whole.num_rows for t in shares)
+    assert whole.num_rows == len(_in_hour(rows))
+    assert sorted(map(str, pa.concat_tables(shares).to_pylist())) == sorted(map(str, whole.to_pylist()))
+    units = [set(t.column("unit_id").to_pylist()) for t in shares]
+    assert sum(map(len, units)) == len(set().union(*units))  # each unit in one share only
     warehouse = _run_source(tmp_path, "sql", source)
     _check_same(tmp_path, rows, warehouse)
     described = json.loads(_manifest(warehouse)["input_source"])
@@ -269,6 +280,13 @@ def test_duckdb_query_over_parquet_with_bound_hour(tmp_path: Path) -> None:
 def test_a_query_cannot_have_values_formatted_in() -> None:
     with pytest.raises(SpecError, match=r"source.query == .*must use \{start\} and \{end\}"):
         EventSource.from_dict({"kind": "sql", "query": "SELECT * FROM t WHERE ts >= '2026-11-23 05:00'"})
+    query = "SELECT * FROM t WHERE ts >= {start} AND ts < {end}"
+    assert EventSource.from_dict({"kind": "sql", "query": query}).query_splits == 4
+    assert EventSource.from_dict({"kind": "sql", "query": query, "splits": 2}).to_dict()["splits"] == 2
+    with pytest.raises(SpecError, match=r"source.splits == 300: must be an integer from 1 to 256"):
+        EventSource.from_dict({"kind": "sql", "query": query, "splits": 300})
+    with pytest.raises(SpecError, match=r"source.splits == 2: is only for a sql source, not delta"):
+        EventSource.from_dict({"kind": "delta", "path": "t", "timestamp_column": "ts", "splits": 2})
 
 
 def test_ids_and_times_of_any_type() -> None:
