@@ -13,7 +13,15 @@ Rules of the conversions:
 - times: Arrow timestamps and dates, or ISO 8601 text (``2026-11-24T10:00:00Z``, ``+02:00`` offsets,
   ``2026-11-24 10:00:00``); a time without a zone is UTC; numbers are not times (their unit would be a guess);
 - every other column (``country``, ``household_id``) is kept as text, as the assignment-time dimensions the
-  simulator writes; names must be plain identifiers (others are listed, not kept).
+  simulator writes; names must be plain identifiers holding scalars (others, such as a nested ``properties``
+  object, are listed, not kept); ``keep`` names the kept columns instead (``()``: none).
+
+The three columns are fields as an event source maps them (:func:`rayab.storage.sources.source_field`): a name, or a
+dotted path into a nested object (``properties.variation_id`` of a Segment ``Experiment Viewed`` event, whether
+the object is an Arrow struct or JSON text). The unit may list fields, ``userId,anonymousId``: each row takes the
+first that is not null or empty. ``where`` keeps the rows whose fields hold one of the listed values
+(``event: Experiment Viewed``, ``properties.experiment_id: checkout_v2``); the others are counted
+(``rows_filtered``), not quarantined.
 
 >>> from rayab.simulate import demo_config
 >>> exp = demo_config("2026-11-23T00:00:00Z").experiment("aa_check")
@@ -62,6 +70,8 @@ class AssignmentColumns:
     variant: str = "variant_id"
     time: str = "assigned_at"
     variant_map: Mapping[str, str] = field(default_factory=dict)
+    where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    keep: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class LoadedAssignments:
     units_with_several_variants: int
     extra_columns: tuple[str, ...]
     skipped_columns: tuple[str, ...]
+    rows_filtered: int = 0
 
     def reasons(self) -> dict[str, int]:
         """Quarantined rows per reason, most frequent first."""
@@ -150,25 +161,48 @@ def parse_times(column: pa.ChunkedArray) -> tuple[pa.Array, list[str | None]]:
     return times, why_not
 
 
-def quarantine_rows(table: pa.Table, reasons: Reasons, exp_id: str, kind: str, source: str) -> pa.Table:
-    """The rows with a reason as :data:`LOAD_QUARANTINE` rows (the original row as JSON)."""
+def quarantine_rows(table: pa.Table, reasons: Reasons, exp_id: str, kind: str, source: str,
+                    index: npt.NDArray[np.int64] | None = None) -> pa.Table:
+    """The rows with a reason as :data:`LOAD_QUARANTINE` rows (the original row as JSON); ``index`` gives the row
+    of ``table`` that each row of ``reasons`` is (when some rows were left out before validation)."""
     bad = np.flatnonzero(reasons.bad)
-    rows = table.take(pa.array(bad, pa.int64())).to_pylist() if len(bad) else []
+    at = bad if index is None else index[bad]
+    rows = table.take(pa.array(at, pa.int64())).to_pylist() if len(at) else []
     texts = np.array(reasons.texts, dtype=object)
     return pa.table({
         "exp_id": pa.array([exp_id] * len(bad), pa.string()), "kind": pa.array([kind] * len(bad), pa.string()),
-        "source": pa.array([source] * len(bad), pa.string()), "row_index": pa.array(bad, pa.int64()),
+        "source": pa.array([source] * len(bad), pa.string()), "row_index": pa.array(at, pa.int64()),
         "reason": pa.array(texts[reasons.codes[bad]].tolist(), pa.string()),
         "row": pa.array([json.dumps(r, default=str, sort_keys=True) for r in rows], pa.string()),
     }, schema=LOAD_QUARANTINE)
 
 
-def _required(table: pa.Table, columns: AssignmentColumns, source: str) -> None:
-    for option, name in (("unit-column", columns.unit), ("variant-column", columns.variant),
-                         ("time-column", columns.time)):
-        if name not in table.column_names:
-            raise ValidationError(f"--{option}", name, f"is not a column of {source} (columns: "
-                                  f"{', '.join(table.column_names[:20])})")
+def _field_column(table: pa.Table, option: str, name: str, source: str) -> pa.ChunkedArray:
+    from rayab.storage.sources import source_field
+
+    column = source_field(table, name)
+    if column is None or ("." in name and name not in table.column_names and len(column) > 0
+                          and column.null_count == len(column)):  # a path into JSON text that no row holds
+        raise ValidationError(f"--{option}", name, f"is not a field of {source} (columns: "
+                              f"{', '.join(table.column_names[:20])}; nested fields as properties.name)")
+    return column
+
+
+def _unit_text(table: pa.Table, spec: str, source: str) -> tuple[pa.ChunkedArray, npt.NDArray[np.bool_]]:
+    """The unit as exact text, from the first field of ``spec`` (``userId,anonymousId``) not null or empty."""
+    names = [n.strip() for n in spec.split(",") if n.strip()] or [spec]
+    pairs = [scalar_text(_field_column(table, "unit-column", n, source)) for n in names]
+    if len(pairs) == 1:
+        return pairs[0]
+    chosen = np.full(table.num_rows, len(pairs) - 1, np.int64)
+    for i in range(len(pairs) - 2, -1, -1):
+        text, inexact = pairs[i]
+        present = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(text), 0), False), bool) | inexact
+        chosen[present] = i
+    texts = np.array([t.to_pylist() for t, _ in pairs], dtype=object)
+    flags = np.array([f for _, f in pairs], bool)
+    rows = np.arange(table.num_rows)
+    return pa.chunked_array([pa.array(texts[chosen, rows].tolist(), pa.string())]), flags[chosen, rows]
 
 
 def _flag_texts(reasons: Reasons, mask: npt.NDArray[np.bool_], texts: Sequence[str | None], prefix: str) -> None:
@@ -186,10 +220,20 @@ def first_assignments_from(table: pa.Table, experiment: Experiment, source: str,
                            columns: AssignmentColumns | None = None) -> LoadedAssignments:
     """Validate ``table`` against ``experiment`` and keep the earliest row per unit (ties: the smaller variant id).
     """
+    from rayab.storage.sources import where_keeps
+
     columns = columns or AssignmentColumns()
-    _required(table, columns, source)
+    original = table
+    index: npt.NDArray[np.int64] | None = None
+    if columns.where:
+        keep = where_keeps(table, columns.where, "--where")
+        if not keep.all():
+            index = np.flatnonzero(keep).astype(np.int64)
+            table = table.filter(pa.array(keep))
+    units, inexact = _unit_text(table, columns.unit, source)
+    variant_column = _field_column(table, "variant-column", columns.variant, source)
+    time_column = _field_column(table, "time-column", columns.time, source)
     reasons = Reasons(table.num_rows)
-    units, inexact = scalar_text(table.column(columns.unit))
     reasons.flag(inexact, f"{columns.unit} is a float that is not an exact integer: write ids as text or integers")
     empty = np.asarray(pc.fill_null(pc.equal(pc.utf8_length(units), 0), True), bool)
     reasons.flag(empty, f"{columns.unit} is null or empty")
@@ -197,7 +241,7 @@ def first_assignments_from(table: pa.Table, experiment: Experiment, source: str,
         exp_text, _ = scalar_text(table.column("exp_id"))
         other = np.asarray(pc.fill_null(pc.not_equal(exp_text, experiment.exp_id), True), bool)
         reasons.flag(other, f"exp_id is not {experiment.exp_id} (the experiment loaded)")
-    variants, _ = scalar_text(table.column(columns.variant))
+    variants, _ = scalar_text(variant_column)
     if columns.variant_map:
         variants = pa.chunked_array([pa.array([columns.variant_map.get(v, v) if v is not None else None
                                                for v in variants.to_pylist()], pa.string())])
@@ -208,7 +252,7 @@ def first_assignments_from(table: pa.Table, experiment: Experiment, source: str,
     unknown = [None if v is None or v in known else f"{v[:64]!r}: unknown variant of {experiment.exp_id} "
                f"(known: {', '.join(known)})" for v in variant_values]
     _flag_texts(reasons, np.ones(table.num_rows, bool), unknown, f"{columns.variant} == ")
-    times, why = parse_times(table.column(columns.time))
+    times, why = parse_times(time_column)
     _flag_texts(reasons, np.ones(table.num_rows, bool), why, f"{columns.time} ")
     stamps = np.asarray(pc.fill_null(pc.cast(times, pa.int64()), 0), np.int64)
     start = int(experiment.start_time.timestamp() * 1_000_000)
@@ -219,20 +263,42 @@ def first_assignments_from(table: pa.Table, experiment: Experiment, source: str,
         end = int(experiment.end_time.timestamp() * 1_000_000)
         reasons.flag(present & (stamps >= end),
                      f"{columns.time} is at or after the experiment's end_time {experiment.end_time.isoformat()}")
-    kept, skipped = _extra_columns(table, columns)
+    kept, skipped = _extra_columns(table, columns, source)
     good = pa.array(~reasons.bad)
     rows = pa.table({"exp_id": pa.array([experiment.exp_id] * table.num_rows, pa.string()),
                      "unit_id": units, "variant_id": variants, "assigned_at": times,
                      **{name: scalar_text(table.column(name))[0] for name in kept}}).filter(good)
     first, duplicates, mixed = _earliest(rows)
-    quarantined = quarantine_rows(table, reasons, experiment.exp_id, "assignments", source)
-    return LoadedAssignments(first, quarantined, table.num_rows, duplicates, mixed, kept, skipped)
+    quarantined = quarantine_rows(original, reasons, experiment.exp_id, "assignments", source, index)
+    return LoadedAssignments(first, quarantined, original.num_rows, duplicates, mixed, kept, skipped,
+                             original.num_rows - table.num_rows)
 
 
-def _extra_columns(table: pa.Table, columns: AssignmentColumns) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    used = {columns.unit, columns.variant, columns.time, "exp_id"}
+def _nested(column: pa.ChunkedArray) -> bool:
+    """Whether a column holds objects or lists (an Arrow nested type, or JSON text of one)."""
+    kind = _plain(column).type
+    if pa.types.is_nested(kind):
+        return True
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return False
+    starts = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(_plain(column)), 0, 1)
+    return bool(pc.any(pc.is_in(starts, pa.array(["{", "["]))).as_py())
+
+
+def _extra_columns(table: pa.Table, columns: AssignmentColumns,
+                   source: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    fields = [*columns.unit.split(","), columns.variant, columns.time, *columns.where]
+    used = {"exp_id", *(f.strip() for f in fields), *(f.strip().split(".")[0] for f in fields)}
     extras = [c for c in table.column_names if c not in used]
-    kept = tuple(c for c in extras if _IDENTIFIER.match(c) and c not in set(ASSIGNMENT.names))
+    if columns.keep is not None:
+        for name in columns.keep:
+            if name not in table.column_names or name in used or not _IDENTIFIER.match(name) \
+                    or name in set(ASSIGNMENT.names):
+                raise ValidationError("--keep-columns", name, f"is not a column of {source} left to keep (columns: "
+                                      f"{', '.join(extras[:20]) or 'none'})")
+        return tuple(columns.keep), tuple(c for c in extras if c not in columns.keep)
+    kept = tuple(c for c in extras if _IDENTIFIER.match(c) and c not in set(ASSIGNMENT.names)
+                 and not _nested(table.column(c)))
     return kept, tuple(c for c in extras if c not in kept)
 
 

@@ -24,7 +24,7 @@ from rayab.storage.commits import hour_mismatches, latest_manifest_rows
 from rayab.storage.logs import LogFile
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["HourPlan", "completed_hours", "latest_manifests", "plan_reruns"]
+__all__ = ["HourPlan", "completed_hours", "input_change", "latest_manifests", "plan_reruns"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,14 @@ def completed_hours(warehouse: Warehouse, analysis_type: str) -> list[str]:
     return sorted(latest_manifests(warehouse, analysis_type))
 
 
-def _change(manifest: dict[str, Any], files: Sequence[LogFile]) -> str:
+def input_change(manifest: dict[str, Any], files: Sequence[LogFile]) -> str:
+    """How an hour's inputs now differ from those its manifest names (``""``: they do not): new files, files
+    gone, files of another size (a Delta table's data files; a SQL query's text and parameters as its digest).
+
+    >>> m = {"input_files": ["a.parquet", "b.parquet"], "input_sizes": [10, 20]}
+    >>> input_change(m, [LogFile("a.parquet", 10), LogFile("b.parquet", 21), LogFile("c.parquet", 5)])
+    '1 new files: c.parquet; 1 files changed size: b.parquet'
+    """
     before = dict(zip(manifest["input_files"] or [], manifest["input_sizes"] or [], strict=True))
     now = {f.path: f.size for f in files}
     added = sorted(set(now) - set(before))
@@ -74,6 +81,6 @@ def plan_reruns(warehouse: Warehouse, analysis_type: str, hours: Sequence[str],
             plans.append(HourPlan(hour, "no manifest: never completed"))
         elif hour in mismatched:
             plans.append(HourPlan(hour, f"manifest does not match the data: {mismatched[hour]}"))
-        elif change := _change(latest[hour], list_files(hour)):
+        elif change := input_change(latest[hour], list_files(hour)):
             plans.append(HourPlan(hour, f"inputs changed: {change}"))
     return plans

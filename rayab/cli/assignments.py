@@ -6,6 +6,15 @@ of the same file changes nothing)::
     rayab assignments load assignments.csv --exp ranker_v2
     rayab assignments load s3://bucket/exports/assign.parquet --exp ranker_v2 --unit-column user_id \\
         --variant-column arm --variant-map 0=control,1=treatment --cluster-column household_id
+    rayab assignments load export/2026-11-24.gz --input-format jsonl --exp checkout_v2 \
+        --where 'event=Experiment Viewed' --where properties.experiment_id=checkout_v2 \
+        --unit-column userId,anonymousId --variant-column properties.variation_id --time-column timestamp \
+        --variant-map 0=control,1=treatment --keep-columns none
+
+The column options take fields as an event source's ``columns`` do: a name or a dotted path into nested objects
+(``properties.variation_id`` of a Segment "Experiment Viewed" track event, gzip JSON lines); the unit may list
+fields, the first not empty wins (``userId,anonymousId``). ``--where FIELD=VALUE`` (repeatable, the same field
+twice: either value) keeps the matching rows; the others are counted as filtered, not quarantined.
 
 The summary gives the rows read, loaded, made earlier, quarantined (with reasons; the rows are kept in the
 ``_load_quarantine`` table), the units per variant in the file and in the table, and the sample-ratio test of the
@@ -22,7 +31,7 @@ from typing import Any
 
 from rayab.cli.options import add_common, load_cli_config
 
-__all__ = ["parse_variant_map", "register"]
+__all__ = ["parse_keep", "parse_variant_map", "parse_where", "register"]
 
 
 def parse_variant_map(text: str | None) -> dict[str, str]:
@@ -45,6 +54,38 @@ def parse_variant_map(text: str | None) -> dict[str, str]:
     return out
 
 
+def parse_where(items: list[str] | None) -> dict[str, tuple[str, ...]]:
+    """``--where`` items ``FIELD=VALUE`` as a mapping of each field to its values.
+
+    >>> parse_where(["event=Experiment Viewed", "properties.experiment_id=a", "properties.experiment_id=b"])
+    {'event': ('Experiment Viewed',), 'properties.experiment_id': ('a', 'b')}
+    """
+    from rayab.errors import ValidationError
+    from rayab.model.source import check_field
+
+    out: dict[str, tuple[str, ...]] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValidationError("--where", item[:64], "must be FIELD=VALUE, e.g. 'event=Experiment Viewed'")
+        check_field("--where", name.strip())  # the same field rules as a source's where
+        out[name.strip()] = (*out.get(name.strip(), ()), value)
+    return out
+
+
+def parse_keep(text: str | None) -> tuple[str, ...] | None:
+    """``--keep-columns``: ``None`` (every plain column), ``()`` for ``none``, else the names.
+
+    >>> parse_keep(None), parse_keep("none"), parse_keep("country, household_id")
+    (None, (), ('country', 'household_id'))
+    """
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
 def _load(args: argparse.Namespace) -> int:
     from rayab.aggregate.assignment_file import AssignmentColumns, first_assignments_from
     from rayab.guardrails.clustering import cluster_check, config_cluster_warnings
@@ -58,8 +99,9 @@ def _load(args: argparse.Namespace) -> int:
     exp = config.experiment(args.exp)
     warehouse = Warehouse.from_url(args.warehouse)
     columns = AssignmentColumns(args.unit_column, args.variant_column, args.time_column,
-                                parse_variant_map(args.variant_map))
-    source = read_external(args.source, dict(warehouse.storage_options) or None)
+                                parse_variant_map(args.variant_map), parse_where(args.where),
+                                parse_keep(args.keep_columns))
+    source = read_external(args.source, dict(warehouse.storage_options) or None, args.input_format)
     loaded = first_assignments_from(source.table, exp, args.source, columns)
     cluster = args.cluster_column or exp.cluster_column
     if cluster and cluster not in loaded.extra_columns:
@@ -80,7 +122,8 @@ def _load(args: argparse.Namespace) -> int:
             warnings.append(check.message())
     summary: dict[str, Any] = {
         "exp_id": exp.exp_id, "source": args.source, "format": source.format, "source_version": source.version,
-        "rows_read": loaded.rows_read, "units_loaded": loaded.rows.num_rows, "inserted": counts.inserted,
+        "rows_read": loaded.rows_read, "rows_filtered": loaded.rows_filtered, "units_loaded": loaded.rows.num_rows,
+        "inserted": counts.inserted,
         "made_earlier": counts.made_earlier, "unchanged": counts.unchanged, "table_version": counts.version,
         "rows_quarantined": loaded.quarantined.num_rows, "quarantine_reasons": loaded.reasons(),
         "duplicate_rows": loaded.duplicates, "units_with_several_variants": loaded.units_with_several_variants,
@@ -103,7 +146,8 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _text(s: dict[str, Any], cluster_note: str) -> str:
-    lines = [f"assignments {s['exp_id']} from {s['source']} ({s['format']}): {s['rows_read']} rows read, "
+    filtered = f" ({s['rows_filtered']} left out by --where)" if s["rows_filtered"] else ""
+    lines = [f"assignments {s['exp_id']} from {s['source']} ({s['format']}): {s['rows_read']} rows read{filtered}, "
              f"{s['units_loaded']} units valid: {s['inserted']} new, {s['made_earlier']} made earlier, "
              f"{s['unchanged']} unchanged (earliest assigned_at wins); {s['rows_quarantined']} quarantined, "
              f"{s['duplicate_rows']} later duplicate rows dropped"]
@@ -134,14 +178,24 @@ def register(sub: Any) -> None:
     actions = cmd.add_subparsers(dest="action", required=True)
     load = actions.add_parser("load", help="load first assignments from CSV, Parquet, JSON lines or a Delta table")
     add_common(load)
-    load.add_argument("source", help="a .csv (.csv.gz), .parquet or .jsonl file, or a Delta table folder")
+    load.add_argument("source", help="a .csv, .parquet or .jsonl file (text also .gz/.zst), or a Delta table folder")
+    load.add_argument("--input-format", choices=("csv", "parquet", "jsonl"), default=None,
+                      help="the format of a file whose name does not say (e.g. a Segment export's *.gz)")
     load.add_argument("--exp", required=True)
     load.add_argument("--config", default=None, help="YAML/JSON spec file (default: the warehouse's saved config)")
-    load.add_argument("--unit-column", default="unit_id", help="column of the unit id (default unit_id)")
-    load.add_argument("--variant-column", default="variant_id", help="column of the variant (default variant_id)")
+    load.add_argument("--unit-column", default="unit_id",
+                      help="field of the unit id, or fields (the first not empty wins): userId,anonymousId "
+                           "(default unit_id)")
+    load.add_argument("--variant-column", default="variant_id",
+                      help="field of the variant, e.g. properties.variation_id (default variant_id)")
     load.add_argument("--time-column", default="assigned_at",
                       help="column of the assignment time, ISO 8601; no zone means UTC (default assigned_at)")
     load.add_argument("--variant-map", default=None, help="rename variant values, e.g. 0=control,1=treatment")
+    load.add_argument("--where", action="append", default=None, metavar="FIELD=VALUE",
+                      help="keep only rows whose field holds the value (repeatable); the others are counted")
+    load.add_argument("--keep-columns", default=None,
+                      help="columns kept as assignment-time dimensions, comma-separated, or none "
+                           "(default: every plain column holding scalars)")
     load.add_argument("--cluster-column", default=None,
                       help="a coarser id (e.g. household_id): warn if the variant is constant within it")
     load.set_defaults(func=_load)

@@ -41,5 +41,6 @@ def register(sub: Any) -> None:
     health.add_argument("--config", default=None)
     health.add_argument("--srm-threshold", type=float, default=0.001)
     health.add_argument("--srm-by", action="append", help="also test SRM per value of this assignment dimension")
-    health.add_argument("--logs", default=None, help="raw logs root, to detect inputs that changed after commit")
+    health.add_argument("--logs", default=None, help="raw logs root of the analysis types without a source in the "
+                        "config, to detect inputs that changed after commit (sources are always checked)")
     health.set_defaults(func=_run)

@@ -15,14 +15,18 @@ Checks, in order:
 - ``sample_ratio_by_<dim>``: the same per value of an assignment-time dimension, Holm-corrected (warns).
 - ``data_completeness``: hours of the window without a committed manifest, per analysis type (fails). An hour
   committed from no input file without ``--allow-empty`` (what older versions did for a wrong ``--logs`` path) counts
-  as missing, "not arrived", and so does, with ``logs_root``, an uncommitted hour whose files are not there yet.
+  as missing, "not arrived", and so does an uncommitted hour whose input is not there yet (analysis types with a
+  ``source``, or ``logs_root``).
 - ``data_quality``: share of quarantined rows, skipped (unreadable) files and ignored files (not a log format, e.g.
   ``.txt``; warns, except for hidden or marker files such as ``_SUCCESS``) in the committed hours.
 - ``unmatched_events``: share of events whose unit is not in the ``assignment`` table. With ``--population log``
   they count in the metric sums but not in ``units`` (warns above ``unmatched_warn``, fails above
   ``unmatched_fail``); with ``--population assignment`` they belong to no experiment, which is normal for units
   outside every experiment (warns only when no event at all matched an assignment).
-- ``late_data``: hours whose input files changed after they were committed (only with ``logs_root``; warns).
+- ``late_data``: hours whose inputs changed after they were committed (warns), by the rule ``rayab backfill``
+  re-runs them by (:func:`rayab.aggregate.manifest.input_change`): new, removed or resized files; for a Delta
+  source a newer version whose data files holding the hour differ; for a SQL source another query text. Checked for
+  the analysis types with a ``source`` in the config, and for the others with ``logs_root``.
 - ``manifest_consistency``: hours whose ``agg_<type>`` or ``_quarantine`` rows carry another ``commit_id`` than
   their newest manifest row names (a run killed between its commits): their manifest counts describe other data;
   fails and names the hours, which ``rayab backfill`` re-runs.
@@ -36,13 +40,14 @@ Checks, in order:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow.compute as pc
 
+from rayab.aggregate.manifest import input_change
 from rayab.errors import NotFoundError, StorageError
 from rayab.guardrails.sample_ratio import SrmLook, experiment_assignments, srm_check, srm_timeline
 from rayab.model import AnalysisType, Config, Experiment
@@ -52,8 +57,9 @@ from rayab.query.cuped import pre_period_bias
 from rayab.query.results import experiment_results
 from rayab.query.spec import Query
 from rayab.storage.commits import hour_mismatches
-from rayab.storage.logs import list_log_files
+from rayab.storage.logs import LogFile
 from rayab.storage.schemas import MANIFEST_TABLE
+from rayab.storage.sources import default_source, plan_hour
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 
@@ -205,6 +211,15 @@ def _not_arrived(m: Mapping[str, Any]) -> bool:
     return not (m["input_files"] or []) and not m.get("allow_empty")
 
 
+def _input_lister(at: AnalysisType, logs_root: str | None,
+                  options: Mapping[str, str] | None) -> Callable[[str], list[LogFile]] | None:
+    """The inputs of an hour as the hourly job lists them (its ``source``, else ``logs_root``); ``None``: unknown."""
+    if at.source is None and logs_root is None:
+        return None
+    source = at.source if at.source is not None else default_source(logs_root or "")
+    return lambda hour: plan_hour(source, hour, options).files
+
+
 def _data_checks(warehouse: Warehouse, config: Config, exp: Experiment, hours: Sequence[str],
                  settings: HealthSettings, logs_root: str | None,
                  logs_options: Mapping[str, str] | None) -> list[HealthCheck]:
@@ -214,13 +229,16 @@ def _data_checks(warehouse: Warehouse, config: Config, exp: Experiment, hours: S
     skipped: list[str] = []
     ignored: list[str] = []
     changed: list[str] = []
+    changes: dict[str, str] = {}
+    compared = False
     unmatched: dict[str, list[int]] = {}  # population -> [rows counted (read - quarantined), unmatched]
     for at in config.analysis_types_of(exp.exp_id):
         manifests = _manifests(warehouse, at, hours)
         empty = [h for h, m in manifests.items() if _not_arrived(m)]
         missing[at.name] = [h for h in hours if h not in manifests or h in empty]
-        absent = [h for h in hours if h not in manifests and logs_root is not None
-                  and not list_log_files(logs_root, h, logs_options)]
+        inputs = _input_lister(at, logs_root, logs_options)
+        compared |= inputs is not None
+        absent = [h for h in hours if h not in manifests and inputs is not None and not inputs(h)]
         not_arrived[at.name] = sorted({*empty, *absent})
         for hour, m in manifests.items():
             read += m["rows_read"]
@@ -230,10 +248,9 @@ def _data_checks(warehouse: Warehouse, config: Config, exp: Experiment, hours: S
             counts = unmatched.setdefault(m.get("population") or "log", [0, 0])
             counts[0] += m["rows_read"] - m["rows_quarantined"]
             counts[1] += m.get("rows_unmatched") or 0
-            if logs_root is not None:
-                now = [(f.path, f.size) for f in list_log_files(logs_root, hour, logs_options)]
-                if now != list(zip(m["input_files"], m["input_sizes"], strict=True)):
-                    changed.append(f"{at.name} {hour}")
+            if inputs is not None and (change := input_change(m, inputs(hour))):
+                changed.append(f"{at.name} {hour}")
+                changes[f"{at.name} {hour}"] = change
     gaps = {k: v for k, v in missing.items() if v}
 
     def gap_text(name: str, gap: list[str]) -> str:
@@ -257,11 +274,13 @@ def _data_checks(warehouse: Warehouse, config: Config, exp: Experiment, hours: S
                           {"rows_read": read, "rows_quarantined": quarantined, "skipped_files": skipped,
                            "ignored_files": ignored})
     out = [completeness, quality, _unmatched_check(unmatched, settings)]
-    if logs_root is not None:
+    if compared:
+        shown = "; ".join(f"{k} ({changes[k]})" for k in changed[:3])
         out.append(HealthCheck("late_data", "warn" if changed else "ok",
-                               f"inputs changed after commit in {len(changed)} hours: {', '.join(changed[:5])}; "
-                               "re-run them with `rayab backfill`" if changed else "no input changed after commit",
-                               {"changed": changed}))
+                               f"inputs changed after commit in {len(changed)} hours: {shown}"
+                               f"{' ...' if len(changed) > 3 else ''}; re-run them with `rayab backfill`"
+                               if changed else "no input changed after commit",
+                               {"changed": changed, "changes": changes}))
     return out
 
 

@@ -11,7 +11,10 @@ Three kinds:
   otherwise.
 - ``delta``: a Delta table at ``path``, filtered to the hour by ``timestamp_column`` (file statistics skip the rest).
 - ``sql``: a DuckDB ``query`` whose ``{start}`` and ``{end}`` (or ``$start`` / ``$end``) are bound as the hour's
-  bounds (UTC ``TIMESTAMP`` values, never formatted into the text).
+  bounds (UTC ``TIMESTAMP`` values, never formatted into the text). Its result is read by ``splits`` map tasks
+  (default 4): each runs the query with a filter on a hash of the unit id pushed around it, so every row is read by
+  exactly one task. The query must therefore give the same rows each time it runs (no ``random()``, no ``LIMIT``
+  without ``ORDER BY``), as a backfill already assumes; ``splits: 1`` runs it once.
 
 ``columns`` maps a needed column to a field of the source: a plain name, or a dotted path into nested objects
 (``properties.revenue`` of a Segment ``track`` event). ``where`` keeps only rows whose field equals one of the listed
@@ -42,18 +45,25 @@ from typing import Any, Literal
 from rayab.errors import SpecError
 from rayab.model.validation import check_choice, check_keys
 
-__all__ = ["FILE_FORMATS", "LAYOUTS", "SOURCE_KINDS", "EventSource"]
+__all__ = ["FILE_FORMATS", "LAYOUTS", "SOURCE_KINDS", "SQL_SPLITS", "EventSource", "check_field"]
 
 SOURCE_KINDS = ("files", "delta", "sql")
 LAYOUTS = ("hourly", "template", "flat")
 FILE_FORMATS = ("", "parquet", "jsonl", "csv")
 TIME_UNITS = ("s", "ms", "us", "ns")
+SQL_SPLITS = 4
+_MAX_SPLITS = 256
 SourceKind = Literal["files", "delta", "sql"]
 _FIELD = re.compile(r"[A-Za-z_$@][\w$@ -]{0,127}(\.[A-Za-z_$@][\w$@ -]{0,127}){0,7}")
 _PARAM = re.compile(r"\{(start|end)\}|\$(start|end)\b")
 
 
-def _check_field(path: str, value: Any) -> str:
+def check_field(path: str, value: Any) -> str:
+    """``value`` if it is a field name or a dotted path into nested objects, else a :class:`SpecError` at ``path``.
+
+    >>> check_field("columns.revenue", "properties.revenue")
+    'properties.revenue'
+    """
     if not isinstance(value, str) or not _FIELD.fullmatch(value):
         raise SpecError(path, value, "must be a field name or a dotted path such as properties.revenue")
     return value
@@ -72,6 +82,7 @@ class EventSource:
     timestamp_unit: str = "s"
     columns: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     where: Mapping[str, tuple[Any, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    splits: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", check_choice("kind", self.kind, SOURCE_KINDS))
@@ -97,18 +108,22 @@ class EventSource:
                 raise SpecError("query", self.query, "must use {start} and {end} (or $start and $end)")
         elif self.query:
             raise SpecError("query", self.query, f"is only for a sql source, not {self.kind}")
+        if isinstance(self.splits, bool) or not isinstance(self.splits, int) or not 0 <= self.splits <= _MAX_SPLITS:
+            raise SpecError("splits", self.splits, f"must be an integer from 1 to {_MAX_SPLITS} (0: the default)")
+        if self.splits and self.kind != "sql":
+            raise SpecError("splits", self.splits, f"is only for a sql source, not {self.kind}")
         if self.timestamp_column:
-            _check_field("timestamp_column", self.timestamp_column)
+            check_field("timestamp_column", self.timestamp_column)
         if not isinstance(self.columns, Mapping):
             raise SpecError("columns", self.columns, "must map a needed column to a source field")
         for name, source in self.columns.items():
-            _check_field(f"columns.{name}", source)
+            check_field(f"columns.{name}", source)
         object.__setattr__(self, "columns", MappingProxyType(dict(self.columns)))
         if not isinstance(self.where, Mapping):
             raise SpecError("where", self.where, "must map a source field to the values kept")
         where: dict[str, tuple[Any, ...]] = {}
         for name, values in self.where.items():
-            _check_field(f"where.{name}", name)
+            check_field(f"where.{name}", name)
             kept = tuple(values) if isinstance(values, list | tuple) else (values,)
             if not kept or not all(isinstance(v, str | int | float | bool) for v in kept):
                 raise SpecError(f"where.{name}", values, "must be a value or a list of values (text or numbers)")
@@ -118,6 +133,11 @@ class EventSource:
     def field_of(self, column: str) -> str:
         """The source field that gives ``column`` (itself when not mapped)."""
         return self.columns.get(column, column)
+
+    @property
+    def query_splits(self) -> int:
+        """How many map tasks read a query's result (``splits``, else :data:`SQL_SPLITS`)."""
+        return self.splits or SQL_SPLITS
 
     def sql_text(self) -> str:
         """The query with ``{start}`` / ``{end}`` as DuckDB's named parameters ``$start`` / ``$end``.
@@ -135,7 +155,7 @@ class EventSource:
     def from_dict(cls, data: Any, path: str = "source") -> EventSource:
         """Build from a mapping; errors name the field under ``path``."""
         data = check_keys(path, data, {"kind", "path", "layout", "format", "query", "timestamp_column",
-                                       "timestamp_unit", "columns", "where"}, set())
+                                       "timestamp_unit", "columns", "where", "splits"}, set())
         try:
             return cls(**{k: v for k, v in data.items() if v is not None})
         except SpecError as err:
@@ -155,4 +175,6 @@ class EventSource:
             out["columns"] = dict(self.columns)
         if self.where:
             out["where"] = {k: list(v) for k, v in self.where.items()}
+        if self.splits:
+            out["splits"] = self.splits
         return out

@@ -2,8 +2,10 @@
 
 :func:`read_external` decides by the path: a folder holding ``_delta_log`` is a Delta table (its latest version),
 ``.csv`` (also ``.csv.gz``, ``.csv.zst``) is CSV, ``.parquet`` Parquet, ``.jsonl`` / ``.json`` / ``.ndjson`` JSON
-lines. Local paths and ``s3://`` URLs. CSV columns are read as text, every one of them: an id such as
-``12345678901234567890`` keeps every digit, and each caller converts the columns it needs with its own rules.
+lines (also ``.gz`` / ``.zst``); ``fmt`` names the format of a file whose name does not say (a Segment export's
+``*.gz``), its compression still read from the name. Local paths and ``s3://`` URLs. CSV columns are read as
+text, every one of them: an id such as ``12345678901234567890`` keeps every digit, and each caller converts the
+columns it needs with its own rules.
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.csv"
@@ -26,7 +28,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from rayab.errors import InputDataError, NotFoundError, ValidationError
-from rayab.storage.logs import jsonl_rows
+from rayab.storage.logs import decompress, jsonl_rows
 from rayab.storage.warehouse import filesystem_for
 
 __all__ = ["ExternalFormat", "ExternalTable", "external_format", "read_csv_text", "read_external"]
@@ -34,7 +36,8 @@ __all__ = ["ExternalFormat", "ExternalTable", "external_format", "read_csv_text"
 ExternalFormat = Literal["csv", "parquet", "jsonl", "delta"]
 _SUFFIXES: tuple[tuple[str, ExternalFormat], ...] = (
     (".csv", "csv"), (".csv.gz", "csv"), (".csv.zst", "csv"), (".parquet", "parquet"), (".jsonl", "jsonl"),
-    (".json", "jsonl"), (".ndjson", "jsonl"))
+    (".json", "jsonl"), (".ndjson", "jsonl"),
+    *((f"{plain}{packed}", "jsonl") for plain in (".jsonl", ".json", ".ndjson") for packed in (".gz", ".zst")))
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class ExternalTable:
     version: int | None = None
 
 
-def external_format(source: str, storage_options: Mapping[str, str] | None = None) -> ExternalFormat:
+def external_format(source: str, storage_options: Mapping[str, str] | None = None,
+                    fmt: ExternalFormat | None = None) -> ExternalFormat:
     """The format of ``source`` (see the module docstring); a path that does not exist raises NotFoundError."""
     fs = filesystem_for(source, storage_options)
     path = source.rstrip("/")
@@ -58,12 +62,14 @@ def external_format(source: str, storage_options: Mapping[str, str] | None = Non
             return "delta"
         raise ValidationError("source", source, "is a folder without _delta_log: give a file (.csv, .parquet, "
                               ".jsonl) or a Delta table folder")
+    if fmt is not None and fmt != "delta":
+        return fmt
     lower = path.lower()
-    for suffix, fmt in _SUFFIXES:
+    for suffix, named in _SUFFIXES:
         if lower.endswith(suffix):
-            return fmt
-    raise ValidationError("source", source, f"must end with one of {[s for s, _ in _SUFFIXES]} or be a Delta "
-                          "table folder")
+            return named
+    raise ValidationError("source", source, f"must end with one of {[s for s, _ in _SUFFIXES[:7]]} (text formats "
+                          "also .gz, .zst), be a Delta table folder, or have its format given (--input-format)")
 
 
 def read_csv_text(data: bytes, compression: str | None = None) -> pa.Table:
@@ -77,9 +83,12 @@ def read_csv_text(data: bytes, compression: str | None = None) -> pa.Table:
     return pacsv.read_csv(stream(), convert_options=options)
 
 
-def read_external(source: str, storage_options: Mapping[str, str] | None = None) -> ExternalTable:
+def read_external(source: str, storage_options: Mapping[str, str] | None = None,
+                  fmt: ExternalFormat | None = None) -> ExternalTable:
     """Read ``source`` whole; unreadable content raises :class:`InputDataError` naming it."""
-    fmt = external_format(source, storage_options)
+    fmt = external_format(source, storage_options, fmt)
+    lower = source.lower()
+    compression = "gzip" if lower.endswith(".gz") else "zstd" if lower.endswith(".zst") else None
     try:
         if fmt == "delta":
             options = dict(storage_options) if source.startswith("s3://") and storage_options else None
@@ -90,9 +99,7 @@ def read_external(source: str, storage_options: Mapping[str, str] | None = None)
         if fmt == "parquet":
             return ExternalTable(pq.read_table(io.BytesIO(data)), fmt, source)
         if fmt == "jsonl":
-            return ExternalTable(jsonl_rows(data), fmt, source)
-        lower = source.lower()
-        compression = "gzip" if lower.endswith(".gz") else "zstd" if lower.endswith(".zst") else None
+            return ExternalTable(jsonl_rows(decompress(data, compression) if compression else data), fmt, source)
         return ExternalTable(read_csv_text(data, compression), fmt, source)
     except (TableNotFoundError, FileNotFoundError):
         raise NotFoundError(f"{source} does not exist") from None

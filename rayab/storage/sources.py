@@ -62,7 +62,7 @@ from rayab.storage.logs import (
 from rayab.storage.warehouse import filesystem_for
 
 __all__ = ["TIME_COLUMN", "HourInput", "PartRead", "SourcePart", "default_source", "event_times", "exact_text",
-           "plan_hour", "read_part"]
+           "plan_hour", "read_part", "source_field", "where_keeps", "where_rows"]
 
 # The event-time column that the assignment join compares with ``assigned_at`` (also rayab.aggregate.validate's).
 TIME_COLUMN = "event_time"
@@ -87,6 +87,9 @@ class SourcePart:
     by_group: bool = False
     delta_version: int | None = None
     partition_values: tuple[tuple[str, str | None], ...] = ()
+    # a query read by several tasks: this one reads the rows whose unit hash is ``split_index`` modulo ``n_splits``
+    split_index: int = 0
+    n_splits: int = 1
 
     @property
     def file_path(self) -> str:
@@ -139,7 +142,10 @@ def plan_hour(source: EventSource, hour: str, storage_options: Mapping[str, str]
         digest = hashlib.sha256(json.dumps([text, params]).encode()).hexdigest()[:16]
         name = f"duckdb query {digest}"
         listing = LogListing([LogFile(name, 0)], [], text[:200], "", True)
-        return HourInput([SourcePart(source, hour, name)], listing, {**described, "query": text, "params": params})
+        n = source.query_splits
+        parts = [SourcePart(source, hour, name if n == 1 else f"{name} [{i + 1}/{n}]", split_index=i, n_splits=n)
+                 for i in range(n)]
+        return HourInput(parts, listing, {**described, "query": text, "params": params})
     if source.kind == "delta":
         return _plan_delta(source, hour, storage_options, described)
     path = source.path  # as given, like --logs always was (manifests name the files the same way across versions)
@@ -302,7 +308,7 @@ def read_part(part: SourcePart, columns: Sequence[str], unit_column: str,
     extra += list(source.where)
     wanted = list(dict.fromkeys([*fields, *extra, *(_top(f) for f in [*fields, *extra])]))
     if source.kind == "sql":
-        raw = [_run_query(part)]
+        raw = [_run_query(part, source.field_of(unit_column), wanted)]
     else:
         raw = _read_file(part, wanted, storage_options, [source.field_of(c) for c in dictionary_columns],
                          [source.field_of(c) for c in text_columns])
@@ -342,7 +348,33 @@ def _read_file(part: SourcePart, wanted: Sequence[str], storage_options: Mapping
     return [table]
 
 
-def _run_query(part: SourcePart) -> pa.Table:
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _wrapped_query(text: str, columns: Sequence[str], wanted: Sequence[str], unit_field: str, index: int,
+                   n: int) -> str:
+    """``text`` with only the columns the analysis type reads (DuckDB pushes the projection into its scans) and,
+    with ``n`` > 1, only the rows whose unit hashes to ``index`` modulo ``n``: every row lands in exactly one split
+    (a null unit hashes too; a query without the unit column is read whole by split 0).
+
+    >>> _wrapped_query("SELECT * FROM t WHERE ts >= $start", ["uid", "x", "ts"], ["uid", "ts"], "uid", 1, 4)
+    'SELECT "uid", "ts" FROM (SELECT * FROM t WHERE ts >= $start) AS rayab_q WHERE hash(rayab_q."uid") % 4 = 1'
+    """
+    inner = text.rstrip().rstrip(";")
+    names = {_top(w) for w in wanted}
+    kept = [c for c in columns if c in names]
+    select = ", ".join(map(_quoted, kept)) if kept else "*"
+    query = f"SELECT {select} FROM ({inner}) AS rayab_q"
+    if n <= 1:
+        return query
+    top = _top(unit_field)
+    if top not in columns:
+        return query if index == 0 else f"{query} WHERE false"
+    return f"{query} WHERE hash(rayab_q.{_quoted(top)}) % {n} = {index}"
+
+
+def _run_query(part: SourcePart, unit_field: str, wanted: Sequence[str]) -> pa.Table:
     import duckdb
 
     start, end = _bounds(part.hour)
@@ -350,15 +382,24 @@ def _run_query(part: SourcePart) -> pa.Table:
     try:
         with duckdb.connect(":memory:") as con:
             con.execute("SET TimeZone = 'UTC'")
+            if part.n_splits > 1:
+                con.execute("SET threads = 1")  # the splits of the hour run side by side, one core each
             params = {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)}
-            table = con.sql(text, params=params).to_arrow_table()
+            columns = con.sql(text, params=params).columns  # binds the query, runs nothing
+            query = _wrapped_query(text, columns, wanted, unit_field, part.split_index, part.n_splits)
+            table = con.sql(query, params=params).to_arrow_table()
     except duckdb.Error as err:
         raise InputDataError(f"query {text[:120]!r} failed for hour {part.hour}: {str(err)[:300]}") from None
     return table if isinstance(table, pa.Table) else pa.table(table)
 
 
-def _field(table: pa.Table, name: str) -> pa.ChunkedArray | None:
-    """A source field: a column, or a dotted path into struct columns or JSON-object text."""
+def source_field(table: pa.Table, name: str) -> pa.ChunkedArray | None:
+    """A source field: a column, or a dotted path into struct columns or JSON-object text (``None``: absent).
+
+    >>> t = pa.table({"properties": ['{"variation_id": 1}', '{"other": 2}']})
+    >>> source_field(t, "properties.variation_id").to_pylist(), source_field(t, "context.page")
+    ([1, None], None)
+    """
     if name in table.column_names:
         return table.column(name)
     parts = name.split(".")
@@ -456,7 +497,7 @@ def _in_hour(table: pa.Table, source: EventSource, hour: str) -> tuple[pa.Table,
     mapped), rows whose time is unreadable flagged when this hour owns them; and how many rows lie outside."""
     if not source.timestamp_column:
         return table, 0
-    column = _field(table, source.timestamp_column)
+    column = source_field(table, source.timestamp_column)
     if column is None:
         return table, 0  # validation reports the missing column (event_time) or the rows are read as they are
     times, bad = event_times(column, source.timestamp_unit)
@@ -487,16 +528,34 @@ def _in_hour(table: pa.Table, source: EventSource, hour: str) -> tuple[pa.Table,
 
 def _where(table: pa.Table, source: EventSource) -> tuple[pa.Table, int]:
     """Rows whose ``where`` fields hold one of the listed values; and how many others there were."""
-    if not source.where or table.num_rows == 0:
-        return table, 0
+    return where_rows(table, source.where)
+
+
+def where_keeps(table: pa.Table, where: Mapping[str, Sequence[Any]], option: str = "source.where") -> np.ndarray:
+    """Which rows hold, in every ``where`` field, one of its listed values (compared as text: ``1`` matches
+    ``"1"``); a field that is not in the input raises :class:`ValidationError` named ``{option}.{field}``."""
     keep = np.ones(table.num_rows, bool)
-    for name, values in source.where.items():
-        column = _field(table, name)
+    for name, values in where.items():
+        column = source_field(table, name)
         if column is None:
-            raise ValidationError(f"source.where.{name}", name, "is not a field of the input")
+            raise ValidationError(f"{option}.{name}", name, "is not a field of the input")
         as_text = pc.cast(column, pa.string(), safe=False)
         keep &= np.asarray(pc.fill_null(pc.is_in(as_text, pa.array([str(v) for v in values], pa.string())),
                                         False), bool)
+    return keep
+
+
+def where_rows(table: pa.Table, where: Mapping[str, Sequence[Any]]) -> tuple[pa.Table, int]:
+    """The rows :func:`where_keeps` keeps, and how many others there were.
+
+    >>> t = pa.table({"event": ["Experiment Viewed", "Order Completed"], "n": [1, 2]})
+    >>> kept, left_out = where_rows(t, {"event": ["Experiment Viewed"]})
+    >>> kept.column("n").to_pylist(), left_out
+    ([1], 1)
+    """
+    if not where or table.num_rows == 0:
+        return table, 0
+    keep = where_keeps(table, where)
     if bool(keep.all()):
         return table, 0
     return table.filter(pa.array(keep)), int(np.count_nonzero(~keep))
@@ -509,7 +568,7 @@ def _mapped(table: pa.Table, source: EventSource, columns: Sequence[str], unit: 
         if name == TIME_COLUMN and TIME_COLUMN not in source.columns and TIME_COLUMN in table.column_names:
             out[name] = table.column(TIME_COLUMN)
             continue
-        column = _field(table, source.field_of(name))
+        column = source_field(table, source.field_of(name))
         if column is None:
             continue
         out[name] = exact_text(column) if name == unit else column

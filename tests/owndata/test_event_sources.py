@@ -21,13 +21,14 @@ from deltalake import write_deltalake
 
 from rayab.aggregate.manifest import plan_reruns
 from rayab.errors import SpecError
+from rayab.guardrails.health import HealthCheck, experiment_health
 from rayab.hourly.job import hour_input, run_hour
 from rayab.model import Config
 from rayab.model.source import EventSource
 from rayab.simulate import demo_config
 from rayab.storage.logs import hour_folder
 from rayab.storage.schemas import MANIFEST_TABLE, QUARANTINE_TABLE
-from rayab.storage.sources import event_times, exact_text, plan_hour
+from rayab.storage.sources import event_times, exact_text, plan_hour, read_part
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
 
@@ -112,6 +113,12 @@ def _check_same(tmp_path: Path, rows: list[dict[str, Any]], warehouse: Warehouse
     assert _manifest(warehouse)["rows_read"] == len(_in_hour(rows))
 
 
+def _late_data(warehouse: Warehouse, config: Config) -> HealthCheck:
+    """``rayab health``'s late_data check of the hour, without --logs (the source is in the config)."""
+    checks = {c.name: c for c in experiment_health(warehouse, config, "ranker_v2", HOUR, "2026-11-23T06")}
+    return checks["late_data"]
+
+
 def _csv_bytes(rows: list[dict[str, Any]]) -> bytes:
     buffer = io.BytesIO()
     pacsv.write_csv(pa.Table.from_pylist(rows), buffer)
@@ -177,11 +184,17 @@ def test_flat_folder_of_parquet_selects_the_hour_by_timestamp_with_statistics(tm
     manifest = _manifest(warehouse)
     # the rows of hours 04 and 06 in the row groups read are counted, not aggregated
     assert 0 < manifest["rows_outside_hour"] <= groups * 60 - len(_in_hour(rows))
-    # backfill: a late file with rows of the hour is a new input; one without them is not
+    # backfill and health: a late file with rows of the hour is a new input; one without them is not
+    late = [r for r in rows if r["ts"] >= T0 + timedelta(hours=1)][:5]
+    pq.write_table(pa.Table.from_pylist(late), folder / "other-hour.parquet")
+    assert _late_data(warehouse, _config(source)).status == "ok"
     pq.write_table(pa.Table.from_pylist(_in_hour(rows)[:5]), folder / "late.parquet")
     at = _config(source).analysis_type("engagement")
     plans = plan_reruns(warehouse, "engagement", [HOUR], lambda h: hour_input(at, h, None).files)
     assert len(plans) == 1 and "1 new files" in plans[0].reason and "late.parquet" in plans[0].reason
+    check = _late_data(warehouse, _config(source))
+    assert check.status == "warn" and check.details["changed"] == [f"engagement {HOUR}"]
+    assert check.details["changes"][f"engagement {HOUR}"] == plans[0].reason.removeprefix("inputs changed: ")
 
 
 def test_unreadable_times_are_quarantined_once_in_a_flat_folder(tmp_path: Path) -> None:
@@ -218,6 +231,7 @@ def test_delta_table_filtered_to_the_hour_and_a_newer_version_is_seen(tmp_path: 
     assert described["version"] == 2 and described["kind"] == "delta"
     at = _config(source).analysis_type("engagement")
     assert plan_reruns(warehouse, "engagement", [HOUR], lambda h: hour_input(at, h, None).files) == []
+    assert _late_data(warehouse, _config(source)).status == "ok"
     # a newer version with rows of the hour: the hour has new inputs; one with rows of another day does not touch it
     extra = table.slice(0, 3)
     write_deltalake(path, extra.set_column(extra.schema.get_field_index("ts"), "ts",
@@ -225,6 +239,8 @@ def test_delta_table_filtered_to_the_hour_and_a_newer_version_is_seen(tmp_path: 
                     mode="append", partition_by=["date"])
     plans = plan_reruns(warehouse, "engagement", [HOUR], lambda h: hour_input(at, h, None).files)
     assert len(plans) == 1 and "1 new files" in plans[0].reason
+    check = _late_data(warehouse, _config(source))
+    assert check.status == "warn" and "1 new files" in check.reason and HOUR in check.reason
 
 
 def test_duckdb_query_over_parquet_with_bound_hour(tmp_path: Path) -> None:
@@ -235,20 +251,42 @@ def test_duckdb_query_over_parquet_with_bound_hour(tmp_path: Path) -> None:
     query = ("SELECT unit_id AS uid, exp_id, variant_id, country, platform, impressions, clicks, revenue "
              f"FROM read_parquet('{glob}') WHERE ts >= {{start}} AND ts < {{end}}")
     source = {"kind": "sql", "query": query, "columns": {"unit_id": "uid"}}
+    # the result is read by 4 map tasks, each its share of units: together exactly the query's rows, once each
+    columns = ["unit_id", "exp_id", "variant_id", "revenue"]
+    parts = plan_hour(EventSource.from_dict(source), HOUR).parts
+    shares = [read_part(p, columns, "unit_id").table for p in parts]
+    (whole,) = [read_part(p, columns, "unit_id").table
+                for p in plan_hour(EventSource.from_dict({**source, "splits": 1}), HOUR).parts]
+    assert len(parts) == 4 and all(0 < t.num_rows < whole.num_rows for t in shares)
+    assert whole.num_rows == len(_in_hour(rows))
+    assert sorted(map(str, pa.concat_tables(shares).to_pylist())) == sorted(map(str, whole.to_pylist()))
+    units = [set(t.column("unit_id").to_pylist()) for t in shares]
+    assert sum(map(len, units)) == len(set().union(*units))  # each unit in one share only
     warehouse = _run_source(tmp_path, "sql", source)
     _check_same(tmp_path, rows, warehouse)
     described = json.loads(_manifest(warehouse)["input_source"])
     assert "$start" in described["query"] and "{start}" not in described["query"]
     assert described["params"] == {"start": "2026-11-23T05:00:00+00:00", "end": "2026-11-23T06:00:00+00:00"}
-    # the query's digest is its input: a changed query is a changed input for backfill
-    at = _config({**source, "query": query + " AND clicks >= 0"}).analysis_type("engagement")
+    # the query's digest is its input: a changed query is a changed input for backfill and health
+    assert _late_data(warehouse, _config(source)).status == "ok"
+    changed = _config({**source, "query": query + " AND clicks >= 0"})
+    at = changed.analysis_type("engagement")
     plans = plan_reruns(warehouse, "engagement", [HOUR], lambda h: hour_input(at, h, None).files)
     assert len(plans) == 1 and "new files" in plans[0].reason and "files gone" in plans[0].reason
+    check = _late_data(warehouse, changed)
+    assert check.status == "warn" and "files gone: duckdb query" in check.reason
 
 
 def test_a_query_cannot_have_values_formatted_in() -> None:
     with pytest.raises(SpecError, match=r"source.query == .*must use \{start\} and \{end\}"):
         EventSource.from_dict({"kind": "sql", "query": "SELECT * FROM t WHERE ts >= '2026-11-23 05:00'"})
+    query = "SELECT * FROM t WHERE ts >= {start} AND ts < {end}"
+    assert EventSource.from_dict({"kind": "sql", "query": query}).query_splits == 4
+    assert EventSource.from_dict({"kind": "sql", "query": query, "splits": 2}).to_dict()["splits"] == 2
+    with pytest.raises(SpecError, match=r"source.splits == 300: must be an integer from 1 to 256"):
+        EventSource.from_dict({"kind": "sql", "query": query, "splits": 300})
+    with pytest.raises(SpecError, match=r"source.splits == 2: is only for a sql source, not delta"):
+        EventSource.from_dict({"kind": "delta", "path": "t", "timestamp_column": "ts", "splits": 2})
 
 
 def test_ids_and_times_of_any_type() -> None:
