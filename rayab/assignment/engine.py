@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rayab.assignment.layers import check_layers
-from rayab.assignment.plan import Assignment, ExperimentPlan
+from rayab.assignment.plan import Assignment, Decider, ExperimentPlan
 from rayab.assignment.request import MAX_ID_LENGTH, check_attributes, check_exp_ids, check_ids
 from rayab.errors import NotFoundError, PreconditionError, SpecError, ValidationError
 from rayab.model.experiment import Experiment
@@ -91,7 +91,7 @@ class ConfigSnapshot:
 class Assigner:
     """Assignments from one :class:`ConfigSnapshot`; safe to share between threads (it never changes)."""
 
-    __slots__ = ("_plans", "_served", "_snapshot", "_version")
+    __slots__ = ("_deciders", "_plans", "_served", "_served_deciders", "_snapshot", "_version")
 
     def __init__(self, snapshot: ConfigSnapshot) -> None:
         self._snapshot = snapshot
@@ -99,6 +99,9 @@ class Assigner:
         self._plans: Mapping[str, ExperimentPlan] = {
             e.exp_id: ExperimentPlan.from_experiment(e) for e in snapshot.experiments}
         self._served = tuple(p for p in self._plans.values() if p.serving != "inactive")
+        # The request path: each served experiment compiled for this version (ExperimentPlan.decider).
+        self._deciders: dict[str, Decider] = {p.exp_id: p.decider(self._version) for p in self._served}
+        self._served_deciders = tuple(self._deciders.values())
 
     @classmethod
     def from_experiments(cls, experiments: Iterable[Experiment], version: int = 1) -> Assigner:
@@ -152,10 +155,33 @@ class Assigner:
     def assign(self, unit_id: str, attributes: Mapping[str, str | int | float | bool] | None = None,
                exp_ids: Sequence[str] | None = None, session_id: str | None = None) -> list[Assignment]:
         """The assignment of one unit in each requested experiment (every served one when ``exp_ids`` is None)."""
-        check_ids(unit_id, session_id)
-        checked = check_attributes(attributes)
-        version = self._version
-        return [plan.decide(unit_id, session_id, checked, version) for plan in self._select(exp_ids)]
+        checked = self.check_request(unit_id, attributes, session_id)
+        return [decide(unit_id, session_id, checked) for decide in self._deciders_of(exp_ids)]
+
+    def deciders(self, exp_ids: Sequence[str] | None = None) -> tuple[Decider, ...]:
+        """The compiled experiments (:meth:`ExperimentPlan.decider <rayab.assignment.plan.ExperimentPlan.decider>`)
+        that :meth:`assign` runs for ``exp_ids``, for a caller that asks the same experiments many times: call
+        each as ``decide(unit_id, session_id, attributes)`` on a request passed through :meth:`check_request`.
+
+        >>> from rayab.model.experiment import Experiment
+        >>> exp = Experiment.from_dict({"exp_id": "e", "name": "e", "primary_kpi": "ctr",
+        ...     "start_time": "2026-11-24T00:00:00Z", "variants": [{"variant_id": "a", "traffic_pct": 50},
+        ...                                                      {"variant_id": "b", "traffic_pct": 50}]})
+        >>> assigner = Assigner(ConfigSnapshot(1, (exp,)))
+        >>> (decide,) = assigner.deciders(["e"])
+        >>> decide("bob", None, assigner.check_request("bob", {})) == assigner.assign("bob", {})[0]
+        True
+        """
+        return tuple(self._deciders_of(exp_ids))
+
+    def check_request(self, unit_id: str, attributes: Mapping[str, str | int | float | bool] | None,
+                      session_id: str | None = None) -> Mapping[str, str | int | float | bool]:
+        """The request's attributes once its fields are valid (:mod:`rayab.assignment.request`; ValidationError
+        naming the field otherwise)."""
+        if type(unit_id) is not str or not 0 < len(unit_id) <= MAX_ID_LENGTH or session_id is not None \
+                or not unit_id.isascii():
+            check_ids(unit_id, session_id)  # the common request (a short ASCII unit id) is valid as it stands
+        return check_attributes(attributes)
 
     def assign_batch(self, unit_ids: Sequence[str],
                      attributes: Sequence[Mapping[str, str | int | float | bool] | None] | None = None,
@@ -174,6 +200,19 @@ class Assigner:
         plans = self._select(exp_ids)
         columns = [plan.decide_many(unit_ids, sessions, checked, self._version) for plan in plans]
         return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in range(n)]
+
+    def _deciders_of(self, exp_ids: Sequence[str] | None) -> Sequence[Decider]:
+        if exp_ids is None:
+            return self._served_deciders
+        if type(exp_ids) is list or type(exp_ids) is tuple:
+            get = self._deciders.get
+            try:
+                found = [get(exp_id) for exp_id in exp_ids]
+            except TypeError:  # an unhashable entry: named below
+                found = [None]
+            if None not in found:  # every entry a served experiment's id, so a valid one
+                return found  # type: ignore[return-value]
+        return [self._deciders[plan.exp_id] for plan in self._select(exp_ids)]  # raises naming the bad entry
 
     def _select(self, exp_ids: Sequence[str] | None) -> Sequence[ExperimentPlan]:
         if check_exp_ids(exp_ids) is None:

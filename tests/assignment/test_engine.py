@@ -3,6 +3,8 @@ config versions and batch equivalence."""
 
 from __future__ import annotations
 
+import hashlib
+import random
 import subprocess
 import sys
 from collections.abc import Callable
@@ -91,6 +93,8 @@ def test_outside_rollout(experiment: ExperimentFactory) -> None:
     ({"exp_ids": "running"}, "exp_ids"),
     ({"exp_ids": ["running", 3]}, "exp_ids[1]"),
     ({"exp_ids": ["running", ""]}, "exp_ids[1]"),
+    ({"exp_ids": ["running", ["x"]]}, "exp_ids[1]"),  # unhashable: not a look-up error
+    ({"exp_ids": ("running", 3)}, "exp_ids[1]"),
 ])
 def test_invalid_requests_name_the_field(assigner: Assigner, kwargs: dict[str, Any], field: str) -> None:
     request: dict[str, Any] = {"unit_id": "alice", "attributes": {}, **kwargs}
@@ -274,3 +278,53 @@ def test_an_id_with_a_lone_surrogate_is_invalid_input_not_a_crash(assigner: Assi
         assigner.assign(ids["unit_id"], session_id=ids["session_id"])
     assert err.value.field == field
     assert "lone surrogate cannot be hashed" in err.value.rule
+
+
+def _reference_position(salt: str, hash_id: str) -> float:
+    digest = hashlib.md5(f"{salt}:{hash_id}".encode()).digest()
+    return (int.from_bytes(digest[:8], "big") >> 11) / 2**53
+
+
+def test_the_compiled_request_path_answers_as_the_specification(experiment: ExperimentFactory) -> None:
+    """Every step of the compiled decider against a reference written from the module docstrings: uneven and
+    zero-traffic variants at a partial rollout, a layer slice, targeting on text and versions, session ids."""
+    layered = experiment("layered", weights=(30, 0, 50, 20), rollout_pct=70, layer="home", layer_pct=[20, 80],
+                         targeting={"all": [{"attr": "country", "in": ["FR", "DE"]},
+                                            {"attr": "app_version", "version_gte": "5.2"}]})
+    session = experiment("session", consistency="session", rollout_pct=90)
+    assigner = Assigner.from_experiments([layered, session], version=9)
+    rng = random.Random(14)
+    countries, versions = ["FR", "DE", "US"], ["5.1.9", "5.2", "5.10.1", "6"]
+    for i in range(5_000):
+        unit_id, session_id = f"u{rng.getrandbits(40):x}", (f"s{i}" if i % 3 else None)
+        attributes = {"country": rng.choice(countries), "app_version": rng.choice(versions)}
+        got = {a.exp_id: (a.variant_id, a.reason) for a in assigner.assign(unit_id, attributes, None, session_id)}
+        targeted = attributes["country"] != "US" and attributes["app_version"] != "5.1.9"
+        layer_position = _reference_position("home:layer", unit_id)
+        where = _reference_position("layered", unit_id)
+        bounds = [(0.0, 0.21, "v0"), (0.3, 0.3, "v1"), (0.3, 0.3 + 0.35, "v2"), (0.8, 0.8 + 0.14, "v3")]
+        variant = next((v for low, high, v in bounds if low <= where < high), None)
+        expected: tuple[str | None, str]
+        if not targeted:
+            expected = (None, "not_targeted")
+        elif not 0.2 <= layer_position < 0.8:
+            expected = (None, "outside_layer_slice")
+        else:
+            expected = (variant, "assigned" if variant else "outside_rollout")
+        assert got["layered"] == expected, (unit_id, got)
+        if session_id is None:
+            assert got["session"] == (None, "missing_id")
+        else:
+            position = _reference_position("session", session_id)
+            variant = "v0" if position < 0.45 else "v1" if 0.5 <= position < 0.95 else None
+            assert got["session"] == (variant, "assigned" if variant else "outside_rollout")
+
+
+def test_an_answer_is_built_once_per_version_not_per_request(experiment: ExperimentFactory) -> None:
+    """The request path hands out the answers compiled with the version (no per-request construction)."""
+    assigner = Assigner.from_experiments([experiment("a"), experiment("b", rollout_pct=10)], version=3)
+    first, second = assigner.assign("alice", {}), assigner.assign("alice", {})
+    assert all(x is y for x, y in zip(first, second, strict=True))
+    assert [a.config_version for a in first] == [3, 3]
+    (decide,) = assigner.deciders(["b"])
+    assert decide("alice", None, {}) is second[1]
