@@ -126,10 +126,13 @@ class Assigner:
 
     def variant_column(self, exp_id: str, unit_ids: Sequence[str],
                        attributes: Mapping[str, str | int | float | bool] | None = None,
-                       ) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
+                       compiled: bool | None = None) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
         """One experiment for many units sharing ``attributes``: each unit's index into the variant ids (-1: no
         variant), and the variant ids. Decides as :meth:`assign_batch` does; unit ids must be non-empty (an
-        experiment in ``session`` consistency, which hashes session ids, gives -1 to everyone).
+        experiment in ``session`` consistency, which hashes session ids, gives -1 to everyone). From
+        :data:`~rayab.assignment.hashing.COMPILED_FROM` ids on, the md5s are computed by a compiled loop when numba
+        is installed (the same bits; ``compiled`` forces it on or off, see
+        :func:`~rayab.assignment.hashing.bucket_columns`).
 
         >>> from rayab.model.experiment import Experiment
         >>> exp = Experiment.from_dict({"exp_id": "e", "name": "e", "primary_kpi": "ctr",
@@ -146,7 +149,7 @@ class Assigner:
         if plan.experiment.consistency == "session":
             return np.full(n, -1, dtype=np.int16), plan.variant_ids
         try:
-            return plan.variant_column(unit_ids, checked), plan.variant_ids
+            return plan.variant_column(unit_ids, checked, compiled), plan.variant_ids
         except UnicodeEncodeError:  # a lone surrogate: name the id as check_ids does
             for i, unit_id in enumerate(unit_ids):
                 check_ids(unit_id, None, f"unit_ids[{i}]")
@@ -244,8 +247,9 @@ def _check_column_ids(unit_ids: Sequence[str]) -> None:
     then found and named as :func:`check_ids` would."""
     if not unit_ids:
         return
-    if set(map(type, unit_ids)) == {str} and min(map(len, unit_ids)) > 0 and \
-            max(map(len, unit_ids)) <= MAX_ID_LENGTH:
+    lengths = np.fromiter(map(len, unit_ids), dtype=np.int64, count=len(unit_ids)) \
+        if set(map(type, unit_ids)) == {str} else None
+    if lengths is not None and int(lengths.min()) > 0 and int(lengths.max()) <= MAX_ID_LENGTH:
         return  # a lone surrogate fails when the id is encoded for hashing (check_ids names it then)
     for i, unit_id in enumerate(unit_ids):
         check_ids(unit_id, None, f"unit_ids[{i}]")

@@ -41,7 +41,7 @@ import numpy.typing as npt
 
 from rayab.assignment.allocation import experiment_ranges
 from rayab.assignment.growthbook import gb_hash
-from rayab.assignment.hashing import buckets, digest_position, md5
+from rayab.assignment.hashing import bucket_columns, buckets, digest_position, md5
 from rayab.assignment.layers import layer_salt
 from rayab.assignment.targeting import Attributes, Predicate, compile_rule
 from rayab.model.experiment import Experiment, ExperimentStatus, ParameterValue
@@ -235,9 +235,11 @@ class ExperimentPlan:
             results[i] = self._pick(position, config_version)
         return [r for r in results if r is not None]
 
-    def variant_column(self, hash_ids: Sequence[str], attributes: Attributes) -> npt.NDArray[np.int16]:
+    def variant_column(self, hash_ids: Sequence[str], attributes: Attributes,
+                       compiled: bool | None = None) -> npt.NDArray[np.int16]:
         """For many non-empty ids sharing ``attributes``: each one's variant index (-1: no variant), the same
-        decisions as :meth:`decide_many` in columnar form (one vectorised hash pass, no per-unit objects)."""
+        decisions as :meth:`decide_many` in columnar form (one vectorised hash pass, no per-unit objects;
+        ``compiled`` as in :func:`~rayab.assignment.hashing.bucket_columns`)."""
         n = len(hash_ids)
         if self.serving == "shipped":
             return np.full(n, self.variant_ids.index(self.experiment.shipped_variant or ""), dtype=np.int16)
@@ -245,11 +247,18 @@ class ExperimentPlan:
             return np.full(n, -1, dtype=np.int16)
         # the ranges are ascending and disjoint: an odd insertion point in their flattened bounds is inside one
         bounds = np.array([bound for pair in self.ranges for bound in pair], dtype=np.float64)
-        slot = np.searchsorted(bounds, self._positions(list(hash_ids)), side="right")
+        if self.experiment.hash_mode != "rayab":
+            positions = self._positions(list(hash_ids))
+            layer = self._layer_positions(list(hash_ids)) if self.layer_slice is not None else None
+        elif self.layer_slice is not None:  # both hashes over one encoding of the ids
+            positions, layer = bucket_columns((self.experiment.assignment_salt, layer_salt(self.experiment.layer)),
+                                              hash_ids, compiled)
+        else:
+            (positions,), layer = bucket_columns((self.experiment.assignment_salt,), hash_ids, compiled), None
+        slot = np.searchsorted(bounds, positions, side="right")
         column = np.where(slot % 2 == 1, (slot - 1) // 2, -1).astype(np.int16)
-        if self.layer_slice is not None and n:
+        if layer is not None and self.layer_slice is not None:
             low, high = self.layer_slice
-            layer = self._layer_positions(list(hash_ids))
             column[(layer < low) | (layer >= high)] = -1
         return column
 

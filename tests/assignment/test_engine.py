@@ -328,3 +328,18 @@ def test_an_answer_is_built_once_per_version_not_per_request(experiment: Experim
     assert [a.config_version for a in first] == [3, 3]
     (decide,) = assigner.deciders(["b"])
     assert decide("alice", None, {}) is second[1]
+
+
+@pytest.mark.parametrize("compiled", [None, True, False])
+def test_the_column_form_decides_as_one_by_one(experiment: ExperimentFactory, compiled: bool | None) -> None:
+    """A layered, partially rolled-out experiment over more ids than the compiled threshold, with non-ASCII ids:
+    the column (compiled md5, hashlib, or the default choice) gives each unit the variant of assign."""
+    if compiled:
+        pytest.importorskip("numba")
+    layered = experiment("layered", weights=(30, 0, 50, 20), rollout_pct=70, layer="home", layer_pct=[20, 80])
+    assigner = Assigner.from_experiments([layered])
+    ids = [f"user-{i}" if i % 7 else f"usér-{i}-水" for i in range(5_000)]
+    column, variants = assigner.variant_column("layered", ids, {}, compiled)
+    got = [variants[i] if i >= 0 else None for i in column.tolist()]
+    assert got == [assigner.assign(u, {}, ["layered"])[0].variant_id for u in ids]
+    assert set(got) == {None, "v0", "v2", "v3"}
