@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rayab.assignment.hashing import utf8_column
 from rayab.assignment.layers import check_layers
 from rayab.assignment.plan import Assignment, Decider, ExperimentPlan
 from rayab.assignment.request import MAX_ID_LENGTH, check_attributes, check_exp_ids, check_ids
@@ -144,21 +145,23 @@ class Assigner:
         """
         plan = self._plan(exp_id)
         n = _check_length("unit_ids", unit_ids, None)
-        _check_column_ids(unit_ids)
+        encoded = _checked_column(unit_ids)
         checked = check_attributes(attributes)
         if plan.experiment.consistency == "session":
             return np.full(n, -1, dtype=np.int16), plan.variant_ids
-        try:
-            return plan.variant_column(unit_ids, checked, compiled), plan.variant_ids
-        except UnicodeEncodeError:  # a lone surrogate: name the id as check_ids does
-            for i, unit_id in enumerate(unit_ids):
-                check_ids(unit_id, None, f"unit_ids[{i}]")
-            raise
+        return plan.variant_column(unit_ids, checked, compiled, encoded), plan.variant_ids
 
     def assign(self, unit_id: str, attributes: Mapping[str, str | int | float | bool] | None = None,
                exp_ids: Sequence[str] | None = None, session_id: str | None = None) -> list[Assignment]:
         """The assignment of one unit in each requested experiment (every served one when ``exp_ids`` is None)."""
-        checked = self.check_request(unit_id, attributes, session_id)
+        if type(unit_id) is not str or not 0 < len(unit_id) <= MAX_ID_LENGTH or session_id is not None \
+                or not unit_id.isascii():
+            check_ids(unit_id, session_id)  # as check_request, inline: this is the request path
+        checked = check_attributes(attributes)
+        if type(exp_ids) is list and len(exp_ids) == 1 and type(exp_ids[0]) is str:  # one experiment, by far
+            decide = self._deciders.get(exp_ids[0])  # the most common request: no selection list
+            if decide is not None:
+                return [decide(unit_id, session_id, checked)]
         return [decide(unit_id, session_id, checked) for decide in self._deciders_of(exp_ids)]
 
     def deciders(self, exp_ids: Sequence[str] | None = None) -> tuple[Decider, ...]:
@@ -242,14 +245,19 @@ def _check_length(field: str, values: Any, expected: int | None) -> int:
     return len(values)
 
 
-def _check_column_ids(unit_ids: Sequence[str]) -> None:
-    """Every id a non-empty string of at most MAX_ID_LENGTH characters, checked at C speed; the failing one is
-    then found and named as :func:`check_ids` would."""
-    if not unit_ids:
-        return
-    lengths = np.fromiter(map(len, unit_ids), dtype=np.int64, count=len(unit_ids)) \
-        if set(map(type, unit_ids)) == {str} else None
-    if lengths is not None and int(lengths.min()) > 0 and int(lengths.max()) <= MAX_ID_LENGTH:
-        return  # a lone surrogate fails when the id is encoded for hashing (check_ids names it then)
+def _checked_column(unit_ids: Sequence[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """The ids' :func:`~rayab.assignment.hashing.utf8_column` once every id is a non-empty string of at most
+    MAX_ID_LENGTH characters (checked on the byte offsets: a character is at least one byte); otherwise the
+    failing id is found and named as :func:`check_ids` would."""
+    try:
+        encoded = utf8_column(unit_ids)
+    except (TypeError, UnicodeEncodeError):
+        encoded = None
+    if encoded is not None:
+        sizes = np.diff(encoded[1])
+        if not len(sizes) or (int(sizes.min()) > 0 and int(sizes.max()) <= MAX_ID_LENGTH):
+            return encoded
     for i, unit_id in enumerate(unit_ids):
         check_ids(unit_id, None, f"unit_ids[{i}]")
+    assert encoded is not None  # every id passed: only multi-byte ids over MAX_ID_LENGTH bytes come here
+    return encoded

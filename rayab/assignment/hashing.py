@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["COMPILED_FROM", "bucket", "bucket_columns", "buckets", "digest_position", "md5"]
+__all__ = ["COMPILED_FROM", "bucket", "bucket_columns", "buckets", "digest_position", "md5", "utf8_column"]
 
 _TWO_53 = float(2**53)
 
@@ -76,10 +76,12 @@ def _compiled() -> Callable[..., tuple[npt.NDArray[np.uint32], npt.NDArray[np.ui
 
 
 def bucket_columns(salts: Sequence[str], unit_ids: Iterable[str], compiled: bool | None = None,
+                   encoded: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None = None,
                    ) -> list[npt.NDArray[np.float64]]:
     """:func:`buckets` of the same ids under each of ``salts`` (an experiment's salt and its layer's, say), the
-    ids encoded once. ``compiled`` forces the compiled MD5 on (True: ImportError without numba) or off (False);
-    None picks it for :data:`COMPILED_FROM` ids or more when numba is importable. Both give identical bits.
+    ids encoded once (``encoded``: their :func:`utf8_column`, when the caller has it). ``compiled`` forces the
+    compiled MD5 on (True: ImportError without numba) or off (False); None picks it for :data:`COMPILED_FROM`
+    ids or more when numba is importable. Both give identical bits.
 
     >>> a, b = bucket_columns(("ctr_test", "other"), ["alice", "bob"])
     >>> a.tolist() == [bucket("ctr_test", "alice"), bucket("ctr_test", "bob")], float(b[1]) == bucket("other", "bob")
@@ -93,7 +95,7 @@ def bucket_columns(salts: Sequence[str], unit_ids: Iterable[str], compiled: bool
             raise ImportError("the compiled md5 needs numba (pip install 'rayab[cluster]')")
     if keys is None:
         return [_hashlib_buckets(salt, ids) for salt in salts]
-    data, offsets = _utf8_column(ids)
+    data, offsets = utf8_column(ids) if encoded is None else encoded
     threads = min(2, os.cpu_count() or 1)
     columns = []
     for salt in salts:
@@ -111,18 +113,26 @@ def _hashlib_buckets(salt: str, unit_ids: Sequence[str]) -> npt.NDArray[np.float
     return top.astype(np.float64) / _TWO_53
 
 
-def _utf8_column(unit_ids: Sequence[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    """The ids' UTF-8 bytes end to end and their ``len + 1`` offsets; ASCII text (the usual case) is encoded
-    in one call. A non-string raises TypeError, a lone surrogate UnicodeEncodeError."""
+def utf8_column(unit_ids: Sequence[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """The ids' UTF-8 bytes end to end and their ``len + 1`` offsets (id ``i`` is ``data[offsets[i]:offsets[i +
+    1]]``). ASCII ids without NUL (the usual case) are encoded without a Python step per id: joined by NUL, the
+    separators found and dropped in numpy. A non-string raises TypeError, a lone surrogate UnicodeEncodeError.
+
+    >>> data, offsets = utf8_column(["ab", "", "c"])
+    >>> bytes(data), offsets.tolist()
+    (b'abc', [0, 2, 2, 3])
+    """
     n = len(unit_ids)
-    joined = "".join(unit_ids)
-    if joined.isascii():  # one byte per character: the offsets are the lengths in characters
-        data = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-        lengths = np.fromiter(map(len, unit_ids), dtype=np.int64, count=n)
-    else:
-        encoded = [u.encode("utf-8") for u in unit_ids]
-        data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+    joined = "\0".join(unit_ids)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return data, offsets
+    if joined.isascii():
+        raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        separators = np.flatnonzero(raw == 0)
+        if len(separators) == max(n - 1, 0):  # no id holds a NUL of its own
+            # id i starts after i separators: at separators[i - 1] + 1 in raw, i bytes earlier once they are gone
+            offsets[1:n] = separators - np.arange(n - 1)
+            offsets[n] = len(raw) - len(separators)
+            return raw[raw != 0], offsets
+    encoded = [u.encode("utf-8") for u in unit_ids]
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n), out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets

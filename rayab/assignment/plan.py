@@ -235,11 +235,12 @@ class ExperimentPlan:
             results[i] = self._pick(position, config_version)
         return [r for r in results if r is not None]
 
-    def variant_column(self, hash_ids: Sequence[str], attributes: Attributes,
-                       compiled: bool | None = None) -> npt.NDArray[np.int16]:
+    def variant_column(self, hash_ids: Sequence[str], attributes: Attributes, compiled: bool | None = None,
+                       encoded: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None = None,
+                       ) -> npt.NDArray[np.int16]:
         """For many non-empty ids sharing ``attributes``: each one's variant index (-1: no variant), the same
         decisions as :meth:`decide_many` in columnar form (one vectorised hash pass, no per-unit objects;
-        ``compiled`` as in :func:`~rayab.assignment.hashing.bucket_columns`)."""
+        ``compiled`` and ``encoded`` as in :func:`~rayab.assignment.hashing.bucket_columns`)."""
         n = len(hash_ids)
         if self.serving == "shipped":
             return np.full(n, self.variant_ids.index(self.experiment.shipped_variant or ""), dtype=np.int16)
@@ -252,9 +253,10 @@ class ExperimentPlan:
             layer = self._layer_positions(list(hash_ids)) if self.layer_slice is not None else None
         elif self.layer_slice is not None:  # both hashes over one encoding of the ids
             positions, layer = bucket_columns((self.experiment.assignment_salt, layer_salt(self.experiment.layer)),
-                                              hash_ids, compiled)
+                                              hash_ids, compiled, encoded)
         else:
-            (positions,), layer = bucket_columns((self.experiment.assignment_salt,), hash_ids, compiled), None
+            (positions,), layer = bucket_columns((self.experiment.assignment_salt,), hash_ids, compiled,
+                                                 encoded), None
         slot = np.searchsorted(bounds, positions, side="right")
         column = np.where(slot % 2 == 1, (slot - 1) // 2, -1).astype(np.int16)
         if layer is not None and self.layer_slice is not None:

@@ -343,3 +343,22 @@ def test_the_column_form_decides_as_one_by_one(experiment: ExperimentFactory, co
     got = [variants[i] if i >= 0 else None for i in column.tolist()]
     assert got == [assigner.assign(u, {}, ["layered"])[0].variant_id for u in ids]
     assert set(got) == {None, "v0", "v2", "v3"}
+
+
+@pytest.mark.parametrize(("ids", "field"), [
+    (["a", "b", 3], "unit_ids[2]"),
+    (["a", "", "c"], "unit_ids[1]"),
+    (["a", "x" * 257], "unit_ids[1]"),
+    (["a", "\ud800"], "unit_ids[1]"),
+    (["é", "é" * 257], "unit_ids[1]"),
+])
+def test_column_validation_names_the_entry(assigner: Assigner, ids: list[Any], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        assigner.variant_column("running", ids)
+    assert info.value.field == field
+
+
+def test_a_column_of_long_multibyte_ids_within_the_character_limit_is_valid(assigner: Assigner) -> None:
+    ids = ["é" * 256, "a\0b", "水"]  # 512 bytes but 256 characters; a NUL inside an id
+    column, variants = assigner.variant_column("running", ids)
+    assert [variants[i] for i in column.tolist()] == [assigner.assign(u, {}, ["running"])[0].variant_id for u in ids]

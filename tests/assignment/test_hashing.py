@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rayab.assignment import hashing
-from rayab.assignment.hashing import COMPILED_FROM, bucket, bucket_columns, buckets
+from rayab.assignment.hashing import COMPILED_FROM, bucket, bucket_columns, buckets, utf8_column
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,3 +118,10 @@ except ImportError as err:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "refused: the compiled md5 needs numba (pip install 'rayab[cluster]')\n"
+
+
+@given(st.lists(st.text(max_size=12), max_size=30))
+def test_utf8_column_holds_each_id_between_its_offsets(ids: list[str]) -> None:
+    data, offsets = utf8_column(ids)
+    assert offsets.tolist()[0] == 0 and len(offsets) == len(ids) + 1
+    assert [bytes(data[offsets[i]:offsets[i + 1]]).decode() for i in range(len(ids))] == ids
