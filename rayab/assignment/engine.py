@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rayab.assignment.hashing import utf8_column
 from rayab.assignment.layers import check_layers
-from rayab.assignment.plan import Assignment, ExperimentPlan
+from rayab.assignment.plan import Assignment, Decider, ExperimentPlan
 from rayab.assignment.request import MAX_ID_LENGTH, check_attributes, check_exp_ids, check_ids
 from rayab.errors import NotFoundError, PreconditionError, SpecError, ValidationError
 from rayab.model.experiment import Experiment
@@ -91,7 +92,7 @@ class ConfigSnapshot:
 class Assigner:
     """Assignments from one :class:`ConfigSnapshot`; safe to share between threads (it never changes)."""
 
-    __slots__ = ("_plans", "_served", "_snapshot", "_version")
+    __slots__ = ("_deciders", "_plans", "_served", "_served_deciders", "_snapshot", "_version")
 
     def __init__(self, snapshot: ConfigSnapshot) -> None:
         self._snapshot = snapshot
@@ -99,6 +100,9 @@ class Assigner:
         self._plans: Mapping[str, ExperimentPlan] = {
             e.exp_id: ExperimentPlan.from_experiment(e) for e in snapshot.experiments}
         self._served = tuple(p for p in self._plans.values() if p.serving != "inactive")
+        # The request path: each served experiment compiled for this version (ExperimentPlan.decider).
+        self._deciders: dict[str, Decider] = {p.exp_id: p.decider(self._version) for p in self._served}
+        self._served_deciders = tuple(self._deciders.values())
 
     @classmethod
     def from_experiments(cls, experiments: Iterable[Experiment], version: int = 1) -> Assigner:
@@ -123,10 +127,13 @@ class Assigner:
 
     def variant_column(self, exp_id: str, unit_ids: Sequence[str],
                        attributes: Mapping[str, str | int | float | bool] | None = None,
-                       ) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
+                       compiled: bool | None = None) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
         """One experiment for many units sharing ``attributes``: each unit's index into the variant ids (-1: no
         variant), and the variant ids. Decides as :meth:`assign_batch` does; unit ids must be non-empty (an
-        experiment in ``session`` consistency, which hashes session ids, gives -1 to everyone).
+        experiment in ``session`` consistency, which hashes session ids, gives -1 to everyone). From
+        :data:`~rayab.assignment.hashing.COMPILED_FROM` ids on, the md5s are computed by a compiled loop when numba
+        is installed (the same bits; ``compiled`` forces it on or off, see
+        :func:`~rayab.assignment.hashing.bucket_columns`).
 
         >>> from rayab.model.experiment import Experiment
         >>> exp = Experiment.from_dict({"exp_id": "e", "name": "e", "primary_kpi": "ctr",
@@ -138,24 +145,49 @@ class Assigner:
         """
         plan = self._plan(exp_id)
         n = _check_length("unit_ids", unit_ids, None)
-        _check_column_ids(unit_ids)
+        encoded = _checked_column(unit_ids)
         checked = check_attributes(attributes)
         if plan.experiment.consistency == "session":
             return np.full(n, -1, dtype=np.int16), plan.variant_ids
-        try:
-            return plan.variant_column(unit_ids, checked), plan.variant_ids
-        except UnicodeEncodeError:  # a lone surrogate: name the id as check_ids does
-            for i, unit_id in enumerate(unit_ids):
-                check_ids(unit_id, None, f"unit_ids[{i}]")
-            raise
+        return plan.variant_column(unit_ids, checked, compiled, encoded), plan.variant_ids
 
     def assign(self, unit_id: str, attributes: Mapping[str, str | int | float | bool] | None = None,
                exp_ids: Sequence[str] | None = None, session_id: str | None = None) -> list[Assignment]:
         """The assignment of one unit in each requested experiment (every served one when ``exp_ids`` is None)."""
-        check_ids(unit_id, session_id)
+        if type(unit_id) is not str or not 0 < len(unit_id) <= MAX_ID_LENGTH or session_id is not None \
+                or not unit_id.isascii():
+            check_ids(unit_id, session_id)  # as check_request, inline: this is the request path
         checked = check_attributes(attributes)
-        version = self._version
-        return [plan.decide(unit_id, session_id, checked, version) for plan in self._select(exp_ids)]
+        if type(exp_ids) is list and len(exp_ids) == 1 and type(exp_ids[0]) is str:  # one experiment, by far
+            decide = self._deciders.get(exp_ids[0])  # the most common request: no selection list
+            if decide is not None:
+                return [decide(unit_id, session_id, checked)]
+        return [decide(unit_id, session_id, checked) for decide in self._deciders_of(exp_ids)]
+
+    def deciders(self, exp_ids: Sequence[str] | None = None) -> tuple[Decider, ...]:
+        """The compiled experiments (:meth:`ExperimentPlan.decider <rayab.assignment.plan.ExperimentPlan.decider>`)
+        that :meth:`assign` runs for ``exp_ids``, for a caller that asks the same experiments many times: call
+        each as ``decide(unit_id, session_id, attributes)`` on a request passed through :meth:`check_request`.
+
+        >>> from rayab.model.experiment import Experiment
+        >>> exp = Experiment.from_dict({"exp_id": "e", "name": "e", "primary_kpi": "ctr",
+        ...     "start_time": "2026-11-24T00:00:00Z", "variants": [{"variant_id": "a", "traffic_pct": 50},
+        ...                                                      {"variant_id": "b", "traffic_pct": 50}]})
+        >>> assigner = Assigner(ConfigSnapshot(1, (exp,)))
+        >>> (decide,) = assigner.deciders(["e"])
+        >>> decide("bob", None, assigner.check_request("bob", {})) == assigner.assign("bob", {})[0]
+        True
+        """
+        return tuple(self._deciders_of(exp_ids))
+
+    def check_request(self, unit_id: str, attributes: Mapping[str, str | int | float | bool] | None,
+                      session_id: str | None = None) -> Mapping[str, str | int | float | bool]:
+        """The request's attributes once its fields are valid (:mod:`rayab.assignment.request`; ValidationError
+        naming the field otherwise)."""
+        if type(unit_id) is not str or not 0 < len(unit_id) <= MAX_ID_LENGTH or session_id is not None \
+                or not unit_id.isascii():
+            check_ids(unit_id, session_id)  # the common request (a short ASCII unit id) is valid as it stands
+        return check_attributes(attributes)
 
     def assign_batch(self, unit_ids: Sequence[str],
                      attributes: Sequence[Mapping[str, str | int | float | bool] | None] | None = None,
@@ -174,6 +206,19 @@ class Assigner:
         plans = self._select(exp_ids)
         columns = [plan.decide_many(unit_ids, sessions, checked, self._version) for plan in plans]
         return [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in range(n)]
+
+    def _deciders_of(self, exp_ids: Sequence[str] | None) -> Sequence[Decider]:
+        if exp_ids is None:
+            return self._served_deciders
+        if type(exp_ids) is list or type(exp_ids) is tuple:
+            get = self._deciders.get
+            try:
+                found = [get(exp_id) for exp_id in exp_ids]
+            except TypeError:  # an unhashable entry: named below
+                found = [None]
+            if None not in found:  # every entry a served experiment's id, so a valid one
+                return found  # type: ignore[return-value]
+        return [self._deciders[plan.exp_id] for plan in self._select(exp_ids)]  # raises naming the bad entry
 
     def _select(self, exp_ids: Sequence[str] | None) -> Sequence[ExperimentPlan]:
         if check_exp_ids(exp_ids) is None:
@@ -200,13 +245,19 @@ def _check_length(field: str, values: Any, expected: int | None) -> int:
     return len(values)
 
 
-def _check_column_ids(unit_ids: Sequence[str]) -> None:
-    """Every id a non-empty string of at most MAX_ID_LENGTH characters, checked at C speed; the failing one is
-    then found and named as :func:`check_ids` would."""
-    if not unit_ids:
-        return
-    if set(map(type, unit_ids)) == {str} and min(map(len, unit_ids)) > 0 and \
-            max(map(len, unit_ids)) <= MAX_ID_LENGTH:
-        return  # a lone surrogate fails when the id is encoded for hashing (check_ids names it then)
+def _checked_column(unit_ids: Sequence[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """The ids' :func:`~rayab.assignment.hashing.utf8_column` once every id is a non-empty string of at most
+    MAX_ID_LENGTH characters (checked on the byte offsets: a character is at least one byte); otherwise the
+    failing id is found and named as :func:`check_ids` would."""
+    try:
+        encoded = utf8_column(unit_ids)
+    except (TypeError, UnicodeEncodeError):
+        encoded = None
+    if encoded is not None:
+        sizes = np.diff(encoded[1])
+        if not len(sizes) or (int(sizes.min()) > 0 and int(sizes.max()) <= MAX_ID_LENGTH):
+            return encoded
     for i, unit_id in enumerate(unit_ids):
         check_ids(unit_id, None, f"unit_ids[{i}]")
+    assert encoded is not None  # every id passed: only multi-byte ids over MAX_ID_LENGTH bytes come here
+    return encoded

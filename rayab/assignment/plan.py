@@ -29,7 +29,9 @@ config_version=7, in_experiment=True, reason='assigned')
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import struct
+from bisect import bisect_right
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, NamedTuple
@@ -39,19 +41,21 @@ import numpy.typing as npt
 
 from rayab.assignment.allocation import experiment_ranges
 from rayab.assignment.growthbook import gb_hash
-from rayab.assignment.hashing import buckets, digest_position, md5
+from rayab.assignment.hashing import bucket_columns, buckets, digest_position, md5
 from rayab.assignment.layers import layer_salt
 from rayab.assignment.targeting import Attributes, Predicate, compile_rule
 from rayab.model.experiment import Experiment, ExperimentStatus, ParameterValue
 from rayab.model.targeting import MATCH_ALL
 
-__all__ = ["Assignment", "AssignmentReason", "ExperimentPlan", "Serving"]
+__all__ = ["Assignment", "AssignmentReason", "Decider", "ExperimentPlan", "Serving"]
 
 AssignmentReason = Literal[
     "assigned", "shipped", "missing_id", "not_targeted", "outside_layer_slice", "outside_rollout"]
 Serving = Literal["active", "shipped", "inactive"]
 Parameters = Mapping[str, ParameterValue]
 _NO_PARAMETERS: Parameters = MappingProxyType({})
+_TWO_53 = float(2**53)
+_first_u64 = struct.Struct(">Q").unpack_from  # the digest's first 8 bytes, big-endian, without a slice
 
 
 class Assignment(NamedTuple):
@@ -63,6 +67,11 @@ class Assignment(NamedTuple):
     config_version: int
     in_experiment: bool
     reason: AssignmentReason
+
+
+Decider = Callable[[str, "str | None", Attributes], "Assignment"]
+"""``decider(unit_id, session_id, attributes)``: one experiment's :meth:`ExperimentPlan.decide` for one config
+version, on an already validated request."""
 
 
 def _serving(experiment: Experiment) -> Serving:
@@ -137,14 +146,74 @@ class ExperimentPlan:
 
     def decide(self, unit_id: str, session_id: str | None, attributes: Attributes,
                config_version: int) -> Assignment:
-        """The assignment of one (already validated) request."""
+        """The assignment of one (already validated) request (a one-off :meth:`decider` call)."""
+        return self.decider(config_version)(unit_id, session_id, attributes)
+
+    def decider(self, config_version: int) -> Decider:
+        """:meth:`decide` compiled for ``config_version``: every answer it can give is built here, once (one
+        :class:`Assignment` per variant and per reason), and what does not depend on the unit is bound as a
+        local (salted prefixes, the flattened range bounds, the targeting predicate, skipped when there is
+        none), so a call is the steps of the module docstring and one or two md5 digests, with no allocation
+        beyond the hashed bytes.
+
+        >>> from rayab.model.experiment import Experiment
+        >>> exp = Experiment.from_dict({"exp_id": "e", "name": "e", "primary_kpi": "ctr", "rollout_pct": 40,
+        ...     "start_time": "2026-11-24T00:00:00Z", "variants": [{"variant_id": "a", "traffic_pct": 50},
+        ...                                                      {"variant_id": "b", "traffic_pct": 50}]})
+        >>> decide = ExperimentPlan.from_experiment(exp).decider(3)
+        >>> [(a.variant_id, a.reason) for a in map(lambda u: decide(u, None, {}), ["alice", "bob", "carol"])]
+        [('b', 'assigned'), (None, 'outside_rollout'), (None, 'outside_rollout')]
+        >>> decide("alice", None, {}) is decide("alice", None, {})
+        True
+        """
         if self.serving == "shipped":
-            return self._shipped(config_version)
-        hash_id = self.hash_id(unit_id, session_id)
-        reason = self._exclusion(hash_id, attributes)
-        if reason is not None:
-            return self._outside(config_version, reason)
-        return self._pick(self.position(hash_id), config_version)
+            shipped = self._shipped(config_version)
+            return lambda unit_id, session_id, attributes: shipped
+        missing = self._outside(config_version, "missing_id")
+        not_targeted = self._outside(config_version, "not_targeted")
+        outside_slice = self._outside(config_version, "outside_layer_slice")
+        outside_rollout = self._outside(config_version, "outside_rollout")
+        # The ranges are ascending and disjoint: bisect_right over their flattened bounds gives an odd slot
+        # 2i + 1 exactly when a position lies in range i (the same rule as choose_variant and variant_column).
+        bounds = tuple(bound for pair in self.ranges for bound in pair)
+        by_slot: tuple[Assignment, ...] = (outside_rollout, *(
+            answer for i in range(len(self.ranges)) for answer in (
+                Assignment(self.exp_id, self.variant_ids[i], self.parameters[i], config_version, True, "assigned"),
+                outside_rollout)))
+        predicate = self.predicate
+        strict = self.experiment.consistency == "strict"
+        hash_id_of = self.hash_id
+        low, high = self.layer_slice or (0.0, 1.0)
+        layered = self.layer_slice is not None
+        if self.experiment.hash_mode != "rayab":
+            position, layer_position = self.position, self.layer_position
+
+            def decide_growthbook(unit_id: str, session_id: str | None, attributes: Attributes) -> Assignment:
+                hash_id = unit_id if strict else hash_id_of(unit_id, session_id)
+                if not hash_id:
+                    return missing
+                if predicate is not None and not predicate(attributes):
+                    return not_targeted
+                if layered and not low <= layer_position(hash_id) < high:
+                    return outside_slice
+                return by_slot[bisect_right(bounds, position(hash_id))]
+
+            return decide_growthbook
+        prefix, layer_prefix, digest_of, first_u64 = self.assign_prefix, self.layer_prefix, md5, _first_u64
+
+        def decide(unit_id: str, session_id: str | None, attributes: Attributes) -> Assignment:
+            hash_id = unit_id if strict else hash_id_of(unit_id, session_id)
+            if not hash_id:
+                return missing
+            if predicate is not None and not predicate(attributes):
+                return not_targeted
+            encoded = hash_id.encode()
+            if layered and not low <= (first_u64(digest_of(layer_prefix + encoded).digest())[0] >> 11) / _TWO_53 \
+                    < high:
+                return outside_slice
+            return by_slot[bisect_right(bounds, (first_u64(digest_of(prefix + encoded).digest())[0] >> 11) / _TWO_53)]
+
+        return decide
 
     def decide_many(self, unit_ids: Sequence[str], session_ids: Sequence[str | None],
                     attributes: Sequence[Attributes], config_version: int) -> list[Assignment]:
@@ -155,7 +224,7 @@ class ExperimentPlan:
         results: list[Assignment | None] = [None] * len(hash_ids)
         eligible = []
         for i, hash_id in enumerate(hash_ids):
-            reason = self._exclusion(hash_id, attributes[i], check_layer=False)
+            reason = self._exclusion(hash_id, attributes[i])
             if reason is None:
                 eligible.append(i)
             else:
@@ -166,9 +235,12 @@ class ExperimentPlan:
             results[i] = self._pick(position, config_version)
         return [r for r in results if r is not None]
 
-    def variant_column(self, hash_ids: Sequence[str], attributes: Attributes) -> npt.NDArray[np.int16]:
+    def variant_column(self, hash_ids: Sequence[str], attributes: Attributes, compiled: bool | None = None,
+                       encoded: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None = None,
+                       ) -> npt.NDArray[np.int16]:
         """For many non-empty ids sharing ``attributes``: each one's variant index (-1: no variant), the same
-        decisions as :meth:`decide_many` in columnar form (one vectorised hash pass, no per-unit objects)."""
+        decisions as :meth:`decide_many` in columnar form (one vectorised hash pass, no per-unit objects;
+        ``compiled`` and ``encoded`` as in :func:`~rayab.assignment.hashing.bucket_columns`)."""
         n = len(hash_ids)
         if self.serving == "shipped":
             return np.full(n, self.variant_ids.index(self.experiment.shipped_variant or ""), dtype=np.int16)
@@ -176,23 +248,28 @@ class ExperimentPlan:
             return np.full(n, -1, dtype=np.int16)
         # the ranges are ascending and disjoint: an odd insertion point in their flattened bounds is inside one
         bounds = np.array([bound for pair in self.ranges for bound in pair], dtype=np.float64)
-        slot = np.searchsorted(bounds, self._positions(list(hash_ids)), side="right")
+        if self.experiment.hash_mode != "rayab":
+            positions = self._positions(list(hash_ids))
+            layer = self._layer_positions(list(hash_ids)) if self.layer_slice is not None else None
+        elif self.layer_slice is not None:  # both hashes over one encoding of the ids
+            positions, layer = bucket_columns((self.experiment.assignment_salt, layer_salt(self.experiment.layer)),
+                                              hash_ids, compiled, encoded)
+        else:
+            (positions,), layer = bucket_columns((self.experiment.assignment_salt,), hash_ids, compiled,
+                                                 encoded), None
+        slot = np.searchsorted(bounds, positions, side="right")
         column = np.where(slot % 2 == 1, (slot - 1) // 2, -1).astype(np.int16)
-        if self.layer_slice is not None and n:
+        if layer is not None and self.layer_slice is not None:
             low, high = self.layer_slice
-            layer = self._layer_positions(list(hash_ids))
             column[(layer < low) | (layer >= high)] = -1
         return column
 
-    def _exclusion(self, hash_id: str, attributes: Attributes, check_layer: bool = True) -> AssignmentReason | None:
+    def _exclusion(self, hash_id: str, attributes: Attributes) -> AssignmentReason | None:
+        """The reason a request is out before the layer check (which decide_many makes in one pass)."""
         if not hash_id:
             return "missing_id"
         if self.predicate is not None and not self.predicate(attributes):
             return "not_targeted"
-        if check_layer and self.layer_slice is not None:
-            low, high = self.layer_slice
-            if not low <= self.layer_position(hash_id) < high:
-                return "outside_layer_slice"
         return None
 
     def _filter_layer(self, eligible: list[int], hash_ids: list[str], results: list[Assignment | None],

@@ -34,7 +34,6 @@ AttributeValue: TypeAlias = str | int | float | bool
 Attributes: TypeAlias = Mapping[str, AttributeValue]
 Predicate: TypeAlias = Callable[[Attributes], bool]
 
-_MISSING = object()
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "lt": operator.lt, "lte": operator.le, "gt": operator.gt, "gte": operator.ge,
     "eq": operator.eq, "ne": operator.ne,
@@ -65,11 +64,30 @@ def _compile_rule(key: str, rule: TargetingRule) -> Predicate:
         inner = compile_rule(rule.rule)
         return lambda attributes: not inner(attributes)
     parts = tuple(compile_rule(r) for r in rule.rules)
+    if len(parts) == 1:
+        return parts[0]
     if isinstance(rule, AllOf):
         if not parts:
             return lambda attributes: True
-        return lambda attributes: all(p(attributes) for p in parts)
-    return lambda attributes: any(p(attributes) for p in parts)
+        if len(parts) == 2:  # the usual pair (a country and a version, say) without a loop
+            first, second = parts
+            return lambda attributes: first(attributes) and second(attributes)
+
+        def every(attributes: Attributes) -> bool:
+            for part in parts:  # noqa: SIM110 - all() over a generator costs a frame per call
+                if not part(attributes):
+                    return False
+            return True
+
+        return every
+
+    def some(attributes: Attributes) -> bool:
+        for part in parts:  # noqa: SIM110 - as in every()
+            if part(attributes):
+                return True
+        return False
+
+    return some
 
 
 def read_as(kind: ValueKind, value: Any) -> Any:
@@ -118,16 +136,30 @@ def _operand(kind: ValueKind, value: Any) -> Any:
     return read_as(kind, value)
 
 
+def _text_reader(kind: ValueKind) -> Callable[[str], Any] | None:
+    """How a ``str`` attribute is read as a ``kind`` operand in one call (None: as it is), as :func:`read_as`."""
+    if kind == "str":
+        return None
+    if kind == "version":
+        return _version_key
+    return lambda value: read_as(kind, value)
+
+
 def _compile_condition(rule: Condition) -> Predicate:
+    # A valid attribute is never None, and read_as gives None for None: ``get`` without a default is enough.
     attr, kind = rule.attr, rule.kind
+    read_text = _text_reader(kind)
     if rule.op in ("in", "not_in"):
         assert isinstance(rule.value, tuple)
         allowed = frozenset(_operand(kind, v) for v in rule.value)
         inside = rule.op == "in"
 
         def member(attributes: Attributes) -> bool:
-            got = attributes.get(attr, _MISSING)
-            value = None if got is _MISSING else read_as(kind, got)
+            got = attributes.get(attr)
+            if type(got) is str:
+                value = got if read_text is None else read_text(got)
+            else:
+                value = None if got is None else read_as(kind, got)
             return value is not None and (value in allowed) == inside
 
         return member
@@ -135,8 +167,11 @@ def _compile_condition(rule: Condition) -> Predicate:
     expected = _operand(kind, rule.value)
 
     def condition(attributes: Attributes) -> bool:
-        got = attributes.get(attr, _MISSING)
-        value = None if got is _MISSING else read_as(kind, got)
+        got = attributes.get(attr)
+        if type(got) is str:
+            value = got if read_text is None else read_text(got)
+        else:
+            value = None if got is None else read_as(kind, got)
         return value is not None and compare(value, expected)
 
     return condition

@@ -66,7 +66,8 @@ class _Config:
         for plan in assigner.served:
             for name in dict.fromkeys(n for p in plan.parameters for n in p):
                 by_parameter.setdefault(name, []).append(plan.exp_id)
-        self.by_parameter = by_parameter
+        # each parameter's experiments compiled, in config order
+        self.by_parameter = {name: assigner.deciders(exp_ids) for name, exp_ids in by_parameter.items()}
 
 
 class Decision:
@@ -140,6 +141,7 @@ class Client:
                  wait_s: float = 10.0, flush_interval_s: float = 1.0, max_pending: int = 100_000,
                  close_timeout_s: float = 10.0, on_update: Callable[[int], None] | None = None) -> None:
         self.exposure_mode = check_mode(exposures)
+        self._on_use = self.exposure_mode == "on_use"
         if target is None and snapshot is None:
             raise ValidationError("target", None, "give a server address (host:port) or a snapshot document")
         if target is not None and not sdk_key:
@@ -227,7 +229,9 @@ class Client:
     def assign(self, unit_id: str, attributes: Attributes | None = None, exp_ids: Sequence[str] | None = None,
                session_id: str | None = None) -> Decision:
         """The unit's assignments in the requested experiments (every served one when ``exp_ids`` is None)."""
-        config = self._current()
+        config = self._config
+        if config is None:
+            config = self._current()  # raises
         return Decision(self, unit_id, config.assigner.assign(unit_id, attributes, exp_ids, session_id),
                         config.version)
 
@@ -249,15 +253,17 @@ class Client:
                       session_id: str | None = None) -> Any:
         """The parameter ``name`` this unit sees, or ``default``; evaluates only the served experiments that define
         it, in config order, and in ``on_use`` mode logs the exposure of the one that served it."""
-        config = self._current()
-        exp_ids = config.by_parameter.get(name)
-        if not exp_ids:
-            config.assigner.assign(unit_id, attributes, [], session_id)  # still validates the request
-            return default
-        for assignment in config.assigner.assign(unit_id, attributes, exp_ids, session_id):
-            if name in assignment.parameters:
-                self._used(unit_id, assignment)
-                return assignment.parameters[name]
+        config = self._config
+        if config is None:
+            config = self._current()  # raises
+        checked = config.assigner.check_request(unit_id, attributes, session_id)
+        for decide in config.by_parameter.get(name, ()):
+            assignment = decide(unit_id, session_id, checked)
+            parameters = assignment.parameters
+            if name in parameters:
+                if self._on_use:
+                    self._log(unit_id, assignment)
+                return parameters[name]
         return default
 
     # -- exposures --------------------------------------------------------------------------------------------
@@ -275,7 +281,7 @@ class Client:
         return self._recorder.recorded - before
 
     def _used(self, unit_id: str, assignment: Assignment) -> None:
-        if self.exposure_mode == "on_use":
+        if self._on_use:
             self._log(unit_id, assignment)
 
     def _log(self, unit_id: str, assignment: Assignment) -> int:

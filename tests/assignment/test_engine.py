@@ -3,6 +3,8 @@ config versions and batch equivalence."""
 
 from __future__ import annotations
 
+import hashlib
+import random
 import subprocess
 import sys
 from collections.abc import Callable
@@ -91,6 +93,8 @@ def test_outside_rollout(experiment: ExperimentFactory) -> None:
     ({"exp_ids": "running"}, "exp_ids"),
     ({"exp_ids": ["running", 3]}, "exp_ids[1]"),
     ({"exp_ids": ["running", ""]}, "exp_ids[1]"),
+    ({"exp_ids": ["running", ["x"]]}, "exp_ids[1]"),  # unhashable: not a look-up error
+    ({"exp_ids": ("running", 3)}, "exp_ids[1]"),
 ])
 def test_invalid_requests_name_the_field(assigner: Assigner, kwargs: dict[str, Any], field: str) -> None:
     request: dict[str, Any] = {"unit_id": "alice", "attributes": {}, **kwargs}
@@ -274,3 +278,87 @@ def test_an_id_with_a_lone_surrogate_is_invalid_input_not_a_crash(assigner: Assi
         assigner.assign(ids["unit_id"], session_id=ids["session_id"])
     assert err.value.field == field
     assert "lone surrogate cannot be hashed" in err.value.rule
+
+
+def _reference_position(salt: str, hash_id: str) -> float:
+    digest = hashlib.md5(f"{salt}:{hash_id}".encode()).digest()
+    return (int.from_bytes(digest[:8], "big") >> 11) / 2**53
+
+
+def test_the_compiled_request_path_answers_as_the_specification(experiment: ExperimentFactory) -> None:
+    """Every step of the compiled decider against a reference written from the module docstrings: uneven and
+    zero-traffic variants at a partial rollout, a layer slice, targeting on text and versions, session ids."""
+    layered = experiment("layered", weights=(30, 0, 50, 20), rollout_pct=70, layer="home", layer_pct=[20, 80],
+                         targeting={"all": [{"attr": "country", "in": ["FR", "DE"]},
+                                            {"attr": "app_version", "version_gte": "5.2"}]})
+    session = experiment("session", consistency="session", rollout_pct=90)
+    assigner = Assigner.from_experiments([layered, session], version=9)
+    rng = random.Random(14)
+    countries, versions = ["FR", "DE", "US"], ["5.1.9", "5.2", "5.10.1", "6"]
+    for i in range(5_000):
+        unit_id, session_id = f"u{rng.getrandbits(40):x}", (f"s{i}" if i % 3 else None)
+        attributes = {"country": rng.choice(countries), "app_version": rng.choice(versions)}
+        got = {a.exp_id: (a.variant_id, a.reason) for a in assigner.assign(unit_id, attributes, None, session_id)}
+        targeted = attributes["country"] != "US" and attributes["app_version"] != "5.1.9"
+        layer_position = _reference_position("home:layer", unit_id)
+        where = _reference_position("layered", unit_id)
+        bounds = [(0.0, 0.21, "v0"), (0.3, 0.3, "v1"), (0.3, 0.3 + 0.35, "v2"), (0.8, 0.8 + 0.14, "v3")]
+        variant = next((v for low, high, v in bounds if low <= where < high), None)
+        expected: tuple[str | None, str]
+        if not targeted:
+            expected = (None, "not_targeted")
+        elif not 0.2 <= layer_position < 0.8:
+            expected = (None, "outside_layer_slice")
+        else:
+            expected = (variant, "assigned" if variant else "outside_rollout")
+        assert got["layered"] == expected, (unit_id, got)
+        if session_id is None:
+            assert got["session"] == (None, "missing_id")
+        else:
+            position = _reference_position("session", session_id)
+            variant = "v0" if position < 0.45 else "v1" if 0.5 <= position < 0.95 else None
+            assert got["session"] == (variant, "assigned" if variant else "outside_rollout")
+
+
+def test_an_answer_is_built_once_per_version_not_per_request(experiment: ExperimentFactory) -> None:
+    """The request path hands out the answers compiled with the version (no per-request construction)."""
+    assigner = Assigner.from_experiments([experiment("a"), experiment("b", rollout_pct=10)], version=3)
+    first, second = assigner.assign("alice", {}), assigner.assign("alice", {})
+    assert all(x is y for x, y in zip(first, second, strict=True))
+    assert [a.config_version for a in first] == [3, 3]
+    (decide,) = assigner.deciders(["b"])
+    assert decide("alice", None, {}) is second[1]
+
+
+@pytest.mark.parametrize("compiled", [None, True, False])
+def test_the_column_form_decides_as_one_by_one(experiment: ExperimentFactory, compiled: bool | None) -> None:
+    """A layered, partially rolled-out experiment over more ids than the compiled threshold, with non-ASCII ids:
+    the column (compiled md5, hashlib, or the default choice) gives each unit the variant of assign."""
+    if compiled:
+        pytest.importorskip("numba")
+    layered = experiment("layered", weights=(30, 0, 50, 20), rollout_pct=70, layer="home", layer_pct=[20, 80])
+    assigner = Assigner.from_experiments([layered])
+    ids = [f"user-{i}" if i % 7 else f"usér-{i}-水" for i in range(5_000)]
+    column, variants = assigner.variant_column("layered", ids, {}, compiled)
+    got = [variants[i] if i >= 0 else None for i in column.tolist()]
+    assert got == [assigner.assign(u, {}, ["layered"])[0].variant_id for u in ids]
+    assert set(got) == {None, "v0", "v2", "v3"}
+
+
+@pytest.mark.parametrize(("ids", "field"), [
+    (["a", "b", 3], "unit_ids[2]"),
+    (["a", "", "c"], "unit_ids[1]"),
+    (["a", "x" * 257], "unit_ids[1]"),
+    (["a", "\ud800"], "unit_ids[1]"),
+    (["é", "é" * 257], "unit_ids[1]"),
+])
+def test_column_validation_names_the_entry(assigner: Assigner, ids: list[Any], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        assigner.variant_column("running", ids)
+    assert info.value.field == field
+
+
+def test_a_column_of_long_multibyte_ids_within_the_character_limit_is_valid(assigner: Assigner) -> None:
+    ids = ["é" * 256, "a\0b", "水"]  # 512 bytes but 256 characters; a NUL inside an id
+    column, variants = assigner.variant_column("running", ids)
+    assert [variants[i] for i in column.tolist()] == [assigner.assign(u, {}, ["running"])[0].variant_id for u in ids]
