@@ -10,7 +10,9 @@ the three composed ones, the scorecard's metrics), as ``rayab console`` serves i
   warm-up, as on a server that has been up for a while;
 * ``warm``: the same page again from the same console (the engine's cache answers; health is recomputed);
 * the page's charts (``/charts``: the cumulative lift over every hour, and units per day) and its SQL panel
-  (``/sql``, loaded when opened), which the browser fetches after the page;
+  (``/sql``, loaded when opened), which the browser fetches after the page; cold alone (a new console each), and
+  the page then its charts from one new console, as a browser loads them (the charts reuse the page's read of
+  the window's per-hour sums);
 * ``catalogue``: ``GET /`` of a warehouse holding 1,000 experiments (each row's lift and health arrive from its own
   ``/summary`` request, timed separately on the benchmark experiment).
 
@@ -105,6 +107,11 @@ def main() -> None:
     def charts_warm() -> None:
         assert warm_client.get(url.replace("/bench?", "/bench/charts?")).status_code == 200
 
+    def page_and_charts_cold() -> None:  # as a browser loads them: the page, then its charts, from a new console
+        client = TestClient(create_app(page_wh))
+        assert client.get(url).status_code == 200
+        assert client.get(url.replace("/bench?", "/bench/charts?")).status_code == 200
+
     def sql_cold() -> None:
         assert TestClient(create_app(page_wh)).get(url.replace("/bench?", "/bench/sql?")).status_code == 200
 
@@ -120,6 +127,7 @@ def main() -> None:
     print(f"experiment page, warm cache   median {_time(warm, args.repeat) * 1000:8.1f} ms")
     print(f"its charts (JSON), cold       median {_time(charts_cold, args.repeat) * 1000:8.1f} ms")
     print(f"its charts (JSON), warm       median {_time(charts_warm, args.repeat) * 1000:8.1f} ms")
+    print(f"page then charts, cold        median {_time(page_and_charts_cold, args.repeat) * 1000:8.1f} ms")
     print(f"its SQL panel (JSON), cold    median {_time(sql_cold, args.repeat) * 1000:8.1f} ms")
     print(f"catalogue, {args.experiments} experiments  median {_time(catalogue, args.repeat) * 1000:8.1f} ms")
     print(f"load average during the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")

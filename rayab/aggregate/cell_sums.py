@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from rayab.aggregate.sum_bounds import abs_totals
 from rayab.errors import NotFoundError, StorageError
 
 __all__ = ["INT64_MAX", "CellState", "CellSums", "CellSumsBuilder", "Combine"]
@@ -205,34 +206,68 @@ class CellSums:
                         {m: prefix(v)[keep] for m, v in self.reps.items()}, self.hours, states)
 
 
-def _abs_bound(block: I64) -> int:
+def _abs_bound(block: I64, partition: bool = False) -> int:
     """The largest sum of ``|values|`` over the rows of ``block`` in any one column: no sum of any of its rows,
-    into any cell, can exceed it. Exact, because a committed partition's sums are proven to fit int64
-    (:mod:`rayab.aggregate.sum_bounds`)."""
+    into any cell, can exceed it.
+
+    Computed exactly (:func:`~rayab.aggregate.sum_bounds.abs_totals`: no int64 sum that could wrap), except for a
+    block of one committed ``partition``, whose sums are proven to fit int64 (:mod:`rayab.aggregate.sum_bounds`)
+    and so are summed in int64 directly. For such a block the builder takes the bound of the block summed per
+    cell (a pass less, and the summed block is small), which is sound: the rows of a partition sum exactly per
+    cell, and every running sum of a cell is a sum of those per-cell block sums, so at most the sum of their bounds.
+
+    >>> import numpy as np
+    >>> block = np.array([[1, 5], [2, -7], [3, 0]])
+    >>> _abs_bound(block), _abs_bound(block[[0, 2]]), _abs_bound(block, partition=True)
+    (12, 5, 12)
+    >>> _abs_bound(np.array([2**62, 2**62])) == 2**63  # beyond int64, not wrapped
+    True
+    """
     if block.size == 0:
         return 0
+    if not partition:
+        return max(abs_totals(block.reshape(len(block), -1)))
+    if int(block.min()) >= 0:  # the usual case (counts, sums of non-negative values): |values| is the block
+        return int(block.sum(axis=0, dtype=np.int64).max())
     return int(np.abs(block).sum(axis=0, dtype=np.int64).max())
 
 
-def _folder(targets: I64) -> Callable[[I64, I64], None]:
-    """How to add a block of rows into the builder's rows ``targets`` (one target per row)."""
-    first = int(targets[0])
-    if np.array_equal(targets, np.arange(first, first + len(targets))):
-        # the usual case: a partition lists its cells in the order they were first seen, so one slice
-        def add_slice(acc: I64, block: I64) -> None:
-            acc[first:first + len(targets)] += block
-        return add_slice
-    order = np.argsort(targets, kind="stable")
-    ordered = targets[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    if len(starts) == len(targets):  # distinct cells in another order
-        def add_rows(acc: I64, block: I64) -> None:
-            acc[targets] += block
-        return add_rows
+class _Grouping:
+    """How a block of rows folds into the builder's rows ``targets`` (one target per row): the distinct
+    ``cells`` the rows go to, ``reduce(block)`` the block summed per cell (in ``cells`` order; the block itself
+    when no two rows share a cell), and ``add(acc, reduced)``."""
 
-    def add_reduced(acc: I64, block: I64) -> None:  # several rows per cell: reduce them per cell first
-        acc[ordered[starts]] += np.add.reduceat(block[order], starts, axis=0)
-    return add_reduced
+    def __init__(self, targets: I64) -> None:
+        first = int(targets[0])
+        self.slice: slice | None = None
+        self.starts: I64 | None = None
+        self.order: I64 | None = None
+        if np.array_equal(targets, np.arange(first, first + len(targets))):
+            # the usual case: a partition lists its cells in the order they were first seen, so one slice
+            self.slice = slice(first, first + len(targets))
+            self.cells = targets
+            return
+        order = np.argsort(targets, kind="stable")
+        ordered = targets[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        if len(starts) == len(targets):  # distinct cells in another order
+            self.cells = targets
+            return
+        # several rows per cell: reduce them per cell first (without reordering when already grouped by cell)
+        self.cells = ordered[starts]
+        self.starts = starts
+        self.order = None if np.array_equal(order, np.arange(len(targets))) else order
+
+    def reduce(self, block: I64) -> I64:
+        if self.starts is None:
+            return block
+        return np.add.reduceat(block if self.order is None else block[self.order], self.starts, axis=0)
+
+    def add(self, acc: I64, reduced: I64) -> None:
+        if self.slice is not None:
+            acc[self.slice] += reduced
+        else:
+            acc[self.cells] += reduced
 
 
 class CellSumsBuilder:
@@ -284,21 +319,26 @@ class CellSumsBuilder:
         return np.fromiter((index[k] for k in keys), np.int64, len(keys))
 
     def add_block(self, keys: Sequence[tuple[str, ...]], n_events: I64, raw: Mapping[str, I64],
-                  reps: Mapping[str, I64], states: Mapping[str, I64] | None = None) -> None:
-        """Add rows (one key each; keys may repeat) with their event counts, raw and replicate sums."""
+                  reps: Mapping[str, I64], states: Mapping[str, I64] | None = None, partition: bool = False) -> None:
+        """Add rows (one key each; keys may repeat) with their event counts, raw and replicate sums; ``partition``:
+        the rows are those of one committed partition, whose per-cell sums are known to fit int64."""
         if not len(keys):
             return
         targets = self.rows_of(keys)
-        fold = _folder(targets)
-        fold(self.n_events, n_events)
+        group = _Grouping(targets)
+        group.add(self.n_events, group.reduce(n_events))
         for m in self.metrics:
-            self.check(m, _abs_bound(raw[m]), _abs_bound(reps[m]))
-            fold(self.raw[m], raw[m])
-            fold(self.reps[m], reps[m])
+            raw_cells, reps_cells = group.reduce(raw[m]), group.reduce(reps[m])
+            if partition:
+                self.check(m, _abs_bound(raw_cells, True), _abs_bound(reps_cells, True))
+            else:
+                self.check(m, _abs_bound(raw[m]), _abs_bound(reps[m]))
+            group.add(self.raw[m], raw_cells)
+            group.add(self.reps[m], reps_cells)
         for s, (_, rule) in self.state_rules.items():
             values = (states or {})[s]
             if rule == "sum":
-                fold(self.states[s], values)
+                group.add(self.states[s], group.reduce(values))
             else:
                 np.minimum.at(self.states[s], targets, values)
 

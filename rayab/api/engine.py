@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+from rayab.aggregate.cell_sums import CellSums
 from rayab.api.requests import ResultsRequest, coerce_request
 from rayab.errors import NotFoundError, SpecError, ValidationError
 from rayab.guardrails.health import HealthCheck, HealthSettings, experiment_health
@@ -27,9 +28,11 @@ from rayab.guardrails.planning import PowerPlan, metric_history, plan_from_histo
 from rayab.model import AnalysisType, Config, Experiment
 from rayab.query.compare import MetricResult
 from rayab.query.cuped import CupedMetricResult, run_cuped_query
-from rayab.query.results import cumulative_results, run_query
+from rayab.query.hour_cache import HourSumsCache
+from rayab.query.results import HourSums, cumulative_results, run_query
 from rayab.query.spec import Query
 from rayab.query.sql import results_sql
+from rayab.query.window import sum_partitions
 from rayab.storage.schemas import ANALYSIS_TYPE_TABLE, EXPERIMENT_TABLE
 from rayab.storage.specs import load_saved_config
 from rayab.storage.tables import table_version
@@ -53,6 +56,7 @@ class ResultsEngine:
         self._cache: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._config: tuple[tuple[int, int], Config] | None = None
+        self.hour_sums = HourSumsCache()
         self.hits = 0
         self.misses = 0
 
@@ -140,12 +144,27 @@ class ResultsEngine:
     def _key(self, kind: str, request: ResultsRequest, table: str) -> Hashable:
         return (kind, request, self.version_of(table), self._config[0] if self._config else None)
 
+    def _hour_sums(self, at: AnalysisType, query: Query) -> HourSums | None:
+        """The per-hour sums of an unsliced query's window through the shared :class:`HourSumsCache` (one read
+        serves the window's results and its series); None for a sliced query (per-hour slices are read directly:
+        hours x slices x B per metric is too much to keep)."""
+        if query.projection:
+            return None
+        key = (at.table, at.name, at.n_replicates, self.version_of(at.table), query.exp_id, query.start_hour,
+               query.end_hour, query.where)
+
+        def read(metrics: Sequence[str]) -> CellSums:
+            return sum_partitions(self.warehouse, at, query.exp_id, query.start_hour, query.end_hour, metrics,
+                                  (), query.where, by_hour=True)
+
+        return lambda metrics: self.hour_sums.get(key, metrics, read)
+
     def results(self, request: ResultsRequest | QueryRequest) -> tuple[list[MetricResult], bool]:
         """``QueryResults``: the results of the window."""
         request = coerce_request(request)
         exp, at, query = self.query(request)
         return self._cached(self._key("results", request, at.table),
-                            lambda: run_query(self.warehouse, at, exp, query))
+                            lambda: run_query(self.warehouse, at, exp, query, self._hour_sums(at, query)))
 
     def cuped(self, request: ResultsRequest | QueryRequest) -> tuple[list[CupedMetricResult], bool]:
         """``QueryResults`` with ``cuped``: CUPED comparisons of the requested CUPED metrics (all when none is)."""
@@ -161,7 +180,7 @@ class ResultsEngine:
         request = coerce_request(request)
         exp, at, query = self.query(request)
         return self._cached(self._key("timeseries", request, at.table),
-                            lambda: cumulative_results(self.warehouse, at, exp, query))
+                            lambda: cumulative_results(self.warehouse, at, exp, query, self._hour_sums(at, query)))
 
     def health(self, exp_id: str, start_hour: str, end_hour: str, srm_by: Sequence[str] = (),
                srm_threshold: float = 0.0) -> list[HealthCheck]:

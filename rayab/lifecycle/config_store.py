@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,8 +49,10 @@ from rayab.model import Config
 from rayab.model.experiment import Experiment, ExperimentStatus
 from rayab.model.validation import check_identifier, check_text
 from rayab.storage.specs import (
+    ConfigChange,
     append_experiments,
     load_analysis_types,
+    load_config_history,
     load_latest_config_version,
     load_saved_experiments,
     save_config_version,
@@ -108,6 +110,12 @@ class ConfigStore:
     def list(self, status: ExperimentStatus | None = None) -> tuple[list[Experiment], int]:
         """Every experiment (or those in ``status``), in creation order."""
         return [e for e in self.snapshot.experiments if status is None or e.status == status], self.version
+
+    def history(self, exp_id: str) -> tuple[Sequence[ConfigChange], int]:
+        """The committed config versions that changed ``exp_id``, newest first (as the warehouse holds them, so
+        with the changes of other writers), and the latest version this store knows."""
+        self._find(exp_id)
+        return load_config_history(self.warehouse, exp_id), self.version
 
     def create(self, spec: Mapping[str, Any], changed_by: str = "") -> Versioned:
         """Add an experiment from its spec mapping (its version starts at 1); ``changed_by`` (who) is recorded
@@ -284,6 +292,9 @@ class LocalAdmin:
 
     async def list(self, status: ExperimentStatus | None) -> tuple[list[Experiment], int]:
         return self.store.list(status)
+
+    async def history(self, exp_id: str) -> tuple[Sequence[ConfigChange], int]:
+        return await asyncio.to_thread(self.store.history, exp_id)
 
     async def update(self, exp_id: str, *, status: ExperimentStatus | None, rollout_pct: float | None,
                      targeting: Mapping[str, Any] | None, expected_version: int | None,

@@ -28,7 +28,7 @@ holds at all looks at once, so what may be reported at look ``t`` is the interse
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import numpy as np
@@ -46,8 +46,8 @@ from rayab.query.spec import CIMethod, Correction, Query, additive_metrics
 from rayab.query.window import sum_partitions
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["MetricResult", "compare_variants", "cumulative_results", "cumulative_sums", "experiment_results",
-           "results_from_sums", "run_query", "running_looks"]
+__all__ = ["HourSums", "MetricResult", "compare_variants", "cumulative_results", "cumulative_sums",
+           "experiment_results", "results_from_sums", "run_query", "running_looks"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -123,9 +123,20 @@ def running_looks(results: Sequence[MetricResult]) -> list[MetricResult]:
     return out
 
 
-def _read(warehouse: Warehouse, analysis_type: AnalysisType, query: Query, by_hour: bool) -> CellSums:
-    sums = sum_partitions(warehouse, analysis_type, query.exp_id, query.start_hour, query.end_hour,
-                          additive_metrics(analysis_type, query.metrics), query.projection, query.where, by_hour)
+HourSums = Callable[[Sequence[str]], CellSums]
+"""The per-hour sums (cells ``(hour, variant_id, *projection)``) of a query's window for the metrics given, e.g.
+from a :class:`~rayab.query.hour_cache.HourSumsCache` shared by the window's results and its series."""
+
+
+def _read(warehouse: Warehouse, analysis_type: AnalysisType, query: Query, by_hour: bool,
+          hour_sums: HourSums | None = None) -> CellSums:
+    metrics = additive_metrics(analysis_type, query.metrics)
+    if hour_sums is not None:
+        per_hour = hour_sums(metrics)
+        sums = per_hour if by_hour else per_hour.regroup(per_hour.key_names[1:])
+    else:
+        sums = sum_partitions(warehouse, analysis_type, query.exp_id, query.start_hour, query.end_hour, metrics,
+                              query.projection, query.where, by_hour)
     if not sums.keys:
         matching = " matching the filter" if query.where is not None else ""
         raise NotFoundError(f"no aggregated data{matching} for {query.exp_id} in {analysis_type.table} "
@@ -134,14 +145,16 @@ def _read(warehouse: Warehouse, analysis_type: AnalysisType, query: Query, by_ho
 
 
 def run_query(warehouse: Warehouse, analysis_type: AnalysisType, experiment: Experiment,
-              query: Query) -> list[MetricResult]:
-    """The results of ``query`` over its window (with sequential intervals: the last of the hourly looks)."""
+              query: Query, hour_sums: HourSums | None = None) -> list[MetricResult]:
+    """The results of ``query`` over its window (with sequential intervals: the last of the hourly looks).
+
+    With ``hour_sums`` the window's sums are the sum of its per-hour sums (equal, bit for bit, to a direct read)."""
     query = _bind(query, analysis_type, experiment)
     if query.interval == "sequential":
-        return [r for r in cumulative_results(warehouse, analysis_type, experiment, query)
+        return [r for r in cumulative_results(warehouse, analysis_type, experiment, query, hour_sums)
                 if r.end_hour == query.end_hour]
-    return results_from_sums(_read(warehouse, analysis_type, query, by_hour=False), analysis_type, experiment, query,
-                             _read_sketches(warehouse, analysis_type, query, by_hour=False))
+    return results_from_sums(_read(warehouse, analysis_type, query, False, hour_sums), analysis_type, experiment,
+                             query, _read_sketches(warehouse, analysis_type, query, by_hour=False))
 
 
 def _read_sketches(warehouse: Warehouse, analysis_type: AnalysisType, query: Query,
@@ -167,10 +180,11 @@ def cumulative_sums(by_hour: CellSums, hours: Sequence[str]) -> CellSums:
 
 
 def cumulative_results(warehouse: Warehouse, analysis_type: AnalysisType, experiment: Experiment,
-                       query: Query) -> list[MetricResult]:
-    """The results of ``query`` as of the end of every hour of its window (``end_hour`` tells which)."""
+                       query: Query, hour_sums: HourSums | None = None) -> list[MetricResult]:
+    """The results of ``query`` as of the end of every hour of its window (``end_hour`` tells which), from
+    ``hour_sums`` when given."""
     query = _bind(query, analysis_type, experiment)
-    by_hour = _read(warehouse, analysis_type, query, by_hour=True)
+    by_hour = _read(warehouse, analysis_type, query, True, hour_sums)
     hours = hours_between(query.start_hour, query.end_hour)
     sums = cumulative_sums(by_hour, hours)
     sketches = _read_sketches(warehouse, analysis_type, query, by_hour=True)

@@ -42,7 +42,7 @@ from rayab.storage.partitions import list_partition_files, read_partition_files
 from rayab.storage.schemas import reps_column
 from rayab.storage.warehouse import Warehouse
 
-__all__ = ["metric_scale", "read_window", "sum_partitions", "sum_window", "window_columns"]
+__all__ = ["CellKeys", "metric_scale", "read_window", "sum_partitions", "sum_window", "window_columns"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -79,14 +79,41 @@ def _replicate_block(column: pa.ChunkedArray | pa.Array, n_replicates: int, name
     return values.reshape(len(array), n_replicates)
 
 
-def _add_rows(builder: CellSumsBuilder, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...] = ()) -> None:
-    """Add ``rows`` (already filtered) to the cells ``prefix + (values of key_names)``."""
+class CellKeys:
+    """The cell keys of the rows of the last file read, reused when the next file lists the same cells in the same
+    order (the usual case: every hour of an experiment holds the same cells), instead of being rebuilt per file.
+
+    >>> keys = CellKeys()
+    >>> a = keys.of(pa.table({"variant_id": ["a", "b"], "n_events": [1, 2]}), ["variant_id"])
+    >>> b = keys.of(pa.table({"variant_id": ["a", "b"], "n_events": [5, 6]}), ["variant_id"])
+    >>> a, a is b, keys.of(pa.table({"variant_id": ["b"]}), ["variant_id"])
+    ([('a',), ('b',)], True, [('b',)])
+    """
+
+    def __init__(self) -> None:
+        self._columns: pa.Table | None = None
+        self._keys: list[tuple[str, ...]] = []
+
+    def of(self, rows: pa.Table, key_names: Sequence[str]) -> list[tuple[str, ...]]:
+        """The key (values of ``key_names``) of every row of ``rows``."""
+        columns = rows.select(list(key_names))
+        if self._columns is None or not columns.equals(self._columns):
+            self._columns = columns
+            self._keys = list(zip(*(columns.column(k).to_pylist() for k in key_names), strict=True))
+        return self._keys
+
+
+def _add_rows(builder: CellSumsBuilder, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...] = (),
+              cell_keys: CellKeys | None = None, partition: bool = False) -> None:
+    """Add ``rows`` (already filtered; ``partition``: of one committed partition) to the cells
+    ``prefix + (values of key_names)``."""
     if rows.num_rows == 0:
         return
-    keys = [prefix + k for k in zip(*(rows.column(k).to_pylist() for k in key_names), strict=True)]
-    builder.add_block(keys, np.asarray(rows.column("n_events"), np.int64),
+    keys = (cell_keys or CellKeys()).of(rows, key_names)
+    builder.add_block([prefix + k for k in keys] if prefix else keys, np.asarray(rows.column("n_events"), np.int64),
                       {m: np.asarray(rows.column(m), np.int64) for m in builder.metrics},
-                      {m: _replicate_block(rows.column(reps_column(m)), builder.b, m) for m in builder.metrics})
+                      {m: _replicate_block(rows.column(reps_column(m)), builder.b, m) for m in builder.metrics},
+                      partition=partition)
 
 
 def _filtered(rows: pa.Table, filter_: Filter | None) -> pa.Table:
@@ -134,17 +161,20 @@ def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: st
     files = list_partition_files(warehouse, analysis_type.table, exp_id, hours)
     check_readable(warehouse, analysis_type.name, analysis_type.table, exp_id, sorted({f.hour for f in files}))
     acc = CellSumsBuilder(metrics, analysis_type.n_replicates)
-    # Sum per full cell (every dimension), then group once: a partition holds one row per full cell, so each
-    # file is one contiguous add, whatever the projection; the dimension columns cost little to read.
-    fine = ("variant_id", *analysis_type.dimensions)
+    cell_keys = CellKeys()
+    prefix = ("hour",) if by_hour else ()
+    # Over the window, sum per full cell (every dimension), then group once: a partition holds one row per full
+    # cell, so each file is one contiguous add, whatever the projection; the dimension columns cost little to read.
+    # By hour, each file (one hour) is reduced at once to its cells (hour, variant_id, *projection): the full
+    # cells of every hour would be hours x cells rows of B replicates to hold and regroup.
+    keyed = ("variant_id", *(projection if by_hour else analysis_type.dimensions))
     for file, rows in read_partition_files(warehouse, analysis_type.table, files,
-                                           window_columns(metrics, fine, filter_)):
+                                           window_columns(metrics, keyed, filter_)):
         kept = _filtered(rows, filter_)
         if kept.num_rows:
             acc.hours.add(file.hour)
-            _add_rows(acc, kept, fine, (file.hour,) if by_hour else ())
-    prefix = ("hour",) if by_hour else ()
-    return acc.result(prefix + fine).regroup((*prefix, "variant_id", *projection))
+            _add_rows(acc, kept, keyed, (file.hour,) if by_hour else (), cell_keys, partition=True)
+    return acc.result(prefix + keyed).regroup((*prefix, "variant_id", *projection))
 
 
 def read_window(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: str, start_hour: str, end_hour: str,

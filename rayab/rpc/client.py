@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,7 +26,8 @@ from rayab.rpc._generated import experiments_pb2 as epb
 from rayab.rpc._generated import experiments_pb2_grpc as epb_grpc
 from rayab.rpc.auth import bearer_metadata
 
-__all__ = ["CallError", "ExperimentView", "ExperimentsClient", "ExperimentsReply", "open_channel"]
+__all__ = ["CallError", "ChangeView", "ExperimentView", "ExperimentsClient", "ExperimentsReply", "HistoryReply",
+           "open_channel"]
 
 _MAX_MESSAGE = 64 * 2**20
 
@@ -87,6 +89,26 @@ class ExperimentsReply:
     config_version: int
 
 
+@dataclass(frozen=True)
+class ChangeView:
+    """One committed config version of an experiment's history: ``change`` names every field changed with its old
+    and new value (``rollout_pct 40 -> 60``)."""
+
+    config_version: int
+    committed_at: datetime
+    change: str
+    changed_by: str
+    exp_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HistoryReply:
+    """An experiment's changes, newest first, and the latest config version."""
+
+    changes: Sequence[ChangeView]
+    config_version: int
+
+
 def _status(name: str | None) -> epb.ExperimentStatus:
     """The proto enum value of a status name (None: UNSPECIFIED, i.e. unchanged / all)."""
     key = f"EXPERIMENT_STATUS_{(name or 'unspecified').upper()}"
@@ -140,9 +162,9 @@ class ExperimentsClient:
         reply = self._call(call, request, metadata)
         return ExperimentsReply([_view(reply.experiment)], reply.config_version)
 
-    def create(self, spec: Mapping[str, Any]) -> ExperimentsReply:
+    def create(self, spec: Mapping[str, Any], changed_by: str = "") -> ExperimentsReply:
         """Create an experiment from its spec (the YAML/JSON experiment format)."""
-        request = epb.CreateExperimentRequest(spec_json=json.dumps(spec, default=str))
+        request = epb.CreateExperimentRequest(spec_json=json.dumps(spec, default=str), changed_by=changed_by)
         return self._one(self._stub.CreateExperiment, request, self._admin)
 
     def get(self, exp_id: str) -> ExperimentsReply:
@@ -156,22 +178,35 @@ class ExperimentsClient:
         return ExperimentsReply([_view(e) for e in reply.experiments], reply.config_version)
 
     def update(self, exp_id: str, *, status: str | None = None, rollout_pct: float | None = None,
-               targeting: Mapping[str, Any] | None = None, expected_version: int | None = None) -> ExperimentsReply:
-        """Change status, rollout or targeting (None keeps each; ``{}`` targets everyone)."""
-        request = epb.UpdateExperimentRequest(exp_id=exp_id, status=_status(status),
-                                              rollout_pct=rollout_pct, expected_version=expected_version or 0)
+               targeting: Mapping[str, Any] | None = None, expected_version: int | None = None,
+               owner: str | None = None, changed_by: str = "") -> ExperimentsReply:
+        """Change status, rollout, targeting or owner (None keeps each; ``{}`` targets everyone); ``changed_by``
+        is recorded with the config version."""
+        request = epb.UpdateExperimentRequest(exp_id=exp_id, status=_status(status), rollout_pct=rollout_pct,
+                                              expected_version=expected_version or 0, owner=owner,
+                                              changed_by=changed_by)
         if targeting is not None:
             request.targeting.update(dict(targeting))
             request.targeting.SetInParent()  # an empty rule is still a rule: "everyone"
         return self._one(self._stub.UpdateExperiment, request, self._admin)
 
-    def ship(self, exp_id: str, variant_id: str, expected_version: int | None = None) -> ExperimentsReply:
+    def ship(self, exp_id: str, variant_id: str, expected_version: int | None = None,
+             changed_by: str = "") -> ExperimentsReply:
         """Stop the experiment and serve ``variant_id``'s parameters to everyone."""
         request = epb.ShipVariantRequest(exp_id=exp_id, variant_id=variant_id,
-                                         expected_version=expected_version or 0)
+                                         expected_version=expected_version or 0, changed_by=changed_by)
         return self._one(self._stub.ShipVariant, request, self._admin)
 
-    def archive(self, exp_id: str, expected_version: int | None = None) -> ExperimentsReply:
+    def archive(self, exp_id: str, expected_version: int | None = None, changed_by: str = "") -> ExperimentsReply:
         """Retire a draft or stopped experiment."""
-        request = epb.ArchiveExperimentRequest(exp_id=exp_id, expected_version=expected_version or 0)
+        request = epb.ArchiveExperimentRequest(exp_id=exp_id, expected_version=expected_version or 0,
+                                               changed_by=changed_by)
         return self._one(self._stub.ArchiveExperiment, request, self._admin)
+
+    def history(self, exp_id: str) -> HistoryReply:
+        """The committed config versions that changed ``exp_id``, newest first."""
+        reply = self._call(self._stub.GetExperimentHistory, epb.GetExperimentHistoryRequest(exp_id=exp_id),
+                           self._read)
+        return HistoryReply([ChangeView(c.config_version, c.committed_at.ToDatetime(tzinfo=UTC), c.change,
+                                        c.changed_by, tuple(c.exp_ids)) for c in reply.changes],
+                            reply.config_version)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import struct_pb2
 
@@ -41,6 +41,9 @@ from rayab.model.experiment import Experiment, ExperimentStatus, ParameterValue
 from rayab.rpc._generated import assignment_pb2 as apb
 from rayab.rpc._generated import experiments_pb2 as epb
 from rayab.rpc._generated import results_pb2 as rpb
+
+if TYPE_CHECKING:
+    from rayab.storage.specs import ConfigChange
 
 __all__ = [
     "BAYESIAN_PATHS",
@@ -56,6 +59,7 @@ __all__ = [
     "SECRET_FIELDS",
     "STATUSES",
     "attributes_from_proto",
+    "change_to_proto",
     "enum_value",
     "experiment_to_proto",
     "parameter_value",
@@ -245,4 +249,21 @@ def experiment_to_proto(experiment: Experiment, secrets: bool = False) -> epb.Ex
         added = message.variants.add(variant_id=variant.variant_id, traffic_pct=variant.traffic_pct)
         for name, value in variant.parameters.items():
             set_parameter(added.parameters[name], value)
+    return message
+
+
+def change_to_proto(change: ConfigChange) -> epb.ConfigChange:
+    """One committed config version of an experiment's history.
+
+    >>> from datetime import UTC, datetime
+    >>> from rayab.storage.specs import ConfigChange
+    >>> row = ConfigChange(3, datetime(2026, 11, 24, 10, 5, tzinfo=UTC), "update e: rollout_pct 40 -> 60", "ada",
+    ...                    ("e",))
+    >>> message = change_to_proto(row)
+    >>> message.config_version, message.committed_at.ToJsonString(), message.change, list(message.exp_ids)
+    (3, '2026-11-24T10:05:00Z', 'update e: rollout_pct 40 -> 60', ['e'])
+    """
+    message = epb.ConfigChange(config_version=change.version, change=change.change, changed_by=change.changed_by,
+                               exp_ids=list(change.exp_ids))
+    message.committed_at.FromDatetime(change.committed_at)
     return message

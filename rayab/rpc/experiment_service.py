@@ -9,16 +9,19 @@ replies carry the experiments' salts only for a caller holding the admin token.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, Protocol, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rayab.errors import ValidationError
 from rayab.model.experiment import Experiment, ExperimentStatus
 from rayab.rpc._generated import experiments_pb2 as epb
 from rayab.rpc._generated import experiments_pb2_grpc as epb_grpc
 from rayab.rpc.auth import AdminToken, ReadAccess
-from rayab.rpc.convert import experiment_to_proto, status_from_proto, struct_to_python
+from rayab.rpc.convert import change_to_proto, experiment_to_proto, status_from_proto, struct_to_python
 from rayab.rpc.status import guarded
+
+if TYPE_CHECKING:
+    from rayab.storage.specs import ConfigChange
 
 __all__ = ["ExperimentAdmin", "ExperimentService"]
 
@@ -45,6 +48,10 @@ class ExperimentAdmin(Protocol):
                    changed_by: str = "") -> Versioned: ...
 
     async def archive(self, exp_id: str, expected_version: int | None, changed_by: str = "") -> Versioned: ...
+
+    async def history(self, exp_id: str) -> tuple[Sequence[ConfigChange], int]:
+        """The committed config versions that changed ``exp_id``, newest first, and the latest version."""
+        ...
 
 
 def _json_object(field: str, text: str) -> dict[str, Any]:
@@ -120,3 +127,11 @@ class ExperimentService(epb_grpc.ExperimentServiceServicer):
         self.token.check(context.invocation_metadata())
         archived = await self.admin.archive(request.exp_id, request.expected_version or None, request.changed_by)
         return _reply(epb.ArchiveExperimentResponse, archived)
+
+    @guarded
+    async def GetExperimentHistory(self, request: epb.GetExperimentHistoryRequest,
+                                   context: Any) -> epb.GetExperimentHistoryResponse:
+        self.reads.check(context.invocation_metadata())
+        changes, version = await self.admin.history(request.exp_id)
+        return epb.GetExperimentHistoryResponse(changes=[change_to_proto(c) for c in changes],
+                                                config_version=version)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ray
@@ -34,6 +34,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 from rayab.errors import RayabError, StorageError
 from rayab.lifecycle.config_store import ConfigStore
 from rayab.model.experiment import Experiment, ExperimentStatus
+from rayab.storage.specs import ConfigChange
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["CONFIG_ACTOR", "NAMESPACE", "ActorAdmin", "ConfigActor", "config_actor"]
@@ -50,21 +51,25 @@ def _portable(value: Any) -> Any:
     return value if value is None or isinstance(value, str | int | float | bool) else repr(value)
 
 
+def _failed(err: RayabError) -> Outcome:
+    state = {k: _portable(v) for k, v in vars(err).items()}
+    return "error", (type(err), state, str(err))
+
+
 def _run(method: Any, *args: Any, **kwargs: Any) -> Outcome:
     """Call ``method``; a rayab error becomes data, an experiment its spec mapping."""
     try:
         result = method(*args, **kwargs)
     except RayabError as err:
-        state = {k: _portable(v) for k, v in vars(err).items()}
-        return "error", (type(err), state, str(err))
+        return _failed(err)
     first, version = result
     if isinstance(first, list):
         return "ok", ([e.to_dict() for e in first], version)
     return "ok", (first.to_dict(), version)
 
 
-def _unpack(outcome: Outcome) -> Any:
-    """The result an :data:`Outcome` stands for, or the rayab error it carries, raised."""
+def _payload(outcome: Outcome) -> Any:
+    """What an :data:`Outcome` carries, or the rayab error it carries, raised."""
     kind, payload = outcome
     if kind == "error":
         cls, state, message = payload
@@ -72,7 +77,12 @@ def _unpack(outcome: Outcome) -> Any:
         Exception.__init__(error, message)
         error.__dict__.update(state)
         raise error
-    first, version = payload
+    return payload
+
+
+def _unpack(outcome: Outcome) -> Any:
+    """The result an :data:`Outcome` stands for (experiments from their spec mappings), or its error, raised."""
+    first, version = _payload(outcome)
     if isinstance(first, list):
         return [Experiment.from_dict(e) for e in first], version
     return Experiment.from_dict(first), version
@@ -156,6 +166,13 @@ class ConfigActor:
         """Every experiment (or those in ``status``)."""
         return _run(self._store.list, status)
 
+    async def history(self, exp_id: str) -> Outcome:
+        """The committed config versions that changed ``exp_id``, newest first, and the latest version."""
+        try:
+            return "ok", await asyncio.to_thread(self._store.history, exp_id)
+        except RayabError as err:
+            return _failed(err)
+
 
 def config_actor(warehouse: Warehouse, name: str = CONFIG_ACTOR, namespace: str = NAMESPACE) -> Any:
     """The running config actor called ``name``, started (detached) on ``warehouse`` if there is none."""
@@ -170,13 +187,13 @@ class ActorAdmin:
         self._actor = actor
         self.retry_s = retry_s
 
-    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    async def _call(self, method: str, *args: Any, unpack: Any = _unpack, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_s
         while True:
             try:
                 outcome: Outcome = await getattr(self._actor, method).remote(*args, **kwargs)
-                return _unpack(outcome)
+                return unpack(outcome)
             except ActorUnavailableError as err:
                 # Unreachable for now (e.g. restarted at a new address this process has not learnt yet): retried.
                 # Every change is absolute (a status, a rollout, a variant), so running one twice changes nothing
@@ -197,6 +214,10 @@ class ActorAdmin:
 
     async def list(self, status: ExperimentStatus | None) -> tuple[list[Experiment], int]:
         result: tuple[list[Experiment], int] = await self._call("list", status)
+        return result
+
+    async def history(self, exp_id: str) -> tuple[Sequence[ConfigChange], int]:
+        result: tuple[Sequence[ConfigChange], int] = await self._call("history", exp_id, unpack=_payload)
         return result
 
     async def update(self, exp_id: str, *, status: ExperimentStatus | None, rollout_pct: float | None,

@@ -229,6 +229,23 @@ def test_plus_refuses_a_sum_beyond_int64_and_keeps_an_exact_one() -> None:
         _ = one(-(2**62)) + one(-(2**62) - 1)
 
 
+@pytest.mark.parametrize("values", [[2**62, 2**62], [-(2**62), -(2**62) - 1], [2**62, 3, 2**62 - 1]])
+def test_regrouping_cells_whose_sum_would_wrap_is_refused(values: list[int]) -> None:
+    # several rows into one cell: the bound is taken of the rows, not of their (wrapped) per-cell sum
+    n = len(values)
+    sums = CellSums(("variant_id", "country"), tuple(("a", str(i)) for i in range(n)), np.ones(n, np.int64),
+                    {"x": np.array(values)}, {"x": np.array([[v, 0] for v in values])})
+    with pytest.raises(StorageError, match=r"sums of x could exceed int64"):
+        sums.regroup(("variant_id",))
+    builder = CellSumsBuilder(["x"], 2)
+    with pytest.raises(StorageError, match=r"sums of x could exceed int64"):
+        builder.add_block([("a",)] * n, np.ones(n, np.int64), {"x": np.array(values)},
+                          {"x": np.array([[v, 0] for v in values])})
+    exact = CellSums(("variant_id", "country"), (("a", "0"), ("a", "1")), np.ones(2, np.int64),
+                     {"x": np.array([2**62, 2**62 - 1])}, {"x": np.array([[1, 0], [2, 0]])})
+    assert exact.regroup(("variant_id",)).raw["x"].tolist() == [INT64_MAX]
+
+
 def test_plus_refuses_sums_of_different_cells_metrics_or_replicates() -> None:
     a = CellSums(("variant_id",), (("a",),), np.array([1]), {"x": np.array([1])}, {"x": np.array([[1, 2]])})
     with pytest.raises(ValueError, match=r"cannot add sums of cells"):

@@ -16,6 +16,7 @@ from rayab.query.filters import Equals, In, Or, filter_mask
 from rayab.query.window import read_window, sum_partitions, sum_window
 from rayab.storage.partitions import list_partition_files
 from rayab.storage.tables import read_rows
+from rayab.storage.warehouse import Warehouse
 from tests.query.conftest import synthetic_rows, write_synthetic
 from tests.worlds import World
 
@@ -131,3 +132,31 @@ def test_a_window_whose_sums_could_wrap_int64_is_refused_not_wrapped(tmp_path: P
     replace_partitions(warehouse, at.table, rows, ["exp_id", "hour"], {"exp_id": "e"})
     sums = sum_partitions(warehouse, at, "e", HOURS[0], "2026-11-23T03", ["clicks"])
     assert sums.raw["clicks"].tolist() == [2**63 - 1]
+
+
+@pytest.mark.parametrize("by_hour", [False, True])
+@pytest.mark.parametrize("projection", [(), ("country",)])
+@pytest.mark.parametrize("where", [None, Equals("platform", "ios")])
+def test_files_listing_other_cells_and_negative_values_sum_like_plain_reads(
+        tmp_path: Path, by_hour: bool, projection: tuple[str, ...], where: object) -> None:
+    # the cell keys of a file are reused for the next one only when it lists the same cells in the same order:
+    # here the hours hold all cells, fewer cells, the same cells reversed, then all again; revenue goes negative
+    # (refunds), which takes the bound check's |value| path
+    from rayab.storage.tables import replace_partitions
+
+    layouts = [KEYS, KEYS[:5], KEYS[::-1], KEYS]
+    hours = [*HOURS, "2026-11-23T03"]
+    parts = [synthetic_rows(AT, "e", [hour], keys, seed=i) for i, (hour, keys) in enumerate(zip(hours, layouts,
+                                                                                                  strict=True))]
+    rows = pa.concat_tables(parts)
+    negative = pa.array(np.random.default_rng(3).integers(-400, 400, rows.num_rows))
+    rows = rows.set_column(rows.schema.get_field_index("revenue"), "revenue", negative)
+    warehouse = Warehouse.from_url(str(tmp_path))
+    replace_partitions(warehouse, AT.table, rows, ["exp_id", "hour"], {"exp_id": "e"})
+    metrics = ["clicks", "revenue", "units"]
+    kept = rows if where is None else rows.filter(filter_mask(where, rows))  # type: ignore[arg-type]
+    sums = sum_partitions(warehouse, AT, "e", hours[0], "2026-11-23T04", metrics, projection,
+                          where, by_hour)  # type: ignore[arg-type]
+    names = ("hour",) * by_hour + ("variant_id", *projection)
+    _assert_equal(sums, _reference(kept, metrics, names), metrics)
+    assert sums.key_names == names and sums.hours == tuple(hours)

@@ -314,3 +314,44 @@ def test_descriptive_fields_and_who_travel_over_grpc(server):
     code, details = code_of(lambda: server.admin.UpdateExperiment(
         S.UpdateExperimentRequest(exp_id="ctr_test", owner="x"), metadata=metadata()))
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "archived" in details
+
+
+def test_the_history_of_an_experiment_over_grpc(workdir):
+    # a real loopback server with a read token: every change, newest first, with who, when and old -> new values
+    server = ServerThread(workdir / "wh", ServerSettings(admin_token="admin-t", read_token="read-t"))
+    try:
+        before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        body = spec("ctr_test", status="draft", rollout_pct=40, owner="ada@example.com")
+        server.admin.CreateExperiment(S.CreateExperimentRequest(spec_json=json.dumps(body), changed_by="ada"),
+                                      metadata=metadata("admin-t"))
+        server.admin.CreateExperiment(S.CreateExperimentRequest(spec_json=json.dumps(spec("other_test"))),
+                                      metadata=metadata("admin-t"))
+        server.admin.UpdateExperiment(S.UpdateExperimentRequest(
+            exp_id="ctr_test", rollout_pct=60, status=S.EXPERIMENT_STATUS_RUNNING, changed_by="bob"),
+            metadata=metadata("admin-t"))
+        server.admin.UpdateExperiment(S.UpdateExperimentRequest(exp_id="ctr_test", owner="search-team"),
+                                      metadata=metadata("admin-t"))
+        request = S.GetExperimentHistoryRequest(exp_id="ctr_test")
+        reply = server.admin.GetExperimentHistory(request, metadata=metadata("read-t"))
+        assert reply.config_version == 4
+        assert [(c.config_version, c.changed_by, list(c.exp_ids)) for c in reply.changes] == [
+            (4, "", ["ctr_test"]), (3, "bob", ["ctr_test"]), (1, "ada", ["ctr_test"])]  # version 2: other_test
+        assert reply.changes[0].change == "update ctr_test: owner ada@example.com -> search-team"
+        assert reply.changes[1].change == "update ctr_test: rollout_pct 40 -> 60, status draft -> running"
+        assert reply.changes[2].change == "create ctr_test"
+        after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+        stamps = [c.committed_at.ToDatetime(tzinfo=dt.UTC) for c in reply.changes]
+        assert all(before <= t <= after for t in stamps) and stamps == sorted(stamps, reverse=True)
+        # the same rows as the warehouse's history, which the console lists
+        from rayab.storage.specs import load_config_history
+        assert [(h.version, h.change, h.changed_by) for h in load_config_history(server.warehouse, "ctr_test")] == [
+            (c.config_version, c.change, c.changed_by) for c in reply.changes]
+        assert code_of(lambda: server.admin.GetExperimentHistory(request))[0] == grpc.StatusCode.UNAUTHENTICATED
+        code, details = code_of(lambda: server.admin.GetExperimentHistory(
+            S.GetExperimentHistoryRequest(exp_id="missing"), metadata=metadata("read-t")))
+        assert code == grpc.StatusCode.NOT_FOUND and "missing" in details
+        code, details = code_of(lambda: server.admin.GetExperimentHistory(
+            S.GetExperimentHistoryRequest(exp_id="Bad Id"), metadata=metadata("read-t")))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "exp_id" in details
+    finally:
+        server.close()

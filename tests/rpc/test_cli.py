@@ -71,6 +71,60 @@ def test_experiments_errors_keep_the_exit_codes(server, monkeypatch, capsys):
     assert "UNAUTHENTICATED" in capsys.readouterr().err
 
 
+def test_experiments_owner_changed_by_and_history(server, workdir, capsys):
+    path = workdir / "exp.yaml"
+    path.write_text(yaml.safe_dump(spec("ctr_test", status="draft", rollout_pct=40, owner="ada@example.com")))
+    assert _cli(server, "create", "--spec", str(path), "--changed-by", "ada") == 0
+    assert _cli(server, "update", "ctr_test", "--owner", "search-team", "--rollout-pct", "60",
+                "--changed-by", "bob@example.com") == 0
+    capsys.readouterr()
+    assert _cli(server, "--format", "json", "get", "ctr_test") == 0
+    shown = json.loads(capsys.readouterr().out)["experiments"][0]
+    assert (shown["owner"], shown["rollout_pct"], shown["version"]) == ("search-team", 60.0, 2)
+    assert _cli(server, "update", "ctr_test", "--owner", "") == 0  # '' clears the owner; who is not recorded
+    capsys.readouterr()
+    assert _cli(server, "history", "ctr_test") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["version", "when", "(UTC)", "who"] and lines[-1] == "config version 3"
+    rows = [line.split(None, 4) for line in lines[2:-1]]  # version, date, time, who, change
+    assert [(r[0], r[3], r[4].strip()) for r in rows] == [
+        ("3", "-", "update ctr_test: owner search-team -> -"),
+        ("2", "bob@example.com", "update ctr_test: owner ada@example.com -> search-team, rollout_pct 40 -> 60"),
+        ("1", "ada", "create ctr_test")]
+    assert _cli(server, "--format", "json", "history", "ctr_test") == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [c["changed_by"] for c in history["changes"]] == ["", "bob@example.com", "ada"]
+    assert dt.datetime.fromisoformat(history["changes"][0]["committed_at"]).tzinfo is not None
+    assert _cli(server, "update", "ctr_test", "--status", "running", "--changed-by", "carol") == 0
+    capsys.readouterr()
+    assert _cli(server, "--format", "json", "history", "ctr_test") == 0
+    assert json.loads(capsys.readouterr().out)["changes"][0]["changed_by"] == "carol"
+
+
+@pytest.mark.parametrize(("args", "code", "words"), [
+    (["update", "ctr_test", "--owner", "x" * 129], 2, ["owner", "at most 128 characters"]),
+    (["update", "ctr_test", "--owner", "ada", "--changed-by", "ada\nbob"], 2, ["changed_by", "one line"]),
+    (["update", "ctr_test", "--changed-by", "ada"], 2, ["must change at least one of"]),  # nothing to change
+    (["update", "ctr_test", "--owner", "ada"], 2, ["changes nothing"]),  # already the owner
+    (["update", "missing", "--owner", "ada"], 3, ["NOT_FOUND", "missing"]),
+    (["history", "missing"], 3, ["NOT_FOUND", "missing"]),
+    (["history", "Bad Id"], 2, ["INVALID_ARGUMENT", "exp_id"]),
+])
+def test_owner_changed_by_and_history_errors_are_one_line_with_their_exit_code(server, workdir, capsys, args, code,
+                                                                             words):
+    path = workdir / "exp.yaml"
+    path.write_text(yaml.safe_dump(spec("ctr_test", owner="ada")))
+    assert _cli(server, "create", "--spec", str(path)) == 0
+    capsys.readouterr()
+    assert _cli(server, *args) == code
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and not captured.out
+    assert all(w in err for w in words), err
+    assert _cli(server, "--format", "json", "history", "ctr_test") == 0  # nothing was recorded
+    assert len(json.loads(capsys.readouterr().out)["changes"]) == 1
+
+
 def _read_until(process, marker, timeout=120.0):
     deadline = time.monotonic() + timeout
     lines = []

@@ -197,6 +197,16 @@ def test_actor_admin_brings_rayab_errors_back_as_they_were(ray_local, workdir):
         experiment, version = asyncio.run(admin.create(spec("good")))
         assert (experiment.exp_id, version) == ("good", 1)
         assert dict(experiment.variant("treatment").parameters) == {"ranker": "v2", "depth": 20}
+        # the history crosses the actor boundary as it was committed (who, what, when), newest first
+        asyncio.run(admin.update("good", status=None, rollout_pct=30.0, targeting=None, expected_version=None,
+                                 changed_by="ada"))
+        changes, version = asyncio.run(admin.history("good"))
+        assert version == 2
+        assert [(c.version, c.changed_by, c.change) for c in changes] == [
+            (2, "ada", "update good: rollout_pct 100 -> 30"), (1, "", "create good")]
+        assert changes[0].committed_at >= changes[1].committed_at
+        with pytest.raises(NotFoundError):
+            asyncio.run(admin.history("missing"))
     finally:
         ray.kill(actor)
 

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from rayab.rpc._generated import assignment_pb2 as rayab_dot_v1_dot_assignment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arayab/v1/experiments.proto\x12\x08rayab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19rayab/v1/assignment.proto\"\xbe\x01\n\x0bVariantSpec\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\x13\n\x0btraffic_pct\x18\x02 \x01(\x01\x12\x39\n\nparameters\x18\x03 \x03(\x0b\x32%.rayab.v1.VariantSpec.ParametersEntry\x1aK\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.rayab.v1.ParameterValue:\x02\x38\x01\"\xc7\x02\n\nExperiment\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\x12\x13\n\x0brollout_pct\x18\x04 \x01(\x01\x12\r\n\x05layer\x18\x05 \x01(\t\x12\'\n\x08variants\x18\x06 \x03(\x0b\x32\x15.rayab.v1.VariantSpec\x12\x17\n\x0fshipped_variant\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12*\n\ttargeting\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tspec_json\x18\n \x01(\t\x12\r\n\x05owner\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\t\x12\x15\n\rplanned_units\x18\r \x01(\x03\"@\n\x17\x43reateExperimentRequest\x12\x11\n\tspec_json\x18\x01 \x01(\t\x12\x12\n\nchanged_by\x18\x02 \x01(\t\"\\\n\x18\x43reateExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"&\n\x14GetExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\"Y\n\x15GetExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"D\n\x16ListExperimentsRequest\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\"\\\n\x17ListExperimentsResponse\x12)\n\x0b\x65xperiments\x18\x01 \x03(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"\xeb\x02\n\x17UpdateExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\x12\x18\n\x0brollout_pct\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12*\n\ttargeting\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\x10\x65xpected_version\x18\x05 \x01(\x03\x12\x11\n\x04name\x18\x06 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05owner\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x08 \x01(\tH\x03\x88\x01\x01\x12\x1a\n\rplanned_units\x18\t \x01(\x03H\x04\x88\x01\x01\x12\x12\n\nchanged_by\x18\n \x01(\tB\x0e\n\x0c_rollout_pctB\x07\n\x05_nameB\x08\n\x06_ownerB\x0e\n\x0c_descriptionB\x10\n\x0e_planned_units\"\\\n\x18UpdateExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"f\n\x12ShipVariantRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x12\n\nvariant_id\x18\x02 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x03\x12\x12\n\nchanged_by\x18\x04 \x01(\t\"W\n\x13ShipVariantResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"X\n\x18\x41rchiveExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x12\n\nchanged_by\x18\x03 \x01(\t\"]\n\x19\x41rchiveExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03*\xb0\x01\n\x10\x45xperimentStatus\x12!\n\x1d\x45XPERIMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XPERIMENT_STATUS_DRAFT\x10\x01\x12\x1d\n\x19\x45XPERIMENT_STATUS_RUNNING\x10\x02\x12\x1d\n\x19\x45XPERIMENT_STATUS_STOPPED\x10\x03\x12\x1e\n\x1a\x45XPERIMENT_STATUS_ARCHIVED\x10\x04\x32\x9d\x04\n\x11\x45xperimentService\x12Y\n\x10\x43reateExperiment\x12!.rayab.v1.CreateExperimentRequest\x1a\".rayab.v1.CreateExperimentResponse\x12P\n\rGetExperiment\x12\x1e.rayab.v1.GetExperimentRequest\x1a\x1f.rayab.v1.GetExperimentResponse\x12V\n\x0fListExperiments\x12 .rayab.v1.ListExperimentsRequest\x1a!.rayab.v1.ListExperimentsResponse\x12Y\n\x10UpdateExperiment\x12!.rayab.v1.UpdateExperimentRequest\x1a\".rayab.v1.UpdateExperimentResponse\x12J\n\x0bShipVariant\x12\x1c.rayab.v1.ShipVariantRequest\x1a\x1d.rayab.v1.ShipVariantResponse\x12\\\n\x11\x41rchiveExperiment\x12\".rayab.v1.ArchiveExperimentRequest\x1a#.rayab.v1.ArchiveExperimentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arayab/v1/experiments.proto\x12\x08rayab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19rayab/v1/assignment.proto\"\xbe\x01\n\x0bVariantSpec\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\x13\n\x0btraffic_pct\x18\x02 \x01(\x01\x12\x39\n\nparameters\x18\x03 \x03(\x0b\x32%.rayab.v1.VariantSpec.ParametersEntry\x1aK\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.rayab.v1.ParameterValue:\x02\x38\x01\"\xc7\x02\n\nExperiment\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\x12\x13\n\x0brollout_pct\x18\x04 \x01(\x01\x12\r\n\x05layer\x18\x05 \x01(\t\x12\'\n\x08variants\x18\x06 \x03(\x0b\x32\x15.rayab.v1.VariantSpec\x12\x17\n\x0fshipped_variant\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12*\n\ttargeting\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tspec_json\x18\n \x01(\t\x12\r\n\x05owner\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\t\x12\x15\n\rplanned_units\x18\r \x01(\x03\"@\n\x17\x43reateExperimentRequest\x12\x11\n\tspec_json\x18\x01 \x01(\t\x12\x12\n\nchanged_by\x18\x02 \x01(\t\"\\\n\x18\x43reateExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"&\n\x14GetExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\"Y\n\x15GetExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"D\n\x16ListExperimentsRequest\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\"\\\n\x17ListExperimentsResponse\x12)\n\x0b\x65xperiments\x18\x01 \x03(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"\xeb\x02\n\x17UpdateExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0e\x32\x1a.rayab.v1.ExperimentStatus\x12\x18\n\x0brollout_pct\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12*\n\ttargeting\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\x10\x65xpected_version\x18\x05 \x01(\x03\x12\x11\n\x04name\x18\x06 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05owner\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x08 \x01(\tH\x03\x88\x01\x01\x12\x1a\n\rplanned_units\x18\t \x01(\x03H\x04\x88\x01\x01\x12\x12\n\nchanged_by\x18\n \x01(\tB\x0e\n\x0c_rollout_pctB\x07\n\x05_nameB\x08\n\x06_ownerB\x0e\n\x0c_descriptionB\x10\n\x0e_planned_units\"\\\n\x18UpdateExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"f\n\x12ShipVariantRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x12\n\nvariant_id\x18\x02 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x03 \x01(\x03\x12\x12\n\nchanged_by\x18\x04 \x01(\t\"W\n\x13ShipVariantResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"X\n\x18\x41rchiveExperimentRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x12\n\nchanged_by\x18\x03 \x01(\t\"]\n\x19\x41rchiveExperimentResponse\x12(\n\nexperiment\x18\x01 \x01(\x0b\x32\x14.rayab.v1.Experiment\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03\"-\n\x1bGetExperimentHistoryRequest\x12\x0e\n\x06\x65xp_id\x18\x01 \x01(\t\"\x8d\x01\n\x0c\x43onfigChange\x12\x16\n\x0e\x63onfig_version\x18\x01 \x01(\x03\x12\x30\n\x0c\x63ommitted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63hange\x18\x03 \x01(\t\x12\x12\n\nchanged_by\x18\x04 \x01(\t\x12\x0f\n\x07\x65xp_ids\x18\x05 \x03(\t\"_\n\x1cGetExperimentHistoryResponse\x12\'\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x16.rayab.v1.ConfigChange\x12\x16\n\x0e\x63onfig_version\x18\x02 \x01(\x03*\xb0\x01\n\x10\x45xperimentStatus\x12!\n\x1d\x45XPERIMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XPERIMENT_STATUS_DRAFT\x10\x01\x12\x1d\n\x19\x45XPERIMENT_STATUS_RUNNING\x10\x02\x12\x1d\n\x19\x45XPERIMENT_STATUS_STOPPED\x10\x03\x12\x1e\n\x1a\x45XPERIMENT_STATUS_ARCHIVED\x10\x04\x32\x84\x05\n\x11\x45xperimentService\x12Y\n\x10\x43reateExperiment\x12!.rayab.v1.CreateExperimentRequest\x1a\".rayab.v1.CreateExperimentResponse\x12P\n\rGetExperiment\x12\x1e.rayab.v1.GetExperimentRequest\x1a\x1f.rayab.v1.GetExperimentResponse\x12V\n\x0fListExperiments\x12 .rayab.v1.ListExperimentsRequest\x1a!.rayab.v1.ListExperimentsResponse\x12Y\n\x10UpdateExperiment\x12!.rayab.v1.UpdateExperimentRequest\x1a\".rayab.v1.UpdateExperimentResponse\x12J\n\x0bShipVariant\x12\x1c.rayab.v1.ShipVariantRequest\x1a\x1d.rayab.v1.ShipVariantResponse\x12\\\n\x11\x41rchiveExperiment\x12\".rayab.v1.ArchiveExperimentRequest\x1a#.rayab.v1.ArchiveExperimentResponse\x12\x65\n\x14GetExperimentHistory\x12%.rayab.v1.GetExperimentHistoryRequest\x1a&.rayab.v1.GetExperimentHistoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,38 +36,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VARIANTSPEC_PARAMETERSENTRY']._loaded_options = None
   _globals['_VARIANTSPEC_PARAMETERSENTRY']._serialized_options = b'8\001'
-  _globals['_EXPERIMENTSTATUS']._serialized_start=1914
-  _globals['_EXPERIMENTSTATUS']._serialized_end=2090
-  _globals['_VARIANTSPEC']._serialized_start=98
-  _globals['_VARIANTSPEC']._serialized_end=288
-  _globals['_VARIANTSPEC_PARAMETERSENTRY']._serialized_start=213
-  _globals['_VARIANTSPEC_PARAMETERSENTRY']._serialized_end=288
-  _globals['_EXPERIMENT']._serialized_start=291
-  _globals['_EXPERIMENT']._serialized_end=618
-  _globals['_CREATEEXPERIMENTREQUEST']._serialized_start=620
-  _globals['_CREATEEXPERIMENTREQUEST']._serialized_end=684
-  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_start=686
-  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_end=778
-  _globals['_GETEXPERIMENTREQUEST']._serialized_start=780
-  _globals['_GETEXPERIMENTREQUEST']._serialized_end=818
-  _globals['_GETEXPERIMENTRESPONSE']._serialized_start=820
-  _globals['_GETEXPERIMENTRESPONSE']._serialized_end=909
-  _globals['_LISTEXPERIMENTSREQUEST']._serialized_start=911
-  _globals['_LISTEXPERIMENTSREQUEST']._serialized_end=979
-  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_start=981
-  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_end=1073
-  _globals['_UPDATEEXPERIMENTREQUEST']._serialized_start=1076
-  _globals['_UPDATEEXPERIMENTREQUEST']._serialized_end=1439
-  _globals['_UPDATEEXPERIMENTRESPONSE']._serialized_start=1441
-  _globals['_UPDATEEXPERIMENTRESPONSE']._serialized_end=1533
-  _globals['_SHIPVARIANTREQUEST']._serialized_start=1535
-  _globals['_SHIPVARIANTREQUEST']._serialized_end=1637
-  _globals['_SHIPVARIANTRESPONSE']._serialized_start=1639
-  _globals['_SHIPVARIANTRESPONSE']._serialized_end=1726
-  _globals['_ARCHIVEEXPERIMENTREQUEST']._serialized_start=1728
-  _globals['_ARCHIVEEXPERIMENTREQUEST']._serialized_end=1816
-  _globals['_ARCHIVEEXPERIMENTRESPONSE']._serialized_start=1818
-  _globals['_ARCHIVEEXPERIMENTRESPONSE']._serialized_end=1911
-  _globals['_EXPERIMENTSERVICE']._serialized_start=2093
-  _globals['_EXPERIMENTSERVICE']._serialized_end=2634
+  _globals['_EXPERIMENTSTATUS']._serialized_start=2235
+  _globals['_EXPERIMENTSTATUS']._serialized_end=2411
+  _globals['_VARIANTSPEC']._serialized_start=131
+  _globals['_VARIANTSPEC']._serialized_end=321
+  _globals['_VARIANTSPEC_PARAMETERSENTRY']._serialized_start=246
+  _globals['_VARIANTSPEC_PARAMETERSENTRY']._serialized_end=321
+  _globals['_EXPERIMENT']._serialized_start=324
+  _globals['_EXPERIMENT']._serialized_end=651
+  _globals['_CREATEEXPERIMENTREQUEST']._serialized_start=653
+  _globals['_CREATEEXPERIMENTREQUEST']._serialized_end=717
+  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_start=719
+  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_end=811
+  _globals['_GETEXPERIMENTREQUEST']._serialized_start=813
+  _globals['_GETEXPERIMENTREQUEST']._serialized_end=851
+  _globals['_GETEXPERIMENTRESPONSE']._serialized_start=853
+  _globals['_GETEXPERIMENTRESPONSE']._serialized_end=942
+  _globals['_LISTEXPERIMENTSREQUEST']._serialized_start=944
+  _globals['_LISTEXPERIMENTSREQUEST']._serialized_end=1012
+  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_start=1014
+  _globals['_LISTEXPERIMENTSRESPONSE']._serialized_end=1106
+  _globals['_UPDATEEXPERIMENTREQUEST']._serialized_start=1109
+  _globals['_UPDATEEXPERIMENTREQUEST']._serialized_end=1472
+  _globals['_UPDATEEXPERIMENTRESPONSE']._serialized_start=1474
+  _globals['_UPDATEEXPERIMENTRESPONSE']._serialized_end=1566
+  _globals['_SHIPVARIANTREQUEST']._serialized_start=1568
+  _globals['_SHIPVARIANTREQUEST']._serialized_end=1670
+  _globals['_SHIPVARIANTRESPONSE']._serialized_start=1672
+  _globals['_SHIPVARIANTRESPONSE']._serialized_end=1759
+  _globals['_ARCHIVEEXPERIMENTREQUEST']._serialized_start=1761
+  _globals['_ARCHIVEEXPERIMENTREQUEST']._serialized_end=1849
+  _globals['_ARCHIVEEXPERIMENTRESPONSE']._serialized_start=1851
+  _globals['_ARCHIVEEXPERIMENTRESPONSE']._serialized_end=1944
+  _globals['_GETEXPERIMENTHISTORYREQUEST']._serialized_start=1946
+  _globals['_GETEXPERIMENTHISTORYREQUEST']._serialized_end=1991
+  _globals['_CONFIGCHANGE']._serialized_start=1994
+  _globals['_CONFIGCHANGE']._serialized_end=2135
+  _globals['_GETEXPERIMENTHISTORYRESPONSE']._serialized_start=2137
+  _globals['_GETEXPERIMENTHISTORYRESPONSE']._serialized_end=2232
+  _globals['_EXPERIMENTSERVICE']._serialized_start=2414
+  _globals['_EXPERIMENTSERVICE']._serialized_end=3058
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,7 @@
+import datetime
+
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from rayab.rpc._generated import assignment_pb2 as _assignment_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -182,3 +185,31 @@ class ArchiveExperimentResponse(_message.Message):
     experiment: Experiment
     config_version: int
     def __init__(self, experiment: _Optional[_Union[Experiment, _Mapping]] = ..., config_version: _Optional[int] = ...) -> None: ...
+
+class GetExperimentHistoryRequest(_message.Message):
+    __slots__ = ("exp_id",)
+    EXP_ID_FIELD_NUMBER: _ClassVar[int]
+    exp_id: str
+    def __init__(self, exp_id: _Optional[str] = ...) -> None: ...
+
+class ConfigChange(_message.Message):
+    __slots__ = ("config_version", "committed_at", "change", "changed_by", "exp_ids")
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_AT_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    EXP_IDS_FIELD_NUMBER: _ClassVar[int]
+    config_version: int
+    committed_at: _timestamp_pb2.Timestamp
+    change: str
+    changed_by: str
+    exp_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, config_version: _Optional[int] = ..., committed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., change: _Optional[str] = ..., changed_by: _Optional[str] = ..., exp_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetExperimentHistoryResponse(_message.Message):
+    __slots__ = ("changes", "config_version")
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[ConfigChange]
+    config_version: int
+    def __init__(self, changes: _Optional[_Iterable[_Union[ConfigChange, _Mapping]]] = ..., config_version: _Optional[int] = ...) -> None: ...

@@ -64,6 +64,11 @@ class ExperimentServiceStub:
                 request_serializer=rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentRequest.SerializeToString,
                 response_deserializer=rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentResponse.FromString,
                 _registered_method=True)
+        self.GetExperimentHistory = channel.unary_unary(
+                '/rayab.v1.ExperimentService/GetExperimentHistory',
+                request_serializer=rayab_dot_v1_dot_experiments__pb2.GetExperimentHistoryRequest.SerializeToString,
+                response_deserializer=rayab_dot_v1_dot_experiments__pb2.GetExperimentHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class ExperimentServiceServicer:
@@ -108,6 +113,14 @@ class ExperimentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetExperimentHistory(self, request, context):
+        """The committed config versions that changed an experiment, newest first: when, who, and what changed (every
+        field with its old and new value), as the console's history lists them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExperimentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +153,11 @@ def add_ExperimentServiceServicer_to_server(servicer, server):
                     servicer.ArchiveExperiment,
                     request_deserializer=rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentRequest.FromString,
                     response_serializer=rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentResponse.SerializeToString,
+            ),
+            'GetExperimentHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperimentHistory,
+                    request_deserializer=rayab_dot_v1_dot_experiments__pb2.GetExperimentHistoryRequest.FromString,
+                    response_serializer=rayab_dot_v1_dot_experiments__pb2.GetExperimentHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -304,6 +322,33 @@ class ExperimentService:
             '/rayab.v1.ExperimentService/ArchiveExperiment',
             rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentRequest.SerializeToString,
             rayab_dot_v1_dot_experiments__pb2.ArchiveExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperimentHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rayab.v1.ExperimentService/GetExperimentHistory',
+            rayab_dot_v1_dot_experiments__pb2.GetExperimentHistoryRequest.SerializeToString,
+            rayab_dot_v1_dot_experiments__pb2.GetExperimentHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,
