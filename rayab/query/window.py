@@ -39,7 +39,7 @@ from rayab.query.filters import Filter, check_filter, filter_dimensions, filter_
 from rayab.query.spec import check_projection
 from rayab.storage.commits import check_readable
 from rayab.storage.partitions import list_partition_files, read_partition_files
-from rayab.storage.schemas import reps_column
+from rayab.storage.schemas import conversion_table, reps_column
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["metric_scale", "read_window", "sum_partitions", "sum_window", "window_columns"]
@@ -48,8 +48,10 @@ I64 = npt.NDArray[np.int64]
 
 
 def metric_scale(analysis_type: AnalysisType, metric: str) -> int:
-    """The integer scale of an additive metric (``units`` counts have scale 1)."""
-    return 1 if metric == UNITS_METRIC else analysis_type.metric(metric).scale
+    """The integer scale of an additive metric (``units`` and conversion counts have scale 1)."""
+    if metric == UNITS_METRIC or analysis_type.is_conversion_column(metric):
+        return 1
+    return analysis_type.metric(metric).scale
 
 
 def window_columns(metrics: Sequence[str], projection: Sequence[str], filter_: Filter | None = None) -> list[str]:
@@ -80,13 +82,18 @@ def _replicate_block(column: pa.ChunkedArray | pa.Array, n_replicates: int, name
 
 
 def _add_rows(builder: CellSumsBuilder, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...] = ()) -> None:
-    """Add ``rows`` (already filtered) to the cells ``prefix + (values of key_names)``."""
+    """Add ``rows`` (already filtered) to the cells ``prefix + (values of key_names)``; metrics the rows lack (the
+    conversion counts in ``agg_<type>`` rows, the sums in ``cnv_<type>`` rows) add zeros."""
     if rows.num_rows == 0:
         return
     keys = [prefix + k for k in zip(*(rows.column(k).to_pylist() for k in key_names), strict=True)]
+    n = rows.num_rows
+    names = set(rows.column_names)
     builder.add_block(keys, np.asarray(rows.column("n_events"), np.int64),
-                      {m: np.asarray(rows.column(m), np.int64) for m in builder.metrics},
-                      {m: _replicate_block(rows.column(reps_column(m)), builder.b, m) for m in builder.metrics})
+                      {m: np.asarray(rows.column(m), np.int64) if m in names else np.zeros(n, np.int64)
+                       for m in builder.metrics},
+                      {m: _replicate_block(rows.column(reps_column(m)), builder.b, m) if m in names
+                       else np.zeros((n, builder.b), np.int64) for m in builder.metrics})
 
 
 def _filtered(rows: pa.Table, filter_: Filter | None) -> pa.Table:
@@ -137,12 +144,19 @@ def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: st
     # Sum per full cell (every dimension), then group once: a partition holds one row per full cell, so each
     # file is one contiguous add, whatever the projection; the dimension columns cost little to read.
     fine = ("variant_id", *analysis_type.dimensions)
+    counts = [m for m in metrics if analysis_type.is_conversion_column(m)]
+    sums = [m for m in metrics if m not in counts]
     for file, rows in read_partition_files(warehouse, analysis_type.table, files,
-                                           window_columns(metrics, fine, filter_)):
+                                           window_columns(sums, fine, filter_)):
         kept = _filtered(rows, filter_)
         if kept.num_rows:
             acc.hours.add(file.hour)
             _add_rows(acc, kept, fine, (file.hour,) if by_hour else ())
+    if counts:  # conversion counts: their own table, same cells and hours (rayab.aggregate.conversions)
+        table = conversion_table(analysis_type)
+        for file, rows in read_partition_files(warehouse, table, list_partition_files(warehouse, table, exp_id, hours),
+                                               window_columns(counts, fine, filter_)):
+            _add_rows(acc, _filtered(rows, filter_), fine, (file.hour,) if by_hour else ())
     prefix = ("hour",) if by_hour else ()
     return acc.result(prefix + fine).regroup((*prefix, "variant_id", *projection))
 
