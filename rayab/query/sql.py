@@ -112,6 +112,10 @@ def _check(analysis_type: AnalysisType, experiment: Experiment, query: Query) ->
         raise ValidationError("interval", query.interval, "SQL is generated for fixed-horizon intervals only")
     if query.correction is not None:
         raise ValidationError("correction", query.correction, "p-value corrections are computed in process only")
+    counts = [m for m in additive_metrics(analysis_type, query.metrics) if analysis_type.is_conversion_column(m)]
+    if counts:
+        raise ValidationError("metrics", counts[0], "is a conversion count (table cnv_<type>): its SQL is not "
+                              "generated yet; query it in process (rayab results, ResultsService)")
     for i, dim in enumerate(query.projection):
         if dim in _INTERNAL or dim in OUTPUT_COLUMNS or dim == "metric":
             raise ValidationError(f"projection[{i}]", dim, "clashes with a column name of the generated SQL")

@@ -115,8 +115,9 @@ def test_counts_of_hits_equal_plain_python_for_conversion_within_and_retention()
                                  "metrics": [{"name": "clicks"}, *specs]})
     rng = np.random.default_rng(5)
     units = [f"u{i}" for i in range(60)]
-    assignments: list[dict[str, Any]] = [{"exp_id": "e", "unit_id": u, "variant_id": "ab"[i % 2], "country": "US", "platform": "web",
-                    "assigned_at": t0 + timedelta(minutes=int(rng.integers(0, 600)))} for i, u in enumerate(units)]
+    assignments: list[dict[str, Any]] = [
+        {"exp_id": "e", "unit_id": u, "variant_id": "ab"[i % 2], "country": "US", "platform": "web",
+         "assigned_at": t0 + timedelta(minutes=int(rng.integers(0, 600)))} for i, u in enumerate(units)]
     assignments.append({**assignments[0], "assigned_at": assignments[0]["assigned_at"] + timedelta(hours=3),
                         "variant_id": "b"})  # a later assignment row of u0: the earliest one counts
     events: list[dict[str, Any]] = []
@@ -213,6 +214,8 @@ def test_hourly_job_counts_each_unit_once_and_a_late_event_moves_it(tmp_path: Pa
         units = sum(1 for (e, _), v in first.items() if e == "ranker_v2" and v == variant)
         assert results[variant].estimate == pytest.approx(converted / units)
 
+    _check_doors(warehouse, config, results, tmp_path)
+
     # a late click in hour 0 for units assigned in hour 0 whose first click was in hour 2
     late_units = sorted({k for k in _first_click_hour(expected, events, assignments).items() if k[1] == HOURS[2]})
     chosen = [u for u, _ in late_units][:5]
@@ -254,3 +257,55 @@ def _first_click_hour(expected: dict[tuple[str, ...], tuple[int, list[int]]], ev
                 out[key] = hour
     assert expected
     return out
+
+
+def _check_doors(warehouse: Any, config: Config, results: dict[str, Any], tmp_path: Path) -> None:
+    """The CLI (JSON), ResultsService on a loopback server and the HTML report give the engine's share."""
+    import json
+
+    from rayab.api.engine import ResultsEngine
+    from rayab.cli.main import main
+    from rayab.rpc._generated import results_pb2 as rpb
+    from rayab.storage.specs import save_config
+    from tests.rpc.test_results_rpc import ResultsServer
+
+    save_config(warehouse, config)
+    out = tmp_path / "cli.json"
+    args = ["results", "--warehouse", warehouse.url, "--exp", "ranker_v2", "--start", HOURS[0], "--end",
+            "2026-11-23T03", "--metric", "click_rate", "--format", "json"]
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(args) == 0
+    out.write_text(buffer.getvalue())
+    rows = {r["variant_id"]: r for r in json.loads(out.read_text())}
+    for variant, result in results.items():
+        assert rows[variant]["estimate"] == pytest.approx(result.estimate)
+        assert rows[variant]["ci_lower"] < result.estimate < rows[variant]["ci_upper"]
+    server = ResultsServer(ResultsEngine(warehouse))
+    try:
+        reply = server.stub.QueryResults(rpb.QueryResultsRequest(query=rpb.ResultsQuery(
+            exp_id="ranker_v2", start_hour=HOURS[0], end_hour="2026-11-23T03", metrics=["click_rate", "clicked"])))
+    finally:
+        server.close()
+    got = {(r.metric, r.variant_id): r.estimate for r in reply.results}
+    for variant, result in results.items():
+        assert got[("click_rate", variant)] == pytest.approx(result.estimate)
+    report = tmp_path / "report.html"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["report", "--warehouse", warehouse.url, "--exp", "ranker_v2", "--start", HOURS[0], "--end",
+                     "2026-11-23T03", "--out", str(report)]) == 0
+    assert "click_rate" in report.read_text() and "clicked" in report.read_text()
+
+
+def test_sql_of_a_conversion_share_is_refused_with_a_clear_error() -> None:
+    from rayab.errors import ValidationError
+    from rayab.query.spec import Query
+    from rayab.query.sql import results_sql
+
+    config = _config()
+    with pytest.raises(ValidationError, match="metrics == 'clicked': is a conversion count"):
+        results_sql(config.analysis_types[0], config.experiment("ranker_v2"),
+                    Query("ranker_v2", HOURS[0], HOURS[2], metrics=("click_rate",)))
