@@ -112,7 +112,15 @@ def required_columns(analysis_type: AnalysisType, population: Population = "log"
     ids = ["exp_id", "variant_id"] if population == "log" else [TIME_COLUMN]
     return list(dict.fromkeys([analysis_type.unit_column, *ids, *analysis_type.dimensions,
                                *(m.column for m in analysis_type.metrics if m.kind == "sum"),
-                               *(q.column for q in analysis_type.quantile_metrics)]))
+                               *(q.column for q in analysis_type.quantile_metrics),
+                               *_conversion_columns(analysis_type)]))
+
+
+def _conversion_columns(analysis_type: AnalysisType) -> list[str]:
+    """What conversion metrics read besides the metrics: the event time and the columns of their ``where``."""
+    if not analysis_type.conversion_metrics:
+        return []
+    return [TIME_COLUMN, *(c for cm in analysis_type.conversion_metrics for c in cm.columns)]
 
 
 def validate_events(
@@ -159,6 +167,11 @@ def validate_events_counted(
         _check_ids(table, experiments, reasons)
     else:
         _flag_nulls(table.column(TIME_COLUMN), reasons, f"{TIME_COLUMN} is null")
+    if analysis_type.conversion_metrics:
+        from rayab.storage.sources import event_times
+
+        reasons.flag(np.asarray(event_times(table.column(TIME_COLUMN))[1], bool),
+                     f"{TIME_COLUMN} is null or not a time (conversion metrics need it)")
     checked = [_metric_values(table, m, reasons) for m in analysis_type.metrics]
     metric_values = [values for values, _ in checked]
     observations = _quantile_observations(table, analysis_type, reasons)
@@ -339,7 +352,7 @@ def _valid(table: pa.Table, reasons: Reasons, analysis_type: AnalysisType,
     mask = pa.array(good)
     keys = ["exp_id", "variant_id"] if population == "log" else [TIME_COLUMN]
     columns: dict[str, pa.ChunkedArray | pa.Array] = {}
-    for name in (*keys, *analysis_type.dimensions):
+    for name in dict.fromkeys((*keys, *analysis_type.dimensions, *_conversion_columns(analysis_type))):
         columns[name] = table.column(name) if everything else table.column(name).filter(mask)
     unit = table.column(analysis_type.unit_column)
     columns["unit_id"] = unit if everything else unit.filter(mask)

@@ -27,9 +27,10 @@ Checks, in order:
   re-runs them by (:func:`rayab.aggregate.manifest.input_change`): new, removed or resized files; for a Delta
   source a newer version whose data files holding the hour differ; for a SQL source another query text. Checked for
   the analysis types with a ``source`` in the config, and for the others with ``logs_root``.
-- ``manifest_consistency``: hours whose ``agg_<type>`` or ``_quarantine`` rows carry another ``commit_id`` than
-  their newest manifest row names (a run killed between its commits): their manifest counts describe other data;
-  fails and names the hours, which ``rayab backfill`` re-runs.
+- ``manifest_consistency``: hours whose ``agg_<type>`` or ``_quarantine`` rows (or the rows of the tables written
+  beside them, ``qsk_<type>`` and ``cvh_<type>``) carry another ``commit_id`` than their newest manifest row names
+  (a run killed between its commits): their manifest counts describe other data; fails and names the hours, which
+  ``rayab backfill`` re-runs.
 - ``pre_period_bias``: for analysis types with CUPED metrics, each variant's mean pre-period covariate per unit
   against control (from the stored ``<m>__x`` sums, :func:`rayab.query.cuped.pre_period_bias`); fails when a
   Bonferroni-corrected p-value (normal bootstrap) is below ``pre_period_alpha``, warns below ``pre_period_warn``.
@@ -56,9 +57,9 @@ from rayab.model.hours import hours_between
 from rayab.query.cuped import pre_period_bias
 from rayab.query.results import experiment_results
 from rayab.query.spec import Query
-from rayab.storage.commits import hour_mismatches
+from rayab.storage.commits import hour_mismatches, side_table_mismatches
 from rayab.storage.logs import LogFile
-from rayab.storage.schemas import MANIFEST_TABLE
+from rayab.storage.schemas import MANIFEST_TABLE, hits_table, sketch_table
 from rayab.storage.sources import default_source, plan_hour
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
@@ -308,6 +309,10 @@ def _unmatched_check(counts: Mapping[str, list[int]], settings: HealthSettings) 
 def _consistency(warehouse: Warehouse, config: Config, exp: Experiment, hours: Sequence[str]) -> HealthCheck:
     found = [m for at in config.analysis_types_of(exp.exp_id)
              for m in hour_mismatches(warehouse, at.name, at.table, hours)]
+    for at in config.analysis_types_of(exp.exp_id):  # tables written beside agg_<type> under its commit id
+        sides = ([sketch_table(at)] if at.quantile_metrics else []) + ([hits_table(at)] if at.conversion_metrics
+                                                                       else [])
+        found += [m for table in sides for m in side_table_mismatches(warehouse, at.name, table, hours)]
     details = {"mismatched": [{"analysis_type": m.analysis_type, "hour": m.hour, "reason": m.reason}
                               for m in found]}
     if not found:

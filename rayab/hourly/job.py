@@ -49,6 +49,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 import rayab
 from rayab.aggregate.cell_sums import CellSums, CellSumsBuilder
+from rayab.aggregate.conversions import event_hits, merge_hits, refresh_conversions
 from rayab.aggregate.covariates import Covariates, load_covariates
 from rayab.aggregate.join import join_assignments
 from rayab.aggregate.partials import hour_table, metric_columns
@@ -70,6 +71,7 @@ from rayab.storage.schemas import (
     PARTITIONS,
     QUARANTINE,
     QUARANTINE_TABLE,
+    hits_table,
     sketch_table,
 )
 from rayab.storage.sources import HourInput, SourcePart, default_source, plan_hour, read_part
@@ -120,23 +122,36 @@ def map_split(split: SourcePart, analysis_type: AnalysisType, salts: dict[str, s
               assignments: pa.Table | None) -> list[Any]:
     """Read and validate one split, collapse its events to (cell, unit) rows on the unit ids, split them by shard.
     Returns S pieces, quarantine, stats; with quantile metrics one more return follows: the split's sketches
-    (:func:`~rayab.aggregate.sketches.event_sketches`, the only use of the salts here).
+    (:func:`~rayab.aggregate.sketches.event_sketches`, the only use of the salts here); with conversion metrics
+    another: the split's hits (:func:`~rayab.aggregate.conversions.event_hits`).
 
     Experiments travel as their salts and variant ids only: thousands of full specs per task would cost more than
     the split itself. The bootstrap keys of the sums are not computed here but in the shards, once per (cell, unit)
     of the hour."""
     out = _map_split(split, analysis_type, variants, n_shards, hour, options, assignments)
-    if analysis_type.quantile_metrics:
+    if _keeps_events(analysis_type):
         valid = out.pop()
-        out.append(event_sketches(valid, analysis_type, salts))
+        if analysis_type.quantile_metrics:
+            out.append(event_sketches(valid, analysis_type, salts))
+        if analysis_type.conversion_metrics:
+            out.append(event_hits(valid, analysis_type))
     return out
+
+
+def _keeps_events(analysis_type: AnalysisType) -> bool:
+    """Whether the map tasks keep their valid events for per-event work (quantile sketches, conversion hits)."""
+    return bool(analysis_type.quantile_metrics or analysis_type.conversion_metrics)
+
+
+def _extra_returns(analysis_type: AnalysisType) -> int:
+    return int(bool(analysis_type.quantile_metrics)) + int(bool(analysis_type.conversion_metrics))
 
 
 def _map_split(split: SourcePart, analysis_type: AnalysisType, variants: dict[str, list[str]], n_shards: int,
                hour: str, options: JobOptions, assignments: pa.Table | None) -> list[Any]:
     """:func:`map_split`'s work; with quantile metrics the valid rows come last (they become sketches)."""
     cpu = time.process_time()
-    keep = [pa.table({})] if analysis_type.quantile_metrics else []
+    keep = [pa.table({})] if _keeps_events(analysis_type) else []
     empty = [UnitIdRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)]
     try:
         read = read_part(split, required_columns(analysis_type, options.population), analysis_type.unit_column,
@@ -158,7 +173,7 @@ def _map_split(split: SourcePart, analysis_type: AnalysisType, variants: dict[st
                         if valid.num_rows and analysis_type.metric_names else np.zeros((0, 0), np.int64))
     stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched, "abs": totals, "rounded": rounded,
              "outside": read.rows_outside_hour, "filtered": read.rows_filtered}
-    keep = [valid] if analysis_type.quantile_metrics else []
+    keep = [valid] if _keeps_events(analysis_type) else []
     pieces = event_unit_ids(valid, analysis_type, n_shards) if valid.num_rows else empty
     stats["work"] = _work(pieces, cpu)
     return [*pieces, quarantined, stats, *keep]
@@ -233,7 +248,8 @@ class ReducerActor:
 
     def commit_hour(self, warehouse: Warehouse, analysis_type: AnalysisType, hour: str,
                     partial_refs: list[Any], quarantine_refs: list[Any],
-                    manifest: dict[str, Any], sketch_refs: list[Any] | None = None) -> dict[str, Any]:
+                    manifest: dict[str, Any], sketch_refs: list[Any] | None = None,
+                    hit_refs: list[Any] | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         merged = self._merge_as_they_arrive(analysis_type, partial_refs)
         table = hour_table(merged, hour, analysis_type)
@@ -242,7 +258,8 @@ class ReducerActor:
         # Each table's commit is atomic, the three together are not: every row carries the id of the commit it
         # belongs to and the manifest row names it, so a crash between the commits is visible to every reader.
         sketches = _sketch_rows(analysis_type, hour, sketch_refs)
-        commit_id = commit_digest([table, quarantined, *sketches], _content_counts(manifest))
+        hits = [merge_hits(ray.get(hit_refs), hour)] if analysis_type.conversion_metrics and hit_refs else []
+        commit_id = commit_digest([table, quarantined, *sketches, *hits], _content_counts(manifest))
         table, quarantined = with_commit_id(table, commit_id), with_commit_id(quarantined, commit_id)
         if self.commit_delay:
             time.sleep(self.commit_delay)
@@ -251,6 +268,11 @@ class ReducerActor:
         for rows in sketches:  # quantile sketches, partitioned like agg_<type>, with the same commit id
             replace_partitions(warehouse, sketch_table(analysis_type), with_commit_id(rows, commit_id),
                                ["exp_id", "hour"], {"hour": hour})
+        for rows in hits:  # the hour's qualifying units, then every experiment's conversion counts from all hours
+            replace_partitions(warehouse, hits_table(analysis_type), with_commit_id(rows, commit_id),
+                               ["exp_id", "hour"], {"hour": hour})
+            refresh_conversions(warehouse, analysis_type, dict(zip(manifest["exp_ids"], manifest["bootstrap_salts"],
+                                                                   strict=True)), hour)
         self._fault_point("agg")
         replace_partitions(warehouse, QUARANTINE_TABLE, quarantined, PARTITIONS["_quarantine"],
                            {"analysis_type": analysis_type.name, "hour": hour})
@@ -423,7 +445,7 @@ def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: Jo
     assigned_keys = ray.put(keys) if keys is not None else None
     joinable = ray.put(plan.joinable) if plan.joinable is not None and options.population == "assignment" else None
     covs = ray.put(covariates) if covariates is not None else None  # shipped once per hour, shared by every task
-    maps: list[Any] = [map_split.options(num_returns=n_shards + 2 + (1 if at.quantile_metrics else 0)).remote(
+    maps: list[Any] = [map_split.options(num_returns=n_shards + 2 + _extra_returns(at)).remote(
         s, at, salts, variants, n_shards, hour, options, joinable) for s in plan.splits]
     unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, n_shards)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
@@ -481,7 +503,10 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
     manifest = _manifest(plan, at, hour, run_id, stats, options, seconds,
                          sum(int(c["unmatched"]) for c in shard_counts))
     sketch_refs = [m[n_shards + 2] for m in maps] if at.quantile_metrics else None
-    result = _commit(reducer, warehouse, at, hour, shards, [m[n_shards] for m in maps], manifest, sketch_refs)
+    hit_refs = ([m[n_shards + 2 + int(bool(at.quantile_metrics))] for m in maps] if at.conversion_metrics
+                else None)
+    result = _commit(reducer, warehouse, at, hour, shards, [m[n_shards] for m in maps], manifest, sketch_refs,
+                     hit_refs=hit_refs)
     summary = HourSummary(at.name, hour, run_id, len(plan.files), result["rows_read"], result["rows_quarantined"],
                           result["units"], result["cells"], result["bytes_written"], result["exp_ids"],
                           result["skipped_files"],
@@ -564,14 +589,18 @@ def _wait_shards(refs: list[Any], label: str, progress: ProgressFn | None) -> No
 
 def _commit(reducer: Any, warehouse: Warehouse, at: AnalysisType, hour: str, shards: list[Any],
             quarantine_refs: list[Any], manifest: dict[str, Any], sketch_refs: list[Any] | None = None,
-            attempts: int = 4) -> dict[str, Any]:
+            attempts: int = 4, hit_refs: list[Any] | None = None) -> dict[str, Any]:
     """The reducer's commit; a reducer that is only unreachable for a while (its node died, it is restarting) gets
     the whole call again, a dead one fails the hour. A commit is all-or-nothing, so repeating it is safe."""
     for attempt in range(attempts):
         try:
-            call = (reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest, sketch_refs)
-                    if sketch_refs is not None else
-                    reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest))
+            if hit_refs is not None:
+                call = reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest,
+                                                  sketch_refs, hit_refs)
+            elif sketch_refs is not None:
+                call = reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest, sketch_refs)
+            else:
+                call = reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest)
             result: dict[str, Any] = ray.get(call)
             return result
         except ActorUnavailableError as err:

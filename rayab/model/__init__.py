@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rayab.model.analysis import RESERVED_METRICS, UNITS_METRIC, AnalysisType, Metric, cuped_column
 from rayab.model.config import Config, load_config
+from rayab.model.conversion_metric import ConversionMetric
 from rayab.model.experiment import Experiment, ExperimentStatus, Unit, Variant
 from rayab.model.expression import Expression, evaluate, parse_expression, referenced_names
 from rayab.model.quantile_metric import QuantileMetric
@@ -13,6 +14,7 @@ __all__ = [
     "UNITS_METRIC",
     "AnalysisType",
     "Config",
+    "ConversionMetric",
     "Experiment",
     "ExperimentStatus",
     "Expression",

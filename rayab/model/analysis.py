@@ -22,6 +22,11 @@ without events in an hour (0), are unchanged. A cap derived from data (a quantil
 into the spec as a number, with ``cap_basis`` saying where it came from (:mod:`rayab.aggregate.caps`); it is part
 of the metric's definition: capping differently means a new metric, so hours already aggregated never change.
 
+A **conversion** or **retention** metric (``kind: conversion`` / ``kind: retention``) counts units, each once, in
+the hour its outcome becomes known: converted at least once since the first assignment (optionally ``within`` a
+span), or active on day N after it (:mod:`rayab.model.conversion_metric`). The counts live in ``cnv_<name>`` and
+are summed like any additive metric; shares are composed metrics (``purchased / units``).
+
 An **analysis type** names the projection dimensions and metrics of one table ``agg_<name>``.
 
 >>> at = AnalysisType.from_dict({"name": "engagement", "dimensions": ["country"],
@@ -44,13 +49,14 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from rayab.errors import ExpressionError, SpecError
+from rayab.model.conversion_metric import CONVERSION_KINDS, ConversionMetric
 from rayab.model.expression import Expression, parse_expression, referenced_names, substitute
 from rayab.model.quantile_metric import QUANTILE_KIND, QuantileMetric
 from rayab.model.source import EventSource
 from rayab.model.validation import check_choice, check_column, check_int, check_keys, check_number, check_text
 
-__all__ = ["CUPED_SUFFIXES", "RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "Metric", "QuantileMetric",
-           "cuped_column"]
+__all__ = ["CUPED_SUFFIXES", "RESERVED_METRICS", "UNITS_METRIC", "AnalysisType", "ConversionMetric", "Metric",
+           "QuantileMetric", "cuped_column"]
 
 UNITS_METRIC = "units"
 RESERVED_METRICS = frozenset({UNITS_METRIC, "n_events", "exp_id", "variant_id", "hour", "unit_id"})
@@ -146,6 +152,7 @@ class AnalysisType:
     cuped: tuple[str, ...] = ()
     quantile_metrics: tuple[QuantileMetric, ...] = ()
     source: EventSource | None = None
+    conversion_metrics: tuple[ConversionMetric, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _TABLE_NAME.fullmatch(self.name):
@@ -165,6 +172,7 @@ class AnalysisType:
         object.__setattr__(self, "dimensions", dims)
         check_int("n_replicates", self.n_replicates, 1, 10_000)
         check_column("unit_column", self.unit_column)
+        self._check_conversions(names)
         self._check_composed()
         self._check_cuped(names)
         self._check_quantiles(names)
@@ -173,7 +181,8 @@ class AnalysisType:
 
     def _check_quantiles(self, names: list[str]) -> None:
         quantiles = tuple(self.quantile_metrics)
-        taken = {*names, *RESERVED_METRICS, *self.dimensions, *self.composed, *self.cuped_columns}
+        taken = {*names, *RESERVED_METRICS, *self.dimensions, *self.composed, *self.cuped_columns,
+                 *self.conversion_columns}
         for i, qm in enumerate(quantiles):
             if not isinstance(qm, QuantileMetric):
                 raise SpecError(f"quantile_metrics[{i}]", qm, "must be a quantile metric")
@@ -183,6 +192,41 @@ class AnalysisType:
                                     "clashes with a metric, a dimension or a reserved name")
                 taken.add(name)
         object.__setattr__(self, "quantile_metrics", quantiles)
+
+    def _check_conversions(self, names: list[str]) -> None:
+        conversions = tuple(self.conversion_metrics)
+        taken = {*names, *RESERVED_METRICS, *self.dimensions}
+        for i, cm in enumerate(conversions):
+            if not isinstance(cm, ConversionMetric):
+                raise SpecError(f"conversion_metrics[{i}]", cm, "must be a conversion metric")
+            for name in cm.output_names:
+                if name in taken or name.endswith("_reps") or "__" in name:
+                    raise SpecError(f"conversion_metrics[{i}].name", name,
+                                    "clashes with a metric, a dimension or a reserved name")
+                taken.add(name)
+            if cm.metric and cm.metric not in names:
+                raise SpecError(f"conversion_metrics[{i}].metric", cm.metric,
+                                f"must be an additive metric of {self.name}: {names}")
+            for column in cm.columns:
+                if column in names:
+                    raise SpecError(f"conversion_metrics[{i}].where.{column}", column,
+                                    "names a metric; where compares log columns (use metric for value > 0)")
+        object.__setattr__(self, "conversion_metrics", conversions)
+
+    @property
+    def conversion_columns(self) -> tuple[str, ...]:
+        """The stored counts of every conversion and retention metric (``purchased``, ``d1``, ``d1_eligible``).
+
+        >>> at = AnalysisType("t", (Metric("clicks"),), conversion_metrics=(ConversionMetric("d1", "retention",
+        ...                   day=1),), composed={"d1_rate": "d1 / d1_eligible"})
+        >>> at.conversion_columns, at.is_conversion_column("d1_eligible"), at.is_conversion_column("clicks")
+        (('d1', 'd1_eligible'), True, False)
+        """
+        return tuple(name for cm in self.conversion_metrics for name in cm.output_names)
+
+    def is_conversion_column(self, name: str) -> bool:
+        """Whether ``name`` is a stored count of ``cnv_<type>`` rather than of ``agg_<type>``."""
+        return name in self.conversion_columns
 
     @property
     def quantile_outputs(self) -> tuple[str, ...]:
@@ -233,7 +277,7 @@ min_value=1e-09, max_value=1000000000000000.0, allow_negative=False), 0.9), None
     def _check_composed(self) -> None:
         if not isinstance(self.composed, Mapping):
             raise SpecError("composed", self.composed, "must be a mapping of name to expression")
-        known = {*self.metric_names, UNITS_METRIC}
+        known = {*self.metric_names, UNITS_METRIC, *self.conversion_columns}
         for name, text in self.composed.items():
             check_column(f"composed.{name}", name)
             if name in known:
@@ -283,9 +327,9 @@ min_value=1e-09, max_value=1000000000000000.0, allow_negative=False), 0.9), None
                 expanded[other] = substitute(parse_expression(text), expanded)
                 if other == name:
                     return expanded[other]
-        if name in self.metric_names or name == UNITS_METRIC:
+        if name in self.metric_names or name == UNITS_METRIC or name in self.conversion_columns:
             return parse_expression(name)
-        known = [*self.metric_names, UNITS_METRIC, *self.composed]
+        known = [*self.metric_names, UNITS_METRIC, *self.conversion_columns, *self.composed]
         raise SpecError("metric", name, f"unknown in analysis type {self.name}; known: {known}")
 
     @classmethod
@@ -296,8 +340,15 @@ min_value=1e-09, max_value=1000000000000000.0, allow_negative=False), 0.9), None
         raw_metrics = data["metrics"]
         if not isinstance(raw_metrics, list):
             raise SpecError(f"{path}.metrics", raw_metrics, "must be a list")
+        special = (QUANTILE_KIND, *CONVERSION_KINDS)
         metrics = tuple(Metric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics)
-                        if not (isinstance(m, Mapping) and m.get("kind") == QUANTILE_KIND))
+                        if not (isinstance(m, Mapping) and m.get("kind") in special))
+        conversions = tuple(ConversionMetric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics)
+                            if isinstance(m, Mapping) and m.get("kind") in CONVERSION_KINDS)
+        if conversions:
+            kwargs_c: dict[str, Any] = {"conversion_metrics": conversions}
+        else:
+            kwargs_c = {}
         quantile_metrics = tuple(QuantileMetric.from_dict(m, f"{path}.metrics[{i}]") for i, m in enumerate(raw_metrics)
                                  if isinstance(m, Mapping) and m.get("kind") == QUANTILE_KIND)
         kwargs_q: dict[str, Any] = {"quantile_metrics": quantile_metrics} if quantile_metrics else {}
@@ -307,7 +358,7 @@ min_value=1e-09, max_value=1000000000000000.0, allow_negative=False), 0.9), None
         try:
             return cls(metrics=metrics, dimensions=tuple(data.get("dimensions") or ()),
                        composed=data.get("composed") or {}, cuped=tuple(cuped) if isinstance(cuped, list) else cuped,
-                       source=source, **kwargs, **kwargs_q)
+                       source=source, **kwargs, **kwargs_q, **kwargs_c)
         except SpecError as err:
             raise SpecError(f"{path}.{err.field}", err.value, err.rule) from None
 
@@ -321,6 +372,7 @@ min_value=1e-09, max_value=1000000000000000.0, allow_negative=False), 0.9), None
         if self.cuped:  # only when used, so specs without CUPED keep their stored form
             out["cuped"] = list(self.cuped)
         out["metrics"] += [qm.to_dict() for qm in self.quantile_metrics]
+        out["metrics"] += [cm.to_dict() for cm in self.conversion_metrics]
         if self.source is not None:  # likewise: only when the events do not come from --logs
             out["source"] = self.source.to_dict()
         return out

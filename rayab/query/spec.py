@@ -49,8 +49,10 @@ def check_projection(analysis_type: AnalysisType, projection: Sequence[str]) -> 
 
 
 def default_metrics(analysis_type: AnalysisType) -> tuple[str, ...]:
-    """``units``, then the additive metrics, the composed ones and the quantiles, in spec order."""
-    return (UNITS_METRIC, *analysis_type.metric_names, *analysis_type.composed, *analysis_type.quantile_outputs)
+    """``units``, then the additive metrics, the conversion counts, the composed ones and the quantiles, in spec
+    order."""
+    return (UNITS_METRIC, *analysis_type.metric_names, *analysis_type.conversion_columns, *analysis_type.composed,
+            *analysis_type.quantile_outputs)
 
 
 def additive_metrics(analysis_type: AnalysisType, metrics: Sequence[str]) -> list[str]:

@@ -63,9 +63,9 @@ from rayab.query.sql_parts import (
     table_source,
 )
 from rayab.query.window import metric_scale
-from rayab.storage.schemas import reps_column
+from rayab.storage.schemas import conversion_table, reps_column
 
-__all__ = ["CTE_NAMES", "OUTPUT_COLUMNS", "results_select", "results_sql"]
+__all__ = ["CTE_NAMES", "OUTPUT_COLUMNS", "results_select", "results_sql", "with_conversion_counts"]
 
 CTE_NAMES = ("window_rows", "cell_sums", "replicate_sums", "point_values", "replicate_values", "contrasts",
              "ranked", "summary")
@@ -131,6 +131,36 @@ def _window_rows(plan: _Plan, source: exp.Expr) -> exp.Select:
         conditions.append(exp.Paren(this=filter_sql(
             q.where, plan.parameters.slice_value if plan.parameters is not None else None)))
     return exp.select(*columns).from_(source).where(exp.and_(*conditions))
+
+
+def _zeros_like(reps: str) -> exp.Expr:
+    """An array of B zeros, shaped like the replicate array ``reps`` of the same row."""
+    x = exp.to_identifier("x")
+    return exp.Transform(this=col(reps), expression=exp.Lambda(this=exp.Mul(this=number(0), expression=x),
+                                                                 expressions=[x]))
+
+
+def with_conversion_counts(analysis_type: AnalysisType, additive: Sequence[str], sums: exp.Expr,
+                           counts: exp.Expr) -> exp.Expr:
+    """The rows of ``agg_<type>`` (``sums``) and of ``cnv_<type>`` (``counts``) as one source, each side filling the
+    other's columns with 0 and arrays of zeros (:mod:`rayab.aggregate.conversions`: the counts are cells of their
+    own, summed with the rest like the window query does)."""
+    keys = ["exp_id", "hour", "variant_id", *analysis_type.dimensions, "n_events"]
+    stored = [m for m in additive if analysis_type.is_conversion_column(m)]
+
+    def side(source: exp.Expr, mine: Sequence[str], like: str) -> exp.Select:
+        columns: list[exp.Expr] = [col(k) for k in keys]
+        for m in additive:
+            if m in mine:
+                columns += [col(m), col(reps_column(m))]
+            else:
+                columns += [exp.alias_(exp.cast(number(0), "BIGINT"), m, quoted=True),
+                            exp.alias_(_zeros_like(reps_column(like)), reps_column(m), quoted=True)]
+        return exp.select(*columns).from_(source)
+
+    union = exp.union(side(sums, [m for m in additive if m not in stored], "units"),
+                      side(counts, stored, stored[0]), distinct=False)
+    return union.subquery("sums_and_counts")
 
 
 def _sum(value: exp.Expr, name: str) -> exp.Expr:
@@ -335,11 +365,12 @@ def _final(plan: _Plan) -> exp.Select:
 
 def results_select(analysis_type: AnalysisType, experiment: Experiment, query: Query, dialect: Dialect = "duckdb",
                    source: exp.Expr | None = None, quantiles: QuantileRule | None = None,
-                   parameters: Parameters | None = None) -> exp.Select:
+                   parameters: Parameters | None = None, counts: exp.Expr | None = None) -> exp.Select:
     """The query as a sqlglot tree; ``source`` defaults to the table ``agg_<type>``, ``quantiles`` to the
     dialect's exact rule (DuckDB: ``quantile_cont``; Trino: ranks over windows). With ``parameters`` the
     experiment, the window's hours and the filter's values are named placeholders (``:exp_id``), their values
-    collected in ``parameters.values``."""
+    collected in ``parameters.values``. A query of conversion counts also reads ``counts`` (default: the table
+    ``cnv_<type>``), see :func:`with_conversion_counts`."""
     if dialect not in ("duckdb", "trino"):
         raise ValidationError("dialect", dialect, "must be duckdb or trino")
     rule = quantiles or ("window" if dialect == "trino" else "aggregate")
@@ -348,8 +379,12 @@ def results_select(analysis_type: AnalysisType, experiment: Experiment, query: Q
     query = _check(analysis_type, experiment, query)
     plan = _Plan(analysis_type, experiment, query, tuple(additive_metrics(analysis_type, query.metrics)),
                  dialect, rule, parameters)
+    rows_from = source if source is not None else table_source(analysis_type.table)
+    if any(analysis_type.is_conversion_column(m) for m in plan.additive):
+        rows_from = with_conversion_counts(analysis_type, plan.additive, rows_from, counts if counts is not None
+                                           else table_source(conversion_table(analysis_type)))
     ctes: list[tuple[str, exp.Expr]] = [
-        ("window_rows", _window_rows(plan, source if source is not None else table_source(analysis_type.table))),
+        ("window_rows", _window_rows(plan, rows_from)),
         ("cell_sums", _cell_sums(plan)), ("replicate_sums", _replicate_sums(plan)),
         ("point_values", _metric_values(plan, "cell_sums", per_replicate=False)),
         ("replicate_values", _metric_values(plan, "replicate_sums", per_replicate=True)),
@@ -365,7 +400,8 @@ def results_select(analysis_type: AnalysisType, experiment: Experiment, query: Q
 
 def results_sql(analysis_type: AnalysisType, experiment: Experiment, query: Query, dialect: Dialect = "duckdb",
                 source: exp.Expr | None = None, quantiles: QuantileRule | None = None,
-                pretty: bool = True, parameters: Parameters | None = None, style: str = "colon") -> str:
+                pretty: bool = True, parameters: Parameters | None = None, style: str = "colon",
+                counts: exp.Expr | None = None) -> str:
     """The query as SQL text in ``dialect`` (see :func:`results_select`), without a trailing ``;`` so that a BI
     tool can wrap it as a subquery; with ``parameters`` its placeholders are written in ``style``
     (:class:`~rayab.query.sql_parts.Parameters`). A query of quantile metrics gets
@@ -377,6 +413,6 @@ def results_sql(analysis_type: AnalysisType, experiment: Experiment, query: Quer
         from rayab.query.quantile_sql import quantile_results_sql
 
         return quantile_results_sql(analysis_type, experiment, query, dialect, source, None, quantiles, pretty)
-    text = results_select(analysis_type, experiment, query, dialect, source, quantiles, parameters).sql(
+    text = results_select(analysis_type, experiment, query, dialect, source, quantiles, parameters, counts).sql(
         dialect, pretty=pretty)
     return parameters.render(text, style) if parameters is not None else text

@@ -38,6 +38,19 @@ def duckdb_source(warehouse: Warehouse, analysis_type: AnalysisType, query: Quer
     return parquet_source(partition_uris(warehouse, analysis_type.table, files))
 
 
+def _counts_source(warehouse: Warehouse, analysis_type: AnalysisType, query: Query) -> exp.Expr | None:
+    """``read_parquet`` over the ``cnv_<type>`` files of the window when the query reads conversion counts."""
+    if not analysis_type.conversion_metrics:
+        return None
+    from rayab.storage.schemas import conversion_table
+
+    table = conversion_table(analysis_type)
+    files = list_partition_files(warehouse, table, query.exp_id, hours_between(query.start_hour, query.end_hour))
+    if not files:
+        return None
+    return parquet_source(partition_uris(warehouse, table, files))
+
+
 def _connect(warehouse: Warehouse) -> duckdb.DuckDBPyConnection:
     import duckdb  # the `sql` extra, needed only to execute
 
@@ -64,7 +77,7 @@ def run_duckdb(warehouse: Warehouse, analysis_type: AnalysisType, experiment: Ex
                                    duckdb_source(warehouse, analysis_type, query), sketches, quantiles)
     else:
         sql = results_sql(analysis_type, experiment, query, "duckdb", duckdb_source(warehouse, analysis_type, query),
-                          quantiles)
+                          quantiles, counts=_counts_source(warehouse, analysis_type, query))
     con = _connect(warehouse)
     try:
         result: Any = con.sql(sql).to_arrow_table()

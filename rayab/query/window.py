@@ -39,7 +39,7 @@ from rayab.query.filters import Filter, check_filter, filter_dimensions, filter_
 from rayab.query.spec import check_projection
 from rayab.storage.commits import check_readable
 from rayab.storage.partitions import list_partition_files, read_partition_files
-from rayab.storage.schemas import reps_column
+from rayab.storage.schemas import conversion_table, reps_column
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["CellKeys", "metric_scale", "read_window", "sum_partitions", "sum_window", "window_columns"]
@@ -48,8 +48,10 @@ I64 = npt.NDArray[np.int64]
 
 
 def metric_scale(analysis_type: AnalysisType, metric: str) -> int:
-    """The integer scale of an additive metric (``units`` counts have scale 1)."""
-    return 1 if metric == UNITS_METRIC else analysis_type.metric(metric).scale
+    """The integer scale of an additive metric (``units`` and conversion counts have scale 1)."""
+    if metric == UNITS_METRIC or analysis_type.is_conversion_column(metric):
+        return 1
+    return analysis_type.metric(metric).scale
 
 
 def window_columns(metrics: Sequence[str], projection: Sequence[str], filter_: Filter | None = None) -> list[str]:
@@ -106,13 +108,18 @@ class CellKeys:
 def _add_rows(builder: CellSumsBuilder, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...] = (),
               cell_keys: CellKeys | None = None, partition: bool = False) -> None:
     """Add ``rows`` (already filtered; ``partition``: of one committed partition) to the cells
-    ``prefix + (values of key_names)``."""
+    ``prefix + (values of key_names)``; metrics the rows lack (the conversion counts in ``agg_<type>`` rows, the
+    sums in ``cnv_<type>`` rows) add zeros."""
     if rows.num_rows == 0:
         return
     keys = (cell_keys or CellKeys()).of(rows, key_names)
+    n = rows.num_rows
+    names = set(rows.column_names)
     builder.add_block([prefix + k for k in keys] if prefix else keys, np.asarray(rows.column("n_events"), np.int64),
-                      {m: np.asarray(rows.column(m), np.int64) for m in builder.metrics},
-                      {m: _replicate_block(rows.column(reps_column(m)), builder.b, m) for m in builder.metrics},
+                      {m: np.asarray(rows.column(m), np.int64) if m in names else np.zeros(n, np.int64)
+                       for m in builder.metrics},
+                      {m: _replicate_block(rows.column(reps_column(m)), builder.b, m) if m in names
+                       else np.zeros((n, builder.b), np.int64) for m in builder.metrics},
                       partition=partition)
 
 
@@ -168,12 +175,20 @@ def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: st
     # By hour, each file (one hour) is reduced at once to its cells (hour, variant_id, *projection): the full
     # cells of every hour would be hours x cells rows of B replicates to hold and regroup.
     keyed = ("variant_id", *(projection if by_hour else analysis_type.dimensions))
+    counts = [m for m in metrics if analysis_type.is_conversion_column(m)]
+    sums = [m for m in metrics if m not in counts]
     for file, rows in read_partition_files(warehouse, analysis_type.table, files,
-                                           window_columns(metrics, keyed, filter_)):
+                                           window_columns(sums, keyed, filter_)):
         kept = _filtered(rows, filter_)
         if kept.num_rows:
             acc.hours.add(file.hour)
             _add_rows(acc, kept, keyed, (file.hour,) if by_hour else (), cell_keys, partition=True)
+    if counts:  # conversion counts: their own table, same cells and hours (rayab.aggregate.conversions)
+        table = conversion_table(analysis_type)
+        count_keys = CellKeys()
+        for file, rows in read_partition_files(warehouse, table, list_partition_files(warehouse, table, exp_id, hours),
+                                               window_columns(counts, keyed, filter_)):
+            _add_rows(acc, _filtered(rows, filter_), keyed, (file.hour,) if by_hour else (), count_keys)
     return acc.result(prefix + keyed).regroup((*prefix, "variant_id", *projection))
 
 

@@ -37,7 +37,7 @@ from rayab.storage.tables import sql_predicate
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["COMMIT_ID", "HourMismatch", "check_readable", "commit_digest", "hour_mismatches",
-           "latest_manifest_rows", "partition_commit_ids", "with_commit_id"]
+           "latest_manifest_rows", "partition_commit_ids", "side_table_mismatches", "with_commit_id"]
 
 COMMIT_ID = "commit_id"
 
@@ -203,6 +203,28 @@ def hour_mismatches(warehouse: Warehouse, analysis_type: str, data_table: str, h
         reason = "; ".join(r for r in reasons if r)
         if reason:
             out.append(HourMismatch(analysis_type, hour, reason))
+    return out
+
+
+def side_table_mismatches(warehouse: Warehouse, analysis_type: str, table: str, hours: Sequence[str],
+                          manifests: Mapping[str, Mapping[str, Any]] | None = None) -> list[HourMismatch]:
+    """Hours whose rows in a table written beside ``agg_<type>`` under the same commit id (``qsk_<type>``,
+    ``cvh_<type>``) carry another commit id than the hour's newest manifest row names. Such a table may have no
+    rows in an hour that has cells (no percentile observation, no qualifying event), so only rows of another
+    commit are a mismatch."""
+    if not hours:
+        return []
+    manifests = latest_manifest_rows(warehouse, analysis_type, hours) if manifests is None else manifests
+    out = []
+    for hour, ids in sorted(partition_commit_ids(warehouse, table, {"hour": list(hours)}).items()):
+        manifest = manifests.get(hour)
+        commit_id = manifest.get(COMMIT_ID) if manifest is not None else None
+        if manifest is None and ids:
+            out.append(HourMismatch(analysis_type, hour, f"{table} holds rows of commit {_short(ids)} and there is "
+                                    "no manifest row"))
+        elif commit_id is not None and ids and ids != {commit_id}:
+            out.append(HourMismatch(analysis_type, hour, f"{table} holds {_short(ids)}, the manifest row names "
+                                    f"commit {commit_id[:12]}"))
     return out
 
 

@@ -136,3 +136,38 @@ def sketch_schema(analysis_type: AnalysisType) -> pa.Schema:
     fields += [pa.field("metric", pa.string()), pa.field(SKETCH_KEY, pa.int32()), pa.field("n_events", pa.int64()),
                pa.field(reps_column("n_events"), REPS_TYPE)]
     return pa.schema(fields)
+
+
+def conversion_table(analysis_type: AnalysisType) -> str:
+    """Name of the table of an analysis type's conversion and retention counts (partitioned by ``exp_id`` and
+    ``hour`` like ``agg_<name>``): ``cnv_<name>``."""
+    return f"cnv_{analysis_type.name}"
+
+
+def conversion_schema(analysis_type: AnalysisType) -> pa.Schema:
+    """Schema of ``cnv_<name>``: the key columns of ``agg_<name>`` and, per conversion count, its raw sum and B
+    replicate sums (``n_events`` is 0: these rows count units, not events).
+
+    >>> from rayab.model import AnalysisType, ConversionMetric, Metric
+    >>> at = AnalysisType("shop", (Metric("revenue"),), conversion_metrics=(ConversionMetric("bought"),))
+    >>> conversion_table(at), conversion_schema(at).names
+    ('cnv_shop', ['exp_id', 'hour', 'variant_id', 'n_events', 'bought', 'bought_reps'])
+    """
+    fields = [pa.field("exp_id", pa.string()), pa.field("hour", pa.string()), pa.field("variant_id", pa.string())]
+    fields += [pa.field(d, pa.string()) for d in analysis_type.dimensions]
+    fields.append(pa.field("n_events", pa.int64()))
+    for name in analysis_type.conversion_columns:
+        fields += [pa.field(name, pa.int64()), pa.field(reps_column(name), REPS_TYPE)]
+    return pa.schema(fields)
+
+
+def hits_table(analysis_type: AnalysisType) -> str:
+    """Name of the table of qualifying units per hour (the per-unit state of conversion metrics): ``cvh_<name>``."""
+    return f"cvh_{analysis_type.name}"
+
+
+# one row per (experiment, hour, conversion metric, unit) with a qualifying event in the hour: its first and last
+HITS = pa.schema([
+    ("exp_id", pa.string()), ("hour", pa.string()), ("metric", pa.string()), ("unit_id", pa.string()),
+    ("first_at", pa.timestamp("us", tz="UTC")), ("last_at", pa.timestamp("us", tz="UTC")),
+])
