@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["collapse_by_unit", "collapse_by_unit_bytes", "sum_by_pair", "take_bytes"]
+__all__ = ["collapse_by_unit", "collapse_by_unit_bytes", "merge_sorted_by_hash", "sum_by_pair", "take_bytes"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -165,47 +165,94 @@ def _same_bytes(data: Any, a_lo: int, a_hi: int, b_lo: int, b_hi: int) -> bool:
     return True
 
 
+_MAX_WORDS = 5  # id bytes kept inline in a group's record (40): longer ids compare their tail in ``data``
+
+
+@njit(inline="always")
+def _id_words(data: Any, lo: int, hi: int, words: Any, n_words: int) -> None:
+    """The first ``8 * n_words`` bytes of ``data[lo:hi]`` as little-endian int64 words, zero-padded."""
+    for w in range(n_words):
+        base = lo + 8 * w
+        word = np.uint64(0)
+        if hi - base >= 8:  # a whole word: a constant trip count, which LLVM folds into one 8-byte load
+            for j in range(8):
+                word |= np.uint64(data[base + j]) << np.uint64(8 * j)
+        else:
+            for j in range(max(0, hi - base)):
+                word |= np.uint64(data[base + j]) << np.uint64(8 * j)
+        words[w] = np.int64(word)
+
+
 @njit(cache=True, nogil=True)
 def _collapse_bytes(cells: Any, data: Any, offsets: Any, hashes: Any, have_hashes: bool, values: Any,
                     counts_in: Any) -> Any:  # pragma: no cover - compiled
     n, n_metrics = values.shape
+    max_len = 0
+    for i in range(n):
+        max_len = max(max_len, offsets[i + 1] - offsets[i])
+    n_words = min(_MAX_WORDS, (max_len + 7) // 8)
+    inline = 8 * n_words
+    # One record per group, so a probe that finds its group touches the slot and one record, nothing else:
+    # key, cell, id length, first row, id words, count, sums.
+    head = 4 + n_words
+    width = head + 1 + n_metrics
     size = 16
     while size < 2 * n:
         size *= 2
-    mask = np.uint64(size - 1)
+    mask = size - 1
     slots = np.full(size, -1, np.int64)
-    g_cell = np.empty(max(n, 1), np.int64)
-    g_hash = np.empty(max(n, 1), np.uint64)
-    g_row = np.empty(max(n, 1), np.int64)
-    sums = np.zeros((max(n, 1), n_metrics), np.int64)
-    counts = np.zeros(max(n, 1), np.int64)
+    capacity = max(16, min(n, 1024 + n // 4))
+    table = np.zeros((capacity, width), np.int64)
+    words = np.zeros(max(n_words, 1), np.int64)
     n_groups = 0
     for i in range(n):
         lo = offsets[i]
         hi = offsets[i + 1]
         h = hashes[i] if have_hashes else _bytes_hash(data, lo, hi)
         c = cells[i]
-        probe = np.uint64(h ^ np.uint64(np.uint64(c) * _GOLDEN))
-        slot = np.int64(np.uint64(probe * _MIX) >> np.uint64(20) & mask)
+        key = np.int64(np.uint64(h ^ np.uint64(np.uint64(c) * _GOLDEN)))
+        slot = np.int64(np.uint64(np.uint64(key) * _MIX) >> np.uint64(20)) & mask
+        _id_words(data, lo, hi, words, n_words)
+        length = hi - lo
         while True:
             g = slots[slot]
             if g < 0:
+                if n_groups == capacity:  # grow geometrically
+                    capacity *= 2
+                    table = np.concatenate((table, np.zeros((capacity - n_groups, width), np.int64)))
                 g = n_groups
-                slots[slot] = g
-                g_cell[g] = c
-                g_hash[g] = h
-                g_row[g] = i
                 n_groups += 1
+                slots[slot] = g
+                rec = table[g]
+                rec[0] = key
+                rec[1] = c
+                rec[2] = length
+                rec[3] = i
+                for w in range(n_words):
+                    rec[4 + w] = words[w]
                 break
-            if g_hash[g] == h and g_cell[g] == c and _same_bytes(data, offsets[g_row[g]], offsets[g_row[g] + 1],
-                                                                  lo, hi):
-                break
-            slot = (slot + 1) & np.int64(mask)
+            rec = table[g]
+            if rec[0] == key and rec[1] == c and rec[2] == length:
+                same = True
+                for w in range(n_words):
+                    if rec[4 + w] != words[w]:
+                        same = False
+                        break
+                if same and length > inline:
+                    first = offsets[rec[3]]
+                    same = _same_bytes(data, first + inline, first + length, lo + inline, hi)
+                if same:
+                    break
+            slot = (slot + 1) & mask
+        rec[head] += counts_in[i]
         for m in range(n_metrics):
-            sums[g, m] += values[i, m]
-        counts[g] += counts_in[i]
-    return (g_cell[:n_groups].copy(), g_hash[:n_groups].copy(), g_row[:n_groups].copy(), sums[:n_groups].copy(),
-            counts[:n_groups].copy())
+            rec[head + 1 + m] += values[i, m]
+    out = table[:n_groups]
+    g_hash = np.empty(n_groups, np.uint64)
+    g_cell = out[:, 1].copy()
+    for g in range(n_groups):
+        g_hash[g] = np.uint64(out[g, 0]) ^ np.uint64(np.uint64(g_cell[g]) * _GOLDEN)
+    return g_cell, g_hash, out[:, 3].copy(), out[:, head + 1:].copy(), out[:, head].copy()
 
 
 def collapse_by_unit_bytes(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
@@ -268,4 +315,131 @@ def take_bytes(data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
     result: tuple[npt.NDArray[np.uint8], I64] = _take_bytes(
         np.ascontiguousarray(data, dtype=np.uint8), np.ascontiguousarray(offsets, dtype=np.int64),
         np.ascontiguousarray(rows, dtype=np.int64).reshape(-1))
+    return result
+
+
+@njit(inline="always")
+def _sift_down(heap_key: Any, heap_run: Any, size: int) -> None:
+    """Restore the min-heap order of ``heap_key[:size]`` after its root changed (``heap_run`` moves alongside)."""
+    i = 0
+    key = heap_key[0]
+    run = heap_run[0]
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap_key[child + 1] < heap_key[child]:
+            child += 1
+        if heap_key[child] >= key:
+            break
+        heap_key[i] = heap_key[child]
+        heap_run[i] = heap_run[child]
+        i = child
+    heap_key[i] = key
+    heap_run[i] = run
+
+
+@njit(cache=True, nogil=True)
+def _merge_sorted(cells: Any, hashes: Any, data: Any, offsets: Any, values: Any, counts_in: Any,
+                  starts: Any) -> Any:  # pragma: no cover - compiled
+    n, n_metrics = values.shape
+    n_runs = starts.shape[0] - 1
+    pos = starts[:-1].copy()
+    heap_key = np.empty(max(n_runs, 1), np.uint64)
+    heap_run = np.empty(max(n_runs, 1), np.int64)
+    size = 0
+    for r in range(n_runs):
+        if starts[r + 1] > starts[r]:
+            heap_key[size] = hashes[starts[r]]
+            heap_run[size] = r
+            size += 1
+    for i in range(size // 2 - 1, -1, -1):  # heapify: sift each inner node down within its subtree
+        j = i
+        while True:
+            child = 2 * j + 1
+            if child >= size:
+                break
+            if child + 1 < size and heap_key[child + 1] < heap_key[child]:
+                child += 1
+            if heap_key[child] >= heap_key[j]:
+                break
+            heap_key[j], heap_key[child] = heap_key[child], heap_key[j]
+            heap_run[j], heap_run[child] = heap_run[child], heap_run[j]
+            j = child
+    g_cell = np.empty(max(n, 1), np.int64)
+    g_hash = np.empty(max(n, 1), np.uint64)
+    g_row = np.empty(max(n, 1), np.int64)
+    sums = np.zeros((max(n, 1), n_metrics), np.int64)
+    counts = np.zeros(max(n, 1), np.int64)
+    n_groups = 0
+    while size > 0:
+        h = heap_key[0]
+        first = n_groups  # the groups of this hash: few (one unit in a few cells, or a rare collision)
+        while size > 0 and heap_key[0] == h:
+            run = heap_run[0]
+            i = pos[run]
+            pos[run] = i + 1
+            if i + 1 < starts[run + 1]:
+                heap_key[0] = hashes[i + 1]
+            else:
+                size -= 1
+                heap_key[0] = heap_key[size]
+                heap_run[0] = heap_run[size]
+            _sift_down(heap_key, heap_run, size)
+            c = cells[i]
+            lo = offsets[i]
+            hi = offsets[i + 1]
+            g = first
+            while g < n_groups:
+                if g_cell[g] == c and _same_bytes(data, offsets[g_row[g]], offsets[g_row[g] + 1], lo, hi):
+                    break
+                g += 1
+            if g == n_groups:
+                g_cell[g] = c
+                g_hash[g] = h
+                g_row[g] = i
+                n_groups += 1
+            counts[g] += counts_in[i]
+            for m in range(n_metrics):
+                sums[g, m] += values[i, m]
+    return (g_cell[:n_groups].copy(), g_hash[:n_groups].copy(), g_row[:n_groups].copy(), sums[:n_groups].copy(),
+            counts[:n_groups].copy())
+
+
+def merge_sorted_by_hash(cells: npt.ArrayLike, hashes: npt.NDArray[np.uint64], data: npt.NDArray[np.uint8],
+                         offsets: npt.NDArray[np.int64], values: npt.ArrayLike, counts: npt.ArrayLike,
+                         starts: npt.ArrayLike) -> tuple[I64, npt.NDArray[np.uint64], I64, I64, I64]:
+    """``(cell, unit_hash, first_row, sums, counts)`` per distinct (cell, unit id) pair of rows that come in runs
+    ``starts[r]:starts[r + 1]``, each sorted by ``hashes`` (the 64-bit hash of the row's unit id): a k-way merge.
+
+    Every input row is read once, in order, so the merge streams through memory instead of probing a table at
+    random; rows of equal hash (one unit in several cells, or two ids that share a hash) are told apart by cell and
+    by their bytes. Groups come out in ascending hash order.
+
+    >>> data = np.frombuffer(b"u1u2u1u3", np.uint8)
+    >>> cell, h, first, sums, counts = merge_sorted_by_hash([0, 0, 0, 0], np.array([5, 9, 5, 7], np.uint64), data,
+    ...     np.array([0, 2, 4, 6, 8]), [[1], [2], [4], [8]], [1, 1, 1, 1], [0, 2, 4])
+    >>> h.tolist(), first.tolist(), sums.tolist(), counts.tolist()
+    ([5, 7, 9], [0, 3, 1], [[5], [8], [2]], [2, 1, 1])
+    """
+    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
+    n = len(cell_array)
+    hash_array = np.ascontiguousarray(hashes, dtype=np.uint64).reshape(-1)
+    offset_array = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(n, -1)
+    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
+    start_array = np.ascontiguousarray(starts, dtype=np.int64).reshape(-1)
+    if len(offset_array) != n + 1 or len(count_array) != n or len(hash_array) != n:
+        raise ValueError(f"{n} cells need {n + 1} offsets, {n} hashes and {n} counts, got {len(offset_array)}, "
+                         f"{len(hash_array)} and {len(count_array)}")
+    if len(start_array) < 1 or start_array[0] != 0 or start_array[-1] != n or bool((np.diff(start_array) < 0).any()):
+        raise ValueError(f"run starts must rise from 0 to {n}")
+    falls = np.flatnonzero(hash_array[1:] < hash_array[:-1]) + 1  # allowed only where a new run starts
+    unsorted = falls[~np.isin(falls, start_array)]
+    if len(unsorted):
+        run = int(np.searchsorted(start_array, unsorted[0], side="right")) - 1
+        raise ValueError(f"rows {start_array[run]}:{start_array[run + 1]} are not sorted by hash")
+    result: tuple[I64, npt.NDArray[np.uint64], I64, I64, I64] = _merge_sorted(
+        cell_array, hash_array, np.ascontiguousarray(data, dtype=np.uint8), offset_array, value_array, count_array,
+        start_array)
     return result

@@ -34,7 +34,13 @@ import pyarrow as pa
 
 from rayab.aggregate.codes import KeyCodes, key_codes, unit_codes
 from rayab.aggregate.covariates import Covariates, fill_cuped_columns
-from rayab.aggregate.grouping import collapse_by_unit, collapse_by_unit_bytes, sum_by_pair, take_bytes
+from rayab.aggregate.grouping import (
+    collapse_by_unit,
+    collapse_by_unit_bytes,
+    merge_sorted_by_hash,
+    sum_by_pair,
+    take_bytes,
+)
 from rayab.aggregate.partials import metric_columns
 from rayab.model import AnalysisType
 from rayab.stats.unit_hash import md5_keys, unit_keys_arrow
@@ -315,6 +321,9 @@ def _unit_id_rows(table: pa.Table, analysis_type: AnalysisType, values: I64, cou
     combined, keys = _cell_codes(table, _key_names(analysis_type))
     data, offsets = _id_buffers(table.column("unit_id"))
     g_cell, g_hash, g_row, sums, n_events = collapse_by_unit_bytes(combined, data, offsets, values, counts)
+    # sorted by unit hash, so a shard merges the pieces of all map tasks in one streaming pass (merge_unit_ids)
+    order = np.argsort(g_hash, kind="stable")
+    g_cell, g_hash, g_row, sums, n_events = g_cell[order], g_hash[order], g_row[order], sums[order], n_events[order]
     cells, cell = _decode_cells(g_cell, keys)
     shard = (g_hash >> np.uint64(32)) % np.uint64(n_shards)
     out = []
@@ -376,22 +385,33 @@ def merge_unit_ids(pieces: Sequence[UnitIdRows]) -> UnitIdRows:
     >>> merged.cells, merged.cell.tolist(), merged.values[:, 1].tolist()
     ((('e', 'a'), ('e', 'b')), [1, 0], [5, 2])
     """
-    non_empty = [p for p in pieces if p.num_rows]
+    non_empty = [_sorted_by_hash(p) for p in pieces if p.num_rows]
     if not non_empty:
         return UnitIdRows.empty(pieces[0].values.shape[1] if pieces else 1)
     cells = tuple(sorted({c for p in non_empty for c in p.cells}))
     index = {c: i for i, c in enumerate(cells)}
     cell = np.concatenate([np.array([index[c] for c in p.cells], np.int64)[p.cell] for p in non_empty])
-    bases = np.cumsum([0] + [int(p.unit_offsets[-1]) for p in non_empty[:-1]])
+    bases = np.cumsum([0] + [int(p.unit_offsets[-1] - p.unit_offsets[0]) for p in non_empty[:-1]])
     offsets = np.concatenate([np.zeros(1, np.int64)] + [p.unit_offsets[1:] - p.unit_offsets[0] + base
                                                         for p, base in zip(non_empty, bases, strict=True)])
     data = np.concatenate([p.unit_data[p.unit_offsets[0]:p.unit_offsets[-1]] for p in non_empty])
     hashes = np.concatenate([p.unit_hash for p in non_empty])
     values = np.concatenate([p.values for p in non_empty])
     counts = np.concatenate([p.n_events for p in non_empty])
-    g_cell, g_hash, g_row, sums, n_events = collapse_by_unit_bytes(cell, data, offsets, values, counts, hashes)
+    starts = np.cumsum([0] + [p.num_rows for p in non_empty])
+    g_cell, g_hash, g_row, sums, n_events = merge_sorted_by_hash(cell, hashes, data, offsets, values, counts, starts)
     merged_data, merged_offsets = take_bytes(data, offsets, g_row)
     return UnitIdRows(cells, g_cell, g_hash, merged_data, merged_offsets, sums, n_events)
+
+
+def _sorted_by_hash(piece: UnitIdRows) -> UnitIdRows:
+    """The piece with its rows in ascending ``unit_hash`` order (map tasks ship them so; others are sorted here)."""
+    if piece.num_rows < 2 or not bool((piece.unit_hash[1:] < piece.unit_hash[:-1]).any()):
+        return piece
+    order = np.argsort(piece.unit_hash, kind="stable")
+    data, offsets = take_bytes(piece.unit_data, piece.unit_offsets, order)
+    return UnitIdRows(piece.cells, piece.cell[order], piece.unit_hash[order], data, offsets, piece.values[order],
+                      piece.n_events[order])
 
 
 def key_unit_ids(rows: UnitIdRows, analysis_type: AnalysisType, salts: Mapping[str, str],
