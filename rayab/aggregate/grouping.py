@@ -1,24 +1,21 @@
 """Compiled group-by steps of the hourly job: collapse events to (cell, unit) rows and merge rows across map tasks.
 
-Both run over plain integer arrays (dictionary codes, hash keys) with numba, so no Python object is created per row:
+Both run over plain integer arrays (cell codes, hashes) and the raw UTF-8 bytes of the unit ids with numba, so no
+Python object is created per row:
 
-* :func:`collapse_by_unit` sums events per (cell, unit) where units are dense dictionary codes: a per-unit chain of
-  groups (``head[unit] -> group -> next group``) replaces a general hash table, so the table the loop hits at random
-  is one int64 per distinct unit (a few MB for a million units) and a unit's few cells are found in one or two
-  steps.
-* :func:`sum_by_pair` merges rows whose (cell, 64-bit unit key) pairs are equal, with an open-addressing table.
+* :func:`collapse_by_unit_bytes` sums events per (cell, unit id) in a map task, with an open-addressing table
+  whose probe touches one slot and one record (key, cell, the id's first bytes, sums);
+* :func:`merge_sorted_by_hash` merges the map tasks' pieces in a shard: each piece is sorted by unit hash, so a
+  k-way merge reads every row once, in order.
 
 Sums are int64 and exact, so neither depends on row order beyond the order of the groups.
 
 >>> import numpy as np
->>> cells, units, sums, counts = collapse_by_unit(np.array([0, 1, 0, 0]), np.array([5, 5, 5, 2]), 6,
-...                                               np.array([[1], [2], [3], [4]]), np.array([1, 1, 1, 1]))
->>> cells.tolist(), units.tolist(), sums.tolist(), counts.tolist()
-([0, 1, 0], [5, 5, 2], [[4], [2], [4]], [2, 1, 1])
->>> a, b, sums, counts = sum_by_pair(np.array([7, 3, 7]), np.array([9, 9, 9]), np.array([[1], [3], [5]]),
-...                                  np.array([1, 1, 2]))
->>> a.tolist(), b.tolist(), sums.tolist(), counts.tolist()
-([7, 3], [9, 9], [[6], [3]], [3, 1])
+>>> data = np.frombuffer(b"u5u5u5u2", np.uint8)
+>>> cells, h, first, sums, counts = collapse_by_unit_bytes([0, 1, 0, 0], data, np.array([0, 2, 4, 6, 8]),
+...                                                        [[1], [2], [3], [4]], [1, 1, 1, 1])
+>>> cells.tolist(), first.tolist(), sums.tolist(), counts.tolist()
+([0, 1, 0], [0, 1, 3], [[4], [2], [4]], [2, 1, 1])
 """
 
 from __future__ import annotations
@@ -29,113 +26,12 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["collapse_by_unit", "collapse_by_unit_bytes", "merge_sorted_by_hash", "sum_by_pair", "take_bytes"]
+__all__ = ["collapse_by_unit_bytes", "merge_sorted_by_hash", "take_bytes"]
 
 I64 = npt.NDArray[np.int64]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xC2B2AE3D27D4EB4F)
-
-
-@njit(cache=True, nogil=True)
-def _collapse(cells: Any, units: Any, n_units: int, values: Any, counts_in: Any) -> Any:  # pragma: no cover
-    n, n_metrics = values.shape
-    width = n_metrics + 3  # one table row per group: cell, next group of the unit, count, sums (one cache line)
-    head = np.full(n_units, -1, np.int64)
-    capacity = max(16, min(n, n_units * 2))
-    table = np.zeros((capacity, width), np.int64)
-    g_unit = np.empty(capacity, np.int64)
-    n_groups = 0
-    for i in range(n):
-        u = units[i]
-        c = cells[i]
-        g = head[u]
-        while g >= 0 and table[g, 0] != c:
-            g = table[g, 1]
-        if g < 0:
-            if n_groups == capacity:  # grow geometrically; groups <= rows, so this happens a few times at most
-                capacity *= 2
-                table = np.concatenate((table, np.zeros((capacity - n_groups, width), np.int64)))
-                g_unit = np.concatenate((g_unit, np.empty(capacity - n_groups, np.int64)))
-            g = n_groups
-            n_groups += 1
-            table[g, 0] = c
-            table[g, 1] = head[u]
-            g_unit[g] = u
-            head[u] = g
-        row = table[g]
-        row[2] += counts_in[i]
-        for m in range(n_metrics):
-            row[3 + m] += values[i, m]
-    out = table[:n_groups]
-    return out[:, 0].copy(), g_unit[:n_groups].copy(), out[:, 3:].copy(), out[:, 2].copy()
-
-
-def collapse_by_unit(cells: npt.ArrayLike, units: npt.ArrayLike, n_units: int, values: npt.ArrayLike,
-                     counts: npt.ArrayLike) -> tuple[I64, I64, I64, I64]:
-    """``(cell, unit, sums, counts)`` per distinct (cell, unit) pair, in order of first appearance.
-
-    ``units`` are codes in ``[0, n_units)``; ``values`` is ``(rows, metrics)``; ``counts`` is summed alongside.
-    """
-    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
-    unit_array = np.ascontiguousarray(units, dtype=np.int64).reshape(-1)
-    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(len(cell_array), -1)
-    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
-    if not len(cell_array) == len(unit_array) == len(count_array):
-        raise ValueError(f"cells, units and counts differ in length: {len(cell_array)}, {len(unit_array)}, "
-                         f"{len(count_array)}")
-    if len(unit_array) and (int(unit_array.min()) < 0 or int(unit_array.max()) >= n_units):
-        raise ValueError(f"unit codes must lie in [0, {n_units})")
-    result: tuple[I64, I64, I64, I64] = _collapse(cell_array, unit_array, n_units, value_array, count_array)
-    return result
-
-
-@njit(cache=True, nogil=True)
-def _sum_by_pair(a: Any, b: Any, values: Any, counts_in: Any) -> Any:  # pragma: no cover - compiled
-    n, n_metrics = values.shape
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    mask = size - 1
-    slots = np.full(size, -1, np.int64)
-    out_a = np.empty(max(n, 1), np.int64)
-    out_b = np.empty(max(n, 1), np.int64)
-    sums = np.zeros((max(n, 1), n_metrics), np.int64)
-    counts = np.zeros(max(n, 1), np.int64)
-    n_groups = 0
-    for i in range(n):
-        ka, kb = a[i], b[i]
-        h = np.uint64(np.uint64(kb) * _GOLDEN) ^ np.uint64(np.uint64(ka) * _MIX)
-        slot = np.int64(h >> np.uint64(32)) & mask
-        while True:
-            g = slots[slot]
-            if g < 0:
-                g = n_groups
-                slots[slot] = g
-                out_a[g] = ka
-                out_b[g] = kb
-                n_groups += 1
-                break
-            if out_b[g] == kb and out_a[g] == ka:
-                break
-            slot = (slot + 1) & mask
-        for m in range(n_metrics):
-            sums[g, m] += values[i, m]
-        counts[g] += counts_in[i]
-    return out_a[:n_groups].copy(), out_b[:n_groups].copy(), sums[:n_groups].copy(), counts[:n_groups].copy()
-
-
-def sum_by_pair(a: npt.ArrayLike, b: npt.ArrayLike, values: npt.ArrayLike,
-                counts: npt.ArrayLike) -> tuple[I64, I64, I64, I64]:
-    """``(a, b, sums, counts)`` per distinct ``(a[i], b[i])`` pair, in order of first appearance."""
-    a_array = np.ascontiguousarray(a, dtype=np.int64).reshape(-1)
-    b_array = np.ascontiguousarray(b, dtype=np.int64).reshape(-1)
-    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(len(a_array), -1)
-    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
-    if not len(a_array) == len(b_array) == len(count_array):
-        raise ValueError(f"a, b and counts differ in length: {len(a_array)}, {len(b_array)}, {len(count_array)}")
-    result: tuple[I64, I64, I64, I64] = _sum_by_pair(a_array, b_array, value_array, count_array)
-    return result
 
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
