@@ -19,6 +19,7 @@ hour the script reads ``VmHWM`` (peak resident set) of every Ray worker process 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,38 @@ def _hwm_mb(status: str) -> float:
     return 0.0
 
 
+def _parents() -> dict[int, int]:
+    """Parent pid of every process this user can see."""
+    out: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        out[int(stat.parent.name)] = int(fields[1])
+    return out
+
+
+def descendants(pid: int, parents: dict[int, int]) -> set[int]:
+    """``pid``'s children, their children, and so on.
+
+    >>> sorted(descendants(1, {2: 1, 3: 2, 4: 9}))
+    [2, 3]
+    """
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier and child not in found}
+        found |= frontier
+    return found
+
+
 def ray_peaks() -> dict[str, float]:
-    """Peak RSS in MB: the largest task worker's and the reducer's."""
+    """Peak RSS in MB: the largest task worker's and the reducer's, among the processes of the Ray this script
+    started (its descendants): other Ray sessions on the same machine are not counted."""
     workers, reducer = 0.0, 0.0
-    for status in Path("/proc").glob("[0-9]*/status"):
+    for pid in descendants(os.getpid(), _parents()):
+        status = Path(f"/proc/{pid}/status")
         try:
             text = status.read_text()
             cmdline = (status.parent / "cmdline").read_bytes()

@@ -1,24 +1,21 @@
 """Compiled group-by steps of the hourly job: collapse events to (cell, unit) rows and merge rows across map tasks.
 
-Both run over plain integer arrays (dictionary codes, hash keys) with numba, so no Python object is created per row:
+Both run over plain integer arrays (cell codes, hashes) and the raw UTF-8 bytes of the unit ids with numba, so no
+Python object is created per row:
 
-* :func:`collapse_by_unit` sums events per (cell, unit) where units are dense dictionary codes: a per-unit chain of
-  groups (``head[unit] -> group -> next group``) replaces a general hash table, so the table the loop hits at random
-  is one int64 per distinct unit (a few MB for a million units) and a unit's few cells are found in one or two
-  steps.
-* :func:`sum_by_pair` merges rows whose (cell, 64-bit unit key) pairs are equal, with an open-addressing table.
+* :func:`collapse_by_unit_bytes` sums events per (cell, unit id) in a map task, with an open-addressing table
+  whose probe touches one slot and one record (key, cell, the id's first bytes, sums);
+* :func:`merge_sorted_by_hash` merges the map tasks' pieces in a shard: each piece is sorted by unit hash, so a
+  k-way merge reads every row once, in order.
 
 Sums are int64 and exact, so neither depends on row order beyond the order of the groups.
 
 >>> import numpy as np
->>> cells, units, sums, counts = collapse_by_unit(np.array([0, 1, 0, 0]), np.array([5, 5, 5, 2]), 6,
-...                                               np.array([[1], [2], [3], [4]]), np.array([1, 1, 1, 1]))
->>> cells.tolist(), units.tolist(), sums.tolist(), counts.tolist()
-([0, 1, 0], [5, 5, 2], [[4], [2], [4]], [2, 1, 1])
->>> a, b, sums, counts = sum_by_pair(np.array([7, 3, 7]), np.array([9, 9, 9]), np.array([[1], [3], [5]]),
-...                                  np.array([1, 1, 2]))
->>> a.tolist(), b.tolist(), sums.tolist(), counts.tolist()
-([7, 3], [9, 9], [[6], [3]], [3, 1])
+>>> data = np.frombuffer(b"u5u5u5u2", np.uint8)
+>>> cells, h, first, sums, counts = collapse_by_unit_bytes([0, 1, 0, 0], data, np.array([0, 2, 4, 6, 8]),
+...                                                        [[1], [2], [3], [4]], [1, 1, 1, 1])
+>>> cells.tolist(), first.tolist(), sums.tolist(), counts.tolist()
+([0, 1, 0], [0, 1, 3], [[4], [2], [4]], [2, 1, 1])
 """
 
 from __future__ import annotations
@@ -29,113 +26,12 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["collapse_by_unit", "collapse_by_unit_bytes", "sum_by_pair", "take_bytes"]
+__all__ = ["collapse_by_unit_bytes", "merge_sorted_by_hash", "take_bytes"]
 
 I64 = npt.NDArray[np.int64]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xC2B2AE3D27D4EB4F)
-
-
-@njit(cache=True, nogil=True)
-def _collapse(cells: Any, units: Any, n_units: int, values: Any, counts_in: Any) -> Any:  # pragma: no cover
-    n, n_metrics = values.shape
-    width = n_metrics + 3  # one table row per group: cell, next group of the unit, count, sums (one cache line)
-    head = np.full(n_units, -1, np.int64)
-    capacity = max(16, min(n, n_units * 2))
-    table = np.zeros((capacity, width), np.int64)
-    g_unit = np.empty(capacity, np.int64)
-    n_groups = 0
-    for i in range(n):
-        u = units[i]
-        c = cells[i]
-        g = head[u]
-        while g >= 0 and table[g, 0] != c:
-            g = table[g, 1]
-        if g < 0:
-            if n_groups == capacity:  # grow geometrically; groups <= rows, so this happens a few times at most
-                capacity *= 2
-                table = np.concatenate((table, np.zeros((capacity - n_groups, width), np.int64)))
-                g_unit = np.concatenate((g_unit, np.empty(capacity - n_groups, np.int64)))
-            g = n_groups
-            n_groups += 1
-            table[g, 0] = c
-            table[g, 1] = head[u]
-            g_unit[g] = u
-            head[u] = g
-        row = table[g]
-        row[2] += counts_in[i]
-        for m in range(n_metrics):
-            row[3 + m] += values[i, m]
-    out = table[:n_groups]
-    return out[:, 0].copy(), g_unit[:n_groups].copy(), out[:, 3:].copy(), out[:, 2].copy()
-
-
-def collapse_by_unit(cells: npt.ArrayLike, units: npt.ArrayLike, n_units: int, values: npt.ArrayLike,
-                     counts: npt.ArrayLike) -> tuple[I64, I64, I64, I64]:
-    """``(cell, unit, sums, counts)`` per distinct (cell, unit) pair, in order of first appearance.
-
-    ``units`` are codes in ``[0, n_units)``; ``values`` is ``(rows, metrics)``; ``counts`` is summed alongside.
-    """
-    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
-    unit_array = np.ascontiguousarray(units, dtype=np.int64).reshape(-1)
-    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(len(cell_array), -1)
-    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
-    if not len(cell_array) == len(unit_array) == len(count_array):
-        raise ValueError(f"cells, units and counts differ in length: {len(cell_array)}, {len(unit_array)}, "
-                         f"{len(count_array)}")
-    if len(unit_array) and (int(unit_array.min()) < 0 or int(unit_array.max()) >= n_units):
-        raise ValueError(f"unit codes must lie in [0, {n_units})")
-    result: tuple[I64, I64, I64, I64] = _collapse(cell_array, unit_array, n_units, value_array, count_array)
-    return result
-
-
-@njit(cache=True, nogil=True)
-def _sum_by_pair(a: Any, b: Any, values: Any, counts_in: Any) -> Any:  # pragma: no cover - compiled
-    n, n_metrics = values.shape
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    mask = size - 1
-    slots = np.full(size, -1, np.int64)
-    out_a = np.empty(max(n, 1), np.int64)
-    out_b = np.empty(max(n, 1), np.int64)
-    sums = np.zeros((max(n, 1), n_metrics), np.int64)
-    counts = np.zeros(max(n, 1), np.int64)
-    n_groups = 0
-    for i in range(n):
-        ka, kb = a[i], b[i]
-        h = np.uint64(np.uint64(kb) * _GOLDEN) ^ np.uint64(np.uint64(ka) * _MIX)
-        slot = np.int64(h >> np.uint64(32)) & mask
-        while True:
-            g = slots[slot]
-            if g < 0:
-                g = n_groups
-                slots[slot] = g
-                out_a[g] = ka
-                out_b[g] = kb
-                n_groups += 1
-                break
-            if out_b[g] == kb and out_a[g] == ka:
-                break
-            slot = (slot + 1) & mask
-        for m in range(n_metrics):
-            sums[g, m] += values[i, m]
-        counts[g] += counts_in[i]
-    return out_a[:n_groups].copy(), out_b[:n_groups].copy(), sums[:n_groups].copy(), counts[:n_groups].copy()
-
-
-def sum_by_pair(a: npt.ArrayLike, b: npt.ArrayLike, values: npt.ArrayLike,
-                counts: npt.ArrayLike) -> tuple[I64, I64, I64, I64]:
-    """``(a, b, sums, counts)`` per distinct ``(a[i], b[i])`` pair, in order of first appearance."""
-    a_array = np.ascontiguousarray(a, dtype=np.int64).reshape(-1)
-    b_array = np.ascontiguousarray(b, dtype=np.int64).reshape(-1)
-    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(len(a_array), -1)
-    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
-    if not len(a_array) == len(b_array) == len(count_array):
-        raise ValueError(f"a, b and counts differ in length: {len(a_array)}, {len(b_array)}, {len(count_array)}")
-    result: tuple[I64, I64, I64, I64] = _sum_by_pair(a_array, b_array, value_array, count_array)
-    return result
 
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -165,47 +61,94 @@ def _same_bytes(data: Any, a_lo: int, a_hi: int, b_lo: int, b_hi: int) -> bool:
     return True
 
 
+_MAX_WORDS = 5  # id bytes kept inline in a group's record (40): longer ids compare their tail in ``data``
+
+
+@njit(inline="always")
+def _id_words(data: Any, lo: int, hi: int, words: Any, n_words: int) -> None:
+    """The first ``8 * n_words`` bytes of ``data[lo:hi]`` as little-endian int64 words, zero-padded."""
+    for w in range(n_words):
+        base = lo + 8 * w
+        word = np.uint64(0)
+        if hi - base >= 8:  # a whole word: a constant trip count, which LLVM folds into one 8-byte load
+            for j in range(8):
+                word |= np.uint64(data[base + j]) << np.uint64(8 * j)
+        else:
+            for j in range(max(0, hi - base)):
+                word |= np.uint64(data[base + j]) << np.uint64(8 * j)
+        words[w] = np.int64(word)
+
+
 @njit(cache=True, nogil=True)
 def _collapse_bytes(cells: Any, data: Any, offsets: Any, hashes: Any, have_hashes: bool, values: Any,
                     counts_in: Any) -> Any:  # pragma: no cover - compiled
     n, n_metrics = values.shape
+    max_len = 0
+    for i in range(n):
+        max_len = max(max_len, offsets[i + 1] - offsets[i])
+    n_words = min(_MAX_WORDS, (max_len + 7) // 8)
+    inline = 8 * n_words
+    # One record per group, so a probe that finds its group touches the slot and one record, nothing else:
+    # key, cell, id length, first row, id words, count, sums.
+    head = 4 + n_words
+    width = head + 1 + n_metrics
     size = 16
     while size < 2 * n:
         size *= 2
-    mask = np.uint64(size - 1)
+    mask = size - 1
     slots = np.full(size, -1, np.int64)
-    g_cell = np.empty(max(n, 1), np.int64)
-    g_hash = np.empty(max(n, 1), np.uint64)
-    g_row = np.empty(max(n, 1), np.int64)
-    sums = np.zeros((max(n, 1), n_metrics), np.int64)
-    counts = np.zeros(max(n, 1), np.int64)
+    capacity = max(16, min(n, 1024 + n // 4))
+    table = np.zeros((capacity, width), np.int64)
+    words = np.zeros(max(n_words, 1), np.int64)
     n_groups = 0
     for i in range(n):
         lo = offsets[i]
         hi = offsets[i + 1]
         h = hashes[i] if have_hashes else _bytes_hash(data, lo, hi)
         c = cells[i]
-        probe = np.uint64(h ^ np.uint64(np.uint64(c) * _GOLDEN))
-        slot = np.int64(np.uint64(probe * _MIX) >> np.uint64(20) & mask)
+        key = np.int64(np.uint64(h ^ np.uint64(np.uint64(c) * _GOLDEN)))
+        slot = np.int64(np.uint64(np.uint64(key) * _MIX) >> np.uint64(20)) & mask
+        _id_words(data, lo, hi, words, n_words)
+        length = hi - lo
         while True:
             g = slots[slot]
             if g < 0:
+                if n_groups == capacity:  # grow geometrically
+                    capacity *= 2
+                    table = np.concatenate((table, np.zeros((capacity - n_groups, width), np.int64)))
                 g = n_groups
-                slots[slot] = g
-                g_cell[g] = c
-                g_hash[g] = h
-                g_row[g] = i
                 n_groups += 1
+                slots[slot] = g
+                rec = table[g]
+                rec[0] = key
+                rec[1] = c
+                rec[2] = length
+                rec[3] = i
+                for w in range(n_words):
+                    rec[4 + w] = words[w]
                 break
-            if g_hash[g] == h and g_cell[g] == c and _same_bytes(data, offsets[g_row[g]], offsets[g_row[g] + 1],
-                                                                  lo, hi):
-                break
-            slot = (slot + 1) & np.int64(mask)
+            rec = table[g]
+            if rec[0] == key and rec[1] == c and rec[2] == length:
+                same = True
+                for w in range(n_words):
+                    if rec[4 + w] != words[w]:
+                        same = False
+                        break
+                if same and length > inline:
+                    first = offsets[rec[3]]
+                    same = _same_bytes(data, first + inline, first + length, lo + inline, hi)
+                if same:
+                    break
+            slot = (slot + 1) & mask
+        rec[head] += counts_in[i]
         for m in range(n_metrics):
-            sums[g, m] += values[i, m]
-        counts[g] += counts_in[i]
-    return (g_cell[:n_groups].copy(), g_hash[:n_groups].copy(), g_row[:n_groups].copy(), sums[:n_groups].copy(),
-            counts[:n_groups].copy())
+            rec[head + 1 + m] += values[i, m]
+    out = table[:n_groups]
+    g_hash = np.empty(n_groups, np.uint64)
+    g_cell = out[:, 1].copy()
+    for g in range(n_groups):
+        g_hash[g] = np.uint64(out[g, 0]) ^ np.uint64(np.uint64(g_cell[g]) * _GOLDEN)
+    return g_cell, g_hash, out[:, 3].copy(), out[:, head + 1:].copy(), out[:, head].copy()
 
 
 def collapse_by_unit_bytes(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
@@ -268,4 +211,131 @@ def take_bytes(data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
     result: tuple[npt.NDArray[np.uint8], I64] = _take_bytes(
         np.ascontiguousarray(data, dtype=np.uint8), np.ascontiguousarray(offsets, dtype=np.int64),
         np.ascontiguousarray(rows, dtype=np.int64).reshape(-1))
+    return result
+
+
+@njit(inline="always")
+def _sift_down(heap_key: Any, heap_run: Any, size: int) -> None:
+    """Restore the min-heap order of ``heap_key[:size]`` after its root changed (``heap_run`` moves alongside)."""
+    i = 0
+    key = heap_key[0]
+    run = heap_run[0]
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap_key[child + 1] < heap_key[child]:
+            child += 1
+        if heap_key[child] >= key:
+            break
+        heap_key[i] = heap_key[child]
+        heap_run[i] = heap_run[child]
+        i = child
+    heap_key[i] = key
+    heap_run[i] = run
+
+
+@njit(cache=True, nogil=True)
+def _merge_sorted(cells: Any, hashes: Any, data: Any, offsets: Any, values: Any, counts_in: Any,
+                  starts: Any) -> Any:  # pragma: no cover - compiled
+    n, n_metrics = values.shape
+    n_runs = starts.shape[0] - 1
+    pos = starts[:-1].copy()
+    heap_key = np.empty(max(n_runs, 1), np.uint64)
+    heap_run = np.empty(max(n_runs, 1), np.int64)
+    size = 0
+    for r in range(n_runs):
+        if starts[r + 1] > starts[r]:
+            heap_key[size] = hashes[starts[r]]
+            heap_run[size] = r
+            size += 1
+    for i in range(size // 2 - 1, -1, -1):  # heapify: sift each inner node down within its subtree
+        j = i
+        while True:
+            child = 2 * j + 1
+            if child >= size:
+                break
+            if child + 1 < size and heap_key[child + 1] < heap_key[child]:
+                child += 1
+            if heap_key[child] >= heap_key[j]:
+                break
+            heap_key[j], heap_key[child] = heap_key[child], heap_key[j]
+            heap_run[j], heap_run[child] = heap_run[child], heap_run[j]
+            j = child
+    g_cell = np.empty(max(n, 1), np.int64)
+    g_hash = np.empty(max(n, 1), np.uint64)
+    g_row = np.empty(max(n, 1), np.int64)
+    sums = np.zeros((max(n, 1), n_metrics), np.int64)
+    counts = np.zeros(max(n, 1), np.int64)
+    n_groups = 0
+    while size > 0:
+        h = heap_key[0]
+        first = n_groups  # the groups of this hash: few (one unit in a few cells, or a rare collision)
+        while size > 0 and heap_key[0] == h:
+            run = heap_run[0]
+            i = pos[run]
+            pos[run] = i + 1
+            if i + 1 < starts[run + 1]:
+                heap_key[0] = hashes[i + 1]
+            else:
+                size -= 1
+                heap_key[0] = heap_key[size]
+                heap_run[0] = heap_run[size]
+            _sift_down(heap_key, heap_run, size)
+            c = cells[i]
+            lo = offsets[i]
+            hi = offsets[i + 1]
+            g = first
+            while g < n_groups:
+                if g_cell[g] == c and _same_bytes(data, offsets[g_row[g]], offsets[g_row[g] + 1], lo, hi):
+                    break
+                g += 1
+            if g == n_groups:
+                g_cell[g] = c
+                g_hash[g] = h
+                g_row[g] = i
+                n_groups += 1
+            counts[g] += counts_in[i]
+            for m in range(n_metrics):
+                sums[g, m] += values[i, m]
+    return (g_cell[:n_groups].copy(), g_hash[:n_groups].copy(), g_row[:n_groups].copy(), sums[:n_groups].copy(),
+            counts[:n_groups].copy())
+
+
+def merge_sorted_by_hash(cells: npt.ArrayLike, hashes: npt.NDArray[np.uint64], data: npt.NDArray[np.uint8],
+                         offsets: npt.NDArray[np.int64], values: npt.ArrayLike, counts: npt.ArrayLike,
+                         starts: npt.ArrayLike) -> tuple[I64, npt.NDArray[np.uint64], I64, I64, I64]:
+    """``(cell, unit_hash, first_row, sums, counts)`` per distinct (cell, unit id) pair of rows that come in runs
+    ``starts[r]:starts[r + 1]``, each sorted by ``hashes`` (the 64-bit hash of the row's unit id): a k-way merge.
+
+    Every input row is read once, in order, so the merge streams through memory instead of probing a table at
+    random; rows of equal hash (one unit in several cells, or two ids that share a hash) are told apart by cell and
+    by their bytes. Groups come out in ascending hash order.
+
+    >>> data = np.frombuffer(b"u1u2u1u3", np.uint8)
+    >>> cell, h, first, sums, counts = merge_sorted_by_hash([0, 0, 0, 0], np.array([5, 9, 5, 7], np.uint64), data,
+    ...     np.array([0, 2, 4, 6, 8]), [[1], [2], [4], [8]], [1, 1, 1, 1], [0, 2, 4])
+    >>> h.tolist(), first.tolist(), sums.tolist(), counts.tolist()
+    ([5, 7, 9], [0, 3, 1], [[5], [8], [2]], [2, 1, 1])
+    """
+    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
+    n = len(cell_array)
+    hash_array = np.ascontiguousarray(hashes, dtype=np.uint64).reshape(-1)
+    offset_array = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(n, -1)
+    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
+    start_array = np.ascontiguousarray(starts, dtype=np.int64).reshape(-1)
+    if len(offset_array) != n + 1 or len(count_array) != n or len(hash_array) != n:
+        raise ValueError(f"{n} cells need {n + 1} offsets, {n} hashes and {n} counts, got {len(offset_array)}, "
+                         f"{len(hash_array)} and {len(count_array)}")
+    if len(start_array) < 1 or start_array[0] != 0 or start_array[-1] != n or bool((np.diff(start_array) < 0).any()):
+        raise ValueError(f"run starts must rise from 0 to {n}")
+    falls = np.flatnonzero(hash_array[1:] < hash_array[:-1]) + 1  # allowed only where a new run starts
+    unsorted = falls[~np.isin(falls, start_array)]
+    if len(unsorted):
+        run = int(np.searchsorted(start_array, unsorted[0], side="right")) - 1
+        raise ValueError(f"rows {start_array[run]}:{start_array[run + 1]} are not sorted by hash")
+    result: tuple[I64, npt.NDArray[np.uint64], I64, I64, I64] = _merge_sorted(
+        cell_array, hash_array, np.ascontiguousarray(data, dtype=np.uint8), offset_array, value_array, count_array,
+        start_array)
     return result

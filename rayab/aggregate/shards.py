@@ -9,11 +9,11 @@ task per core.
 
 >>> import pyarrow as pa
 >>> from rayab.model import AnalysisType, Metric
->>> from rayab.aggregate.unit_rows import event_unit_rows
+>>> from rayab.aggregate.unit_rows import event_unit_ids
 >>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=3)
 >>> valid = pa.table({"exp_id": ["e", "e", "e"], "variant_id": ["a", "a", "b"], "unit_id": ["u1", "u1", "u2"],
 ...                   "clicks": [1, 2, 5]})
->>> partial = shard_partial(event_unit_rows(valid, at, {"e": "salt"}, n_shards=1), at)
+>>> partial = shard_partial_ids(event_unit_ids(valid, at, n_shards=1), at, {"e": "salt"}).partial
 >>> partial.keys, partial.n_events.tolist(), partial.raw["clicks"].tolist()
 ((('e', 'a'), ('e', 'b')), [2, 1], [3, 5])
 """
@@ -31,18 +31,11 @@ from rayab.aggregate.cell_sums import CellSums
 from rayab.aggregate.covariates import Covariates
 from rayab.aggregate.partials import metric_columns
 from rayab.aggregate.sum_bounds import abs_totals
-from rayab.aggregate.unit_rows import (
-    UnitIdRows,
-    UnitRows,
-    key_unit_ids,
-    merge_unit_ids,
-    merge_unit_rows,
-    unassigned_events,
-)
+from rayab.aggregate.unit_rows import UnitIdRows, UnitRows, key_unit_ids, merge_unit_ids, unassigned_events
 from rayab.model import AnalysisType
 from rayab.stats.kernels import replicate_sums_fused
 
-__all__ = ["ShardResult", "capped_values", "partial_from_unit_rows", "shard_partial", "shard_partial_ids"]
+__all__ = ["ShardResult", "capped_values", "partial_from_unit_rows", "shard_partial_ids"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -82,11 +75,6 @@ def partial_from_unit_rows(rows: UnitRows, analysis_type: AnalysisType) -> CellS
     events = np.bincount(rows.cell, weights=rows.n_events.astype(np.float64), minlength=n_cells).astype(np.int64)
     return CellSums(_key_names(analysis_type), rows.cells, events, {m: raw[:, j] for j, m in enumerate(metrics)},
                     {m: reps[:, j, :] for j, m in enumerate(metrics)})
-
-
-def shard_partial(pieces: Sequence[UnitRows], analysis_type: AnalysisType) -> CellSums:
-    """The partial of one shard from the unit rows every map task routed to it."""
-    return partial_from_unit_rows(merge_unit_rows(pieces), analysis_type)
 
 
 @dataclass(frozen=True)

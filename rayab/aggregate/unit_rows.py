@@ -1,26 +1,26 @@
-"""Unit-level rows, the data the shuffle moves: one row per (cell, unit) with the unit's bootstrap keys.
+"""Unit-level rows, the data the shuffle moves: one row per (cell, unit) of the hour.
 
-A map task turns validated events into :class:`UnitRows` in four steps, all on integer codes:
+A map task turns validated events into :class:`UnitIdRows` in three steps, on integer codes and raw id bytes:
 
-1. dictionary codes of exp_id, variant_id, the dimensions and the unit id (:mod:`rayab.aggregate.codes`);
-2. collapse events to (cell, unit) rows, summing metrics and counting events (:func:`collapse_by_unit`);
-3. hash each distinct (experiment, unit) once under the experiment's **bootstrap salt** (compiled md5), keeping
-   ``k1, k2`` and dropping the unit string: the weights depend on nothing else;
-4. route each row to shard ``k1 % S``, so every row of a unit meets in one shard.
+1. dictionary codes of exp_id, variant_id and the dimensions, packed into one cell code per event
+   (:mod:`rayab.aggregate.codes`);
+2. collapse events to (cell, unit id) rows, summing metrics and counting events, in one compiled pass over the
+   UTF-8 bytes of the ids (:func:`~rayab.aggregate.grouping.collapse_by_unit_bytes`), with a 64-bit hash per id;
+3. sort the rows by that hash and route each to shard ``(hash >> 32) % S``, so every row of a unit meets in one
+   shard.
 
-A shard merges the pieces of all map tasks (:func:`merge_unit_rows`): rows with equal (cell, k1, k2) are summed.
-Two different units that happened to share both keys would get identical weights anyway, so merging by keys instead
-of by unit id leaves every raw and replicate sum exactly as it was.
+A shard merges the pieces of all map tasks (:func:`merge_unit_ids`, a streaming k-way merge of the sorted pieces),
+then hashes each merged (cell, unit) once under the experiment's **bootstrap salt** (compiled md5) to get the keys
+``k1, k2`` the weights depend on, and drops the unit id (:func:`key_unit_ids`, giving :class:`UnitRows`).
 
->>> import pyarrow as pa
 >>> from rayab.model import AnalysisType, Metric
 >>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=3)
 >>> valid = pa.table({"exp_id": ["e", "e", "e"], "variant_id": ["a", "a", "b"], "unit_id": ["u1", "u1", "u2"],
 ...                   "clicks": [1, 2, 5]})
->>> pieces = event_unit_rows(valid, at, {"e": "salt"}, n_shards=2)
->>> merged = merge_unit_rows(pieces)
->>> merged.cells, sorted(merged.values[:, 1].tolist()), sorted(merged.n_events.tolist())
-((('e', 'a'), ('e', 'b')), [3, 5], [1, 2])
+>>> pieces = event_unit_ids(valid, at, n_shards=2)
+>>> merged = [key_unit_ids(merge_unit_ids([p]), at, {"e": "salt"}) for p in pieces]
+>>> sorted(v for m in merged for v in m.values[:, 1].tolist()), sorted(n for m in merged for n in m.n_events.tolist())
+([3, 5], [1, 2])
 """
 
 from __future__ import annotations
@@ -32,17 +32,16 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from rayab.aggregate.codes import KeyCodes, key_codes, unit_codes
+from rayab.aggregate.codes import KeyCodes, key_codes
 from rayab.aggregate.covariates import Covariates, fill_cuped_columns
-from rayab.aggregate.grouping import collapse_by_unit, collapse_by_unit_bytes, sum_by_pair, take_bytes
+from rayab.aggregate.grouping import collapse_by_unit_bytes, merge_sorted_by_hash, take_bytes
 from rayab.aggregate.partials import metric_columns
 from rayab.model import AnalysisType
 from rayab.stats.unit_hash import md5_keys, unit_keys_arrow
 from rayab.storage.schemas import NULL_DIMENSION
 
-__all__ = ["UnitIdRows", "UnitRows", "assignment_keys", "assignment_unit_ids", "assignment_unit_rows",
-           "event_unit_ids", "event_unit_rows", "key_unit_ids", "merge_unit_ids", "merge_unit_rows",
-           "unassigned_events"]
+__all__ = ["UnitIdRows", "UnitRows", "assignment_keys", "assignment_unit_ids", "event_unit_ids", "key_unit_ids",
+           "merge_unit_ids", "unassigned_events"]
 
 I64 = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
@@ -124,83 +123,6 @@ def _decode_cells(combined: I64, keys: list[KeyCodes]) -> tuple[tuple[tuple[str,
     return tuple(tuples[i] for i in order), rank[inverse.reshape(-1)]
 
 
-def _hash_units(exp_codes: I64, exp_values: list[str], units: I64, distinct: pa.Array,
-                salts: Mapping[str, str]) -> tuple[U32, U32]:
-    """``(k1, k2)`` per (cell, unit) row under the row's experiment salt.
-
-    Rows are (cell, unit) groups, so an (experiment, unit) pair repeats only when the unit changed dimensions
-    within the hour; hashing every row is cheaper than finding those few repeats first.
-    """
-    k1 = np.zeros(len(units), np.uint32)
-    k2 = np.zeros(len(units), np.uint32)
-    order = np.argsort(exp_codes, kind="stable")
-    bounds = np.searchsorted(exp_codes[order], np.arange(len(exp_values) + 1))
-    for code, exp_id in enumerate(exp_values):
-        rows = order[bounds[code]:bounds[code + 1]]
-        if len(rows):
-            k1[rows], k2[rows] = unit_keys_arrow(salts[exp_id], distinct.take(pa.array(units[rows])))
-    return k1, k2
-
-
-def _unit_rows(table: pa.Table, analysis_type: AnalysisType, salts: Mapping[str, str], values: I64,
-               counts: I64, n_shards: int, covariates: Covariates | None = None,
-               first_assignment: bool = False) -> list[UnitRows]:
-    if table.num_rows == 0:
-        return [UnitRows.empty(values.shape[1]) for _ in range(n_shards)]
-    combined, keys = _cell_codes(table, _key_names(analysis_type))
-    units, distinct = unit_codes(table.column("unit_id"))
-    g_cell, g_unit, sums, n_events = collapse_by_unit(combined, units, len(distinct), values, counts)
-    cells, cell = _decode_cells(g_cell, keys)
-    n_dims = [max(len(k.values), 1) for k in keys]
-    exp_codes = g_cell // int(np.prod(n_dims[1:], dtype=np.int64))
-    k1, k2 = _hash_units(exp_codes, keys[0].values, g_unit, distinct, salts)
-    # CUPED columns need the unit id, so they are filled here, the last step before it is dropped
-    if analysis_type.cuped:
-        fill_cuped_columns(sums, analysis_type, covariates, [keys[0].values[int(c)] for c in exp_codes],
-                           distinct.take(pa.array(g_unit)), first_assignment)
-    rows = UnitRows(cells, cell, k1, k2, sums, n_events)
-    shard = k1 % np.uint32(n_shards)
-    return [rows.take(np.flatnonzero(shard == s)) for s in range(n_shards)]
-
-
-def event_unit_rows(valid: pa.Table, analysis_type: AnalysisType, salts: Mapping[str, str],
-                    n_shards: int, covariates: Covariates | None = None) -> list[UnitRows]:
-    """Validated events (see :func:`rayab.aggregate.validate.validate_events`) as unit rows, split by shard;
-    with CUPED metrics, ``covariates`` gives each unit's ``x`` (0 when missing)."""
-    values = np.zeros((valid.num_rows, len(metric_columns(analysis_type))), np.int64)
-    for m, name in enumerate(analysis_type.metric_names, start=1):
-        values[:, m] = np.asarray(valid.column(name), dtype=np.int64)
-    return _unit_rows(valid, analysis_type, salts, values, np.ones(valid.num_rows, np.int64), n_shards,
-                      covariates)
-
-
-def assignment_unit_rows(assignments: pa.Table, analysis_type: AnalysisType, salts: Mapping[str, str],
-                         n_shards: int, covariates: Covariates | None = None) -> list[UnitRows]:
-    """First assignments as unit rows carrying ``units = 1`` (no events). Dimensions the assignment rows lack take
-    the value ``(none)``."""
-    table, values = _assignment_cells(assignments, analysis_type)
-    return _unit_rows(table, analysis_type, salts, values, np.zeros(table.num_rows, np.int64), n_shards,
-                      covariates, first_assignment=True)
-
-
-def merge_unit_rows(pieces: Sequence[UnitRows]) -> UnitRows:
-    """One shard's rows from every map task's piece: cells unified (sorted), equal (cell, k1, k2) rows summed."""
-    non_empty = [p for p in pieces if p.num_rows]
-    if not non_empty:
-        return UnitRows.empty(pieces[0].values.shape[1] if pieces else 1)
-    cells = tuple(sorted({c for p in non_empty for c in p.cells}))
-    index = {c: i for i, c in enumerate(cells)}
-    cell = np.concatenate([np.array([index[c] for c in p.cells], np.int64)[p.cell] for p in non_empty])
-    k1 = np.concatenate([p.k1 for p in non_empty])
-    k2 = np.concatenate([p.k2 for p in non_empty])
-    key = (k1.astype(np.int64) << np.int64(32)) | k2.astype(np.int64)
-    values = np.concatenate([p.values for p in non_empty])
-    counts = np.concatenate([p.n_events for p in non_empty])
-    g_cell, g_key, sums, n_events = sum_by_pair(cell, key, values, counts)
-    return UnitRows(cells, g_cell, (g_key >> np.int64(32)).astype(np.uint32),
-                    (g_key & np.int64(0xFFFFFFFF)).astype(np.uint32), sums, n_events)
-
-
 def _packed(k1: U32, k2: U32) -> npt.NDArray[np.uint64]:
     packed: npt.NDArray[np.uint64] = (k1.astype(np.uint64) << np.uint64(32)) | k2.astype(np.uint64)
     return packed
@@ -233,7 +155,7 @@ def unassigned_events(rows: UnitRows, assigned: Mapping[str, npt.NDArray[np.uint
     >>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=2)
     >>> valid = pa.table({"exp_id": ["e"] * 3, "variant_id": ["a"] * 3, "unit_id": ["u1", "u9", "u9"],
     ...                   "clicks": [1, 1, 1]})
-    >>> (rows,) = event_unit_rows(valid, at, {"e": "salt"}, n_shards=1)
+    >>> rows = key_unit_ids(merge_unit_ids(event_unit_ids(valid, at, n_shards=1)), at, {"e": "salt"})
     >>> unassigned_events(rows, assignment_keys(pa.table({"exp_id": ["e"], "unit_id": ["u1"]}), {"e": "salt"}))
     2
     """
@@ -315,6 +237,9 @@ def _unit_id_rows(table: pa.Table, analysis_type: AnalysisType, values: I64, cou
     combined, keys = _cell_codes(table, _key_names(analysis_type))
     data, offsets = _id_buffers(table.column("unit_id"))
     g_cell, g_hash, g_row, sums, n_events = collapse_by_unit_bytes(combined, data, offsets, values, counts)
+    # sorted by unit hash, so a shard merges the pieces of all map tasks in one streaming pass (merge_unit_ids)
+    order = np.argsort(g_hash, kind="stable")
+    g_cell, g_hash, g_row, sums, n_events = g_cell[order], g_hash[order], g_row[order], sums[order], n_events[order]
     cells, cell = _decode_cells(g_cell, keys)
     shard = (g_hash >> np.uint64(32)) % np.uint64(n_shards)
     out = []
@@ -376,22 +301,33 @@ def merge_unit_ids(pieces: Sequence[UnitIdRows]) -> UnitIdRows:
     >>> merged.cells, merged.cell.tolist(), merged.values[:, 1].tolist()
     ((('e', 'a'), ('e', 'b')), [1, 0], [5, 2])
     """
-    non_empty = [p for p in pieces if p.num_rows]
+    non_empty = [_sorted_by_hash(p) for p in pieces if p.num_rows]
     if not non_empty:
         return UnitIdRows.empty(pieces[0].values.shape[1] if pieces else 1)
     cells = tuple(sorted({c for p in non_empty for c in p.cells}))
     index = {c: i for i, c in enumerate(cells)}
     cell = np.concatenate([np.array([index[c] for c in p.cells], np.int64)[p.cell] for p in non_empty])
-    bases = np.cumsum([0] + [int(p.unit_offsets[-1]) for p in non_empty[:-1]])
+    bases = np.cumsum([0] + [int(p.unit_offsets[-1] - p.unit_offsets[0]) for p in non_empty[:-1]])
     offsets = np.concatenate([np.zeros(1, np.int64)] + [p.unit_offsets[1:] - p.unit_offsets[0] + base
                                                         for p, base in zip(non_empty, bases, strict=True)])
     data = np.concatenate([p.unit_data[p.unit_offsets[0]:p.unit_offsets[-1]] for p in non_empty])
     hashes = np.concatenate([p.unit_hash for p in non_empty])
     values = np.concatenate([p.values for p in non_empty])
     counts = np.concatenate([p.n_events for p in non_empty])
-    g_cell, g_hash, g_row, sums, n_events = collapse_by_unit_bytes(cell, data, offsets, values, counts, hashes)
+    starts = np.cumsum([0] + [p.num_rows for p in non_empty])
+    g_cell, g_hash, g_row, sums, n_events = merge_sorted_by_hash(cell, hashes, data, offsets, values, counts, starts)
     merged_data, merged_offsets = take_bytes(data, offsets, g_row)
     return UnitIdRows(cells, g_cell, g_hash, merged_data, merged_offsets, sums, n_events)
+
+
+def _sorted_by_hash(piece: UnitIdRows) -> UnitIdRows:
+    """The piece with its rows in ascending ``unit_hash`` order (map tasks ship them so; others are sorted here)."""
+    if piece.num_rows < 2 or not bool((piece.unit_hash[1:] < piece.unit_hash[:-1]).any()):
+        return piece
+    order = np.argsort(piece.unit_hash, kind="stable")
+    data, offsets = take_bytes(piece.unit_data, piece.unit_offsets, order)
+    return UnitIdRows(piece.cells, piece.cell[order], piece.unit_hash[order], data, offsets, piece.values[order],
+                      piece.n_events[order])
 
 
 def key_unit_ids(rows: UnitIdRows, analysis_type: AnalysisType, salts: Mapping[str, str],

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rayab.aggregate.cell_sums import INT64_MAX, CellState, CellSums, CellSumsBuilder
-from rayab.aggregate.shards import shard_partial
-from rayab.aggregate.unit_rows import event_unit_rows
+from rayab.aggregate.shards import shard_partial_ids
+from rayab.aggregate.unit_rows import event_unit_ids
 from rayab.errors import StorageError
 from rayab.model import AnalysisType, Metric
 from rayab.query.results import cumulative_sums
@@ -162,10 +162,10 @@ def _events(rows: Sequence[tuple[str, str, int, str, int, int]]) -> pa.Table:
 
 def _hour_partial(events: pa.Table, n_shards: int) -> CellSums:
     """What the hourly job computes: map to unit rows routed to shards, each shard's partial, their ``+``."""
-    pieces = event_unit_rows(events, AT, SALTS, n_shards)
+    pieces = event_unit_ids(events, AT, n_shards)
     total = CellSums.zero(("exp_id", "variant_id", "country"), ("units", "clicks", "revenue"), AT.n_replicates)
     for shard in range(n_shards):
-        total = total + shard_partial([pieces[shard]], AT)
+        total = total + shard_partial_ids([pieces[shard]], AT, SALTS).partial
     return total
 
 

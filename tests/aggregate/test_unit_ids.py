@@ -17,8 +17,9 @@ import pyarrow as pa
 import pytest
 
 from rayab.aggregate.cell_sums import CellSums
+from rayab.aggregate.grouping import merge_sorted_by_hash, take_bytes
 from rayab.aggregate.shards import shard_partial_ids
-from rayab.aggregate.unit_rows import assignment_keys, event_unit_ids
+from rayab.aggregate.unit_rows import UnitIdRows, assignment_keys, event_unit_ids, merge_unit_ids
 from rayab.model import AnalysisType, Metric
 from rayab.stats.poisson_weights import poisson_weights
 
@@ -87,3 +88,54 @@ def test_unassigned_events_are_counted_in_the_shards() -> None:
                                     strict=True)}
     want = sum((r["exp_id"], r["unit_id"]) not in known for r in events.to_pylist())
     assert 0 < unmatched == want < events.num_rows
+
+
+def test_the_shard_merge_tells_ids_apart_that_share_a_hash_and_takes_pieces_in_any_order() -> None:
+    # forced collisions: the nine ids share two hashes, so rows of equal hash hold different ids and cells
+    rng = np.random.default_rng(3)
+    runs = []
+    for _ in range(4):
+        n = int(rng.integers(5, 40))
+        units = rng.integers(0, 9, n)
+        ids = [f"id-{int(i)}" for i in units]
+        runs.append((rng.integers(0, 3, n), ids, np.where(units % 2 == 0, 11, 29).astype(np.uint64),
+                     rng.integers(-50, 50, (n, 2)), rng.integers(0, 4, n)))
+    want: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for cells, ids, _, values, counts in runs:
+        for c, u, v, k in zip(cells, ids, values, counts, strict=True):
+            acc = want[(int(c), u)]
+            acc[0] += int(v[0])
+            acc[1] += int(v[1])
+            acc[2] += int(k)
+    order = [np.argsort(h, kind="stable") for _, _, h, _, _ in runs]
+    cells = np.concatenate([r[0][o] for r, o in zip(runs, order, strict=True)])
+    ids = [r[1][i] for r, o in zip(runs, order, strict=True) for i in o]
+    hashes = np.concatenate([r[2][o] for r, o in zip(runs, order, strict=True)])
+    raw = [u.encode() for u in ids]
+    data = np.frombuffer(b"".join(raw), np.uint8)
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in raw])]).astype(np.int64)
+    g_cell, g_hash, g_row, sums, counts = merge_sorted_by_hash(
+        cells, hashes, data, offsets, np.concatenate([r[3][o] for r, o in zip(runs, order, strict=True)]),
+        np.concatenate([r[4][o] for r, o in zip(runs, order, strict=True)]),
+        np.cumsum([0] + [len(r[1]) for r in runs]))
+    got = {(int(c), ids[int(r)]): [int(s[0]), int(s[1]), int(k)]
+           for c, r, s, k in zip(g_cell, g_row, sums, counts, strict=True)}
+    assert got == dict(want) and len(g_cell) == len(want)
+    assert np.all(np.diff(g_hash.astype(np.float64)) >= 0)
+    with pytest.raises(ValueError, match="not sorted by hash"):
+        merge_sorted_by_hash([0, 0], np.array([2, 1], np.uint64), data[:2], np.array([0, 1, 2]), [[1], [1]], [1, 1],
+                             [0, 2])
+    # pieces that are not sorted by hash (not made by a map task) are sorted before the merge, same result
+    events = _events(300, seed=4)
+    pieces = [event_unit_ids(events.slice(i * 100, 100), AT, 1)[0] for i in range(3)]
+    shuffled = []
+    for p in pieces:
+        back = np.arange(p.num_rows)[::-1].copy()
+        d, o = take_bytes(p.unit_data, p.unit_offsets, back)
+        shuffled.append(UnitIdRows(p.cells, p.cell[back], p.unit_hash[back], d, o, p.values[back], p.n_events[back]))
+    def rows(merged: UnitIdRows) -> dict[tuple[int, str], list[int]]:
+        return {(int(c), u): [*v.tolist(), int(k)] for c, u, v, k in
+                zip(merged.cell, merged.unit_ids().to_pylist(), merged.values, merged.n_events, strict=True)}
+
+    ours, theirs = merge_unit_ids(pieces), merge_unit_ids(shuffled)
+    assert rows(ours) == rows(theirs) and ours.num_rows == theirs.num_rows == len(rows(ours)) > 0

@@ -8,8 +8,8 @@ import pytest
 
 from rayab.aggregate.covariates import Covariates, covariate_table
 from rayab.aggregate.partials import metric_columns
-from rayab.aggregate.shards import shard_partial
-from rayab.aggregate.unit_rows import assignment_unit_rows, event_unit_rows
+from rayab.aggregate.shards import shard_partial_ids
+from rayab.aggregate.unit_rows import assignment_unit_ids, event_unit_ids
 from rayab.errors import SpecError, ValidationError
 from rayab.model import AnalysisType, Metric
 from rayab.storage.schemas import agg_schema
@@ -48,9 +48,9 @@ def test_unit_rows_carry_x_products_and_missing_units_get_zero() -> None:
     cov = Covariates.from_table(covariate_table("e", ["u1", "u2"], "revenue", [250, -1]), at)
     valid = pa.table({"exp_id": ["e"] * 4, "variant_id": ["a", "a", "b", "b"], "unit_id": ["u1", "u1", "u2", "u3"],
                       "clicks": [1, 0, 2, 1], "revenue": [100, 50, 7, 9]})
-    events = shard_partial(event_unit_rows(valid, at, {"e": "s"}, 1, cov), at)
+    events = shard_partial_ids(event_unit_ids(valid, at, 1), at, {"e": "s"}, cov).partial
     firsts = pa.table({"exp_id": ["e"] * 3, "variant_id": ["a", "b", "b"], "unit_id": ["u1", "u2", "u3"]})
-    units = shard_partial(assignment_unit_rows(firsts, at, {"e": "s"}, 1, cov), at)
+    units = shard_partial_ids(assignment_unit_ids(firsts, at, 1), at, {"e": "s"}, cov).partial
     total = events + units
     cols = {name: total.raw[name].tolist() for name in total.metric_names}
     # a: u1 x=250, y=150; b: u2 x=-1 y=7, u3 no covariate (x=0) y=9
@@ -68,5 +68,5 @@ def test_duplicate_covariate_rows_and_overflow_are_errors() -> None:
     valid = pa.table({"exp_id": ["e"], "variant_id": ["a"], "unit_id": ["u1"], "clicks": [1],
                       "revenue": np.array([2**20], np.int64)})
     with pytest.raises(ValidationError) as info:
-        event_unit_rows(valid, at, {"e": "s"}, 1, cov)
+        shard_partial_ids(event_unit_ids(valid, at, 1), at, {"e": "s"}, cov)
     assert info.value.field == "covariate" and info.value.value == "revenue"

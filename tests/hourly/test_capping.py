@@ -12,8 +12,8 @@ import pytest
 
 from rayab.aggregate.caps import derive_cap, quantile_cap, unit_hour_totals
 from rayab.aggregate.cell_sums import CellSums
-from rayab.aggregate.shards import shard_partial
-from rayab.aggregate.unit_rows import event_unit_rows
+from rayab.aggregate.shards import shard_partial_ids
+from rayab.aggregate.unit_rows import event_unit_ids
 from rayab.errors import SpecError, ValidationError
 from rayab.model import AnalysisType, Metric
 from rayab.stats.poisson_weights import weights_for
@@ -46,10 +46,10 @@ def _with_ints(events: pa.Table) -> pa.Table:
 
 
 def _partial(events: pa.Table, at: AnalysisType, n_shards: int) -> CellSums:
-    pieces = event_unit_rows(_with_ints(events), at, {"e": SALT}, n_shards)
+    pieces = event_unit_ids(_with_ints(events), at, n_shards)
     total = CellSums.zero(("exp_id", "variant_id", "country"), ("units", "revenue", "revenue_capped"), B)
     for shard in range(n_shards):
-        total = total + shard_partial([pieces[shard]], at)
+        total = total + shard_partial_ids([pieces[shard]], at, {"e": SALT}).partial
     return total
 
 
