@@ -1,4 +1,5 @@
-"""Compile every kernel the hourly job runs, once, so that the first hour after an install does not pay for it.
+"""Compile every kernel the hourly job runs, once, so that the first hour after an install does not pay for it
+(and the threaded md5 that large assignment columns use).
 
 The compiled kernels (:mod:`rayab.aggregate.grouping`, :mod:`rayab.stats.unit_hash`, :mod:`rayab.stats.kernels`)
 are cached by numba next to their source (``cache=True``): a process that finds the cache loads a kernel in
@@ -19,6 +20,7 @@ import pyarrow as pa
 
 from rayab.aggregate.shards import shard_partial_ids
 from rayab.aggregate.unit_rows import assignment_unit_ids, event_unit_ids
+from rayab.assignment.hashing import COMPILED_FROM, bucket_columns
 from rayab.model import AnalysisType, Metric
 
 __all__ = ["warm_kernels"]
@@ -35,6 +37,8 @@ def warm_kernels() -> float:
         pieces = [*event_unit_ids(valid, at, 2), *assignment_unit_ids(firsts, at, 2)]
         for shard in (0, 1):
             shard_partial_ids(pieces[shard::2], at, {"e": "salt"})
+    # the threaded md5 of large assignment columns (rayab.assignment.hashing.bucket_columns)
+    bucket_columns(("warm",), [f"u{i}" for i in range(COMPILED_FROM)], compiled=True)
     return time.perf_counter() - started
 
 

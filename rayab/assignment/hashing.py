@@ -127,12 +127,15 @@ def utf8_column(unit_ids: Sequence[str]) -> tuple[npt.NDArray[np.uint8], npt.NDA
     offsets = np.zeros(n + 1, dtype=np.int64)
     if joined.isascii():
         raw = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-        separators = np.flatnonzero(raw == 0)
+        is_separator = raw == 0
+        separators = np.flatnonzero(is_separator)
         if len(separators) == max(n - 1, 0):  # no id holds a NUL of its own
             # id i starts after i separators: at separators[i - 1] + 1 in raw, i bytes earlier once they are gone
             offsets[1:n] = separators - np.arange(n - 1)
             offsets[n] = len(raw) - len(separators)
-            return raw[raw != 0], offsets
+            data = raw[~is_separator]
+            data.flags.writeable = False  # read-only in both branches: one compiled signature, the hourly job's
+            return data, offsets
     encoded = [u.encode("utf-8") for u in unit_ids]
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n), out=offsets[1:])
     return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets

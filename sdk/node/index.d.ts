@@ -70,6 +70,9 @@ export class Client {
   getParameters(unitId: string, attributes?: Attributes | null, options?: AssignOptions): Record<string, ParameterValue>;
   getParameter<T = ParameterValue>(unitId: string, attributes: Attributes | null, name: string, defaultValue?: T,
                                    options?: { sessionId?: string | null }): ParameterValue | T;
+  /** The assignment serving parameter `name` to the unit (what getParameter reads), or null. */
+  parameterAnswer(unitId: string, attributes: Attributes | null, name: string,
+                  options?: { sessionId?: string | null }): Assignment | null;
 }
 
 export class Plan {
@@ -125,8 +128,17 @@ export interface ConfigWatch {
   /** The client evaluating from the latest snapshot received (swapped atomically on each new version). */
   readonly client: Client;
   readonly stats: WatchStats;
-  /** Buffer the exposure of a measured assignment (once per experiment and unit); false if not buffered. */
+  /** The exposure mode given to watchConfig. */
+  readonly exposureMode: ExposureMode;
+  /** Buffer the exposure of a measured assignment (once per experiment and unit); false if not buffered
+   * (not measured, a duplicate, the buffer full, or the "never" mode). */
   logExposure(unitId: string, assignment: Assignment): boolean;
+  /** Client.getParameter on the latest snapshot; in "on_use" mode logs the experiment that served it. */
+  getParameter<T = ParameterValue>(unitId: string, attributes: Attributes | null, name: string, defaultValue?: T,
+                                   options?: { sessionId?: string | null }): ParameterValue | T;
+  /** The unit's variant in `expId` (null: none); in "on_use" mode logs the exposure. */
+  variant(unitId: string, attributes: Attributes | null, expId: string,
+    options?: { sessionId?: string | null }): string | null;
   /** Send the buffered exposures with LogExposures; false (kept, bounded) when the call failed. */
   flush(): Promise<boolean>;
   /** Stop following, flush, close the channel. */
@@ -142,7 +154,12 @@ export interface WatchStats {
   exposuresSent: number;
   exposuresDropped: number;
   exposuresRejected: number;
+  /** Measured exposures not logged because the mode is "never". */
+  exposuresSkipped: number;
+  sendFailures: number;
 }
+
+export type ExposureMode = "on_use" | "explicit" | "never";
 
 export interface WatchOptions {
   protoPath?: string;
@@ -151,7 +168,13 @@ export interface WatchOptions {
   staleMs?: number;
   waitMs?: number;
   onUpdate?: (version: number) => void;
+  /** Which exposures are logged (default "on_use"). */
+  exposures?: ExposureMode;
   maxPending?: number;
+  /** The background flusher's period while sends succeed (1000). */
+  flushIntervalMs?: number;
+  /** How long close() retries sending what is buffered (10000). */
+  closeTimeoutMs?: number;
 }
 
 /** Follow a server's WatchConfig with the SDK key; resolves once the first snapshot is installed. */

@@ -22,6 +22,7 @@ import pytest
 
 from rayab.assignment.engine import Assigner
 from rayab.assignment.snapshot_json import from_document
+from tests.rpc.reference import HALF, expected_variant
 
 PACKAGE = Path(__file__).resolve().parents[2] / "sdk" / "node"
 
@@ -151,5 +152,48 @@ def test_node_follows_watch_config_and_assigns_as_the_server(tmp_path: Path, wor
         logged = sorted((e, u, v) for e, u, v, _ in server.recorder.drain())
         assert logged == exposed and answers["exposures_sent"] == len(exposed) > 50
         assert answers["exposures_dropped"] == 0
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("mode", ["on_use", "never"])
+def test_node_logs_exposures_on_use_in_the_background_or_never(tmp_path: Path, workdir: Path, mode: str) -> None:
+    """Node reading a parameter through its watch handle: in ``on_use`` mode the experiment that served it is
+    logged once per unit (a second read adds nothing) and the background flusher delivers those exposures to the
+    server before close; in ``never`` mode nothing is sent, even when asked explicitly, and those requests are
+    counted."""
+    node = _node()
+    if not (PACKAGE / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        pytest.skip("@grpc/grpc-js is not installed in sdk/node (npm ci installs it): WatchConfig is not checked here")
+    from rayab.rpc._generated import experiments_pb2 as epb
+    from rayab.rpc.server import ServerSettings
+    from tests.rpc.servers import TOKEN, ServerThread, metadata, spec
+
+    server = ServerThread(workdir / "wh", ServerSettings(admin_token=TOKEN, sdk_key="node-key"))
+    try:
+        server.admin.CreateExperiment(epb.CreateExperimentRequest(spec_json=json.dumps(spec("ramp", rollout_pct=40))),
+                                      metadata=metadata())
+        units = [f"user-{i}" for i in range(600)]
+        requests = tmp_path / "requests.json"
+        requests.write_text(json.dumps({"unit_ids": units}))
+        out = tmp_path / "answers.json"
+        done = subprocess.run([node, str(PACKAGE / "bin" / "watch-assign.js"), f"127.0.0.1:{server.port}", "node-key",
+                               str(requests), "1", str(out), "2", mode, "ranker"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        answers = json.loads(out.read_text())
+        read = units[::2]
+        expected = {u: expected_variant("ramp", u, HALF, 40) for u in read}
+        ranker = {"control": "v1", "treatment": "v2", None: None}
+        assert answers["parameters"] == [ranker[expected[u]] for u in read]
+        exposed = sorted(("ramp", u, v) for u, v in expected.items() if v is not None)
+        assert 80 < len(exposed) < 160
+        logged = sorted((e, u, v) for e, u, v, _ in server.recorder.drain())
+        if mode == "on_use":
+            assert logged == exposed
+            assert answers["exposures_logged"] == answers["sent_before_close"] == len(exposed)  # the flusher's
+        else:
+            assert logged == [] and answers["exposures_sent"] == answers["exposures_logged"] == 0
+            assert answers["exposures_skipped"] == len(exposed)  # the explicit requests of measured units
     finally:
         server.close()

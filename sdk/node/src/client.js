@@ -71,14 +71,23 @@ export class Client {
    * experiments that define `name`, in config order.
    */
   getParameter(unitId, attributes, name, defaultValue = undefined, options = {}) {
+    const answer = this.parameterAnswer(unitId, attributes, name, options);
+    return answer === null ? defaultValue : answer.parameters[name];
+  }
+
+  /**
+   * The assignment that serves parameter `name` to this unit (the one `getParameter` reads), or null when none
+   * does: what an exposure logged on use of the parameter records.
+   */
+  parameterAnswer(unitId, attributes, name, options = {}) {
     const evaluator = this._evaluator;
     const sessionId = options.sessionId ?? null;
     checkIds(unitId, sessionId);
     const checked = checkAttributes(attributes);
     for (const plan of evaluator.byParameter.get(name) ?? []) {
-      const parameters = plan.decide(unitId, sessionId, checked).parameters;
-      if (Object.hasOwn(parameters, name)) return parameters[name];
+      const answer = plan.decide(unitId, sessionId, checked);
+      if (Object.hasOwn(answer.parameters, name)) return answer;
     }
-    return defaultValue;
+    return null;
   }
 }
