@@ -104,8 +104,8 @@ class CellKeys:
 
 
 def _add_rows(builder: CellSumsBuilder, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...] = (),
-              cell_keys: CellKeys | None = None, partition: bool = False) -> None:
-    """Add ``rows`` (already filtered; ``partition``: of one committed partition) to the cells
+              cell_keys: CellKeys | None = None, proven: bool = False) -> None:
+    """Add ``rows`` (already filtered; ``proven``: of one committed partition) to the cells
     ``prefix + (values of key_names)``."""
     if rows.num_rows == 0:
         return
@@ -113,7 +113,7 @@ def _add_rows(builder: CellSumsBuilder, rows: pa.Table, key_names: Sequence[str]
     builder.add_block([prefix + k for k in keys] if prefix else keys, np.asarray(rows.column("n_events"), np.int64),
                       {m: np.asarray(rows.column(m), np.int64) for m in builder.metrics},
                       {m: _replicate_block(rows.column(reps_column(m)), builder.b, m) for m in builder.metrics},
-                      partition=partition)
+                      proven=proven)
 
 
 def _filtered(rows: pa.Table, filter_: Filter | None) -> pa.Table:
@@ -173,7 +173,7 @@ def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: st
         kept = _filtered(rows, filter_)
         if kept.num_rows:
             acc.hours.add(file.hour)
-            _add_rows(acc, kept, keyed, (file.hour,) if by_hour else (), cell_keys, partition=True)
+            _add_rows(acc, kept, keyed, (file.hour,) if by_hour else (), cell_keys, proven=True)
     return acc.result(prefix + keyed).regroup((*prefix, "variant_id", *projection))
 
 
