@@ -30,6 +30,7 @@ wrapping, and :class:`CellSumsBuilder` refuses a window whose sum of ``|values|`
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -206,26 +207,27 @@ class CellSums:
                         {m: prefix(v)[keep] for m, v in self.reps.items()}, self.hours, states)
 
 
-def _abs_bound(block: I64, partition: bool = False) -> int:
+def _abs_bound(block: I64, proven: bool = False) -> int:
     """The largest sum of ``|values|`` over the rows of ``block`` in any one column: no sum of any of its rows,
     into any cell, can exceed it.
 
     Computed exactly (:func:`~rayab.aggregate.sum_bounds.abs_totals`: no int64 sum that could wrap), except for a
-    block of one committed ``partition``, whose sums are proven to fit int64 (:mod:`rayab.aggregate.sum_bounds`)
-    and so are summed in int64 directly. For such a block the builder takes the bound of the block summed per
-    cell (a pass less, and the summed block is small), which is sound: the rows of a partition sum exactly per
-    cell, and every running sum of a cell is a sum of those per-cell block sums, so at most the sum of their bounds.
+    ``proven`` block: the rows of one hour (a committed partition, or a shard's partial of an hour whose totals
+    passed :func:`~rayab.aggregate.sum_bounds.check_hour_totals`), whose sums are proven to fit int64 and so are
+    summed in int64 directly. For such a block the builder takes the bound of the block summed per cell (a pass
+    less, and the summed block is small), which is sound: the rows of one hour sum exactly per cell, and every
+    running sum of a cell is a sum of those per-cell block sums, so at most the sum of their bounds.
 
     >>> import numpy as np
     >>> block = np.array([[1, 5], [2, -7], [3, 0]])
-    >>> _abs_bound(block), _abs_bound(block[[0, 2]]), _abs_bound(block, partition=True)
+    >>> _abs_bound(block), _abs_bound(block[[0, 2]]), _abs_bound(block, proven=True)
     (12, 5, 12)
     >>> _abs_bound(np.array([2**62, 2**62])) == 2**63  # beyond int64, not wrapped
     True
     """
     if block.size == 0:
         return 0
-    if not partition:
+    if not proven:
         return max(abs_totals(block.reshape(len(block), -1)))
     if int(block.min()) >= 0:  # the usual case (counts, sums of non-negative values): |values| is the block
         return int(block.sum(axis=0, dtype=np.int64).max())
@@ -242,6 +244,7 @@ class _Grouping:
         self.slice: slice | None = None
         self.starts: I64 | None = None
         self.order: I64 | None = None
+        self.bounds: list[int] = []
         if np.array_equal(targets, np.arange(first, first + len(targets))):
             # the usual case: a partition lists its cells in the order they were first seen, so one slice
             self.slice = slice(first, first + len(targets))
@@ -256,12 +259,18 @@ class _Grouping:
         # several rows per cell: reduce them per cell first (without reordering when already grouped by cell)
         self.cells = ordered[starts]
         self.starts = starts
+        self.bounds = [*starts.tolist(), len(targets)]
         self.order = None if np.array_equal(order, np.arange(len(targets))) else order
 
     def reduce(self, block: I64) -> I64:
         if self.starts is None:
             return block
-        return np.add.reduceat(block if self.order is None else block[self.order], self.starts, axis=0)
+        rows = block if self.order is None else block[self.order]
+        # a sum per run of rows: np.add.reduceat along the first axis is several times slower on wide blocks
+        out = np.empty((len(self.bounds) - 1, *block.shape[1:]), np.int64)
+        for i, (start, end) in enumerate(itertools.pairwise(self.bounds)):
+            np.add.reduce(rows[start:end], axis=0, out=out[i:i + 1], keepdims=True)
+        return out
 
     def add(self, acc: I64, reduced: I64) -> None:
         if self.slice is not None:
@@ -319,9 +328,9 @@ class CellSumsBuilder:
         return np.fromiter((index[k] for k in keys), np.int64, len(keys))
 
     def add_block(self, keys: Sequence[tuple[str, ...]], n_events: I64, raw: Mapping[str, I64],
-                  reps: Mapping[str, I64], states: Mapping[str, I64] | None = None, partition: bool = False) -> None:
-        """Add rows (one key each; keys may repeat) with their event counts, raw and replicate sums; ``partition``:
-        the rows are those of one committed partition, whose per-cell sums are known to fit int64."""
+                  reps: Mapping[str, I64], states: Mapping[str, I64] | None = None, proven: bool = False) -> None:
+        """Add rows (one key each; keys may repeat) with their event counts, raw and replicate sums; ``proven``:
+        the rows are of one hour whose sums are proven to fit int64 (see :func:`_abs_bound`)."""
         if not len(keys):
             return
         targets = self.rows_of(keys)
@@ -329,7 +338,7 @@ class CellSumsBuilder:
         group.add(self.n_events, group.reduce(n_events))
         for m in self.metrics:
             raw_cells, reps_cells = group.reduce(raw[m]), group.reduce(reps[m])
-            if partition:
+            if proven:
                 self.check(m, _abs_bound(raw_cells, True), _abs_bound(reps_cells, True))
             else:
                 self.check(m, _abs_bound(raw[m]), _abs_bound(reps[m]))

@@ -242,7 +242,8 @@ class ReducerActor:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             part: CellSums = ray.get(done[0])
-            builder.add_block(part.keys, part.n_events, part.raw, part.reps)
+            # proven: run_hour checked the hour's totals (_check_totals) before asking for the commit
+            builder.add_block(part.keys, part.n_events, part.raw, part.reps, proven=True)
             del part
         return builder.result(key_names)
 

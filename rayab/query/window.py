@@ -106,8 +106,8 @@ class CellKeys:
 
 
 def _add_rows(builder: CellSumsBuilder, rows: pa.Table, key_names: Sequence[str], prefix: tuple[str, ...] = (),
-              cell_keys: CellKeys | None = None, partition: bool = False) -> None:
-    """Add ``rows`` (already filtered; ``partition``: of one committed partition) to the cells
+              cell_keys: CellKeys | None = None, proven: bool = False) -> None:
+    """Add ``rows`` (already filtered; ``proven``: of one committed partition) to the cells
     ``prefix + (values of key_names)``; metrics the rows lack (the conversion counts in ``agg_<type>`` rows, the
     sums in ``cnv_<type>`` rows) add zeros."""
     if rows.num_rows == 0:
@@ -120,7 +120,7 @@ def _add_rows(builder: CellSumsBuilder, rows: pa.Table, key_names: Sequence[str]
                        for m in builder.metrics},
                       {m: _replicate_block(rows.column(reps_column(m)), builder.b, m) if m in names
                        else np.zeros((n, builder.b), np.int64) for m in builder.metrics},
-                      partition=partition)
+                      proven=proven)
 
 
 def _filtered(rows: pa.Table, filter_: Filter | None) -> pa.Table:
@@ -182,7 +182,7 @@ def sum_partitions(warehouse: Warehouse, analysis_type: AnalysisType, exp_id: st
         kept = _filtered(rows, filter_)
         if kept.num_rows:
             acc.hours.add(file.hour)
-            _add_rows(acc, kept, keyed, (file.hour,) if by_hour else (), cell_keys, partition=True)
+            _add_rows(acc, kept, keyed, (file.hour,) if by_hour else (), cell_keys, proven=True)
     if counts:  # conversion counts: their own table, same cells and hours (rayab.aggregate.conversions)
         table = conversion_table(analysis_type)
         count_keys = CellKeys()
