@@ -253,6 +253,16 @@ def test_hourly_job_counts_each_unit_once_and_a_late_event_moves_it(tmp_path: Pa
                   projection=("platform",))
     assert_sql_matches(run_duckdb(warehouse, at, exp, query), run_query(warehouse, at, exp, query))
 
+    # the results cache follows cnv_<type> too: a refresh that rewrites only the counts is not served stale
+    from rayab.aggregate.conversions import refresh_conversions
+    from rayab.api.engine import ResultsEngine
+
+    engine = ResultsEngine(warehouse)
+    request = {"exp_id": "ranker_v2", "start_hour": HOURS[0], "end_hour": "2026-11-23T03", "metrics": ["clicked"]}
+    assert not engine.results(request)[1] and engine.results(request)[1]
+    refresh_conversions(warehouse, at, salts, HOURS[-1])
+    assert not engine.results(request)[1]
+
 
 def _first_click_hour(expected: dict[tuple[str, ...], tuple[int, list[int]]], events: dict[str, pa.Table],
                       assignments: pa.Table) -> dict[tuple[str, str], str]:
