@@ -166,6 +166,7 @@ def test_specs_round_trip() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # seven hourly runs, a gRPC server and DuckDB: 2 min idle, 8.5 min at load average 30
 @pytest.mark.usefixtures("ray_local")
 def test_hourly_job_counts_each_unit_once_and_a_late_event_moves_it(tmp_path: Path) -> None:
     """Config -> run_hour (S = 2) -> cnv table and results equal plain Python; S = 4 stores the same rows; then a
