@@ -25,8 +25,8 @@ hour can straddle at most one end of a span of an hour or more). Then:
 - retention: ``<name>_eligible`` counts every assigned unit and ``<name>`` the units with a qualifying event in
   day N, both in the hour holding the last instant of day N (``R - 1us``), the hour it becomes known.
 
-Counts are written only for hours up to the latest hour the experiment has data for (a retention count whose day
-has not been aggregated yet is written when it has). Each count carries B replicate sums under the unit's
+Counts are written only for hours up to the latest hour committed for the analysis type (a retention count whose
+day ends later is written once that hour has run). Each count carries B replicate sums under the unit's
 Poisson weights (the keys of :mod:`rayab.stats.unit_hash` under the experiment's bootstrap salt, the weights of
 ``units``), so shares such as ``purchased / units`` get their interval from the one bootstrap.
 

@@ -33,7 +33,7 @@ from rayab.query.results import HourSums, cumulative_results, run_query
 from rayab.query.spec import Query
 from rayab.query.sql import results_sql
 from rayab.query.window import sum_partitions
-from rayab.storage.schemas import ANALYSIS_TYPE_TABLE, EXPERIMENT_TABLE
+from rayab.storage.schemas import ANALYSIS_TYPE_TABLE, EXPERIMENT_TABLE, conversion_table
 from rayab.storage.specs import load_saved_config
 from rayab.storage.tables import table_version
 from rayab.storage.warehouse import Warehouse
@@ -141,8 +141,9 @@ class ResultsEngine:
         at = _with_composed(at, dict(request.composed))
         return exp, at, request.query(at)
 
-    def _key(self, kind: str, request: ResultsRequest, table: str) -> Hashable:
-        return (kind, request, self.version_of(table), self._config[0] if self._config else None)
+    def _key(self, kind: str, request: ResultsRequest, table: str, *others: str) -> Hashable:
+        versions = tuple(self.version_of(t) for t in (table, *others))
+        return (kind, request, versions, self._config[0] if self._config else None)
 
     def _hour_sums(self, at: AnalysisType, query: Query) -> HourSums | None:
         """The per-hour sums of an unsliced query's window through the shared :class:`HourSumsCache` (one read
@@ -150,8 +151,8 @@ class ResultsEngine:
         hours x slices x B per metric is too much to keep)."""
         if query.projection:
             return None
-        key = (at.table, at.name, at.n_replicates, self.version_of(at.table), query.exp_id, query.start_hour,
-               query.end_hour, query.where)
+        key = (at.table, at.name, at.n_replicates, tuple(self.version_of(t) for t in (at.table, *_count_tables(at))),
+               query.exp_id, query.start_hour, query.end_hour, query.where)
 
         def read(metrics: Sequence[str]) -> CellSums:
             return sum_partitions(self.warehouse, at, query.exp_id, query.start_hour, query.end_hour, metrics,
@@ -163,7 +164,7 @@ class ResultsEngine:
         """``QueryResults``: the results of the window."""
         request = coerce_request(request)
         exp, at, query = self.query(request)
-        return self._cached(self._key("results", request, at.table),
+        return self._cached(self._key("results", request, at.table, *_count_tables(at)),
                             lambda: run_query(self.warehouse, at, exp, query, self._hour_sums(at, query)))
 
     def cuped(self, request: ResultsRequest | QueryRequest) -> tuple[list[CupedMetricResult], bool]:
@@ -172,14 +173,14 @@ class ResultsEngine:
         exp, at, query = self.query(request)
         asked = tuple(m for m in request.metrics if m in at.cuped)
         query = dataclasses.replace(query, metrics=asked)
-        return self._cached(self._key("cuped", request, at.table),
+        return self._cached(self._key("cuped", request, at.table, *_count_tables(at)),
                             lambda: run_cuped_query(self.warehouse, at, exp, query))
 
     def timeseries(self, request: ResultsRequest | QueryRequest) -> tuple[list[MetricResult], bool]:
         """``Timeseries``: the results as of the end of every hour of the window."""
         request = coerce_request(request)
         exp, at, query = self.query(request)
-        return self._cached(self._key("timeseries", request, at.table),
+        return self._cached(self._key("timeseries", request, at.table, *_count_tables(at)),
                             lambda: cumulative_results(self.warehouse, at, exp, query, self._hour_sums(at, query)))
 
     def health(self, exp_id: str, start_hour: str, end_hour: str, srm_by: Sequence[str] = (),
@@ -207,6 +208,11 @@ class ResultsEngine:
             raise ValidationError("dialect", dialect, "must be duckdb or trino")
         exp, at, query = self.query(request)
         return results_sql(at, exp, query, dialect)  # type: ignore[arg-type]
+
+
+def _count_tables(at: AnalysisType) -> tuple[str, ...]:
+    """The table of conversion counts a query may read beside ``agg_<type>`` (its version joins the cache key)."""
+    return (conversion_table(at),) if at.conversion_metrics else ()
 
 
 def _with_composed(at: AnalysisType, composed: Mapping[str, str]) -> AnalysisType:

@@ -25,8 +25,8 @@ the units that became known in it. How the first occurrence is kept and moved by
 
 >>> c = ConversionMetric.from_dict({"name": "purchased", "kind": "conversion", "metric": "revenue",
 ...                                 "within": "7d"})
->>> c.within_hours, c.output_names
-(168, ('purchased',))
+>>> c.within_hours, c.output_names, c.to_dict()["within"]
+(168, ('purchased',), '7d')
 >>> ConversionMetric.from_dict({"name": "d1", "kind": "retention", "day": 1}).output_names
 ('d1', 'd1_eligible')
 >>> ConversionMetric.from_dict({"name": "x", "kind": "conversion", "within": "30m"})
@@ -132,7 +132,8 @@ class ConversionMetric:
         if self.where:
             out["where"] = {c: list(v) if len(v) > 1 else v[0] for c, v in self.where}
         if self.within_hours is not None:
-            out["within"] = f"{self.within_hours}h"
+            days, hours = divmod(self.within_hours, 24)
+            out["within"] = f"{days}d" if not hours else f"{self.within_hours}h"
         if self.day is not None:
             out["day"] = self.day
         return out

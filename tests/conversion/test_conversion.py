@@ -166,6 +166,7 @@ def test_specs_round_trip() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # seven hourly runs, a gRPC server and DuckDB: 2 min idle, 8.5 min at load average 30
 @pytest.mark.usefixtures("ray_local")
 def test_hourly_job_counts_each_unit_once_and_a_late_event_moves_it(tmp_path: Path) -> None:
     """Config -> run_hour (S = 2) -> cnv table and results equal plain Python; S = 4 stores the same rows; then a
@@ -252,6 +253,16 @@ def test_hourly_job_counts_each_unit_once_and_a_late_event_moves_it(tmp_path: Pa
     query = Query("ranker_v2", HOURS[0], "2026-11-23T03", metrics=("click_rate", "clicked", "ios_seen", "clicks"),
                   projection=("platform",))
     assert_sql_matches(run_duckdb(warehouse, at, exp, query), run_query(warehouse, at, exp, query))
+
+    # the results cache follows cnv_<type> too: a refresh that rewrites only the counts is not served stale
+    from rayab.aggregate.conversions import refresh_conversions
+    from rayab.api.engine import ResultsEngine
+
+    engine = ResultsEngine(warehouse)
+    request = {"exp_id": "ranker_v2", "start_hour": HOURS[0], "end_hour": "2026-11-23T03", "metrics": ["clicked"]}
+    assert not engine.results(request)[1] and engine.results(request)[1]
+    refresh_conversions(warehouse, at, salts, HOURS[-1])
+    assert not engine.results(request)[1]
 
 
 def _first_click_hour(expected: dict[tuple[str, ...], tuple[int, list[int]]], events: dict[str, pa.Table],
