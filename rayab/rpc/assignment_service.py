@@ -126,7 +126,7 @@ class AssignmentService(apb_grpc.AssignmentServiceServicer):
         self.watchers += 1
         try:
             while True:
-                served = await self.holder.next_version(known, self.heartbeat_s)
+                served = await self.holder.next_version(known, self.heartbeat_s, lambda: self.closing)
                 if self.closing:  # set by close_watches, which wakes every waiting stream
                     return
                 if served is None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rayab.assignment import Assigner, Assignment, ConfigSnapshot
 from rayab.assignment.snapshot_json import dumps
@@ -132,9 +132,12 @@ class SnapshotHolder:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits there any more
                 loop.call_soon_threadsafe(_resolve, future)
 
-    async def next_version(self, after: int, timeout_s: float) -> ServedConfig | None:
-        """The served config as soon as its version is above ``after``; None after ``timeout_s`` seconds or when
-        :meth:`wake` is called without a newer version.
+    async def next_version(self, after: int, timeout_s: float,
+                           stopping: Callable[[], bool] | None = None) -> ServedConfig | None:
+        """The served config as soon as its version is above ``after``; None after ``timeout_s`` seconds, when
+        :meth:`wake` is called without a newer version, or at once when ``stopping()`` is true (checked under the
+        lock that :meth:`wake` takes, so a stop that sets its flag and then wakes is never missed by a caller that
+        was about to wait).
 
         >>> from rayab.assignment import ConfigSnapshot
         >>> holder = SnapshotHolder(ConfigSnapshot(4, ()))
@@ -152,6 +155,8 @@ class SnapshotHolder:
         with self._lock:
             if self.current.version > after:
                 return self.current
+            if stopping is not None and stopping():
+                return None
             self._waiters.add(waiter)
         try:
             await asyncio.wait_for(future, timeout_s)
