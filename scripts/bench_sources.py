@@ -207,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from rayab.hourly.job import new_reducer, run_hour
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    # a Ray of its own (address="local"), never a cluster that another program started on the machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     try:
         reducer = new_reducer()
         warehouse = Warehouse.from_url(paths["warehouse"])
