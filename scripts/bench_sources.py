@@ -7,11 +7,14 @@ The same simulated events (``simulate_load``, two experiments, B = 100) are writ
   ``ts``, so file and row-group statistics skip the other hours;
 * ``delta``: a Delta table holding the same three hours, filtered to the hour by ``ts``;
 * ``sql``: a DuckDB query over the flat folder's Parquet files, ``ts >= {start} AND ts < {end}``;
+* ``iceberg``: an Iceberg table (pyiceberg, SQL catalog on SQLite) of the flat folder's files, when the extra
+  ``rayab[iceberg]`` is installed;
 * ``csv.gz`` and ``jsonl.gz``: gzip text files in ``date=/hour=`` folders.
 
 Every source's partitions are checked equal to the reference's (all raw and replicate sums) before a time is
-printed. Each job runs ``--repeat`` times on a Ray that is already up (as on a long-lived cluster) and the median is
-quoted with its ratio to ``own`` (after one untimed run that starts the workers and compiles their kernels). For the
+printed. Then ``--repeat`` rounds run each source once in turn, on a Ray that is already up (as on a long-lived
+cluster): the median time is quoted, and the ratio to ``own`` is the median of the rounds' ratios, so a load that
+drifts during the benchmark (a shared machine) weighs on every source alike. For the
 text formats the decompression and the parse of the same files are timed apart, in this process, single-threaded,
 as a map task does them.
 
@@ -83,7 +86,7 @@ def prepare(root: Path, n_events: int) -> dict[str, str]:
     paths = {"own": str(folder / "own"), "flat": str(flat), "delta": str(delta), "csv.gz": str(folder / "csv"),
              "jsonl.gz": str(folder / "jsonl"), "warehouse": str(folder / "wh")}
     if (folder / "READY").exists():
-        return paths
+        return {**paths, **_iceberg(folder, flat)}
     from deltalake import write_deltalake
 
     _log(f"generating {n_events:,} events in {folder}")
@@ -116,7 +119,35 @@ def prepare(root: Path, n_events: int) -> dict[str, str]:
                 data = "".join(json.dumps(r, default=str) + "\n" for r in part.to_pylist()).encode()
             (target / f"part-{i}.{name.split('.')[0]}.gz").write_bytes(gzip.compress(data, compresslevel=6))
     (folder / "READY").write_text("ok\n")
-    return paths
+    return {**paths, **_iceberg(folder, flat)}
+
+
+def _iceberg(folder: Path, flat: Path) -> dict[str, str]:
+    """An Iceberg table of the flat folder's files, one append per file (made once); its catalog properties as
+    JSON under ``iceberg``, or nothing without pyiceberg."""
+    try:
+        from pyiceberg.catalog import load_catalog
+    except ImportError:
+        return {}
+    properties = {"name": "bench", "type": "sql", "uri": f"sqlite:///{folder}/iceberg.db",
+                  "warehouse": f"file://{folder}/iceberg"}
+    if not (folder / "ICEBERG_READY").exists():
+        import shutil
+
+        (folder / "iceberg.db").unlink(missing_ok=True)
+        shutil.rmtree(folder / "iceberg", ignore_errors=True)
+        (folder / "iceberg").mkdir()
+        catalog = load_catalog(**properties)
+        catalog.create_namespace("bench")
+        files = sorted(flat.glob("*.parquet"))
+        first = pq.read_table(files[0])
+        plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+                           for f in first.schema])
+        table = catalog.create_table("bench.events", schema=plain)
+        for file in files:
+            table.append(pq.read_table(file).cast(plain))
+        (folder / "ICEBERG_READY").write_text("ok\n")
+    return {"iceberg": json.dumps(properties)}
 
 
 def _config(source: dict[str, Any] | None) -> Config:
@@ -133,6 +164,8 @@ def sources(paths: dict[str, str]) -> dict[str, dict[str, Any] | None]:
         "flat": {"kind": "files", "path": paths["flat"], "layout": "flat", "timestamp_column": "ts"},
         "delta": {"kind": "delta", "path": paths["delta"], "timestamp_column": "ts"},
         "sql": {"kind": "sql", "query": f"SELECT * FROM read_parquet('{glob}') WHERE ts >= {{start}} AND ts < {{end}}"},
+        **({"iceberg": {"kind": "iceberg", "table": "bench.events", "catalog": json.loads(paths["iceberg"]),
+                        "timestamp_column": "ts"}} if "iceberg" in paths else {}),
         "csv.gz": {"kind": "files", "path": paths["csv.gz"]},
         "jsonl.gz": {"kind": "files", "path": paths["jsonl.gz"]},
     }
@@ -174,42 +207,44 @@ def main(argv: list[str] | None = None) -> None:
 
     from rayab.hourly.job import new_reducer, run_hour
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    # a Ray of its own (address="local"), never a cluster that another program started on the machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     try:
         reducer = new_reducer()
         warehouse = Warehouse.from_url(paths["warehouse"])
-        # one untimed run first: workers start and compile their kernels (numba) once, as on a long-lived cluster
-        run_hour(_config(None), HOUR, paths["own"], warehouse, reducer=reducer)
+        chosen = [(name, source) for name, source in sources(paths).items()
+                  if not args.only or name in args.only or name == "own"]
+        # first one run of each source, untimed (workers start and compile their kernels once, as on a long-lived
+        # cluster), whose partitions must equal the reference's
         reference: list[dict[str, Any]] | None = None
-        rows: list[dict[str, Any]] = []
-        for name, source in sources(paths).items():
-            if args.only and name not in args.only and name != "own":
-                continue
-            config = _config(source)
-            logs = paths["own"] if source is None else None
-            times: list[float] = []
-            read = 0
-            load = os.getloadavg()[0]
-            for _ in range(args.repeat):
-                started = time.perf_counter()
-                (summary,) = run_hour(config, HOUR, logs, warehouse, reducer=reducer)
-                read = summary.rows_read
-                times.append(time.perf_counter() - started)
+        checks: dict[str, tuple[str, int]] = {}
+        for name, source in chosen:
+            (summary,) = run_hour(_config(source), HOUR, paths["own"] if source is None else None, warehouse,
+                                  reducer=reducer)
             sums = _sums(warehouse)
-            if reference is None:
-                reference = sums
-            agree = "same sums" if sums == reference else "DIFFERENT SUMS"
-            rows.append({"source": name, "median": _median(times), "times": times, "rows": read,
-                         "agree": agree, "load": (load + os.getloadavg()[0]) / 2})
-            _log(f"{name}: {_median(times):.2f} s ({agree})")
+            reference = sums if reference is None else reference
+            checks[name] = ("same sums" if sums == reference else "DIFFERENT SUMS", summary.rows_read)
+            _log(f"{name}: {checks[name][0]}")
+        # then rounds of one run of each source in turn: a load that drifts weighs on every source alike, and each
+        # round gives a ratio to the reference's run of the same round
+        times: dict[str, list[float]] = {name: [] for name, _ in chosen}
+        loads: list[float] = []
+        for _ in range(args.repeat):
+            for name, source in chosen:
+                config = _config(source)
+                started = time.perf_counter()
+                run_hour(config, HOUR, paths["own"] if source is None else None, warehouse, reducer=reducer)
+                times[name].append(time.perf_counter() - started)
+                loads.append(os.getloadavg()[0])
     finally:
         ray.shutdown()
-    own = rows[0]["median"]
-    print(f"{'source':<10} {'median s':>9} {'ratio':>6} {'rows':>10}  runs (s)            load  check")
-    for r in rows:
-        runs = ", ".join(f"{t:.2f}" for t in r["times"])
-        print(f"{r['source']:<10} {r['median']:>9.2f} {r['median'] / own:>6.2f} {r['rows']:>10,}  {runs:<18} "
-              f"{r['load']:>5.1f}  {r['agree']}")
+    print(f"{'source':<10} {'median s':>9} {'ratio':>6} {'rows':>10}  runs (s){'':<24} check   "
+          f"(ratio: median of the rounds' ratios; load {min(loads):.1f}-{max(loads):.1f})")
+    for name, _ in chosen:
+        ratio = _median([t / o for t, o in zip(times[name], times["own"], strict=True)])
+        runs = ", ".join(f"{t:.2f}" for t in times[name])
+        print(f"{name:<10} {_median(times[name]):>9.2f} {ratio:>6.2f} {checks[name][1]:>10,}  {runs:<32} "
+              f"{checks[name][0]}")
     for name in ("csv.gz", "jsonl.gz"):
         if args.only and name not in args.only:
             continue

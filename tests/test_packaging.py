@@ -58,7 +58,7 @@ def test_the_base_install_is_the_light_core_and_each_optional_module_has_its_ext
 def test_dev_installs_every_extra_but_the_benchmarks() -> None:
     dev = [Requirement(r) for r in _project()["optional-dependencies"]["dev"]]
     itself = [r for r in dev if r.name == "rayab"]
-    assert len(itself) == 1 and itself[0].extras == {"cluster", "sql", "report", "console"}
+    assert len(itself) == 1 and itself[0].extras == {"cluster", "sql", "report", "console", "iceberg"}
 
 
 def test_ray_is_declared_loosely_and_ci_installs_the_pinned_version() -> None:

@@ -10,6 +10,10 @@ Three kinds:
   skip what lies outside it). The layout defaults to ``template`` when the path has a ``{`` and to ``hourly``
   otherwise.
 - ``delta``: a Delta table at ``path``, filtered to the hour by ``timestamp_column`` (file statistics skip the rest).
+- ``iceberg``: an Iceberg ``table`` (``namespace.name``) of the pyiceberg ``catalog`` whose properties are given
+  (``uri: sqlite:///catalog.db``, ``warehouse: file:///lake``; a REST or Glue catalog the same way; ``name``, default
+  ``default``, is the catalog's name, which a SQL catalog stores with its tables), filtered to
+  the hour by ``timestamp_column`` (pyiceberg's file pruning skips the rest); the extra ``rayab[iceberg]``.
 - ``sql``: a DuckDB ``query`` whose ``{start}`` and ``{end}`` (or ``$start`` / ``$end``) are bound as the hour's
   bounds (UTC ``TIMESTAMP`` values, never formatted into the text). Its result is read by ``splits`` map tasks
   (default 4): each runs the query with a filter on a hash of the unit id pushed around it, so every row is read by
@@ -47,13 +51,13 @@ from rayab.model.validation import check_choice, check_keys
 
 __all__ = ["FILE_FORMATS", "LAYOUTS", "SOURCE_KINDS", "SQL_SPLITS", "EventSource", "check_field"]
 
-SOURCE_KINDS = ("files", "delta", "sql")
+SOURCE_KINDS = ("files", "delta", "sql", "iceberg")
 LAYOUTS = ("hourly", "template", "flat")
 FILE_FORMATS = ("", "parquet", "jsonl", "csv")
 TIME_UNITS = ("s", "ms", "us", "ns")
 SQL_SPLITS = 4
 _MAX_SPLITS = 256
-SourceKind = Literal["files", "delta", "sql"]
+SourceKind = Literal["files", "delta", "sql", "iceberg"]
 _FIELD = re.compile(r"[A-Za-z_$@][\w$@ -]{0,127}(\.[A-Za-z_$@][\w$@ -]{0,127}){0,7}")
 _PARAM = re.compile(r"\{(start|end)\}|\$(start|end)\b")
 
@@ -83,6 +87,8 @@ class EventSource:
     columns: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     where: Mapping[str, tuple[Any, ...]] = field(default_factory=lambda: MappingProxyType({}))
     splits: int = 0
+    table: str = ""
+    catalog: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", check_choice("kind", self.kind, SOURCE_KINDS))
@@ -102,6 +108,21 @@ class EventSource:
             raise SpecError("timestamp_column", "", "is required for a flat folder (it selects the hour's rows)")
         if self.kind == "delta" and not self.timestamp_column:
             raise SpecError("timestamp_column", "", "is required for a Delta table (it selects the hour's rows)")
+        if self.kind == "iceberg":
+            if not isinstance(self.table, str) or not re.fullmatch(r"[\w-]+(\.[\w-]+)+", self.table):
+                raise SpecError("table", self.table, "is required for an Iceberg source, as namespace.name")
+            if not self.timestamp_column:
+                raise SpecError("timestamp_column", "", "is required for an Iceberg table (it selects the hour's rows)")
+            if not isinstance(self.catalog, Mapping) or not self.catalog or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in self.catalog.items()):
+                raise SpecError("catalog", self.catalog, "must map pyiceberg catalog properties to text, e.g. "
+                                "{uri: 'sqlite:///catalog.db', warehouse: 'file:///lake'}")
+            object.__setattr__(self, "catalog", MappingProxyType(dict(self.catalog)))
+        else:
+            if self.table:
+                raise SpecError("table", self.table, f"is only for an iceberg source, not {self.kind}")
+            if self.catalog:
+                raise SpecError("catalog", dict(self.catalog), f"is only for an iceberg source, not {self.kind}")
         if self.kind == "sql":
             if not isinstance(self.query, str) or {m.group(1) or m.group(2) for m in _PARAM.finditer(self.query)} \
                     != {"start", "end"}:
@@ -155,7 +176,7 @@ class EventSource:
     def from_dict(cls, data: Any, path: str = "source") -> EventSource:
         """Build from a mapping; errors name the field under ``path``."""
         data = check_keys(path, data, {"kind", "path", "layout", "format", "query", "timestamp_column",
-                                       "timestamp_unit", "columns", "where", "splits"}, set())
+                                       "timestamp_unit", "columns", "where", "splits", "table", "catalog"}, set())
         try:
             return cls(**{k: v for k, v in data.items() if v is not None})
         except SpecError as err:
@@ -166,7 +187,7 @@ class EventSource:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping that :meth:`from_dict` reads back (empty fields left out)."""
         out: dict[str, Any] = {"kind": self.kind}
-        for name in ("path", "layout", "format", "query", "timestamp_column"):
+        for name in ("path", "layout", "format", "query", "table", "timestamp_column"):
             if getattr(self, name):
                 out[name] = getattr(self, name)
         if self.timestamp_unit != "s":
@@ -177,4 +198,6 @@ class EventSource:
             out["where"] = {k: list(v) for k, v in self.where.items()}
         if self.splits:
             out["splits"] = self.splits
+        if self.catalog:
+            out["catalog"] = dict(self.catalog)
         return out

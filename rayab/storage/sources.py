@@ -32,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -148,6 +149,8 @@ def plan_hour(source: EventSource, hour: str, storage_options: Mapping[str, str]
         return HourInput(parts, listing, {**described, "query": text, "params": params})
     if source.kind == "delta":
         return _plan_delta(source, hour, storage_options, described)
+    if source.kind == "iceberg":
+        return _plan_iceberg(source, hour, {**described, "catalog": _redacted(source.catalog)})
     path = source.path  # as given, like --logs always was (manifests name the files the same way across versions)
     if source.layout == "flat":
         return _plan_flat(source, path, hour, storage_options, split_bytes, described)
@@ -286,6 +289,69 @@ def _plan_delta(source: EventSource, hour: str, storage_options: Mapping[str, st
     listing = LogListing(files, [], f"{path}@v{version} ({column} in [{start:%Y-%m-%dT%H}:00, "
                          f"{end:%Y-%m-%dT%H}:00))", path, True)
     return HourInput(parts, listing, {**described, "version": version, "files_in_table": len(actions)})
+
+
+_SECRET = re.compile(r"secret|password|token|credential|key", re.I)
+
+
+def _redacted(properties: Mapping[str, str]) -> dict[str, str]:
+    """Catalog properties fit for a manifest: secrets and the password of a URI replaced by ``***``.
+
+    >>> _redacted({"uri": "postgresql://me:pw@db/cat", "s3.secret-access-key": "x", "warehouse": "s3://lake"})
+    {'uri': 'postgresql://me:***@db/cat', 's3.secret-access-key': '***', 'warehouse': 's3://lake'}
+    """
+    return {k: "***" if _SECRET.search(k) else re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", v)
+            for k, v in properties.items()}
+
+
+def _plan_iceberg(source: EventSource, hour: str, described: dict[str, Any]) -> HourInput:
+    """The data files of the table's current snapshot that may hold the hour (pyiceberg prunes by file statistics
+    when the time column is a timestamp); each file is one part, read by name like a Delta table's."""
+    try:
+        from pyiceberg.catalog import load_catalog
+        from pyiceberg.exceptions import NoSuchTableError
+        from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThan
+        from pyiceberg.types import TimestampType, TimestamptzType
+    except ImportError:
+        raise InputDataError("an iceberg source needs pyiceberg: pip install 'rayab[iceberg]'") from None
+    start, end = _bounds(hour)
+    name = source.table
+    try:
+        properties = dict(source.catalog)
+        table = load_catalog(properties.pop("name", "default"), **properties).load_table(name)
+    except NoSuchTableError:
+        return HourInput([], LogListing([], [], f"iceberg {name}", name, False), described)
+    except Exception as err:  # pyiceberg raises many kinds (catalog, IO, validation): name them in one line
+        raise InputDataError(f"Iceberg table {name} cannot be opened: {type(err).__name__}: {str(err)[:300]}") \
+            from None
+    snapshot = table.current_snapshot()
+    column = source.timestamp_column
+    found = table.schema().find_field(column) if column in table.schema().column_names else None
+    row_filter: BooleanExpression = AlwaysTrue()
+    if found is not None and isinstance(found.field_type, TimestampType | TimestamptzType):
+        zone = start.tzinfo if isinstance(found.field_type, TimestamptzType) else None
+        # pyiceberg's predicates take (term, literal); its pydantic fields make mypy see other arguments
+        low = GreaterThanOrEqual(column, start.replace(tzinfo=zone).isoformat())  # type: ignore[call-arg, arg-type]
+        high = LessThan(column, end.replace(tzinfo=zone).isoformat())  # type: ignore[call-arg, arg-type]
+        row_filter = And(low, high)
+    tasks = [] if snapshot is None else list(table.scan(row_filter=row_filter).plan_files())
+    deletes = [t.file.file_path for t in tasks if t.delete_files]
+    if deletes:
+        raise InputDataError(f"Iceberg table {name} has delete files for {deletes[0][:200]} (and "
+                             f"{len(deletes) - 1} more), which the hourly job does not read: compact the table "
+                             "(rewrite_data_files) first")
+    files: list[LogFile] = []
+    parts: list[SourcePart] = []
+    for task in sorted(tasks, key=lambda t: str(t.file.file_path)):
+        path = str(task.file.file_path)
+        file = LogFile(path.removeprefix("file://"), int(task.file.file_size_in_bytes))
+        files.append(file)
+        parts.append(SourcePart(source, hour, file.path, LogSplit(file)))
+    snapshot_id = None if snapshot is None else int(snapshot.snapshot_id)
+    listing = LogListing(files, [], f"iceberg {name}@{snapshot_id} ({column} in [{start:%Y-%m-%dT%H}:00, "
+                         f"{end:%Y-%m-%dT%H}:00))", name, True)
+    return HourInput(parts, listing, {**described, "snapshot_id": snapshot_id,
+                                      "metadata_location": str(table.metadata_location)})
 
 
 # --- reading a part -----------------------------------------------------------------------------------------------
