@@ -424,11 +424,14 @@ def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: Jo
     assigned_keys = ray.put(keys) if keys is not None else None
     joinable = ray.put(plan.joinable) if plan.joinable is not None and options.population == "assignment" else None
     covs = ray.put(covariates) if covariates is not None else None  # shipped once per hour, shared by every task
-    maps: list[Any] = [map_split.options(num_returns=n_shards + 2 + (1 if at.quantile_metrics else 0)).remote(
+    # SPREAD: the map tasks and the shard tasks go round the nodes, so no node takes most of a stage because its
+    # workers happened to start first (one node's CPUs then work while the others wait)
+    maps: list[Any] = [map_split.options(num_returns=n_shards + 2 + (1 if at.quantile_metrics else 0),
+                                         scheduling_strategy="SPREAD").remote(
         s, at, salts, variants, n_shards, hour, options, joinable) for s in plan.splits]
     unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, n_shards)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
-    shard_fn: Any = shard_task.options(num_returns=2)
+    shard_fn: Any = shard_task.options(num_returns=2, scheduling_strategy="SPREAD")
     shards = [shard_fn.remote(at, salts, covs, assigned_keys, *[m[s] for m in maps], units[s])
               for s in range(n_shards)]
     return maps, [p for p, _ in shards], [t for _, t in shards]
