@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,17 @@ def descendants(pid: int, parents: dict[int, int]) -> set[int]:
     return found
 
 
-def ray_peaks() -> dict[str, float]:
-    """Peak RSS in MB: the largest task worker's and the reducer's, among the processes of the Ray this script
-    started (its descendants): other Ray sessions on the same machine are not counted."""
-    workers, reducer = 0.0, 0.0
+def _kb(status: str, field: str) -> float:
+    for line in status.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _roles() -> dict[int, tuple[str, str]]:
+    """``{pid: (role, status text)}`` of the task workers and the reducer of the Ray this script started (its
+    descendants): other Ray sessions on the same machine are not counted."""
+    out: dict[int, tuple[str, str]] = {}
     for pid in descendants(os.getpid(), _parents()):
         status = Path(f"/proc/{pid}/status")
         try:
@@ -76,8 +84,46 @@ def ray_peaks() -> dict[str, float]:
         except OSError:
             continue
         if b"ReducerActor" in cmdline:
-            reducer = max(reducer, _hwm_mb(text))
+            out[pid] = ("reducer", text)
         elif b"default_worker" in cmdline or cmdline.startswith(b"ray::"):
+            out[pid] = ("worker", text)
+    return out
+
+
+class PrivatePeaks:
+    """Samples the private resident memory (``RssAnon``) of the workers and the reducer every ``interval`` s in a
+    thread, keeping the largest per role. ``VmHWM`` also counts the pages of Ray's shared-memory object store a
+    process has touched (a reducer that reads S partials zero-copy maps S of them), which the store reuses; the
+    private peak is the memory the process itself holds."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peaks = {"worker": 0.0, "reducer": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for role, text in _roles().values():
+                self.peaks[role] = max(self.peaks[role], _kb(text, "RssAnon"))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PrivatePeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def ray_peaks() -> dict[str, float]:
+    """Peak RSS (``VmHWM``) in MB: the largest task worker's and the reducer's."""
+    workers, reducer = 0.0, 0.0
+    for role, text in _roles().values():
+        if role == "reducer":
+            reducer = max(reducer, _hwm_mb(text))
+        else:
             workers = max(workers, _hwm_mb(text))
     return {"worker_mb": workers, "reducer_mb": reducer}
 
@@ -91,8 +137,10 @@ def measure(data: Prepared, n_replicates: int, n_shards: int) -> dict[str, Any]:
         from rayab.hourly.job import run_hour
 
         config = load_test_config(data.n_experiments, n_replicates=n_replicates)
-        (summary,) = run_hour(config, HOUR, data.logs, data.warehouse, n_shards=n_shards)
-        peaks = ray_peaks()
+        with PrivatePeaks() as private:
+            (summary,) = run_hour(config, HOUR, data.logs, data.warehouse, n_shards=n_shards)
+        peaks = {**ray_peaks(), "worker_private_mb": private.peaks["worker"],
+                 "reducer_private_mb": private.peaks["reducer"]}
     finally:
         ray.shutdown()
     return {"events": summary.rows_read, "cells": summary.cells, "shards": n_shards, "B": n_replicates,
@@ -123,11 +171,13 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(("shards", measure(many, args.replicates, shards)))
         print(rows[-1], flush=True)
     print(f"load average after: {load_average()}")
-    print(f"\n{'varied':>9} {'events':>11} {'cells':>6} {'B':>4} {'S':>3} {'partial MB':>10} {'worker MB':>9} "
-          f"{'reducer MB':>10}")
+    print("\npeak RSS (VmHWM, counts the object-store pages a process touched) and peak private RSS (RssAnon)")
+    print(f"{'varied':>9} {'events':>11} {'cells':>6} {'B':>4} {'S':>3} {'partial MB':>10} {'worker MB':>9} "
+          f"{'private':>7} {'reducer MB':>10} {'private':>7}")
     for varied, r in rows:
         print(f"{varied:>9} {r['events']:>11,} {r['cells']:>6} {r['B']:>4} {r['shards']:>3} {r['partial_mb']:>10.0f} "
-              f"{r['worker_mb']:>9.0f} {r['reducer_mb']:>10.0f}")
+              f"{r['worker_mb']:>9.0f} {r['worker_private_mb']:>7.0f} {r['reducer_mb']:>10.0f} "
+              f"{r['reducer_private_mb']:>7.0f}")
 
 
 if __name__ == "__main__":

@@ -316,7 +316,9 @@ class CellSumsBuilder:
             if key not in index:
                 index[key] = len(index)
         if len(index) > len(self.n_events):
-            capacity = max(16, 2 * len(index))
+            # at least double (amortised growth), but a first block of many cells (a reducer's first partial)
+            # gets exactly its size, not twice what the hour needs
+            capacity = max(16, len(index), 2 * len(self.n_events))
             grow = capacity - len(self.n_events)
             self.n_events = np.concatenate([self.n_events, np.zeros(grow, np.int64)])
             for m in self.metrics:

@@ -320,8 +320,9 @@ def _content_counts(manifest: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def new_reducer(commit_delay: float = 0.0, max_restarts: int = 2) -> Any:
-    """A reducer on the driver's node (soft affinity: anywhere if that node cannot host it)."""
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    """A reducer on the driver's node (hard affinity: it needs no CPU, so a CPU-less head can host it, and it lives
+    as long as the driver; with soft affinity Ray sometimes placed it on a worker node, whose loss then took it)."""
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     actor_class: Any = ReducerActor
     return actor_class.options(scheduling_strategy=here, max_restarts=max_restarts).remote(
         commit_delay, os.environ.get("RAYAB_FAULT_PAUSE_AFTER", ""), os.environ.get("RAYAB_FAULT_MARKER", ""))
@@ -436,6 +437,19 @@ def _plan(config: Config, at: AnalysisType, hour: str, logs_root: str | None, wa
     return _Plan(exps, listing.files, planned.parts, firsts, joinable, listing, planned.description)
 
 
+def task_placements(count: int) -> list[Any]:
+    """Where to run ``count`` tasks of one stage: on one node, Ray's default; on several, task ``i`` prefers the
+    ``i``-th CPU slot of a list that deals each node's CPUs round-robin (soft affinity: anywhere if that node is
+    gone). Ray reuses a leased worker for the next task of the same kind, so without a per-task placement the node
+    whose workers start first takes most small tasks, even under ``SPREAD``."""
+    nodes = [(n["NodeID"], int(n["Resources"].get("CPU", 0))) for n in ray.nodes()  # type: ignore[no-untyped-call]
+             if n.get("Alive") and n["Resources"].get("CPU", 0) >= 1]
+    if len(nodes) <= 1:
+        return ["DEFAULT"] * count
+    slots = [node for k in range(max(c for _, c in nodes)) for node, cpus in sorted(nodes) if k < cpus]
+    return [NodeAffinitySchedulingStrategy(slots[i % len(slots)], soft=True) for i in range(count)]
+
+
 def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: JobOptions,
             covariates: Covariates | None = None) -> tuple[list[Any], list[Any], list[Any]]:
     """Submit the map, units and shard tasks; returns (map task returns, shard partial refs, shard totals refs).
@@ -446,13 +460,16 @@ def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: Jo
     assigned_keys = ray.put(keys) if keys is not None else None
     joinable = ray.put(plan.joinable) if plan.joinable is not None and options.population == "assignment" else None
     covs = ray.put(covariates) if covariates is not None else None  # shipped once per hour, shared by every task
-    maps: list[Any] = [map_split.options(num_returns=n_shards + 2 + _extra_returns(at)).remote(
-        s, at, salts, variants, n_shards, hour, options, joinable) for s in plan.splits]
+    map_places = task_placements(len(plan.splits))
+    maps: list[Any] = [map_split.options(num_returns=n_shards + 2 + _extra_returns(at),
+                                         scheduling_strategy=place).remote(
+        s, at, salts, variants, n_shards, hour, options, joinable) for s, place in zip(plan.splits, map_places,
+                                                                                       strict=True)]
     unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, n_shards)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
-    shard_fn: Any = shard_task.options(num_returns=2)
-    shards = [shard_fn.remote(at, salts, covs, assigned_keys, *[m[s] for m in maps], units[s])
-              for s in range(n_shards)]
+    shard_places = task_placements(n_shards)
+    shards = [shard_task.options(num_returns=2, scheduling_strategy=shard_places[s]).remote(
+        at, salts, covs, assigned_keys, *[m[s] for m in maps], units[s]) for s in range(n_shards)]
     return maps, [p for p, _ in shards], [t for _, t in shards]
 
 

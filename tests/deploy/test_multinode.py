@@ -17,9 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="measured on a loaded 2-core machine: with tasks of ~100 events, the node "
-                   "whose workers start first takes 9-10 of the 12 map tasks (75-83% of the events), and once the "
-                   "soft-affinity reducer landed on a worker node; the partition always equalled the one-node run's")
 def test_no_stage_funnels_through_one_node_and_the_result_is_the_one_node_result(workdir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("RAY_ADDRESS", None)
