@@ -335,3 +335,55 @@ def test_sql_of_a_conversion_share_reads_both_tables_in_both_dialects() -> None:
         tables = {t.name for t in sqlglot.parse_one(text, read=dialect).find_all(sqlglot.exp.Table)}
         assert {"agg_engagement", "cnv_engagement"} <= tables
         assert "TRANSFORM(" in text.upper()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@pytest.mark.usefixtures("ray_local")
+def test_hourly_job_counts_day_0_retention_in_the_hour_the_day_ends(tmp_path: Path) -> None:
+    """Day-0 retention through the Ray job: units assigned in hour 0, active again in hour 12 (or not), are counted
+    (retained and eligible) in the hour holding the end of their day 0 (hour 24), and nowhere before; the stored
+    counts equal plain Python, and the share's estimate is retained / eligible."""
+    from rayab.hourly.job import run_hour
+    from rayab.query.results import experiment_results
+    from rayab.storage.schemas import conversion_table
+    from rayab.storage.tables import read_rows, replace_partitions
+    from rayab.storage.warehouse import Warehouse
+
+    specs: list[dict[str, Any]] = [{"name": "d0", "kind": "retention", "day": 0, "metric": "clicks"}]
+    config = _config(specs)
+    data = config.to_dict()
+    data["analysis_types"][0]["composed"]["d0_rate"] = "d0 / d0_eligible"
+    config = Config.from_dict(data)
+    at = config.analysis_types[0]
+    salts = {e.exp_id: e.bootstrap_salt for e in config.experiments}
+    hours = ["2026-11-23T00", "2026-11-23T12", "2026-11-24T00"]
+    events: dict[str, pa.Table] = {}
+
+    def write(hour: str, table: pa.Table) -> None:
+        events[hour] = table
+        write_log_file(str(tmp_path / "logs"), hour, "part-0.parquet", table)
+
+    assignments = simulate_days(UnitPopulation.generate(600, seed=11), config, {}, hours, write, 3)
+    warehouse = Warehouse.from_url(str(tmp_path / "wh"))
+    replace_partitions(warehouse, "assignment", assignments, ["exp_id", "date"], {"exp_id": list(salts)})
+    everything = [r for t in events.values() for r in t.to_pylist()]
+    for i, hour in enumerate(hours):
+        run_hour(config, hour, str(tmp_path / "logs"), warehouse, n_shards=2)
+        expected = reference(everything, assignments.to_pylist(), specs, salts, hour)
+        got = {k: v for k, v in stored(read_rows(warehouse, conversion_table(at)), at).items()
+               if k[0] in ("d0", "d0_eligible")}
+        assert got == expected
+        if i < 2:  # no unit's day 0 has ended yet
+            assert not got
+    assert sum(v[0] for k, v in got.items() if k[0] == "d0_eligible") > 100
+    assert {k[2] for k in got} <= {"2026-11-24T00", "2026-11-23T23"}
+    assert 0 < sum(v[0] for k, v in got.items() if k[0] == "d0") < sum(v[0] for k, v in got.items()
+                                                                         if k[0] == "d0_eligible")
+    exp = config.experiment("ranker_v2")
+    results = {r.variant_id: r for r in experiment_results(warehouse, at, exp, hours[0], "2026-11-24T01",
+                                                           metrics=["d0_rate"])}
+    for variant in ("control", "treatment"):
+        retained = sum(v[0] for k, v in got.items() if k[:2] == ("d0", "ranker_v2") and k[3] == variant)
+        eligible = sum(v[0] for k, v in got.items() if k[:2] == ("d0_eligible", "ranker_v2") and k[3] == variant)
+        assert results[variant].estimate == pytest.approx(retained / eligible)
