@@ -74,7 +74,7 @@ from rayab.storage.schemas import (
     hits_table,
     sketch_table,
 )
-from rayab.storage.sources import HourInput, SourcePart, default_source, plan_hour, read_part
+from rayab.storage.sources import HourInput, SourcePart, default_source, plan_hour, query_slices, read_part
 from rayab.storage.tables import append_rows, partition_bytes, read_rows, replace_partitions
 from rayab.storage.warehouse import Warehouse
 
@@ -117,9 +117,38 @@ def _text_columns(analysis_type: AnalysisType) -> list[str]:
 
 
 @ray.remote(max_retries=3)
+def query_task(part: SourcePart, analysis_type: AnalysisType, options: JobOptions) -> Any:
+    """A query source's hour, run once for all its parts: ``part.n_splits`` slices (one return each) that the map
+    tasks read instead of running the query again (:func:`rayab.storage.sources.query_slices`). A failing query
+    returns its :class:`InputDataError` in every slice's place, so each map task reports it as it would its own
+    read (refused, or skipped with ``skip_corrupt``)."""
+    try:
+        slices: list[Any] = query_slices(part, required_columns(analysis_type, options.population),
+                                         analysis_type.unit_column)
+    except InputDataError as err:
+        slices = [err] * max(part.n_splits, 1)
+    return slices if len(slices) > 1 else slices[0]
+
+
+def _query_reads(splits: Sequence[SourcePart], at: AnalysisType, options: JobOptions) -> list[Any]:
+    """Per split, the ref of its pre-read slice (the parts of a query read by several tasks: one query task runs
+    it for all of them), or None (files, tables, a query read by one task)."""
+    reads: list[Any] = [None] * len(splits)
+    first = next((i for i, s in enumerate(splits) if s.source.kind == "sql" and s.n_splits > 1), None)
+    if first is None:
+        return reads
+    n = splits[first].n_splits
+    refs: Any = query_task.options(num_returns=n).remote(splits[first], at, options)
+    for i, split in enumerate(splits):
+        if split.source.kind == "sql" and split.n_splits == n:
+            reads[i] = refs[split.split_index]
+    return reads
+
+
+@ray.remote(max_retries=3)
 def map_split(split: SourcePart, analysis_type: AnalysisType, salts: dict[str, str],
               variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
-              assignments: pa.Table | None) -> list[Any]:
+              assignments: pa.Table | None, preread: pa.Table | InputDataError | None = None) -> list[Any]:
     """Read and validate one split, collapse its events to (cell, unit) rows on the unit ids, split them by shard.
     Returns S pieces, quarantine, stats; with quantile metrics one more return follows: the split's sketches
     (:func:`~rayab.aggregate.sketches.event_sketches`, the only use of the salts here); with conversion metrics
@@ -128,7 +157,7 @@ def map_split(split: SourcePart, analysis_type: AnalysisType, salts: dict[str, s
     Experiments travel as their salts and variant ids only: thousands of full specs per task would cost more than
     the split itself. The bootstrap keys of the sums are not computed here but in the shards, once per (cell, unit)
     of the hour."""
-    out = _map_split(split, analysis_type, variants, n_shards, hour, options, assignments)
+    out = _map_split(split, analysis_type, variants, n_shards, hour, options, assignments, preread)
     if _keeps_events(analysis_type):
         valid = out.pop()
         if analysis_type.quantile_metrics:
@@ -148,15 +177,18 @@ def _extra_returns(analysis_type: AnalysisType) -> int:
 
 
 def _map_split(split: SourcePart, analysis_type: AnalysisType, variants: dict[str, list[str]], n_shards: int,
-               hour: str, options: JobOptions, assignments: pa.Table | None) -> list[Any]:
+               hour: str, options: JobOptions, assignments: pa.Table | None,
+               preread: pa.Table | InputDataError | None = None) -> list[Any]:
     """:func:`map_split`'s work; with quantile metrics the valid rows come last (they become sketches)."""
     cpu = time.process_time()
     keep = [pa.table({})] if _keeps_events(analysis_type) else []
     empty = [UnitIdRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)]
     try:
+        if isinstance(preread, InputDataError):
+            raise preread
         read = read_part(split, required_columns(analysis_type, options.population), analysis_type.unit_column,
                          options.logs_storage_options, _dictionary_columns(analysis_type),
-                         _text_columns(analysis_type))
+                         _text_columns(analysis_type), preread)
     except InputDataError as err:
         if not options.skip_corrupt:
             raise
@@ -461,10 +493,11 @@ def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: Jo
     joinable = ray.put(plan.joinable) if plan.joinable is not None and options.population == "assignment" else None
     covs = ray.put(covariates) if covariates is not None else None  # shipped once per hour, shared by every task
     map_places = task_placements(len(plan.splits))
+    reads = _query_reads(plan.splits, at, options)
     maps: list[Any] = [map_split.options(num_returns=n_shards + 2 + _extra_returns(at),
                                          scheduling_strategy=place).remote(
-        s, at, salts, variants, n_shards, hour, options, joinable) for s, place in zip(plan.splits, map_places,
-                                                                                       strict=True)]
+        s, at, salts, variants, n_shards, hour, options, joinable, read)
+        for s, place, read in zip(plan.splits, map_places, reads, strict=True)]
     unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, n_shards)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
     shard_places = task_placements(n_shards)

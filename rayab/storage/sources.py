@@ -34,7 +34,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -360,20 +360,43 @@ def _top(name: str) -> str:
     return name.split(".")[0]
 
 
+def _wanted(source: EventSource, columns: Sequence[str]) -> list[str]:
+    """The source's fields to read for the analysis type's ``columns`` (with the timestamp and ``where`` fields)."""
+    fields = [source.field_of(c) for c in columns]
+    extra = [source.timestamp_column] if source.timestamp_column else []
+    extra += list(source.where)
+    return list(dict.fromkeys([*fields, *extra, *(_top(f) for f in [*fields, *extra])]))
+
+
+def query_slices(part: SourcePart, columns: Sequence[str], unit_column: str) -> list[pa.Table]:
+    """The raw rows of every part of a query's hour from one run of the query: ``part.n_splits`` contiguous slices
+    of its result (zero-copy), slice ``i`` for the part whose ``split_index`` is ``i``. Each row is in exactly one
+    slice, so the parts read with :func:`read_part` (``preread``) hold the query's rows once, as the hash-filtered
+    parts do, but the hour's input is scanned once instead of once per part.
+
+    A failing query raises :class:`InputDataError` naming it, as :func:`read_part` does."""
+    source = part.source
+    whole = _run_query(replace(part, split_index=0, n_splits=1), source.field_of(unit_column),
+                       _wanted(source, columns))
+    n = max(part.n_splits, 1)
+    step = -(-whole.num_rows // n)
+    return [whole.slice(i * step, step) for i in range(n)]
+
+
 def read_part(part: SourcePart, columns: Sequence[str], unit_column: str,
               storage_options: Mapping[str, str] | None = None, dictionary_columns: Sequence[str] = (),
-              text_columns: Sequence[str] = ()) -> PartRead:
+              text_columns: Sequence[str] = (), preread: pa.Table | None = None) -> PartRead:
     """Read one part with the analysis type's ``columns`` (see the module docstring); unreadable content raises
     :class:`InputDataError` naming the file or the query.
 
     ``unit_column`` becomes exact text; ``dictionary_columns`` are read dictionary-encoded from Parquet, and CSV
-    ``text_columns`` (ids, dimensions) as text."""
+    ``text_columns`` (ids, dimensions) as text. For a query part, ``preread`` is its slice of
+    :func:`query_slices` (the query is then not run again)."""
     source = part.source
-    fields = [source.field_of(c) for c in columns]
-    extra = [source.timestamp_column] if source.timestamp_column else []
-    extra += list(source.where)
-    wanted = list(dict.fromkeys([*fields, *extra, *(_top(f) for f in [*fields, *extra])]))
-    if source.kind == "sql":
+    wanted = _wanted(source, columns)
+    if source.kind == "sql" and preread is not None:
+        raw = [preread]
+    elif source.kind == "sql":
         raw = [_run_query(part, source.field_of(unit_column), wanted)]
     else:
         raw = _read_file(part, wanted, storage_options, [source.field_of(c) for c in dictionary_columns],

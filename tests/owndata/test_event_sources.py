@@ -299,3 +299,33 @@ def test_ids_and_times_of_any_type() -> None:
                          (pa.array(["2026-11-23T06:00:00+01:00"]), "s")):
         times, bad = event_times(column, unit)
         assert times.to_pylist() == [T0] and not bad.any(), (column, unit)
+
+
+def test_a_query_read_by_several_tasks_runs_once_and_a_failing_one_is_an_input_error(tmp_path: Path) -> None:
+    """The job runs a query source's hour once (one task returns every part's slice), the slices hold the query's
+    rows once each, and a query that fails is the same one-line input error as before, not an internal one."""
+    import ray
+
+    from rayab.errors import InputDataError
+    from rayab.hourly.job import JobOptions, _query_reads
+
+    rows = _events(11)
+    folder = tmp_path / "pq"
+    _flat_parquet(folder, rows)
+    query = ("SELECT unit_id AS uid, exp_id, variant_id, country, platform, impressions, clicks, revenue "
+             f"FROM read_parquet('{folder / 'part-*.parquet'}') WHERE ts >= {{start}} AND ts < {{end}}")
+    source = {"kind": "sql", "query": query, "columns": {"unit_id": "uid"}}
+    at = _config(source).analysis_type("engagement")
+    parts = plan_hour(EventSource.from_dict(source), HOUR).parts
+    refs = _query_reads(parts, at, JobOptions())
+    assert len(refs) == 4 and len({r.task_id() for r in refs}) == 1  # one query task for the four parts
+    slices = ray.get(refs)
+    assert sum(s.num_rows for s in slices) == len(_in_hour(rows)) and all(s.num_rows for s in slices)
+    columns = ["unit_id", "exp_id", "variant_id", "revenue"]
+    read = [read_part(p, columns, "unit_id", preread=s).table for p, s in zip(parts, slices, strict=True)]
+    hashed = [read_part(p, columns, "unit_id").table for p in parts]
+    assert sorted(map(str, pa.concat_tables(read).to_pylist())) == sorted(
+        map(str, pa.concat_tables(hashed).to_pylist()))
+    bad = {**source, "query": query.replace(str(folder), str(tmp_path / "missing"))}
+    with pytest.raises(InputDataError, match=r"query .* failed for hour 2026-11-23T05"):
+        run_hour(_config(bad), HOUR, None, Warehouse.from_url(tmp_path / "wh-bad"))
