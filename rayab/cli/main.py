@@ -38,7 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "power": ("rayab.cli.power", "sample size, duration and MDE from past data"),
     "report": ("rayab.cli.report", "a self-contained HTML report with charts"),
     "serve": ("rayab.cli.serve", "serve Assign/BatchAssign and the admin API over gRPC"),
-    "experiments": ("rayab.cli.experiments", "create, list, get, update, ship or archive experiments"),
+    "experiments": ("rayab.cli.experiments",
+                    "create, list, get, update, ship or archive experiments, or show their history"),
     "console": ("rayab.cli.console", "the web console: catalogue, experiment pages, explore, operate"),
 }
 COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
