@@ -88,7 +88,8 @@ class SourcePart:
     by_group: bool = False
     delta_version: int | None = None
     partition_values: tuple[tuple[str, str | None], ...] = ()
-    # a query read by several tasks: this one reads the rows whose unit hash is ``split_index`` modulo ``n_splits``
+    # a query read by several tasks: the job hands this part its slice of one run (query_slices); read alone, the
+    # part reads the rows whose unit hash is ``split_index`` modulo ``n_splits``
     split_index: int = 0
     n_splits: int = 1
 
