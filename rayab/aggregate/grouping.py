@@ -215,11 +215,11 @@ def take_bytes(data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
 
 
 @njit(inline="always")
-def _sift_down(heap_key: Any, heap_run: Any, size: int) -> None:
-    """Restore the min-heap order of ``heap_key[:size]`` after its root changed (``heap_run`` moves alongside)."""
-    i = 0
-    key = heap_key[0]
-    run = heap_run[0]
+def _sift_down(heap_key: Any, heap_run: Any, size: int, i: int) -> None:
+    """Restore the min-heap order of the subtree at ``i`` of ``heap_key[:size]`` after its root changed, its
+    children's subtrees being heaps (``heap_run`` moves alongside)."""
+    key = heap_key[i]
+    run = heap_run[i]
     while True:
         child = 2 * i + 1
         if child >= size:
@@ -250,18 +250,7 @@ def _merge_sorted(cells: Any, hashes: Any, data: Any, offsets: Any, values: Any,
             heap_run[size] = r
             size += 1
     for i in range(size // 2 - 1, -1, -1):  # heapify: sift each inner node down within its subtree
-        j = i
-        while True:
-            child = 2 * j + 1
-            if child >= size:
-                break
-            if child + 1 < size and heap_key[child + 1] < heap_key[child]:
-                child += 1
-            if heap_key[child] >= heap_key[j]:
-                break
-            heap_key[j], heap_key[child] = heap_key[child], heap_key[j]
-            heap_run[j], heap_run[child] = heap_run[child], heap_run[j]
-            j = child
+        _sift_down(heap_key, heap_run, size, i)
     g_cell = np.empty(max(n, 1), np.int64)
     g_hash = np.empty(max(n, 1), np.uint64)
     g_row = np.empty(max(n, 1), np.int64)
@@ -281,7 +270,7 @@ def _merge_sorted(cells: Any, hashes: Any, data: Any, offsets: Any, values: Any,
                 size -= 1
                 heap_key[0] = heap_key[size]
                 heap_run[0] = heap_run[size]
-            _sift_down(heap_key, heap_run, size)
+            _sift_down(heap_key, heap_run, size, 0)
             c = cells[i]
             lo = offsets[i]
             hi = offsets[i + 1]
