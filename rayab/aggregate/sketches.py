@@ -147,12 +147,10 @@ def _sum_sketches(layout: SketchLayout, pieces: Sequence[QuantileSketches], rema
     """
     cells = [remap[piece.cells] for remap, piece in zip(remaps, pieces, strict=True)]
     span = 2 * layout.max_key + 1
-    if n_cells * span >= 2**62:
-        return QuantileSketches.from_counts(layout, np.concatenate(cells), np.concatenate([p.keys for p in pieces]),
-                                            np.concatenate([p.counts for p in pieces]),
-                                            np.concatenate([p.replicates for p in pieces]))
-    codes = [c * span + (p.keys.astype(np.int64) + layout.max_key) for c, p in zip(cells, pieces, strict=True)]
-    if not all(bool((np.diff(c) > 0).all()) for c in codes):
+    fits = n_cells * span < 2**62  # one int64 code per (cell, bucket)
+    codes = [c * span + (p.keys.astype(np.int64) + layout.max_key) for c, p in zip(cells, pieces, strict=True)
+             ] if fits else []
+    if not fits or not all(bool((np.diff(c) > 0).all()) for c in codes):
         return QuantileSketches.from_counts(layout, np.concatenate(cells), np.concatenate([p.keys for p in pieces]),
                                             np.concatenate([p.counts for p in pieces]),
                                             np.concatenate([p.replicates for p in pieces]))
