@@ -70,6 +70,39 @@ def test_one_big_cell_split_over_threads():
                  replicate_sums_numpy(k1, k2, cells, values, 1, 64))
 
 
+def _unfmix32(y: np.ndarray) -> np.ndarray:
+    """The inverse of MurmurHash3's finaliser: ``fmix32(_unfmix32(y)) == y``."""
+    y = y.astype(np.uint64)
+    y ^= y >> np.uint64(16)
+    y = (y * np.uint64(2127672349)) & np.uint64(0xFFFFFFFF)  # 0xC2B2AE35 ** -1 mod 2**32
+    y ^= (y >> np.uint64(13)) ^ (y >> np.uint64(26))
+    y = (y * np.uint64(2781581891)) & np.uint64(0xFFFFFFFF)  # 0x85EBCA6B ** -1 mod 2**32
+    y ^= y >> np.uint64(16)
+    return y.astype(np.uint32)
+
+
+@pytest.mark.parametrize("top", [1, 2**31 // (12 * 64), 2**31 // (12 * 64) + 1, 2**31 - 1])
+def test_int32_accumulators_flush_before_they_could_wrap(top):
+    # Per cell, rows share int32 accumulators only while rows x 12 x max |value| fits int32: ``top`` puts a cell
+    # at exactly the smallest chunk the kernel accepts (64 rows per flush), just under it (the int64 loop), at the
+    # int32 limit and at no risk at all. Every value is +-top or +top, and in replicate 0 every row weighs 8 or more
+    # (k2 is chosen so that fmix32(k2 + 0 * a) passes eight thresholds), so flushing half as often would wrap.
+    from rayab.stats.poisson_weights import POISSON_THRESHOLDS, fmix32
+
+    rng = np.random.default_rng(top % 1000)
+    n = 5000
+    k1, _, cells, _ = _random_rows(top % 997, n, 3, 2)
+    k2 = _unfmix32(rng.integers(POISSON_THRESHOLDS[7], 2**32, n, dtype=np.uint64))
+    assert (fmix32(k2) >= POISSON_THRESHOLDS[7]).all()
+    values = np.where(rng.random((n, 2)) < 0.5, -top, top).astype(np.int64)
+    values[cells == 2] = rng.integers(-3, 4, (int((cells == 2).sum()), 2))  # a small-valued cell next to it
+    for vals in (values, np.abs(values)):  # all positive: partial sums only grow, the worst case for a wrap
+        ref = replicate_sums_numpy(k1, k2, cells, vals, 3, 300)
+        assert (poisson_weights(k1, k2, 1) >= 8).all()
+        _assert_same(replicate_sums_fused(k1, k2, cells, vals, 3, 300), ref)
+        _assert_same(replicate_sums_fused(k1, k2, cells, vals, 3, 300, n_threads=2), ref)
+
+
 def test_heavy_weights_are_counted_in_full():
     # Units whose weights reach the tail (>= 5) exercise the fix-up path; compare every weight, not only sums.
     rng = np.random.default_rng(5)
