@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rayab.cli.options import add_common, add_ray_options, load_cli_config
@@ -15,18 +16,30 @@ from rayab.cli.options import add_common, add_ray_options, load_cli_config
 __all__ = ["add_input_options", "register"]
 
 
-def _run(args: argparse.Namespace) -> int:
-    from rayab.aggregate.summary import print_progress
-    from rayab.hourly.job import run_hour, summary_dict
-    from rayab.runtime import ray_session
+def _prepare(args: argparse.Namespace) -> tuple[Any, Any]:
+    """What the hour needs besides Ray: the job's modules imported, the config loaded, the warehouse opened."""
+    import rayab.hourly.job  # noqa: F401  (imported here, while Ray starts, not after)
     from rayab.storage.warehouse import Warehouse
 
-    config = load_cli_config(args)
-    with ray_session(args.address, args.num_cpus):
-        summaries = run_hour(config, args.hour, args.logs, Warehouse.from_url(args.warehouse),
-                             analysis_types=args.analysis_type or None, n_shards=args.shards,
-                             skip_corrupt=args.skip_corrupt, population=args.population,
-                             progress=None if args.quiet else print_progress, allow_empty=args.allow_empty)
+    return load_cli_config(args), Warehouse.from_url(args.warehouse)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rayab.aggregate.summary import print_progress
+    from rayab.runtime import ray_session
+
+    # Starting a local Ray takes seconds, most of them spent waiting for its processes; the driver's own imports
+    # and the config (a Delta read) are done in that time, on a second thread, instead of before it.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rayab-prepare") as pool:
+        prepared = pool.submit(_prepare, args)
+        with ray_session(args.address, args.num_cpus):
+            config, warehouse = prepared.result()
+            from rayab.hourly.job import run_hour, summary_dict
+
+            summaries = run_hour(config, args.hour, args.logs, warehouse,
+                                 analysis_types=args.analysis_type or None, n_shards=args.shards,
+                                 skip_corrupt=args.skip_corrupt, population=args.population,
+                                 progress=None if args.quiet else print_progress, allow_empty=args.allow_empty)
     if args.format == "json":
         print(json.dumps([summary_dict(s) for s in summaries], indent=1))
     else:

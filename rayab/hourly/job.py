@@ -35,7 +35,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -391,13 +391,21 @@ def run_hour(
         from rayab.errors import ValidationError
 
         raise ValidationError("shards", n_shards, "must be at least 1")
-    reducer = reducer or new_reducer()
+    made: list[Any] = [reducer] if reducer is not None else []
+
+    def reducer_now() -> Any:
+        # made once, right after the first hour's tasks are submitted: those take the workers a fresh Ray has
+        # started already, and the reducer's own worker starts while they run instead of holding one of them
+        if not made:
+            made.append(new_reducer())
+        return made[0]
+
     options = JobOptions(population, skip_corrupt, logs_storage_options, allow_empty)
     summaries = []
     for at in config.analysis_types:
         if analysis_types is not None and at.name not in analysis_types:
             continue
-        summaries.append(_run_analysis_hour(config, at, hour, logs_root, warehouse, n_shards, options, reducer,
+        summaries.append(_run_analysis_hour(config, at, hour, logs_root, warehouse, n_shards, options, reducer_now,
                                             progress))
     return summaries
 
@@ -527,7 +535,8 @@ def _manifest(plan: _Plan, at: AnalysisType, hour: str, run_id: str, stats: list
 
 
 def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: str | None, warehouse: Warehouse,
-                       n_shards: int, options: JobOptions, reducer: Any, progress: ProgressFn | None) -> HourSummary:
+                       n_shards: int, options: JobOptions, reducer_of: Callable[[], Any],
+                       progress: ProgressFn | None) -> HourSummary:
     clock = time.perf_counter()
     label = f"{at.name} {hour}"
     run_id = uuid.uuid4().hex
@@ -541,6 +550,7 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
         progress(f"[{label}] ignored {len(plan.listing.ignored)} files (formats read: {FORMATS_READ}): "
                  + ", ".join(f"{f.path} ({f.reason})" for f in plan.listing.ignored[:10]))
     maps, shards, shard_totals = _launch(plan, at, hour, n_shards, options, covariates)
+    reducer = reducer_of()
     stats = _wait_stats([m[n_shards + 1] for m in maps], label, progress)
     seconds["read"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
     if not options.allow_empty and sum(s["rows"] for s in stats) == 0:
