@@ -209,10 +209,10 @@ def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, coun
     part_hash = np.empty(n, np.uint64)
     fill = bounds[:-1].copy()
     for i in range(n):
-        p = np.int64(hashes[i] >> shift)
-        rows[fill[p]] = i
-        part_hash[fill[p]] = hashes[i]
-        fill[p] += 1
+        part = np.int64(hashes[i] >> shift)
+        rows[fill[part]] = i
+        part_hash[fill[part]] = hashes[i]
+        fill[part] += 1
     # pass 3: one small table per partition (it stays in cache), its groups then sorted by hash
     size = 16
     while size < 2 * largest:
