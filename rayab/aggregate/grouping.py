@@ -1,16 +1,17 @@
 """Compiled group-by steps of the hourly job: collapse events to (cell, unit) rows and merge rows across map tasks.
 
-Both run over plain integer arrays (cell codes, hashes) and the raw UTF-8 bytes of the unit ids with numba, so no
+They run over plain integer arrays (cell codes, hashes) and the raw UTF-8 bytes of the unit ids with numba, so no
 Python object is created per row:
 
-* :func:`collapse_by_unit_bytes` sums events per (cell, unit id) in a map task, with an open-addressing table
-  whose probe touches one slot and one record (key, cell, the id's first bytes, sums);
-* :func:`collapse_sorted_by_hash` gives the same groups sorted by unit hash, what a map task ships: it splits the
-  rows into cache-sized partitions by the hash's top bits first, so each partition's table stays in cache;
+* :func:`collapse_by_unit_bytes` sums events per (cell, unit id) in order of first appearance, with one
+  open-addressing table whose probe touches one slot and one record (key, cell, the id's first bytes, sums);
+* :func:`collapse_sorted_by_hash`, what a map task runs, gives the same groups sorted by unit hash: it splits the
+  rows into cache-sized partitions by the hash's top bits first, so each partition's table stays in cache (about
+  twice as fast on a million-row split as the one big table and a sort, which miss the cache on most rows);
 * :func:`merge_sorted_by_hash` merges the map tasks' pieces in a shard: each piece is sorted by unit hash, so a
   k-way merge reads every row once, in order.
 
-Sums are int64 and exact, so neither depends on row order beyond the order of the groups.
+Sums are int64 and exact, so none depends on row order beyond the order of the groups.
 
 >>> import numpy as np
 >>> data = np.frombuffer(b"u5u5u5u2", np.uint8)
