@@ -205,15 +205,23 @@ def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, coun
     for p in range(n_parts):
         largest = max(largest, bounds[p + 1])
         bounds[p + 1] += bounds[p]
-    # pass 2: rows by partition, in row order within each (a stable counting sort on the top bits)
+    # pass 2: rows by partition, in row order within each (a stable counting sort on the top bits), with what
+    # pass 3 adds up moved along, so pass 3 reads them in order instead of gathering them from all over the split
     rows = np.empty(n, np.int64)
     part_hash = np.empty(n, np.uint64)
+    part_cell = np.empty(n, np.int64)
+    part_vals = np.empty((n, n_metrics + 1), np.int64)  # the event count, then the sums
     fill = bounds[:-1].copy()
     for i in range(n):
         part = np.int64(hashes[i] >> shift)
-        rows[fill[part]] = i
-        part_hash[fill[part]] = hashes[i]
-        fill[part] += 1
+        f = fill[part]
+        rows[f] = i
+        part_hash[f] = hashes[i]
+        part_cell[f] = cells[i]
+        part_vals[f, 0] = counts_in[i]
+        for m in range(n_metrics):
+            part_vals[f, m + 1] = values[i, m]
+        fill[part] = f + 1
     # pass 3: one small table per partition (it stays in cache), its groups then sorted by hash
     size = 16
     while size < 2 * largest:
@@ -245,7 +253,7 @@ def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, coun
         for j in range(lo_p, hi_p):
             i = rows[j]
             h = part_hash[j]
-            c = cells[i]
+            c = part_cell[j]
             key = np.uint64(h ^ np.uint64(np.uint64(c) * _GOLDEN))
             slot = np.int64(np.uint64(key * _MIX) >> np.uint64(32)) & pmask
             lo = offsets[i]
@@ -268,9 +276,9 @@ def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, coun
                     if _same_bytes(data, offsets[r], offsets[r + 1], lo, hi):
                         break
                 slot = (slot + 1) & pmask
-            l_counts[g] += counts_in[i]
+            l_counts[g] += part_vals[j, 0]
             for m in range(n_metrics):
-                l_sums[g, m] += values[i, m]
+                l_sums[g, m] += part_vals[j, m + 1]
         order = np.argsort(l_hash[:k], kind="mergesort")  # stable: equal hashes keep their first appearance order
         for t in range(k):
             g = order[t]
