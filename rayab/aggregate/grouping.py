@@ -1,14 +1,17 @@
 """Compiled group-by steps of the hourly job: collapse events to (cell, unit) rows and merge rows across map tasks.
 
-Both run over plain integer arrays (cell codes, hashes) and the raw UTF-8 bytes of the unit ids with numba, so no
+They run over plain integer arrays (cell codes, hashes) and the raw UTF-8 bytes of the unit ids with numba, so no
 Python object is created per row:
 
-* :func:`collapse_by_unit_bytes` sums events per (cell, unit id) in a map task, with an open-addressing table
-  whose probe touches one slot and one record (key, cell, the id's first bytes, sums);
+* :func:`collapse_by_unit_bytes` sums events per (cell, unit id) in order of first appearance, with one
+  open-addressing table whose probe touches one slot and one record (key, cell, the id's first bytes, sums);
+* :func:`collapse_sorted_by_hash`, what a map task runs, gives the same groups sorted by unit hash: it splits the
+  rows into cache-sized partitions by the hash's top bits first, so each partition's table stays in cache (about
+  twice as fast on a million-row split as the one big table and a sort, which miss the cache on most rows);
 * :func:`merge_sorted_by_hash` merges the map tasks' pieces in a shard: each piece is sorted by unit hash, so a
   k-way merge reads every row once, in order.
 
-Sums are int64 and exact, so neither depends on row order beyond the order of the groups.
+Sums are int64 and exact, so none depends on row order beyond the order of the groups.
 
 >>> import numpy as np
 >>> data = np.frombuffer(b"u5u5u5u2", np.uint8)
@@ -26,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["collapse_by_unit_bytes", "merge_sorted_by_hash", "take_bytes"]
+__all__ = ["collapse_by_unit_bytes", "collapse_sorted_by_hash", "merge_sorted_by_hash", "take_bytes"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -183,6 +186,147 @@ def collapse_by_unit_bytes(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], of
         cell_array, np.ascontiguousarray(data, dtype=np.uint8), offset_array, hash_array, hashes is not None,
         value_array, count_array)
     return result
+
+
+@njit(cache=True, nogil=True)
+def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, counts_in: Any,
+                          bits: int) -> Any:  # pragma: no cover - compiled
+    n, n_metrics = values.shape
+    shift = np.uint64(64 - bits)
+    n_parts = 1 << bits
+    # pass 1: each id's hash (a sequential read of the bytes) and the size of each partition (the hash's top bits)
+    hashes = np.empty(n, np.uint64)
+    bounds = np.zeros(n_parts + 1, np.int64)
+    for i in range(n):
+        h = _bytes_hash(data, offsets[i], offsets[i + 1])
+        hashes[i] = h
+        bounds[np.int64(h >> shift) + 1] += 1
+    largest = 0
+    for p in range(n_parts):
+        largest = max(largest, bounds[p + 1])
+        bounds[p + 1] += bounds[p]
+    # pass 2: rows by partition, in row order within each (a stable counting sort on the top bits), with what
+    # pass 3 adds up moved along, so pass 3 reads them in order instead of gathering them from all over the split
+    rows = np.empty(n, np.int64)
+    part_hash = np.empty(n, np.uint64)
+    part_cell = np.empty(n, np.int64)
+    part_vals = np.empty((n, n_metrics + 1), np.int64)  # the event count, then the sums
+    fill = bounds[:-1].copy()
+    for i in range(n):
+        part = np.int64(hashes[i] >> shift)
+        f = fill[part]
+        rows[f] = i
+        part_hash[f] = hashes[i]
+        part_cell[f] = cells[i]
+        part_vals[f, 0] = counts_in[i]
+        for m in range(n_metrics):
+            part_vals[f, m + 1] = values[i, m]
+        fill[part] = f + 1
+    # pass 3: one small table per partition (it stays in cache), its groups then sorted by hash
+    size = 16
+    while size < 2 * largest:
+        size *= 2
+    slots = np.empty(size, np.int64)
+    cap = max(largest, 1)
+    l_cell = np.empty(cap, np.int64)
+    l_hash = np.empty(cap, np.uint64)
+    l_row = np.empty(cap, np.int64)
+    l_sums = np.zeros((cap, n_metrics), np.int64)
+    l_counts = np.zeros(cap, np.int64)
+    g_cell = np.empty(max(n, 1), np.int64)
+    g_hash = np.empty(max(n, 1), np.uint64)
+    g_row = np.empty(max(n, 1), np.int64)
+    sums = np.empty((max(n, 1), n_metrics), np.int64)
+    counts = np.empty(max(n, 1), np.int64)
+    n_groups = 0
+    for p in range(n_parts):
+        lo_p = bounds[p]
+        hi_p = bounds[p + 1]
+        if hi_p == lo_p:
+            continue
+        psize = 16
+        while psize < 2 * (hi_p - lo_p):
+            psize *= 2
+        pmask = psize - 1
+        slots[:psize] = -1
+        k = 0
+        for j in range(lo_p, hi_p):
+            i = rows[j]
+            h = part_hash[j]
+            c = part_cell[j]
+            key = np.uint64(h ^ np.uint64(np.uint64(c) * _GOLDEN))
+            slot = np.int64(np.uint64(key * _MIX) >> np.uint64(32)) & pmask
+            lo = offsets[i]
+            hi = offsets[i + 1]
+            while True:
+                g = slots[slot]
+                if g < 0:
+                    g = k
+                    k += 1
+                    slots[slot] = g
+                    l_cell[g] = c
+                    l_hash[g] = h
+                    l_row[g] = i
+                    l_counts[g] = 0
+                    for m in range(n_metrics):
+                        l_sums[g, m] = 0
+                    break
+                if l_hash[g] == h and l_cell[g] == c:
+                    r = l_row[g]
+                    if _same_bytes(data, offsets[r], offsets[r + 1], lo, hi):
+                        break
+                slot = (slot + 1) & pmask
+            l_counts[g] += part_vals[j, 0]
+            for m in range(n_metrics):
+                l_sums[g, m] += part_vals[j, m + 1]
+        order = np.argsort(l_hash[:k], kind="mergesort")  # stable: equal hashes keep their first appearance order
+        for t in range(k):
+            g = order[t]
+            o = n_groups + t
+            g_cell[o] = l_cell[g]
+            g_hash[o] = l_hash[g]
+            g_row[o] = l_row[g]
+            counts[o] = l_counts[g]
+            for m in range(n_metrics):
+                sums[o, m] = l_sums[g, m]
+        n_groups += k
+    return (g_cell[:n_groups].copy(), g_hash[:n_groups].copy(), g_row[:n_groups].copy(), sums[:n_groups].copy(),
+            counts[:n_groups].copy())
+
+
+def collapse_sorted_by_hash(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
+                            values: npt.ArrayLike, counts: npt.ArrayLike,
+                            ) -> tuple[I64, npt.NDArray[np.uint64], I64, I64, I64]:
+    """What :func:`collapse_by_unit_bytes` gives, with the groups in ascending ``unit_hash`` order (groups of equal
+    hash in order of first appearance): exactly its output after a stable sort by hash, found faster.
+
+    The rows are first split by the top bits of their id's hash into partitions of a few thousand rows (a counting
+    sort), then each partition is collapsed in its own small table, which stays in the CPU cache, and its groups
+    sorted by hash; partitions come out in hash order, so the whole output is sorted. One big table probed at random
+    would miss the cache on almost every row.
+
+    >>> data = np.frombuffer(b"u5u5u5u2", np.uint8)
+    >>> cells, h, first, sums, counts = collapse_sorted_by_hash([0, 1, 0, 0], data, np.array([0, 2, 4, 6, 8]),
+    ...                                                         [[1], [2], [3], [4]], [1, 1, 1, 1])
+    >>> bool((h[1:] >= h[:-1]).all()), sorted(zip(first.tolist(), sums[:, 0].tolist(), counts.tolist()))
+    (True, [(0, 4, 2), (1, 2, 1), (3, 4, 1)])
+    """
+    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
+    n = len(cell_array)
+    offset_array = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(n, -1)
+    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
+    if len(offset_array) != n + 1 or len(count_array) != n:
+        raise ValueError(f"{n} cells need {n + 1} offsets and {n} counts, got {len(offset_array)} and "
+                         f"{len(count_array)}")
+    bits = int(min(_MAX_PARTITION_BITS, max(1, (n // _PARTITION_ROWS).bit_length())))  # 1 at least: no shift by 64
+    result: tuple[I64, npt.NDArray[np.uint64], I64, I64, I64] = _collapse_partitioned(
+        cell_array, np.ascontiguousarray(data, dtype=np.uint8), offset_array, value_array, count_array, bits)
+    return result
+
+
+_PARTITION_ROWS = 16384  # rows per partition of collapse_sorted_by_hash, about: its table and groups stay in cache
+_MAX_PARTITION_BITS = 14
 
 
 @njit(cache=True, nogil=True)

@@ -5,8 +5,9 @@ A map task turns validated events into :class:`UnitIdRows` in three steps, on in
 1. dictionary codes of exp_id, variant_id and the dimensions, packed into one cell code per event
    (:mod:`rayab.aggregate.codes`);
 2. collapse events to (cell, unit id) rows, summing metrics and counting events, in one compiled pass over the
-   UTF-8 bytes of the ids (:func:`~rayab.aggregate.grouping.collapse_by_unit_bytes`), with a 64-bit hash per id;
-3. sort the rows by that hash and route each to shard ``(hash >> 32) % S``, so every row of a unit meets in one
+   UTF-8 bytes of the ids (:func:`~rayab.aggregate.grouping.collapse_sorted_by_hash`), with a 64-bit hash per id,
+   the rows coming out sorted by that hash (cache-sized partitions by its top bits);
+3. route each to shard ``(hash >> 32) % S``, so every row of a unit meets in one
    shard.
 
 A shard merges the pieces of all map tasks (:func:`merge_unit_ids`, a streaming k-way merge of the sorted pieces),
@@ -34,7 +35,7 @@ import pyarrow as pa
 
 from rayab.aggregate.codes import KeyCodes, key_codes
 from rayab.aggregate.covariates import Covariates, fill_cuped_columns
-from rayab.aggregate.grouping import collapse_by_unit_bytes, merge_sorted_by_hash, take_bytes
+from rayab.aggregate.grouping import collapse_sorted_by_hash, merge_sorted_by_hash, take_bytes
 from rayab.aggregate.partials import metric_columns
 from rayab.model import AnalysisType
 from rayab.stats.unit_hash import md5_keys, unit_keys_arrow
@@ -236,10 +237,8 @@ def _unit_id_rows(table: pa.Table, analysis_type: AnalysisType, values: I64, cou
         return [UnitIdRows.empty(values.shape[1]) for _ in range(n_shards)]
     combined, keys = _cell_codes(table, _key_names(analysis_type))
     data, offsets = _id_buffers(table.column("unit_id"))
-    g_cell, g_hash, g_row, sums, n_events = collapse_by_unit_bytes(combined, data, offsets, values, counts)
     # sorted by unit hash, so a shard merges the pieces of all map tasks in one streaming pass (merge_unit_ids)
-    order = np.argsort(g_hash, kind="stable")
-    g_cell, g_hash, g_row, sums, n_events = g_cell[order], g_hash[order], g_row[order], sums[order], n_events[order]
+    g_cell, g_hash, g_row, sums, n_events = collapse_sorted_by_hash(combined, data, offsets, values, counts)
     cells, cell = _decode_cells(g_cell, keys)
     shard = (g_hash >> np.uint64(32)) % np.uint64(n_shards)
     out = []

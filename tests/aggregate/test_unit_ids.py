@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from rayab.aggregate.cell_sums import CellSums
-from rayab.aggregate.grouping import merge_sorted_by_hash, take_bytes
+from rayab.aggregate.grouping import collapse_by_unit_bytes, collapse_sorted_by_hash, merge_sorted_by_hash, take_bytes
 from rayab.aggregate.shards import shard_partial_ids
 from rayab.aggregate.unit_rows import UnitIdRows, assignment_keys, event_unit_ids, merge_unit_ids
 from rayab.model import AnalysisType, Metric
@@ -139,3 +139,32 @@ def test_the_shard_merge_tells_ids_apart_that_share_a_hash_and_takes_pieces_in_a
 
     ours, theirs = merge_unit_ids(pieces), merge_unit_ids(shuffled)
     assert rows(ours) == rows(theirs) and ours.num_rows == theirs.num_rows == len(rows(ours)) > 0
+
+
+@pytest.mark.parametrize("n", [1, 7, 5_000, 120_000])
+def test_collapse_sorted_by_hash_is_the_collapse_then_a_stable_sort_by_hash(n: int) -> None:
+    """The partitioned collapse gives exactly the one-table collapse's groups after a stable sort by hash (equal
+    hashes, one unit in several cells, in order of first appearance), and the groups a dict makes of the rows."""
+    rng = np.random.default_rng(n)
+    ids = [f"u{i}" if i % 5 else f"ü-{i}-{'y' * (i % 60)}" for i in rng.integers(0, max(n // 3, 1), n)]
+    encoded = [s.encode() for s in ids]
+    data = np.frombuffer(b"".join(encoded), np.uint8) if n else np.zeros(0, np.uint8)
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in encoded])]).astype(np.int64)
+    cells = rng.integers(0, 4, n)
+    values = rng.integers(-5, 100, (n, 2))
+    counts = rng.integers(0, 3, n)
+    old = collapse_by_unit_bytes(cells, data, offsets, values, counts)
+    order = np.argsort(old[1], kind="stable")
+    new = collapse_sorted_by_hash(cells, data, offsets, values, counts)
+    for a, b in zip(old, new, strict=True):
+        assert np.array_equal(a[order], b)
+    assert bool((new[1][1:] >= new[1][:-1]).all())
+    expected: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for i in range(n):
+        acc = expected[(int(cells[i]), ids[i])]
+        acc[0] += int(values[i, 0])
+        acc[1] += int(values[i, 1])
+        acc[2] += int(counts[i])
+    got = {(int(c), ids[int(r)]): [int(s[0]), int(s[1]), int(k)]
+           for c, r, s, k in zip(new[0], new[2], new[3], new[4], strict=True)}
+    assert got == dict(expected)
