@@ -9,8 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+# property tests check values, not time: on a shared 2-core machine one example can take seconds, and hypothesis's
+# default 200 ms deadline would fail a correct run (tests that set their own settings inherit this profile)
+settings.register_profile("rayab", deadline=None)
+settings.load_profile("rayab")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
