@@ -12,8 +12,8 @@ Each file's add action carries the statistics delta-rs writes itself (row count;
 count and, when it has a value, its minimum and maximum), so readers that learn a partition's ``commit_id`` from
 the log (:mod:`rayab.storage.commits`) work the same on either writer's files.
 
-When the fast path does not apply (a table not created yet, whose schema must first grow a column, a partition
-value that is not a plain name), the parts are streamed to :func:`rayab.storage.tables.replace_partitions`
+A table that does not exist yet is first created empty (its version 0, no rows). When the fast path does not
+apply (a table whose schema must first grow a column, a partition value that is not a plain name), the parts are streamed to :func:`rayab.storage.tables.replace_partitions`
 instead: the same result in one commit, without the parallel writes.
 
 >>> import tempfile, pyarrow as pa
@@ -155,8 +155,10 @@ def write_partitions(warehouse: Warehouse, table: str, parts: Iterable[pa.Table]
     if first is None:
         return _fallback(warehouse, table, [], partition_by, where)
     queue = chain([first], queue)
-    if not table_exists(warehouse, table):  # its first commit creates it (schema, checkpoint interval): usual writer
-        return _fallback(warehouse, table, queue, partition_by, where)
+    if not table_exists(warehouse, table):
+        # created empty by the usual writer (schema, partitioning, checkpoint interval): its files are then written
+        # here like every later hour's, so re-running the first hour gives the same bytes
+        replace_partitions(warehouse, table, first.slice(0, 0), partition_by, where)
     try:
         delta = DeltaTable(warehouse.table_uri(table), storage_options=warehouse.delta_options())
         schema = delta.schema()
