@@ -13,8 +13,9 @@ count and, when it has a value, its minimum and maximum), so readers that learn 
 the log (:mod:`rayab.storage.commits`) work the same on either writer's files.
 
 A table that does not exist yet is first created empty (its version 0, no rows). When the fast path does not
-apply (a table whose schema must first grow a column, a partition value that is not a plain name), the parts are streamed to :func:`rayab.storage.tables.replace_partitions`
-instead: the same result in one commit, without the parallel writes.
+apply (a table whose schema must first grow a column, a partition value that is not a plain name), the parts are
+streamed to :func:`rayab.storage.tables.replace_partitions` instead: the same result in one commit, without the
+parallel writes.
 
 >>> import tempfile, pyarrow as pa
 >>> from rayab.storage.tables import read_rows
