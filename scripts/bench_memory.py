@@ -144,17 +144,20 @@ def measure(data: Prepared, n_replicates: int, n_shards: int) -> dict[str, Any]:
     finally:
         ray.shutdown()
     return {"events": summary.rows_read, "cells": summary.cells, "shards": n_shards, "B": n_replicates,
-            "partial_mb": summary.work["partial_bytes"] / n_shards / 2**20, **peaks}
+            "experiments": data.n_experiments, "partial_mb": summary.work["partial_bytes"] / n_shards / 2**20,
+            "commit_s": float(summary.seconds.get("commit", 0.0)), **peaks}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--data", required=True)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 3_000_000, 10_000_000],
+                        help="events per hour of the growing hours (none: only the shard runs)")
     parser.add_argument("--units-per-event", type=float, default=0.09)
     parser.add_argument("--files-per-million", type=float, default=0.8, help="files per million events (min 1)")
     parser.add_argument("--replicates", type=int, default=200)
-    parser.add_argument("--shards", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--shards", type=int, nargs="*", default=[2, 4, 8],
+                        help="shard counts of the many-experiment runs (none: only the growing hours)")
     parser.add_argument("--many-experiments", type=int, default=1000)
     parser.add_argument("--many-events", type=int, default=3_000_000)
     args = parser.parse_args(argv)
@@ -165,19 +168,27 @@ def main(argv: list[str] | None = None) -> None:
                         max(1, round(size / 1e6 * args.files_per_million)))
         rows.append(("hour size", measure(data, args.replicates, 2)))
         print(rows[-1], flush=True)
+    if not args.shards:
+        _table(rows)
+        return
     many = Prepared(Path(args.data), args.many_events, int(args.many_events * args.units_per_event),
                     max(1, round(args.many_events / 1e6 * args.files_per_million)), args.many_experiments)
     for shards in args.shards:
         rows.append(("shards", measure(many, args.replicates, shards)))
         print(rows[-1], flush=True)
+    _table(rows)
+
+
+def _table(rows: list[tuple[str, dict[str, Any]]]) -> None:
     print(f"load average after: {load_average()}")
     print("\npeak RSS (VmHWM, counts the object-store pages a process touched) and peak private RSS (RssAnon)")
-    print(f"{'varied':>9} {'events':>11} {'cells':>6} {'B':>4} {'S':>3} {'partial MB':>10} {'worker MB':>9} "
-          f"{'private':>7} {'reducer MB':>10} {'private':>7}")
+    print(f"{'varied':>9} {'events':>11} {'exps':>5} {'cells':>6} {'B':>4} {'S':>3} {'partial MB':>10} "
+          f"{'worker MB':>9} {'private':>7} {'reducer MB':>10} {'private':>7} {'commit s':>8} {'ms/exp':>6}")
     for varied, r in rows:
-        print(f"{varied:>9} {r['events']:>11,} {r['cells']:>6} {r['B']:>4} {r['shards']:>3} {r['partial_mb']:>10.0f} "
-              f"{r['worker_mb']:>9.0f} {r['worker_private_mb']:>7.0f} {r['reducer_mb']:>10.0f} "
-              f"{r['reducer_private_mb']:>7.0f}")
+        print(f"{varied:>9} {r['events']:>11,} {r['experiments']:>5} {r['cells']:>6} {r['B']:>4} {r['shards']:>3} "
+              f"{r['partial_mb']:>10.0f} {r['worker_mb']:>9.0f} {r['worker_private_mb']:>7.0f} "
+              f"{r['reducer_mb']:>10.0f} {r['reducer_private_mb']:>7.0f} {r['commit_s']:>8.2f} "
+              f"{1000 * r['commit_s'] / max(r['experiments'], 1):>6.2f}")
 
 
 if __name__ == "__main__":

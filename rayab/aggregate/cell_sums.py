@@ -31,7 +31,7 @@ wrapping, and :class:`CellSumsBuilder` refuses a window whose sum of ``|values|`
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -279,6 +279,25 @@ class _Grouping:
             acc[self.cells] += reduced
 
 
+def _grow(arrays: dict[str, I64], name: str, rows: int, fill: int) -> None:
+    """Give ``arrays[name]`` ``rows`` rows, the new ones ``fill``: resized in place when nothing else refers to the
+    array (a big one is then remapped by the allocator, not copied next to itself), else copied.
+
+    >>> arrays = {"a": np.ones((2, 3), np.int64), "b": np.ones(1, np.int64)}
+    >>> _grow(arrays, "a", 3, 0); _grow(arrays, "b", 3, 7)
+    >>> arrays["a"].tolist(), arrays["b"].tolist()
+    ([[1, 1, 1], [1, 1, 1], [0, 0, 0]], [1, 7, 7])
+    """
+    old = len(arrays[name])
+    shape = (rows, *arrays[name].shape[1:])
+    try:
+        arrays[name].resize(shape)  # zero-fills the new rows; refused while another reference exists
+    except ValueError:
+        arrays[name] = np.concatenate([arrays[name], np.zeros((rows - old, *shape[1:]), np.int64)])
+    if fill:
+        arrays[name][old:] = fill
+
+
 class CellSumsBuilder:
     """An in-place fold of blocks of rows into :class:`CellSums`: per-cell running sums that grow as new cells
     appear (capacity doubles, so growth is amortised). ``builder.result(names)`` equals the ``+`` of one
@@ -316,17 +335,19 @@ class CellSumsBuilder:
             if key not in index:
                 index[key] = len(index)
         if len(index) > len(self.n_events):
-            # at least double (amortised growth), but a first block of many cells (a reducer's first partial)
-            # gets exactly its size, not twice what the hour needs
-            capacity = max(16, len(index), 2 * len(self.n_events))
-            grow = capacity - len(self.n_events)
-            self.n_events = np.concatenate([self.n_events, np.zeros(grow, np.int64)])
+            # grow by a quarter at least (amortised), but a first block of many cells (a reducer's first partial)
+            # gets exactly its size: a reducer's later partials add few cells, and doubling for them would hold
+            # twice the hour's sums
+            capacity = max(16, len(index), len(self.n_events) + len(self.n_events) // 4)
+            events = {"n_events": self.n_events}
+            self.n_events = np.zeros(0, np.int64)  # the dict's reference is the only one: resized in place
+            _grow(events, "n_events", capacity, 0)
+            self.n_events = events.pop("n_events")
             for m in self.metrics:
-                self.raw[m] = np.concatenate([self.raw[m], np.zeros(grow, np.int64)])
-                self.reps[m] = np.concatenate([self.reps[m], np.zeros((grow, self.b), np.int64)])
-            for s, (shape, rule) in self.state_rules.items():
-                fill = 0 if rule == "sum" else INT64_MAX
-                self.states[s] = np.concatenate([self.states[s], np.full((grow, *shape), fill, np.int64)])
+                _grow(self.raw, m, capacity, 0)
+                _grow(self.reps, m, capacity, 0)
+            for s, (_, rule) in self.state_rules.items():
+                _grow(self.states, s, capacity, 0 if rule == "sum" else INT64_MAX)
         return np.fromiter((index[k] for k in keys), np.int64, len(keys))
 
     def add_block(self, keys: Sequence[tuple[str, ...]], n_events: I64, raw: Mapping[str, I64],
@@ -363,7 +384,33 @@ class CellSumsBuilder:
 
     def result(self, key_names: Sequence[str]) -> CellSums:
         """The sums, cells sorted by key."""
+        return self._take(key_names, sorted(self.index))
+
+    def results_by_first_key(self, key_names: Sequence[str]) -> Iterator[CellSums]:
+        """The sums in pieces, one per value of the first key (e.g. one per experiment), in key order: together
+        they are :meth:`result`, but only one piece is copied out of the running sums at a time.
+
+        >>> builder = CellSumsBuilder(["x"], 1)
+        >>> builder.add_block([("f", "a"), ("e", "b"), ("e", "a")], np.array([1, 1, 1]), {"x": np.array([1, 2, 3])},
+        ...                   {"x": np.array([[1], [2], [3]])})
+        >>> [(s.keys, s.raw["x"].tolist()) for s in builder.results_by_first_key(("exp_id", "variant_id"))]
+        [((('e', 'a'), ('e', 'b')), [3, 2]), ((('f', 'a'),), [1])]
+        """
         keys = sorted(self.index)
+        start = 0
+        while start < len(keys):
+            end = start
+            while end < len(keys) and keys[end][0] == keys[start][0]:
+                end += 1
+            yield self._take(key_names, keys[start:end])
+            start = end
+
+    @property
+    def n_cells(self) -> int:
+        """Cells seen so far."""
+        return len(self.index)
+
+    def _take(self, key_names: Sequence[str], keys: Sequence[tuple[str, ...]]) -> CellSums:
         rows = np.fromiter((self.index[k] for k in keys), np.int64, len(keys))
         return CellSums(tuple(key_names), tuple(keys), self.n_events[rows],
                         {m: self.raw[m][rows] for m in self.metrics}, {m: self.reps[m][rows] for m in self.metrics},

@@ -23,9 +23,10 @@ before the commit when its sums could wrap int64 (:mod:`rayab.aggregate.sum_boun
 
 Tasks are retried when a worker or node dies (lost outputs are rebuilt from lineage). The reducer gets all partials
 in one call, so a restarted actor simply redoes the whole commit. A commit replaces the hour's partitions of
-``agg_<type>`` (every experiment at once) and of ``_quarantine`` atomically, then appends a manifest row: an hour is
-complete when its manifest row exists and names the ``commit_id`` its rows carry (:mod:`rayab.storage.commits`),
-and re-running it gives the same bytes of data.
+``agg_<type>`` (every experiment at once: one file per experiment, built one at a time from the running total and
+written in parallel, then one Delta commit; :mod:`rayab.storage.partition_writes`) and of ``_quarantine``
+atomically, then appends a manifest row: an hour is complete when its manifest row exists and names the
+``commit_id`` its rows carry (:mod:`rayab.storage.commits`), and re-running it gives the same bytes of data.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -64,6 +66,7 @@ from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
 from rayab.storage.commits import COMMIT_ID, commit_digest, with_commit_id
 from rayab.storage.logs import FORMATS_READ, LogFile, LogListing
+from rayab.storage.partition_writes import write_partitions
 from rayab.storage.schemas import (
     ASSIGNMENT_TABLE,
     MANIFEST,
@@ -265,10 +268,9 @@ class ReducerActor:
         time.sleep(3600)
 
     @staticmethod
-    def _merge_as_they_arrive(analysis_type: AnalysisType, partial_refs: list[Any]) -> CellSums:
+    def _merge_as_they_arrive(analysis_type: AnalysisType, partial_refs: list[Any]) -> CellSumsBuilder:
         """The sum of the shards' partials, folded in place into one running total in the order they finish: the
         reducer holds that total and one partial at a time, whatever the number of shards."""
-        key_names = ("exp_id", "variant_id", *analysis_type.dimensions)
         builder = CellSumsBuilder(metric_columns(analysis_type), analysis_type.n_replicates)
         pending = list(partial_refs)
         while pending:
@@ -277,7 +279,7 @@ class ReducerActor:
             # proven: run_hour checked the hour's totals (_check_totals) before asking for the commit
             builder.add_block(part.keys, part.n_events, part.raw, part.reps, proven=True)
             del part
-        return builder.result(key_names)
+        return builder
 
     def commit_hour(self, warehouse: Warehouse, analysis_type: AnalysisType, hour: str,
                     partial_refs: list[Any], quarantine_refs: list[Any],
@@ -285,19 +287,30 @@ class ReducerActor:
                     hit_refs: list[Any] | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         merged = self._merge_as_they_arrive(analysis_type, partial_refs)
-        table = hour_table(merged, hour, analysis_type)
+        key_names = ("exp_id", "variant_id", *analysis_type.dimensions)
+
+        def experiment_tables() -> Iterator[pa.Table]:
+            # the hour's rows one experiment (one partition) at a time, in key order: never all of them at once
+            if not merged.n_cells:
+                yield hour_table(merged.result(key_names), hour, analysis_type)
+            for sums in merged.results_by_first_key(key_names):
+                yield hour_table(sums, hour, analysis_type)
+
         quarantined = pa.concat_tables([q for q in ray.get(quarantine_refs) if q.num_rows] or
                                        [QUARANTINE.empty_table()])
         # Each table's commit is atomic, the three together are not: every row carries the id of the commit it
         # belongs to and the manifest row names it, so a crash between the commits is visible to every reader.
         sketches = _sketch_rows(analysis_type, hour, sketch_refs)
         hits = [merge_hits(ray.get(hit_refs), hour)] if analysis_type.conversion_metrics and hit_refs else []
-        commit_id = commit_digest([table, quarantined, *sketches, *hits], _content_counts(manifest))
-        table, quarantined = with_commit_id(table, commit_id), with_commit_id(quarantined, commit_id)
+        commit_id = commit_digest(chain(experiment_tables(), [quarantined, *sketches, *hits]),
+                                  _content_counts(manifest))
+        quarantined = with_commit_id(quarantined, commit_id)
         if self.commit_delay:
             time.sleep(self.commit_delay)
-        # data first, manifest last: a crash in between leaves the hour without a matching manifest row
-        replace_partitions(warehouse, analysis_type.table, table, ["exp_id", "hour"], {"hour": hour})
+        # data first, manifest last: a crash in between leaves the hour without a matching manifest row. Every
+        # experiment's partition is one file, written in parallel as the rows are built; one Delta commit swaps them
+        write_partitions(warehouse, analysis_type.table, (with_commit_id(t, commit_id) for t in experiment_tables()),
+                         ["exp_id", "hour"], {"hour": hour})
         for rows in sketches:  # quantile sketches, partitioned like agg_<type>, with the same commit id
             replace_partitions(warehouse, sketch_table(analysis_type), with_commit_id(rows, commit_id),
                                ["exp_id", "hour"], {"hour": hour})
@@ -314,8 +327,8 @@ class ReducerActor:
         if sketches:
             written += partition_bytes(warehouse, sketch_table(analysis_type), {"hour": hour})
         reasons = Counter(quarantined.column("reason").to_pylist())
-        manifest = {**manifest, "rows_quarantined": quarantined.num_rows, "cells": len(merged.keys),
-                    "units": int(merged.raw["units"].sum()) if len(merged.keys) else 0,
+        manifest = {**manifest, "rows_quarantined": quarantined.num_rows, "cells": merged.n_cells,
+                    "units": int(merged.raw["units"].sum()) if merged.n_cells else 0,
                     "bytes_written": written, "quarantine_reasons": json.dumps(dict(reasons), sort_keys=True),
                     "committed_at": datetime.now(UTC), COMMIT_ID: commit_id}
         manifest["seconds"] = json.dumps({**json.loads(manifest["seconds"]),

@@ -42,15 +42,18 @@ __all__ = ["COMMIT_ID", "HourMismatch", "check_readable", "commit_digest", "hour
 COMMIT_ID = "commit_id"
 
 
-def commit_digest(tables: Sequence[pa.Table], counts: Mapping[str, Any]) -> str:
-    """A 128-bit hex digest of ``tables`` (schema and values, Arrow IPC) and ``counts`` (JSON, sorted keys)."""
+def commit_digest(tables: Iterable[pa.Table], counts: Mapping[str, Any]) -> str:
+    """A 128-bit hex digest of ``tables`` (schema and values, Arrow IPC) and ``counts`` (JSON, sorted keys).
+
+    ``tables`` may be a generator: each table is serialised, hashed and dropped before the next is made, so a
+    commit of thousands of experiment partitions is digested one partition at a time."""
     digest = hashlib.sha256()
     for table in tables:
         sink = pa.BufferOutputStream()
         combined = table.combine_chunks()
         with pa.ipc.new_stream(sink, combined.schema) as writer:
             writer.write_table(combined)
-        digest.update(sink.getvalue().to_pybytes())
+        digest.update(memoryview(sink.getvalue()))  # the IPC buffer itself, not a copy of it
     digest.update(json.dumps(dict(counts), sort_keys=True, default=str).encode())
     return digest.hexdigest()[:32]
 

@@ -81,12 +81,13 @@ def current_file_uris(warehouse: Warehouse, table: str) -> list[str]:
 def replace_partitions(
     warehouse: Warehouse,
     table: str,
-    data: pa.Table,
+    data: pa.Table | pa.RecordBatchReader,
     partition_by: Sequence[str],
     where: Mapping[str, PartitionValue],
     custom_metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Atomically replace the rows matching ``where`` (partition columns) with ``data`` in one commit."""
+    """Atomically replace the rows matching ``where`` (partition columns) with ``data`` (a table, or a stream of
+    record batches) in one commit."""
     if not where:
         raise StorageError(f"replace_partitions on {table} needs a predicate; refusing to overwrite the table")
     _write(warehouse, table, data, partition_by, mode="overwrite", predicate=sql_predicate(where),
@@ -123,8 +124,8 @@ def partition_bytes(warehouse: Warehouse, table: str, where: Mapping[str, str]) 
     return int(pc.sum(rows.column("size_bytes")).as_py() or 0)
 
 
-def _write(warehouse: Warehouse, table: str, data: pa.Table, partition_by: Sequence[str], *, mode: str,
-           predicate: str | None = None, custom_metadata: Mapping[str, str] | None = None) -> None:
+def _write(warehouse: Warehouse, table: str, data: pa.Table | pa.RecordBatchReader, partition_by: Sequence[str], *,
+           mode: str, predicate: str | None = None, custom_metadata: Mapping[str, str] | None = None) -> None:
     # merge: a table written before a column existed (e.g. ``commit_id``) gains it, its old rows read it as null
     kwargs: dict[str, Any] = {"mode": mode, "schema_mode": "merge"}
     if custom_metadata:
