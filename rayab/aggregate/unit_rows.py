@@ -171,8 +171,12 @@ def unassigned_events(rows: UnitRows, assigned: Mapping[str, npt.NDArray[np.uint
         known = assigned.get(exp_id)
         if known is None or not len(known) or not len(mine):
             continue
-        at = np.minimum(np.searchsorted(known, key[mine]), len(known) - 1)
-        found[mine] = known[at] == key[mine]
+        # looked up in ascending order: searchsorted then walks ``known`` forward, in cache, where the rows' own
+        # order (by routing hash) made every probe a cache miss (8x slower for 2.5M rows among 2.7M keys)
+        order = np.argsort(key[mine])
+        queries = key[mine][order]
+        at = np.minimum(np.searchsorted(known, queries), len(known) - 1)
+        found[mine[order]] = known[at] == queries
     return int(rows.n_events[~found].sum())
 
 
