@@ -31,7 +31,14 @@ from rayab.aggregate.cell_sums import CellSums
 from rayab.aggregate.covariates import Covariates
 from rayab.aggregate.partials import metric_columns
 from rayab.aggregate.sum_bounds import abs_totals
-from rayab.aggregate.unit_rows import UnitIdRows, UnitRows, key_unit_ids, merge_unit_ids, unassigned_events
+from rayab.aggregate.unit_rows import (
+    UnitIdRows,
+    UnitRows,
+    key_unit_ids,
+    merge_unit_ids,
+    unassigned_events,
+    units_all_quarantined,
+)
 from rayab.model import AnalysisType
 from rayab.stats.kernels import replicate_sums_fused
 
@@ -80,21 +87,24 @@ def partial_from_unit_rows(rows: UnitRows, analysis_type: AnalysisType) -> CellS
 @dataclass(frozen=True)
 class ShardResult:
     """A shard's partial, the exact ``sum |value|`` per metric column of the unit rows it summed (the driver
-    bounds the hour's sums with them), the events of units missing from the ``assignment`` table (log mode), and
-    how many (cell, unit) rows it merged and kept."""
+    bounds the hour's sums with them), the events of units missing from the ``assignment`` table (log mode), how
+    many (cell, unit) rows it merged and kept, and how many of its units had every event of the hour quarantined."""
 
     partial: CellSums
     abs_totals: list[int]
     unmatched: int
     rows_in: int
     rows_out: int
+    units_quarantined: int = 0
 
 
 def shard_partial_ids(pieces: Sequence[UnitIdRows], analysis_type: AnalysisType, salts: Mapping[str, str],
                       covariates: Covariates | None = None,
-                      assigned_keys: Mapping[str, npt.NDArray[Any]] | None = None) -> ShardResult:
+                      assigned_keys: Mapping[str, npt.NDArray[Any]] | None = None,
+                      quarantined_ids: Sequence[Any] = (), shard: tuple[int, int] = (0, 1)) -> ShardResult:
     """One shard of the hour: merge the (cell, unit) rows every map task routed here, hash each merged row once,
-    then the fused raw and replicate sums per cell.
+    then the fused raw and replicate sums per cell. ``quarantined_ids`` are the unit ids of the hour's quarantined
+    rows (every split's) and ``shard`` is (this shard, S): the ids routed here without a valid event are counted.
 
     >>> import pyarrow as pa
     >>> from rayab.model import AnalysisType, Metric
@@ -107,8 +117,9 @@ def shard_partial_ids(pieces: Sequence[UnitIdRows], analysis_type: AnalysisType,
     ({'units': [0], 'clicks': [8]}, 3, 2)
     """
     merged = merge_unit_ids(pieces)
+    lost = units_all_quarantined(merged, quarantined_ids, *shard) if quarantined_ids else 0
     rows = key_unit_ids(merged, analysis_type, salts, covariates)
     totals = [int(t) for t in abs_totals(rows.values)] if rows.num_rows else [0] * len(metric_columns(analysis_type))
     unmatched = unassigned_events(rows, assigned_keys) if assigned_keys is not None else 0
     return ShardResult(partial_from_unit_rows(rows, analysis_type), totals, unmatched,
-                       sum(p.num_rows for p in pieces), rows.num_rows)
+                       sum(p.num_rows for p in pieces), rows.num_rows, lost)

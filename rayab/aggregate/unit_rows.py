@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from rayab.aggregate.codes import KeyCodes, key_codes
 from rayab.aggregate.covariates import Covariates, fill_cuped_columns
@@ -42,7 +43,7 @@ from rayab.stats.unit_hash import md5_keys, unit_keys_arrow
 from rayab.storage.schemas import NULL_DIMENSION
 
 __all__ = ["UnitIdRows", "UnitRows", "assignment_keys", "assignment_unit_ids", "event_unit_ids", "key_unit_ids",
-           "merge_unit_ids", "unassigned_events"]
+           "merge_unit_ids", "quarantined_unit_ids", "unassigned_events", "units_all_quarantined"]
 
 I64 = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
@@ -178,6 +179,57 @@ def unassigned_events(rows: UnitRows, assigned: Mapping[str, npt.NDArray[np.uint
         at = np.minimum(np.searchsorted(known, queries), len(known) - 1)
         found[mine[order]] = known[at] == queries
     return int(rows.n_events[~found].sum())
+
+
+def quarantined_unit_ids(table: pa.Table, row_index: pa.ChunkedArray | pa.Array, unit_column: str) -> pa.Array:
+    """The distinct unit ids (as text) of the rows of ``table`` at ``row_index``, the split's quarantined rows; rows
+    without a unit id are left out (they belong to no unit).
+
+    >>> t = pa.table({"unit_id": ["u1", "u2", None, "u1"]})
+    >>> sorted(quarantined_unit_ids(t, pa.array([0, 2, 3]), "unit_id").to_pylist())
+    ['u1']
+    """
+    if unit_column not in table.column_names or not len(row_index):
+        return pa.array([], pa.large_string())
+    ids = table.column(unit_column).take(row_index).drop_null()
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.cast(ids.type.value_type)
+    unique: pa.Array = pc.unique(ids.cast(pa.large_string()))
+    return unique
+
+
+def units_all_quarantined(merged: UnitIdRows, candidates: Sequence[pa.Array], shard: int, n_shards: int) -> int:
+    """How many of the ``candidates`` (unit ids of quarantined rows, from every split of the hour) that route to
+    ``shard`` have no valid event in the shard's ``merged`` rows: the units all of whose events of the hour were
+    quarantined (they count as zero in the sums). Ids are compared by their bytes, not only by their hash.
+
+    >>> from rayab.model import Metric
+    >>> at = AnalysisType("t", (Metric("clicks"),), n_replicates=2)
+    >>> valid = pa.table({"exp_id": ["e"], "variant_id": ["a"], "unit_id": ["u1"], "clicks": [1]})
+    >>> merged = merge_unit_ids(event_unit_ids(valid, at, n_shards=1))
+    >>> units_all_quarantined(merged, [pa.array(["u1", "u2"]), pa.array(["u2", "u3"])], 0, 1)
+    2
+    """
+    arrays = [c.cast(pa.large_string()) for c in candidates if len(c)]
+    if not arrays:
+        return 0
+    data, offsets = _id_buffers(pa.concat_arrays(arrays))
+    n = len(offsets) - 1
+    _, hashes, rows, _, _ = collapse_sorted_by_hash(np.zeros(n, np.int64), data, offsets, np.zeros((n, 1), np.int64),
+                                                   np.ones(n, np.int64))
+    mine = (hashes >> np.uint64(32)) % np.uint64(n_shards) == np.uint64(shard)
+    hashes, rows = hashes[mine], rows[mine]
+    with_events = np.flatnonzero(merged.n_events > 0)
+    known = merged.unit_hash[with_events]  # ascending: merged rows come sorted by hash
+    lo = np.searchsorted(known, hashes, "left")
+    hi = np.searchsorted(known, hashes, "right")
+    missing = int(np.count_nonzero(lo == hi))
+    for i in np.flatnonzero(lo < hi):  # a hash seen: the same id only if the bytes agree (hashes can collide)
+        wanted = data[offsets[rows[i]]:offsets[rows[i] + 1]].tobytes()
+        found = any(merged.unit_data[merged.unit_offsets[r]:merged.unit_offsets[r + 1]].tobytes() == wanted
+                    for r in with_events[lo[i]:hi[i]])
+        missing += not found
+    return missing
 
 
 @dataclass(frozen=True)

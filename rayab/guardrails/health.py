@@ -23,6 +23,9 @@ Checks, in order:
   they count in the metric sums but not in ``units`` (warns above ``unmatched_warn``, fails above
   ``unmatched_fail``); with ``--population assignment`` they belong to no experiment, which is normal for units
   outside every experiment (warns only when no event at all matched an assignment).
+- ``quarantined_units``: units all of whose events of an hour were quarantined, summed over the window's hours
+  (unit-hours; warns when there is any): a unit with no valid event counts as zero in the sums, so a metric is
+  biased towards zero when bad rows cluster on some units (a client version that logs a broken value, say).
 - ``late_data``: hours whose inputs changed after they were committed (warns), by the rule ``rayab backfill``
   re-runs them by (:func:`rayab.aggregate.manifest.input_change`): new, removed or resized files; for a Delta
   source a newer version whose data files holding the hour differ; for a SQL source another query text. Checked for
@@ -227,6 +230,7 @@ def _data_checks(warehouse: Warehouse, config: Config, exp: Experiment, hours: S
     missing: dict[str, list[str]] = {}
     not_arrived: dict[str, list[str]] = {}
     read = quarantined = 0
+    lost_units: dict[str, int] = {}  # "type hour" -> units all of whose events of the hour were quarantined
     skipped: list[str] = []
     ignored: list[str] = []
     changed: list[str] = []
@@ -244,6 +248,8 @@ def _data_checks(warehouse: Warehouse, config: Config, exp: Experiment, hours: S
         for hour, m in manifests.items():
             read += m["rows_read"]
             quarantined += m["rows_quarantined"]
+            if m.get("units_quarantined"):
+                lost_units[f"{at.name} {hour}"] = int(m["units_quarantined"])
             skipped += m["skipped_files"]
             ignored += m.get("ignored_files") or []
             counts = unmatched.setdefault(m.get("population") or "log", [0, 0])
@@ -274,7 +280,15 @@ def _data_checks(warehouse: Warehouse, config: Config, exp: Experiment, hours: S
                           + ignored_text,
                           {"rows_read": read, "rows_quarantined": quarantined, "skipped_files": skipped,
                            "ignored_files": ignored})
-    out = [completeness, quality, _unmatched_check(unmatched, settings)]
+    lost = sum(lost_units.values())
+    worst = sorted(lost_units, key=lambda k: -lost_units[k])[:3]
+    units_check = HealthCheck(
+        "quarantined_units", "warn" if lost else "ok",
+        (f"{lost} units had every event of an hour quarantined, in {len(lost_units)} hours (most: "
+         + ", ".join(f"{k}: {lost_units[k]}" for k in worst) + "); they count as zero in the sums")
+        if lost else "no unit lost all its events of an hour to quarantine",
+        {"units_quarantined": lost, "by_hour": lost_units})
+    out = [completeness, quality, units_check, _unmatched_check(unmatched, settings)]
     if compared:
         shown = "; ".join(f"{k} ({changes[k]})" for k in changed[:3])
         out.append(HealthCheck("late_data", "warn" if changed else "ok",

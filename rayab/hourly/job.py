@@ -59,7 +59,13 @@ from rayab.aggregate.shards import shard_partial_ids
 from rayab.aggregate.sketches import HourSketches, event_sketches
 from rayab.aggregate.sum_bounds import abs_totals, add_totals, check_hour_totals
 from rayab.aggregate.summary import HourSummary, ProgressFn, StageProgress, summary_dict
-from rayab.aggregate.unit_rows import UnitIdRows, assignment_keys, assignment_unit_ids, event_unit_ids
+from rayab.aggregate.unit_rows import (
+    UnitIdRows,
+    assignment_keys,
+    assignment_unit_ids,
+    event_unit_ids,
+    quarantined_unit_ids,
+)
 from rayab.aggregate.validate import Population, required_columns, validate_events_counted
 from rayab.errors import InputDataError, MissingInputError, StorageError
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
@@ -207,7 +213,9 @@ def _map_split(split: SourcePart, analysis_type: AnalysisType, variants: dict[st
     totals = abs_totals(np.column_stack([np.asarray(valid.column(m), np.int64) for m in analysis_type.metric_names])
                         if valid.num_rows and analysis_type.metric_names else np.zeros((0, 0), np.int64))
     stats = {"rows": table.num_rows, "skipped": "", "unmatched": unmatched, "abs": totals, "rounded": rounded,
-             "outside": read.rows_outside_hour, "filtered": read.rows_filtered}
+             "outside": read.rows_outside_hour, "filtered": read.rows_filtered,
+             "quarantined_units": quarantined_unit_ids(table, quarantined.column("row_index"),
+                                                       analysis_type.unit_column)}
     keep = [valid] if _keeps_events(analysis_type) else []
     pieces = event_unit_ids(valid, analysis_type, n_shards) if valid.num_rows else empty
     stats["work"] = _work(pieces, cpu)
@@ -230,15 +238,21 @@ def units_task(first_assignments: pa.Table, analysis_type: AnalysisType,
 
 @ray.remote(max_retries=3)
 def shard_task(analysis_type: AnalysisType, salts: dict[str, str], covariates: Covariates | None,
-               assigned_keys: dict[str, Any] | None, *pieces: UnitIdRows) -> tuple[CellSums, dict[str, Any]]:
+               assigned_keys: dict[str, Any] | None, shard: tuple[int, int], split_stats: list[Any],
+               *pieces: UnitIdRows) -> tuple[CellSums, dict[str, Any]]:
     """One shard's partial from the pieces every map task routed to it, and its counts: the exact
     ``sum |value|`` of the unit rows it summed per metric column (the driver checks them before the commit), the
-    events of units never assigned (log mode), rows merged and kept."""
+    events of units never assigned (log mode), rows merged and kept, and the units routed here all of whose events
+    of the hour were quarantined (``split_stats``: the refs of the map tasks' stats, which carry the unit ids of
+    their quarantined rows; the pieces already wait for the same tasks)."""
     cpu = time.process_time()
-    result = shard_partial_ids(pieces, analysis_type, salts, covariates, assigned_keys)
+    stats: list[dict[str, Any]] = ray.get(split_stats)
+    quarantined = [s["quarantined_units"] for s in stats if len(s.get("quarantined_units", ()))]
+    result = shard_partial_ids(pieces, analysis_type, salts, covariates, assigned_keys, quarantined, shard)
     return result.partial, {"abs": result.abs_totals, "unmatched": result.unmatched, "rows_in": result.rows_in,
                             "rows_out": result.rows_out, "node": ray.get_runtime_context().get_node_id(),
-                            "cpu_s": time.process_time() - cpu, "partial_bytes": result.partial.nbytes}
+                            "cpu_s": time.process_time() - cpu, "partial_bytes": result.partial.nbytes,
+                            "units_quarantined": result.units_quarantined}
 
 
 @ray.remote(num_cpus=0, max_restarts=2, max_task_retries=5)
@@ -522,13 +536,16 @@ def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: Jo
     unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, n_shards)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
     shard_places = task_placements(n_shards)
+    split_stats = [m[n_shards + 1] for m in maps]
     shards = [shard_task.options(num_returns=2, scheduling_strategy=shard_places[s]).remote(
-        at, salts, covs, assigned_keys, *[m[s] for m in maps], units[s]) for s in range(n_shards)]
+        at, salts, covs, assigned_keys, (s, n_shards), split_stats, *[m[s] for m in maps], units[s])
+        for s in range(n_shards)]
     return maps, [p for p, _ in shards], [t for _, t in shards]
 
 
 def _manifest(plan: _Plan, at: AnalysisType, hour: str, run_id: str, stats: list[dict[str, Any]],
-              options: JobOptions, seconds: dict[str, float], shard_unmatched: int = 0) -> dict[str, Any]:
+              options: JobOptions, seconds: dict[str, float], shard_unmatched: int = 0,
+              units_quarantined: int = 0) -> dict[str, Any]:
     """The manifest row, less what the reducer adds (quarantine counts, cells, units, bytes, commit time);
     ``shard_unmatched`` counts the events of unassigned units the shards found (log mode)."""
     return {
@@ -544,6 +561,7 @@ def _manifest(plan: _Plan, at: AnalysisType, hour: str, run_id: str, stats: list
         "rows_outside_hour": int(sum(s.get("outside", 0) for s in stats)),
         "rows_filtered": int(sum(s.get("filtered", 0) for s in stats)),
         "ignored_files": [f.path for f in plan.listing.ignored], "allow_empty": options.allow_empty,
+        "units_quarantined": units_quarantined,
     }
 
 
@@ -575,7 +593,8 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
     _check_totals(at, hour, stats, shard_counts)
     seconds["shards"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
     manifest = _manifest(plan, at, hour, run_id, stats, options, seconds,
-                         sum(int(c["unmatched"]) for c in shard_counts))
+                         sum(int(c["unmatched"]) for c in shard_counts),
+                         sum(int(c.get("units_quarantined", 0)) for c in shard_counts))
     sketch_refs = [m[n_shards + 2] for m in maps] if at.quantile_metrics else None
     hit_refs = ([m[n_shards + 2 + int(bool(at.quantile_metrics))] for m in maps] if at.conversion_metrics
                 else None)

@@ -67,6 +67,8 @@ MANIFEST = pa.schema([
     # what the source was (JSON: kind, path or query and its parameters, Delta version), rows of other hours seen in
     # a flat folder, and rows left out by the source's `where`
     ("input_source", pa.string()), ("rows_outside_hour", pa.int64()), ("rows_filtered", pa.int64()),
+    # units all of whose events of the hour were quarantined (they count as zero in the sums)
+    ("units_quarantined", pa.int64()),
 ])
 QUARANTINE = pa.schema([
     ("analysis_type", pa.string()), ("hour", pa.string()), ("source_file", pa.string()),
