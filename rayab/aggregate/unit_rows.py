@@ -183,10 +183,10 @@ def unassigned_events(rows: UnitRows, assigned: Mapping[str, npt.NDArray[np.uint
 
 def quarantined_unit_ids(table: pa.Table, row_index: pa.ChunkedArray | pa.Array, unit_column: str) -> pa.Array:
     """The distinct unit ids (as text) of the rows of ``table`` at ``row_index``, the split's quarantined rows; rows
-    without a unit id are left out (they belong to no unit).
+    with a null or empty unit id are left out (they belong to no unit).
 
-    >>> t = pa.table({"unit_id": ["u1", "u2", None, "u1"]})
-    >>> sorted(quarantined_unit_ids(t, pa.array([0, 2, 3]), "unit_id").to_pylist())
+    >>> t = pa.table({"unit_id": ["u1", "u2", None, "u1", ""]})
+    >>> sorted(quarantined_unit_ids(t, pa.array([0, 2, 3, 4]), "unit_id").to_pylist())
     ['u1']
     """
     if unit_column not in table.column_names or not len(row_index):
@@ -194,7 +194,8 @@ def quarantined_unit_ids(table: pa.Table, row_index: pa.ChunkedArray | pa.Array,
     ids = table.column(unit_column).take(row_index).drop_null()
     if pa.types.is_dictionary(ids.type):
         ids = ids.cast(ids.type.value_type)
-    unique: pa.Array = pc.unique(ids.cast(pa.large_string()))
+    text = ids.cast(pa.large_string())
+    unique: pa.Array = pc.unique(text.filter(pc.greater(pc.utf8_length(text), 0)))
     return unique
 
 

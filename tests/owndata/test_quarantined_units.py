@@ -46,17 +46,18 @@ def _files(seed: int) -> list[list[dict[str, Any]]]:
                "country": "US", "platform": "web", "impressions": 1, "clicks": "x" if bad and i % 2 else "1",
                "revenue": -1.0 if bad and not i % 2 else 0.5}
         files[int(rng.integers(0, 4))].append(row)
-    files[0].append({**files[0][0], "unit_id": None, "revenue": -2.0})  # a bad row of no unit: no unit to count
+    files[0].append({**files[0][0], "unit_id": None, "revenue": -2.0})  # bad rows of no unit: no unit to count
+    files[1].append({**files[1][0], "unit_id": "", "revenue": -3.0})
     return files
 
 
 def _bad(row: dict[str, Any]) -> bool:
-    return row["unit_id"] is None or row["clicks"] == "x" or row["revenue"] < 0
+    return not row["unit_id"] or row["clicks"] == "x" or row["revenue"] < 0
 
 
 def _reference(files: list[list[dict[str, Any]]]) -> int:
     rows = [r for f in files for r in f]
-    with_bad = {r["unit_id"] for r in rows if _bad(r) and r["unit_id"] is not None}
+    with_bad = {r["unit_id"] for r in rows if _bad(r) and r["unit_id"]}
     with_valid = {r["unit_id"] for r in rows if not _bad(r)}
     return len(with_bad - with_valid)
 
