@@ -154,6 +154,20 @@ def _collapse_bytes(cells: Any, data: Any, offsets: Any, hashes: Any, have_hashe
     return g_cell, g_hash, out[:, 3].copy(), out[:, head + 1:].copy(), out[:, head].copy()
 
 
+def _collapse_inputs(cells: npt.ArrayLike, offsets: npt.ArrayLike, values: npt.ArrayLike,
+                     counts: npt.ArrayLike) -> tuple[I64, I64, I64, I64]:
+    """The collapses' inputs as contiguous int64 arrays (values as rows x metrics), their lengths checked."""
+    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
+    n = len(cell_array)
+    offset_array = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(n, -1)
+    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
+    if len(offset_array) != n + 1 or len(count_array) != n:
+        raise ValueError(f"{n} cells need {n + 1} offsets and {n} counts, got {len(offset_array)} and "
+                         f"{len(count_array)}")
+    return cell_array, offset_array, value_array, count_array
+
+
 def collapse_by_unit_bytes(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
                            values: npt.ArrayLike, counts: npt.ArrayLike,
                            hashes: npt.NDArray[np.uint64] | None = None,
@@ -171,14 +185,8 @@ def collapse_by_unit_bytes(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], of
     >>> first.tolist(), sums.tolist(), counts.tolist(), bool(h[0] != h[1])
     ([0, 1], [[5], [2]], [2, 1], True)
     """
-    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
+    cell_array, offset_array, value_array, count_array = _collapse_inputs(cells, offsets, values, counts)
     n = len(cell_array)
-    offset_array = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
-    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(n, -1)
-    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
-    if len(offset_array) != n + 1 or len(count_array) != n:
-        raise ValueError(f"{n} cells need {n + 1} offsets and {n} counts, got {len(offset_array)} and "
-                         f"{len(count_array)}")
     hash_array = np.zeros(0, np.uint64) if hashes is None else np.ascontiguousarray(hashes, dtype=np.uint64)
     if hashes is not None and len(hash_array) != n:
         raise ValueError(f"{n} cells need {n} hashes, got {len(hash_array)}")
@@ -311,14 +319,8 @@ def collapse_sorted_by_hash(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], o
     >>> bool((h[1:] >= h[:-1]).all()), sorted(zip(first.tolist(), sums[:, 0].tolist(), counts.tolist()))
     (True, [(0, 4, 2), (1, 2, 1), (3, 4, 1)])
     """
-    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
+    cell_array, offset_array, value_array, count_array = _collapse_inputs(cells, offsets, values, counts)
     n = len(cell_array)
-    offset_array = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
-    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(n, -1)
-    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
-    if len(offset_array) != n + 1 or len(count_array) != n:
-        raise ValueError(f"{n} cells need {n + 1} offsets and {n} counts, got {len(offset_array)} and "
-                         f"{len(count_array)}")
     bits = int(min(_MAX_PARTITION_BITS, max(1, (n // _PARTITION_ROWS).bit_length())))  # 1 at least: no shift by 64
     result: tuple[I64, npt.NDArray[np.uint64], I64, I64, I64] = _collapse_partitioned(
         cell_array, np.ascontiguousarray(data, dtype=np.uint8), offset_array, value_array, count_array, bits)

@@ -181,6 +181,12 @@ def unassigned_events(rows: UnitRows, assigned: Mapping[str, npt.NDArray[np.uint
     return int(rows.n_events[~found].sum())
 
 
+def _shard_of(hashes: U64, n_shards: int) -> U64:
+    """The shard each 64-bit unit hash routes to (the one routing rule of map tasks and shards)."""
+    shard: U64 = (hashes >> np.uint64(32)) % np.uint64(n_shards)
+    return shard
+
+
 def quarantined_unit_ids(table: pa.Table, row_index: pa.ChunkedArray | pa.Array, unit_column: str) -> pa.Array:
     """The distinct unit ids (as text) of the rows of ``table`` at ``row_index``, the split's quarantined rows; rows
     with a null or empty unit id are left out (they belong to no unit).
@@ -218,7 +224,7 @@ def units_all_quarantined(merged: UnitIdRows, candidates: Sequence[pa.Array], sh
     n = len(offsets) - 1
     _, hashes, rows, _, _ = collapse_sorted_by_hash(np.zeros(n, np.int64), data, offsets, np.zeros((n, 1), np.int64),
                                                    np.ones(n, np.int64))
-    mine = (hashes >> np.uint64(32)) % np.uint64(n_shards) == np.uint64(shard)
+    mine = _shard_of(hashes, n_shards) == np.uint64(shard)
     hashes, rows = hashes[mine], rows[mine]
     with_events = np.flatnonzero(merged.n_events > 0)
     known = merged.unit_hash[with_events]  # ascending: merged rows come sorted by hash
@@ -297,7 +303,7 @@ def _unit_id_rows(table: pa.Table, analysis_type: AnalysisType, values: I64, cou
     # sorted by unit hash, so a shard merges the pieces of all map tasks in one streaming pass (merge_unit_ids)
     g_cell, g_hash, g_row, sums, n_events = collapse_sorted_by_hash(combined, data, offsets, values, counts)
     cells, cell = _decode_cells(g_cell, keys)
-    shard = (g_hash >> np.uint64(32)) % np.uint64(n_shards)
+    shard = _shard_of(g_hash, n_shards)
     out = []
     for s in range(n_shards):
         rows = np.flatnonzero(shard == s) if n_shards > 1 else np.arange(len(g_cell))
