@@ -29,7 +29,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["collapse_by_unit_bytes", "collapse_sorted_by_hash", "merge_sorted_by_hash", "take_bytes"]
+__all__ = ["collapse_by_unit_bytes", "collapse_ids_sorted_by_hash", "collapse_sorted_by_hash",
+           "merge_ids_sorted_by_hash", "merge_sorted_by_hash", "take_bytes"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -197,29 +198,46 @@ def collapse_by_unit_bytes(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], of
 
 
 @njit(cache=True, nogil=True)
-def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, counts_in: Any,
-                          bits: int) -> Any:  # pragma: no cover - compiled
+def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, counts_in: Any, bits: int,
+                          space: Any, part_vals: Any, part_data: Any, out: Any, sums: Any,
+                          g_data: Any) -> Any:  # pragma: no cover - compiled
     n, n_metrics = values.shape
+    # the big arrays come from numpy, which asks the kernel for huge pages: in a virtual machine a fault per 4 KiB
+    # page of fresh memory costs about as much as the collapse itself (``space``: this kernel's own five rows;
+    # ``out``: the groups' cell, hash, first row, count, id offsets)
+    hashes = space[0].view(np.uint64)
+    rows = space[1]
+    part_hash = space[2].view(np.uint64)
+    part_cell = space[3]
+    part_offsets = space[4]
+    g_cell = out[0]
+    g_hash = out[1].view(np.uint64)
+    g_row = out[2]
+    counts = out[3]
+    g_offsets = out[4]
     shift = np.uint64(64 - bits)
     n_parts = 1 << bits
-    # pass 1: each id's hash (a sequential read of the bytes) and the size of each partition (the hash's top bits)
-    hashes = np.empty(n, np.uint64)
+    # pass 1: each id's hash (a sequential read of the bytes), the rows and the id bytes of each partition (the
+    # hash's top bits)
     bounds = np.zeros(n_parts + 1, np.int64)
+    byte_bounds = np.zeros(n_parts + 1, np.int64)
     for i in range(n):
         h = _bytes_hash(data, offsets[i], offsets[i + 1])
         hashes[i] = h
-        bounds[np.int64(h >> shift) + 1] += 1
+        part = np.int64(h >> shift) + 1
+        bounds[part] += 1
+        byte_bounds[part] += offsets[i + 1] - offsets[i]
     largest = 0
     for p in range(n_parts):
         largest = max(largest, bounds[p + 1])
         bounds[p + 1] += bounds[p]
+        byte_bounds[p + 1] += byte_bounds[p]
     # pass 2: rows by partition, in row order within each (a stable counting sort on the top bits), with what
-    # pass 3 adds up moved along, so pass 3 reads them in order instead of gathering them from all over the split
-    rows = np.empty(n, np.int64)
-    part_hash = np.empty(n, np.uint64)
-    part_cell = np.empty(n, np.int64)
-    part_vals = np.empty((n, n_metrics + 1), np.int64)  # the event count, then the sums
+    # pass 3 reads moved along, the id bytes too: pass 3 then reads only its partition, which stays in cache,
+    # instead of the split's ids at random (in a virtual machine a random read costs a page walk as well)
+    part_offsets[n] = byte_bounds[n_parts]
     fill = bounds[:-1].copy()
+    byte_fill = byte_bounds[:-1].copy()
     for i in range(n):
         part = np.int64(hashes[i] >> shift)
         f = fill[part]
@@ -229,8 +247,15 @@ def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, coun
         part_vals[f, 0] = counts_in[i]
         for m in range(n_metrics):
             part_vals[f, m + 1] = values[i, m]
+        b = byte_fill[part]
+        part_offsets[f] = b
+        lo = offsets[i]
+        length = offsets[i + 1] - lo
+        for j in range(length):
+            part_data[b + j] = data[lo + j]
+        byte_fill[part] = b + length
         fill[part] = f + 1
-    # pass 3: one small table per partition (it stays in cache), its groups then sorted by hash
+    # pass 3: one small table per partition, its groups then sorted by hash, their id bytes copied out in order
     size = 16
     while size < 2 * largest:
         size *= 2
@@ -241,11 +266,7 @@ def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, coun
     l_row = np.empty(cap, np.int64)
     l_sums = np.zeros((cap, n_metrics), np.int64)
     l_counts = np.zeros(cap, np.int64)
-    g_cell = np.empty(max(n, 1), np.int64)
-    g_hash = np.empty(max(n, 1), np.uint64)
-    g_row = np.empty(max(n, 1), np.int64)
-    sums = np.empty((max(n, 1), n_metrics), np.int64)
-    counts = np.empty(max(n, 1), np.int64)
+    g_offsets[0] = 0
     n_groups = 0
     for p in range(n_parts):
         lo_p = bounds[p]
@@ -259,13 +280,12 @@ def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, coun
         slots[:psize] = -1
         k = 0
         for j in range(lo_p, hi_p):
-            i = rows[j]
             h = part_hash[j]
             c = part_cell[j]
             key = np.uint64(h ^ np.uint64(np.uint64(c) * _GOLDEN))
             slot = np.int64(np.uint64(key * _MIX) >> np.uint64(32)) & pmask
-            lo = offsets[i]
-            hi = offsets[i + 1]
+            lo = part_offsets[j]
+            hi = part_offsets[j + 1]
             while True:
                 g = slots[slot]
                 if g < 0:
@@ -274,14 +294,14 @@ def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, coun
                     slots[slot] = g
                     l_cell[g] = c
                     l_hash[g] = h
-                    l_row[g] = i
+                    l_row[g] = j
                     l_counts[g] = 0
                     for m in range(n_metrics):
                         l_sums[g, m] = 0
                     break
                 if l_hash[g] == h and l_cell[g] == c:
                     r = l_row[g]
-                    if _same_bytes(data, offsets[r], offsets[r + 1], lo, hi):
+                    if _same_bytes(part_data, part_offsets[r], part_offsets[r + 1], lo, hi):
                         break
                 slot = (slot + 1) & pmask
             l_counts[g] += part_vals[j, 0]
@@ -291,15 +311,21 @@ def _collapse_partitioned(cells: Any, data: Any, offsets: Any, values: Any, coun
         for t in range(k):
             g = order[t]
             o = n_groups + t
+            r = l_row[g]
             g_cell[o] = l_cell[g]
             g_hash[o] = l_hash[g]
-            g_row[o] = l_row[g]
+            g_row[o] = rows[r]
             counts[o] = l_counts[g]
             for m in range(n_metrics):
                 sums[o, m] = l_sums[g, m]
+            lo = part_offsets[r]
+            length = part_offsets[r + 1] - lo
+            base = g_offsets[o]
+            for b in range(length):
+                g_data[base + b] = part_data[lo + b]
+            g_offsets[o + 1] = base + length
         n_groups += k
-    return (g_cell[:n_groups].copy(), g_hash[:n_groups].copy(), g_row[:n_groups].copy(), sums[:n_groups].copy(),
-            counts[:n_groups].copy())
+    return n_groups
 
 
 def collapse_sorted_by_hash(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
@@ -309,9 +335,9 @@ def collapse_sorted_by_hash(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], o
     hash in order of first appearance): exactly its output after a stable sort by hash, found faster.
 
     The rows are first split by the top bits of their id's hash into partitions of a few thousand rows (a counting
-    sort), then each partition is collapsed in its own small table, which stays in the CPU cache, and its groups
-    sorted by hash; partitions come out in hash order, so the whole output is sorted. One big table probed at random
-    would miss the cache on almost every row.
+    sort that moves the ids' bytes along), then each partition is collapsed in its own small table, which stays in
+    the CPU cache with the bytes it compares, and its groups sorted by hash; partitions come out in hash order, so
+    the whole output is sorted. One big table probed at random would miss the cache on almost every row.
 
     >>> data = np.frombuffer(b"u5u5u5u2", np.uint8)
     >>> cells, h, first, sums, counts = collapse_sorted_by_hash([0, 1, 0, 0], data, np.array([0, 2, 4, 6, 8]),
@@ -319,12 +345,39 @@ def collapse_sorted_by_hash(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], o
     >>> bool((h[1:] >= h[:-1]).all()), sorted(zip(first.tolist(), sums[:, 0].tolist(), counts.tolist()))
     (True, [(0, 4, 2), (1, 2, 1), (3, 4, 1)])
     """
+    g_cell, g_hash, g_row, sums, n_events, _, _ = collapse_ids_sorted_by_hash(cells, data, offsets, values, counts)
+    return g_cell, g_hash, g_row, sums, n_events
+
+
+def collapse_ids_sorted_by_hash(cells: npt.ArrayLike, data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
+                                values: npt.ArrayLike, counts: npt.ArrayLike,
+                                ) -> tuple[I64, npt.NDArray[np.uint64], I64, I64, I64, npt.NDArray[np.uint8], I64]:
+    """:func:`collapse_sorted_by_hash` and each group's id as ``(data, offsets)`` in the groups' order (copied out
+    of the partitions while they are in cache: gathering them afterwards by first row would read at random).
+
+    >>> data = np.frombuffer(b"u5u5u5u2", np.uint8)
+    >>> *_, ids, ends = collapse_ids_sorted_by_hash([0, 0, 0, 0], data, np.array([0, 2, 4, 6, 8]), [[1]] * 4,
+    ...                                             [1] * 4)
+    >>> sorted(bytes(ids[a:b]) for a, b in zip(ends[:-1], ends[1:]))
+    [b'u2', b'u5']
+    """
     cell_array, offset_array, value_array, count_array = _collapse_inputs(cells, offsets, values, counts)
     n = len(cell_array)
     bits = int(min(_MAX_PARTITION_BITS, max(1, (n // _PARTITION_ROWS).bit_length())))  # 1 at least: no shift by 64
-    result: tuple[I64, npt.NDArray[np.uint64], I64, I64, I64] = _collapse_partitioned(
-        cell_array, np.ascontiguousarray(data, dtype=np.uint8), offset_array, value_array, count_array, bits)
-    return result
+    data_array = np.ascontiguousarray(data, dtype=np.uint8)
+    n_bytes = int(offset_array[-1]) if n else 0
+    space = np.empty((5, n + 1), np.int64)
+    part_vals = np.empty((n, value_array.shape[1] + 1), np.int64)  # the event count, then the sums
+    part_data = np.empty(n_bytes, np.uint8)
+    out = np.empty((5, n + 1), np.int64)
+    sums = np.empty((n, value_array.shape[1]), np.int64)
+    g_data = np.empty(n_bytes, np.uint8)
+    k = _collapse_partitioned(cell_array, data_array, offset_array, value_array, count_array, bits, space, part_vals,
+                              part_data, out, sums, g_data)
+    del space, part_vals, part_data
+    g_offsets = out[4, :k + 1]
+    # views of the outputs sized for every row being a group: the pages past the groups were never touched
+    return out[0, :k], out[1, :k].view(np.uint64), out[2, :k], sums[:k], out[3, :k], g_data[:g_offsets[k]], g_offsets
 
 
 _PARTITION_ROWS = 16384  # rows per partition of collapse_sorted_by_hash, about: its table and groups stay in cache
@@ -382,9 +435,17 @@ def _sift_down(heap_key: Any, heap_run: Any, size: int, i: int) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _merge_sorted(cells: Any, hashes: Any, data: Any, offsets: Any, values: Any, counts_in: Any,
-                  starts: Any) -> Any:  # pragma: no cover - compiled
-    n, n_metrics = values.shape
+def _merge_sorted(cells: Any, hashes: Any, data: Any, offsets: Any, values: Any, counts_in: Any, starts: Any,
+                  out: Any, sums: Any, g_data: Any) -> Any:  # pragma: no cover - compiled
+    n_metrics = values.shape[1]
+    # outputs from numpy (huge pages, see _collapse_partitioned): ``out`` holds the groups' cell, hash, first row,
+    # count and id offsets; each group's id bytes are copied out when it is made, as its run is read in order
+    g_cell = out[0]
+    g_hash = out[1].view(np.uint64)
+    g_row = out[2]
+    counts = out[3]
+    g_offsets = out[4]
+    g_offsets[0] = 0
     n_runs = starts.shape[0] - 1
     pos = starts[:-1].copy()
     heap_key = np.empty(max(n_runs, 1), np.uint64)
@@ -397,11 +458,6 @@ def _merge_sorted(cells: Any, hashes: Any, data: Any, offsets: Any, values: Any,
             size += 1
     for i in range(size // 2 - 1, -1, -1):  # heapify: sift each inner node down within its subtree
         _sift_down(heap_key, heap_run, size, i)
-    g_cell = np.empty(max(n, 1), np.int64)
-    g_hash = np.empty(max(n, 1), np.uint64)
-    g_row = np.empty(max(n, 1), np.int64)
-    sums = np.zeros((max(n, 1), n_metrics), np.int64)
-    counts = np.zeros(max(n, 1), np.int64)
     n_groups = 0
     while size > 0:
         h = heap_key[0]
@@ -429,12 +485,42 @@ def _merge_sorted(cells: Any, hashes: Any, data: Any, offsets: Any, values: Any,
                 g_cell[g] = c
                 g_hash[g] = h
                 g_row[g] = i
+                counts[g] = 0
+                for m in range(n_metrics):
+                    sums[g, m] = 0
+                base = g_offsets[g]
+                for b in range(hi - lo):
+                    g_data[base + b] = data[lo + b]
+                g_offsets[g + 1] = base + hi - lo
                 n_groups += 1
             counts[g] += counts_in[i]
             for m in range(n_metrics):
                 sums[g, m] += values[i, m]
-    return (g_cell[:n_groups].copy(), g_hash[:n_groups].copy(), g_row[:n_groups].copy(), sums[:n_groups].copy(),
-            counts[:n_groups].copy())
+    return n_groups
+
+
+def _merge_inputs(cells: npt.ArrayLike, hashes: npt.NDArray[np.uint64], offsets: npt.ArrayLike,
+                  values: npt.ArrayLike, counts: npt.ArrayLike,
+                  starts: npt.ArrayLike) -> tuple[I64, npt.NDArray[np.uint64], I64, I64, I64, I64]:
+    """The merges' inputs as contiguous arrays, their lengths and the runs' order checked."""
+    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
+    n = len(cell_array)
+    hash_array = np.ascontiguousarray(hashes, dtype=np.uint64).reshape(-1)
+    offset_array = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(n, -1)
+    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
+    start_array = np.ascontiguousarray(starts, dtype=np.int64).reshape(-1)
+    if len(offset_array) != n + 1 or len(count_array) != n or len(hash_array) != n:
+        raise ValueError(f"{n} cells need {n + 1} offsets, {n} hashes and {n} counts, got {len(offset_array)}, "
+                         f"{len(hash_array)} and {len(count_array)}")
+    if len(start_array) < 1 or start_array[0] != 0 or start_array[-1] != n or bool((np.diff(start_array) < 0).any()):
+        raise ValueError(f"run starts must rise from 0 to {n}")
+    falls = np.flatnonzero(hash_array[1:] < hash_array[:-1]) + 1  # allowed only where a new run starts
+    unsorted = falls[~np.isin(falls, start_array)]
+    if len(unsorted):
+        run = int(np.searchsorted(start_array, unsorted[0], side="right")) - 1
+        raise ValueError(f"rows {start_array[run]}:{start_array[run + 1]} are not sorted by hash")
+    return cell_array, hash_array, offset_array, value_array, count_array, start_array
 
 
 def merge_sorted_by_hash(cells: npt.ArrayLike, hashes: npt.NDArray[np.uint64], data: npt.NDArray[np.uint8],
@@ -453,24 +539,31 @@ def merge_sorted_by_hash(cells: npt.ArrayLike, hashes: npt.NDArray[np.uint64], d
     >>> h.tolist(), first.tolist(), sums.tolist(), counts.tolist()
     ([5, 7, 9], [0, 3, 1], [[5], [8], [2]], [2, 1, 1])
     """
-    cell_array = np.ascontiguousarray(cells, dtype=np.int64).reshape(-1)
+    g_cell, g_hash, g_row, sums, counts, _, _ = merge_ids_sorted_by_hash(cells, hashes, data, offsets, values,
+                                                                         counts, starts)
+    return g_cell, g_hash, g_row, sums, counts
+
+
+def merge_ids_sorted_by_hash(cells: npt.ArrayLike, hashes: npt.NDArray[np.uint64], data: npt.NDArray[np.uint8],
+                             offsets: npt.NDArray[np.int64], values: npt.ArrayLike, counts: npt.ArrayLike,
+                             starts: npt.ArrayLike,
+                             ) -> tuple[I64, npt.NDArray[np.uint64], I64, I64, I64, npt.NDArray[np.uint8], I64]:
+    """:func:`merge_sorted_by_hash` and each group's id as ``(data, offsets)`` in the groups' order.
+
+    >>> data = np.frombuffer(b"u1u2u1", np.uint8)
+    >>> *_, ids, ends = merge_ids_sorted_by_hash([0, 0, 0], np.array([5, 9, 5], np.uint64), data,
+    ...                                          np.array([0, 2, 4, 6]), [[1], [2], [4]], [1, 1, 1], [0, 2, 3])
+    >>> bytes(ids), ends.tolist()
+    (b'u1u2', [0, 2, 4])
+    """
+    cell_array, hash_array, offset_array, value_array, count_array, start_array = _merge_inputs(
+        cells, hashes, offsets, values, counts, starts)
     n = len(cell_array)
-    hash_array = np.ascontiguousarray(hashes, dtype=np.uint64).reshape(-1)
-    offset_array = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
-    value_array = np.ascontiguousarray(values, dtype=np.int64).reshape(n, -1)
-    count_array = np.ascontiguousarray(counts, dtype=np.int64).reshape(-1)
-    start_array = np.ascontiguousarray(starts, dtype=np.int64).reshape(-1)
-    if len(offset_array) != n + 1 or len(count_array) != n or len(hash_array) != n:
-        raise ValueError(f"{n} cells need {n + 1} offsets, {n} hashes and {n} counts, got {len(offset_array)}, "
-                         f"{len(hash_array)} and {len(count_array)}")
-    if len(start_array) < 1 or start_array[0] != 0 or start_array[-1] != n or bool((np.diff(start_array) < 0).any()):
-        raise ValueError(f"run starts must rise from 0 to {n}")
-    falls = np.flatnonzero(hash_array[1:] < hash_array[:-1]) + 1  # allowed only where a new run starts
-    unsorted = falls[~np.isin(falls, start_array)]
-    if len(unsorted):
-        run = int(np.searchsorted(start_array, unsorted[0], side="right")) - 1
-        raise ValueError(f"rows {start_array[run]}:{start_array[run + 1]} are not sorted by hash")
-    result: tuple[I64, npt.NDArray[np.uint64], I64, I64, I64] = _merge_sorted(
-        cell_array, hash_array, np.ascontiguousarray(data, dtype=np.uint8), offset_array, value_array, count_array,
-        start_array)
-    return result
+    n_bytes = int(offset_array[-1] - offset_array[0]) if n else 0
+    out = np.empty((5, n + 1), np.int64)
+    sums = np.empty((n, value_array.shape[1]), np.int64)
+    g_data = np.empty(n_bytes, np.uint8)
+    k = _merge_sorted(cell_array, hash_array, np.ascontiguousarray(data, dtype=np.uint8), offset_array, value_array,
+                      count_array, start_array, out, sums, g_data)
+    g_offsets = out[4, :k + 1]
+    return out[0, :k], out[1, :k].view(np.uint64), out[2, :k], sums[:k], out[3, :k], g_data[:g_offsets[k]], g_offsets

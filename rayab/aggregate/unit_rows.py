@@ -36,7 +36,12 @@ import pyarrow.compute as pc
 
 from rayab.aggregate.codes import KeyCodes, key_codes
 from rayab.aggregate.covariates import Covariates, fill_cuped_columns
-from rayab.aggregate.grouping import collapse_sorted_by_hash, merge_sorted_by_hash, take_bytes
+from rayab.aggregate.grouping import (
+    collapse_ids_sorted_by_hash,
+    collapse_sorted_by_hash,
+    merge_ids_sorted_by_hash,
+    take_bytes,
+)
 from rayab.aggregate.partials import metric_columns
 from rayab.model import AnalysisType
 from rayab.stats.unit_hash import md5_keys, unit_keys_arrow
@@ -111,7 +116,16 @@ def _cell_codes(table: pa.Table, key_names: Sequence[str]) -> tuple[I64, list[Ke
 
 def _decode_cells(combined: I64, keys: list[KeyCodes]) -> tuple[tuple[tuple[str, ...], ...], I64]:
     """Distinct packed codes back to sorted key tuples, and each row's index into them."""
-    distinct, inverse = np.unique(combined, return_inverse=True)
+    radix = int(np.prod([max(len(key.values), 1) for key in keys], dtype=np.float64)) if keys else 1
+    if len(combined) and radix <= max(4 * len(combined), 1 << 16):  # few possible codes: a lookup, not a sort
+        present = np.zeros(radix, np.bool_)
+        present[combined] = True
+        distinct = np.flatnonzero(present)
+        lookup = np.empty(radix, np.int64)
+        lookup[distinct] = np.arange(len(distinct))
+        inverse = lookup[combined]
+    else:
+        distinct, inverse = np.unique(combined, return_inverse=True)
     columns = []
     rest = distinct.copy()
     for key in reversed(keys):
@@ -301,13 +315,16 @@ def _unit_id_rows(table: pa.Table, analysis_type: AnalysisType, values: I64, cou
     combined, keys = _cell_codes(table, _key_names(analysis_type))
     data, offsets = _id_buffers(table.column("unit_id"))
     # sorted by unit hash, so a shard merges the pieces of all map tasks in one streaming pass (merge_unit_ids)
-    g_cell, g_hash, g_row, sums, n_events = collapse_sorted_by_hash(combined, data, offsets, values, counts)
+    g_cell, g_hash, _, sums, n_events, g_data, g_offsets = collapse_ids_sorted_by_hash(combined, data, offsets,
+                                                                                      values, counts)
     cells, cell = _decode_cells(g_cell, keys)
+    if n_shards == 1:
+        return [UnitIdRows(cells, cell, g_hash, g_data, g_offsets, sums, n_events)]
     shard = _shard_of(g_hash, n_shards)
     out = []
     for s in range(n_shards):
-        rows = np.flatnonzero(shard == s) if n_shards > 1 else np.arange(len(g_cell))
-        piece_data, piece_offsets = take_bytes(data, offsets, g_row[rows])
+        rows = np.flatnonzero(shard == np.uint64(s))
+        piece_data, piece_offsets = take_bytes(g_data, g_offsets, rows)  # ascending rows: a sequential read
         out.append(UnitIdRows(cells, cell[rows], g_hash[rows], piece_data, piece_offsets, sums[rows],
                               n_events[rows]))
     return out
@@ -377,8 +394,8 @@ def merge_unit_ids(pieces: Sequence[UnitIdRows]) -> UnitIdRows:
     values = np.concatenate([p.values for p in non_empty])
     counts = np.concatenate([p.n_events for p in non_empty])
     starts = np.cumsum([0] + [p.num_rows for p in non_empty])
-    g_cell, g_hash, g_row, sums, n_events = merge_sorted_by_hash(cell, hashes, data, offsets, values, counts, starts)
-    merged_data, merged_offsets = take_bytes(data, offsets, g_row)
+    g_cell, g_hash, _, sums, n_events, merged_data, merged_offsets = merge_ids_sorted_by_hash(
+        cell, hashes, data, offsets, values, counts, starts)
     return UnitIdRows(cells, g_cell, g_hash, merged_data, merged_offsets, sums, n_events)
 
 

@@ -3,8 +3,9 @@
 Thin Ray edges around the pure steps of :mod:`rayab.aggregate.validate`, :mod:`rayab.aggregate.unit_rows`,
 :mod:`rayab.aggregate.shards` and :mod:`rayab.aggregate.partials`::
 
-    map_split (one task per file, or per row-group range of a big file; S+2 returns: S pieces of (cell, unit)
-               rows carrying the unit ids, quarantined rows, stats)
+    map_task (one task per group of splits, a split being a file or a row-group range of a big file; the groups
+              fill a byte budget, at least one per CPU: rayab.hourly.task_groups; S+2 returns: S pieces of
+              (cell, unit) rows carrying the unit ids, quarantined rows, per-split stats)
     units_task (first assignments of the hour -> the ``units`` metric, as S pieces)
         -> shard_task (S tasks: merge the pieces by (cell, unit), md5 once per merged row, fused weights-and-sums
                        kernel per cell)
@@ -13,7 +14,9 @@ Thin Ray edges around the pure steps of :mod:`rayab.aggregate.validate`, :mod:`r
 A map task collapses its events to (cell, unit) rows in one compiled pass over the unit ids' bytes and routes each
 row by a 64-bit hash of the id, so every row of a unit meets in one shard; the shard merges them and only then
 computes the bootstrap keys (md5 under the experiment's salt), once per (cell, unit) of the hour rather than once per
-file split. The events themselves stay in the map task (validated, as a table) for whatever needs them per event.
+file split. A map task collapses all its splits' events together, so a unit whose events are spread over many files
+ships one row per task, not one per file. The events themselves stay in the map task (validated, as a table) for
+whatever needs them per event.
 
 Before anything is launched the hour's input is checked: an hour with no file to read (a wrong ``--logs``, logs
 that have not arrived) or whose files hold no row fails with :class:`~rayab.errors.MissingInputError` and commits
@@ -68,6 +71,7 @@ from rayab.aggregate.unit_rows import (
 )
 from rayab.aggregate.validate import Population, required_columns, validate_events_counted
 from rayab.errors import InputDataError, MissingInputError, StorageError
+from rayab.hourly.task_groups import TASK_BYTES, group_splits, split_sizes
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
 from rayab.storage.commits import COMMIT_ID, commit_digest, with_commit_id
@@ -99,6 +103,7 @@ class JobOptions:
     skip_corrupt: bool = False
     logs_storage_options: Mapping[str, str] | None = None
     allow_empty: bool = False
+    map_task_bytes: int = TASK_BYTES  # input bytes one map task reads at most (rayab.hourly.task_groups)
 
 
 def experiments_for_hour(config: Config, analysis_type: AnalysisType, hour: str) -> tuple[Experiment, ...]:
@@ -155,18 +160,21 @@ def _query_reads(splits: Sequence[SourcePart], at: AnalysisType, options: JobOpt
 
 
 @ray.remote(max_retries=3)
-def map_split(split: SourcePart, analysis_type: AnalysisType, salts: dict[str, str],
-              variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
-              assignments: pa.Table | None, preread: pa.Table | InputDataError | None = None) -> list[Any]:
-    """Read and validate one split, collapse its events to (cell, unit) rows on the unit ids, split them by shard.
-    Returns S pieces, quarantine, stats; with quantile metrics one more return follows: the split's sketches
-    (:func:`~rayab.aggregate.sketches.event_sketches`, the only use of the salts here); with conversion metrics
-    another: the split's hits (:func:`~rayab.aggregate.conversions.event_hits`).
+def map_task(splits: list[SourcePart], analysis_type: AnalysisType, salts: dict[str, str],
+             variants: dict[str, list[str]], n_shards: int, hour: str, options: JobOptions,
+             assignments: pa.Table | None, *prereads: pa.Table | InputDataError | None) -> list[Any]:
+    """Read and validate each of ``splits`` (:mod:`rayab.hourly.task_groups` chose them), collapse all their events
+    together to (cell, unit) rows on the unit ids, split the rows by shard. Returns S pieces, the quarantined rows,
+    and a list of per-split stats (the first also carries the task's ``work``); with quantile metrics one more
+    return follows: the task's sketches (:func:`~rayab.aggregate.sketches.event_sketches`, the only use of the
+    salts here); with conversion metrics another: its hits (:func:`~rayab.aggregate.conversions.event_hits`).
+    ``prereads`` has one entry per split: its slice of a query run once for the hour, or None.
 
     Experiments travel as their salts and variant ids only: thousands of full specs per task would cost more than
     the split itself. The bootstrap keys of the sums are not computed here but in the shards, once per (cell, unit)
     of the hour."""
-    out = _map_split(split, analysis_type, variants, n_shards, hour, options, assignments, preread)
+    out = _map_task(splits, analysis_type, variants, n_shards, hour, options, assignments,
+                    list(prereads) or [None] * len(splits))
     if _keeps_events(analysis_type):
         valid = out.pop()
         if analysis_type.quantile_metrics:
@@ -185,13 +193,14 @@ def _extra_returns(analysis_type: AnalysisType) -> int:
     return int(bool(analysis_type.quantile_metrics)) + int(bool(analysis_type.conversion_metrics))
 
 
-def _map_split(split: SourcePart, analysis_type: AnalysisType, variants: dict[str, list[str]], n_shards: int,
-               hour: str, options: JobOptions, assignments: pa.Table | None,
-               preread: pa.Table | InputDataError | None = None) -> list[Any]:
-    """:func:`map_split`'s work; with quantile metrics the valid rows come last (they become sketches)."""
-    cpu = time.process_time()
-    keep = [pa.table({})] if _keeps_events(analysis_type) else []
-    empty = [UnitIdRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)]
+_SKIPPED_STATS = {"rows": 0, "unmatched": 0, "abs": [], "rounded": 0, "outside": 0, "filtered": 0}
+
+
+def _read_split(split: SourcePart, analysis_type: AnalysisType, variants: dict[str, list[str]], hour: str,
+                options: JobOptions, assignments: pa.Table | None,
+                preread: pa.Table | InputDataError | None) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    """One split's valid events (joined to assignments in that mode), quarantined rows and stats; a split that
+    cannot be read raises, or with ``skip_corrupt`` is skipped (no rows, its stats say why)."""
     try:
         if isinstance(preread, InputDataError):
             raise preread
@@ -201,8 +210,7 @@ def _map_split(split: SourcePart, analysis_type: AnalysisType, variants: dict[st
     except InputDataError as err:
         if not options.skip_corrupt:
             raise
-        return [*empty, QUARANTINE.empty_table(), {"rows": 0, "skipped": str(err), "unmatched": 0, "abs": [],
-                                                   "rounded": 0, "outside": 0, "filtered": 0}, *keep]
+        return pa.table({}), QUARANTINE.empty_table(), {**_SKIPPED_STATS, "skipped": str(err)}
     table = read.table
     valid, quarantined, rounded = validate_events_counted(table, analysis_type, variants, split.label, hour,
                                                           options.population)
@@ -216,10 +224,30 @@ def _map_split(split: SourcePart, analysis_type: AnalysisType, variants: dict[st
              "outside": read.rows_outside_hour, "filtered": read.rows_filtered,
              "quarantined_units": quarantined_unit_ids(table, quarantined.column("row_index"),
                                                        analysis_type.unit_column)}
-    keep = [valid] if _keeps_events(analysis_type) else []
-    pieces = event_unit_ids(valid, analysis_type, n_shards) if valid.num_rows else empty
-    stats["work"] = _work(pieces, cpu)
-    return [*pieces, quarantined, stats, *keep]
+    return valid, quarantined, stats
+
+
+def _map_task(splits: Sequence[SourcePart], analysis_type: AnalysisType, variants: dict[str, list[str]],
+              n_shards: int, hour: str, options: JobOptions, assignments: pa.Table | None,
+              prereads: Sequence[pa.Table | InputDataError | None]) -> list[Any]:
+    """:func:`map_task`'s work; with quantile or conversion metrics the valid rows come last."""
+    cpu = time.process_time()
+    valid_tables, quarantines, stats = [], [], []
+    for split, preread in zip(splits, prereads, strict=True):
+        valid, quarantined, split_stats = _read_split(split, analysis_type, variants, hour, options, assignments,
+                                                      preread)
+        if valid.num_rows:
+            valid_tables.append(valid)
+        quarantines.append(quarantined)
+        stats.append(split_stats)
+    valid = (valid_tables[0] if len(valid_tables) == 1 else
+             pa.concat_tables(valid_tables, promote_options="permissive") if valid_tables else pa.table({}))
+    del valid_tables
+    pieces = (event_unit_ids(valid, analysis_type, n_shards) if valid.num_rows else
+              [UnitIdRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)])
+    stats[0]["work"] = {**_work(pieces, cpu), "events": sum(s["rows"] for s in stats)}
+    quarantine = quarantines[0] if len(quarantines) == 1 else pa.concat_tables(quarantines)
+    return [*pieces, quarantine, stats, *([valid] if _keeps_events(analysis_type) else [])]
 
 
 def _work(pieces: Sequence[UnitIdRows], cpu_started: float) -> dict[str, Any]:
@@ -246,8 +274,8 @@ def shard_task(analysis_type: AnalysisType, salts: dict[str, str], covariates: C
     of the hour were quarantined (``split_stats``: the refs of the map tasks' stats, which carry the unit ids of
     their quarantined rows; the pieces already wait for the same tasks)."""
     cpu = time.process_time()
-    stats: list[dict[str, Any]] = ray.get(split_stats)
-    quarantined = [s["quarantined_units"] for s in stats if len(s.get("quarantined_units", ()))]
+    stats: list[list[dict[str, Any]]] = ray.get(split_stats)
+    quarantined = [s["quarantined_units"] for task in stats for s in task if len(s.get("quarantined_units", ()))]
     result = shard_partial_ids(pieces, analysis_type, salts, covariates, assigned_keys, quarantined, shard)
     return result.partial, {"abs": result.abs_totals, "unmatched": result.unmatched, "rows_in": result.rows_in,
                             "rows_out": result.rows_out, "node": ray.get_runtime_context().get_node_id(),
@@ -401,6 +429,7 @@ def run_hour(
     population: Population = "log",
     progress: ProgressFn | None = None,
     allow_empty: bool = False,
+    map_task_bytes: int = TASK_BYTES,
 ) -> list[HourSummary]:
     """Aggregate one hour of logs for every (or the named) analysis type and commit it; Ray must be initialised.
 
@@ -412,6 +441,8 @@ def run_hour(
 
     An hour with no file to read, or whose files hold no row, raises :class:`~rayab.errors.MissingInputError` and
     commits nothing unless ``allow_empty`` (the hour really had no events: it commits an empty partition).
+    ``map_task_bytes`` bounds the input bytes one map task reads (:mod:`rayab.hourly.task_groups`); it changes
+    speed and memory, never the result.
     """
     parse_hour(hour)
     if n_shards < 1:
@@ -427,7 +458,7 @@ def run_hour(
             made.append(new_reducer())
         return made[0]
 
-    options = JobOptions(population, skip_corrupt, logs_storage_options, allow_empty)
+    options = JobOptions(population, skip_corrupt, logs_storage_options, allow_empty, map_task_bytes)
     summaries = []
     for at in config.analysis_types:
         if analysis_types is not None and at.name not in analysis_types:
@@ -517,22 +548,24 @@ def task_placements(count: int) -> list[Any]:
     return [NodeAffinitySchedulingStrategy(slots[i % len(slots)], soft=True) for i in range(count)]
 
 
-def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: JobOptions,
+def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: JobOptions, groups: list[list[int]],
             covariates: Covariates | None = None) -> tuple[list[Any], list[Any], list[Any]]:
-    """Submit the map, units and shard tasks; returns (map task returns, shard partial refs, shard totals refs).
-    With quantile metrics each map task has one more return, its sketches (index ``n_shards + 2``)."""
+    """Submit the map, units and shard tasks (map task ``t`` reads the splits ``groups[t]``); returns (map task
+    returns, shard partial refs, shard totals refs). With quantile metrics each map task has one more return, its
+    sketches (index ``n_shards + 2``)."""
     salts = ray.put({e.exp_id: e.bootstrap_salt for e in plan.exps})
     variants = ray.put({e.exp_id: [v.variant_id for v in e.variants] for e in plan.exps})
     keys = _assigned_keys(plan, options)
     assigned_keys = ray.put(keys) if keys is not None else None
     joinable = ray.put(plan.joinable) if plan.joinable is not None and options.population == "assignment" else None
     covs = ray.put(covariates) if covariates is not None else None  # shipped once per hour, shared by every task
-    map_places = task_placements(len(plan.splits))
     reads = _query_reads(plan.splits, at, options)
-    maps: list[Any] = [map_split.options(num_returns=n_shards + 2 + _extra_returns(at),
-                                         scheduling_strategy=place).remote(
-        s, at, salts, variants, n_shards, hour, options, joinable, read)
-        for s, place, read in zip(plan.splits, map_places, reads, strict=True)]
+    map_places = task_placements(len(groups))
+    maps: list[Any] = [map_task.options(num_returns=n_shards + 2 + _extra_returns(at),
+                                        scheduling_strategy=place).remote(
+        [plan.splits[i] for i in group], at, salts, variants, n_shards, hour, options, joinable,
+        *[reads[i] for i in group])
+        for group, place in zip(groups, map_places, strict=True)]
     unit_refs: Any = units_task.options(num_returns=n_shards).remote(plan.firsts, at, n_shards)
     units: list[Any] = list(unit_refs) if n_shards > 1 else [unit_refs]
     shard_places = task_placements(n_shards)
@@ -573,16 +606,18 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
     run_id = uuid.uuid4().hex
     plan = _plan(config, at, hour, logs_root, warehouse, options)
     covariates = load_covariates(warehouse, at, [e.exp_id for e in plan.exps]) if at.cuped else None
+    groups = group_splits(split_sizes(plan.splits), _cluster_cpus(), options.map_task_bytes)
     seconds = {"plan": round(time.perf_counter() - clock, 3)}
     if progress:
-        progress(f"[{label}] plan: {len(plan.files)} files, {len(plan.splits)} splits, {len(plan.exps)} "
+        progress(f"[{label}] plan: {len(plan.files)} files, {len(plan.splits)} splits in {len(groups)} map tasks, "
+                 f"{len(plan.exps)} "
                  f"experiments, {plan.firsts.num_rows} first assignments, S={n_shards}, B={at.n_replicates}")
     if progress and plan.listing.ignored:
         progress(f"[{label}] ignored {len(plan.listing.ignored)} files (formats read: {FORMATS_READ}): "
                  + ", ".join(f"{f.path} ({f.reason})" for f in plan.listing.ignored[:10]))
-    maps, shards, shard_totals = _launch(plan, at, hour, n_shards, options, covariates)
+    maps, shards, shard_totals = _launch(plan, at, hour, n_shards, options, groups, covariates)
     reducer = reducer_of()
-    stats = _wait_stats([m[n_shards + 1] for m in maps], label, progress)
+    stats = _wait_stats([m[n_shards + 1] for m in maps], groups, label, progress)
     seconds["read"] = round(time.perf_counter() - clock - sum(seconds.values()), 3)
     if not options.allow_empty and sum(s["rows"] for s in stats) == 0:
         raise MissingInputError(f"hour {hour} of {at.name} not committed: its {len(plan.files)} input files at "
@@ -623,7 +658,7 @@ def _work_summary(stats: Sequence[Mapping[str, Any]], shard_counts: Sequence[Map
         if work:
             node = nodes.setdefault(work["node"], dict(zero))
             node["map_tasks"] += 1
-            node["events"] += st["rows"]
+            node["events"] += work.get("events", st["rows"])
             node["map_cpu_s"] += work["cpu_s"]
     for counts in shard_counts:
         node = nodes.setdefault(counts["node"], dict(zero))
@@ -638,15 +673,22 @@ def _work_summary(stats: Sequence[Mapping[str, Any]], shard_counts: Sequence[Map
             "commit_s": float(json.loads(result["seconds"]).get("commit", 0.0))}
 
 
-def _wait_stats(refs: list[Any], label: str, progress: ProgressFn | None) -> list[dict[str, Any]]:
-    """The map tasks' stats in split order, reporting progress as they finish; a failed split names its file."""
+def _cluster_cpus() -> int:
+    """The CPUs of the running Ray cluster (what the map tasks are grouped for)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
+
+
+def _wait_stats(refs: list[Any], groups: Sequence[Sequence[int]], label: str,
+                progress: ProgressFn | None) -> list[dict[str, Any]]:
+    """The map tasks' per-split stats in split order (task ``t`` read the splits ``groups[t]``), reporting progress
+    as tasks finish; a failed split names its file."""
     bar = StageProgress("read+validate+collapse", len(refs), progress, label)
     pending = list(refs)
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         for ref in done:
             try:
-                bar.advance(rows=ray.get(ref)["rows"])
+                bar.advance(rows=sum(s["rows"] for s in ray.get(ref)))
             except RayTaskError as err:
                 cause = err.as_instanceof_cause()  # type: ignore[no-untyped-call]
                 if isinstance(cause, InputDataError):
@@ -655,7 +697,11 @@ def _wait_stats(refs: list[Any], label: str, progress: ProgressFn | None) -> lis
                     text = str(original) if isinstance(original, InputDataError) else str(cause)
                     raise InputDataError(f"hour not committed: {text}") from None
                 raise
-    return [ray.get(r) for r in refs] if refs else []
+    stats: list[dict[str, Any]] = [{} for _ in range(sum(len(g) for g in groups))]
+    for group, task_stats in zip(groups, ray.get(refs) if refs else [], strict=True):
+        for i, split_stats in zip(group, task_stats, strict=True):
+            stats[i] = split_stats
+    return stats
 
 
 def _check_totals(at: AnalysisType, hour: str, stats: list[dict[str, Any]],
