@@ -385,18 +385,12 @@ _MAX_PARTITION_BITS = 14
 
 
 @njit(cache=True, nogil=True)
-def _take_bytes(data: Any, offsets: Any, rows: Any) -> Any:  # pragma: no cover - compiled
-    out_offsets = np.empty(len(rows) + 1, np.int64)
-    out_offsets[0] = 0
-    for k in range(len(rows)):
-        out_offsets[k + 1] = out_offsets[k] + offsets[rows[k] + 1] - offsets[rows[k]]
-    out = np.empty(out_offsets[-1], np.uint8)
+def _take_bytes(data: Any, offsets: Any, rows: Any, out: Any, out_offsets: Any) -> None:  # pragma: no cover
     for k in range(len(rows)):
         lo = offsets[rows[k]]
         base = out_offsets[k]
-        for j in range(offsets[rows[k] + 1] - lo):
+        for j in range(out_offsets[k + 1] - base):
             out[base + j] = data[lo + j]
-    return out, out_offsets
 
 
 def take_bytes(data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
@@ -407,10 +401,13 @@ def take_bytes(data: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64],
     >>> bytes(d), o.tolist()
     (b'dea', [0, 2, 3])
     """
-    result: tuple[npt.NDArray[np.uint8], I64] = _take_bytes(
-        np.ascontiguousarray(data, dtype=np.uint8), np.ascontiguousarray(offsets, dtype=np.int64),
-        np.ascontiguousarray(rows, dtype=np.int64).reshape(-1))
-    return result
+    offset_array = np.ascontiguousarray(offsets, dtype=np.int64)
+    row_array = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
+    out_offsets = np.zeros(len(row_array) + 1, np.int64)
+    np.cumsum(offset_array[row_array + 1] - offset_array[row_array], out=out_offsets[1:])
+    out = np.empty(int(out_offsets[-1]), np.uint8)  # from numpy: huge pages (see _collapse_partitioned)
+    _take_bytes(np.ascontiguousarray(data, dtype=np.uint8), offset_array, row_array, out, out_offsets)
+    return out, out_offsets
 
 
 @njit(inline="always")
