@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replicates", type=int, default=200)
     parser.add_argument("--shards", type=int, nargs="*", default=[2, 4, 8],
                         help="shard counts of the many-experiment runs (none: only the growing hours)")
+    parser.add_argument("--events-per-shard", type=int, default=0,
+                        help="the growing hours' S: events / this, at least 2 (0: S = 2 for every size)")
     parser.add_argument("--many-experiments", type=int, default=1000)
     parser.add_argument("--many-events", type=int, default=3_000_000)
     args = parser.parse_args(argv)
@@ -166,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     for size in args.sizes:
         data = Prepared(Path(args.data), size, int(size * args.units_per_event),
                         max(1, round(size / 1e6 * args.files_per_million)))
-        rows.append(("hour size", measure(data, args.replicates, 2)))
+        n_shards = max(2, -(-size // args.events_per_shard)) if args.events_per_shard else 2
+        rows.append(("hour size", measure(data, args.replicates, n_shards)))
         print(rows[-1], flush=True)
     if not args.shards:
         _table(rows)

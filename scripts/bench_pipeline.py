@@ -112,10 +112,14 @@ class Prepared:
         self.firsts = first_assignments(assignments).select([*KEYS, "unit_id"])
 
 
-def run_rayab(config: Any, data: Prepared, n_shards: int, reducer: Any) -> dict[str, Any]:
+def run_rayab(config: Any, data: Prepared, n_shards: int, reducer: Any,
+              map_task_mb: float | None = None) -> dict[str, Any]:
     from rayab.hourly.job import run_hour
+    from rayab.hourly.task_groups import TASK_BYTES
 
-    (summary,) = run_hour(config, HOUR, data.logs, data.warehouse, n_shards=n_shards, reducer=reducer)
+    task_bytes = TASK_BYTES if map_task_mb is None else max(1, int(map_task_mb * 2**20))
+    (summary,) = run_hour(config, HOUR, data.logs, data.warehouse, n_shards=n_shards, reducer=reducer,
+                          map_task_bytes=task_bytes)
     result: dict[str, Any] = {"rows": summary.rows_read, "cells": summary.cells, "seconds": summary.seconds}
     return result
 
@@ -168,14 +172,14 @@ def bench_b(args: argparse.Namespace, data: Prepared, b: int, reducer: Any) -> d
     salts = pa.table({"exp_id": [e.exp_id for e in config.experiments],
                       "salt": [e.bootstrap_salt for e in config.experiments]})
     engines: dict[str, Callable[[], Any]] = {
-        "rayab": lambda: run_rayab(config, data, args.shards, reducer),
+        "rayab": lambda: run_rayab(config, data, args.shards, reducer, args.map_task_mb),
         "floor": lambda: run_floor(data.files, data.firsts, salts, METRICS, b, args.threads),
     }
     if not args.no_duckdb and (args.duckdb_replicates is None or b in args.duckdb_replicates):
         engines["duckdb"] = lambda: run_duckdb(data.files, data.firsts, salts, METRICS, b, args.threads)
     if args.latency:
         config_q = with_latency(config)
-        engines = {"rayab_q": lambda: run_rayab(config_q, data, args.shards, reducer), **engines}
+        engines = {"rayab_q": lambda: run_rayab(config_q, data, args.shards, reducer, args.map_task_mb), **engines}
         first_q = engines["rayab_q"]()
         n_sketch = sketch_rows(data.warehouse)
         if not n_sketch:
@@ -253,6 +257,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replicates", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--repeat", type=int, default=3, help="paired rounds after the checked warm-up")
     parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--map-task-mb", type=float, default=None,
+                        help="input MiB one map task reads at most (default: the job's; 0: one task per split)")
     parser.add_argument("--threads", type=int, default=2, help="CPUs for Ray, threads for DuckDB and the kernel")
     parser.add_argument("--no-duckdb", action="store_true", help="only rayab and the floor")
     parser.add_argument("--latency", action="store_true",
