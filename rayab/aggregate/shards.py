@@ -80,8 +80,12 @@ def partial_from_unit_rows(rows: UnitRows, analysis_type: AnalysisType) -> CellS
     raw, reps = replicate_sums_fused(rows.k1, rows.k2, rows.cell, values, n_cells, analysis_type.n_replicates)
     # float64 bincount is exact here: event counts stay far below 2**53
     events = np.bincount(rows.cell, weights=rows.n_events.astype(np.float64), minlength=n_cells).astype(np.int64)
-    return CellSums(_key_names(analysis_type), rows.cells, events, {m: raw[:, j] for j, m in enumerate(metrics)},
-                    {m: reps[:, j, :] for j, m in enumerate(metrics)})
+    # one contiguous array per metric: Ray ships those without a copy, where a strided view of the kernel's
+    # (cell, metric, replicate) array is copied into the pickle stream, a whole partial more in the shard's memory
+    per_metric = {m: np.ascontiguousarray(reps[:, j, :]) for j, m in enumerate(metrics)}
+    del reps
+    return CellSums(_key_names(analysis_type), rows.cells, events,
+                    {m: np.ascontiguousarray(raw[:, j]) for j, m in enumerate(metrics)}, per_metric)
 
 
 @dataclass(frozen=True)
