@@ -227,6 +227,24 @@ def _read_split(split: SourcePart, analysis_type: AnalysisType, variants: dict[s
     return valid, quarantined, stats
 
 
+def _concat_events(tables: Sequence[pa.Table]) -> pa.Table:
+    """The valid events of a map task's splits as one table. Splits of different formats can type a column apart
+    (a dictionary from Parquet, plain text from CSV, int32 against int64): such columns are unified first.
+
+    >>> a = pa.table({"v": pa.array(["x"]).dictionary_encode(), "n": pa.array([1], pa.int32())})
+    >>> _concat_events([a, pa.table({"v": ["y"], "n": [2]})]).to_pydict()
+    {'v': ['x', 'y'], 'n': [1, 2]}
+    """
+    if len(tables) <= 1:
+        return tables[0] if tables else pa.table({})
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        plain = [pa.table({name: col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+                           for name, col in zip(t.column_names, t.columns, strict=True)}) for t in tables]
+        return pa.concat_tables(plain, promote_options="permissive")
+
+
 def _map_task(splits: Sequence[SourcePart], analysis_type: AnalysisType, variants: dict[str, list[str]],
               n_shards: int, hour: str, options: JobOptions, assignments: pa.Table | None,
               prereads: Sequence[pa.Table | InputDataError | None]) -> list[Any]:
@@ -240,8 +258,7 @@ def _map_task(splits: Sequence[SourcePart], analysis_type: AnalysisType, variant
             valid_tables.append(valid)
         quarantines.append(quarantined)
         stats.append(split_stats)
-    valid = (valid_tables[0] if len(valid_tables) == 1 else
-             pa.concat_tables(valid_tables, promote_options="permissive") if valid_tables else pa.table({}))
+    valid = _concat_events(valid_tables)
     del valid_tables
     pieces = (event_unit_ids(valid, analysis_type, n_shards) if valid.num_rows else
               [UnitIdRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -98,3 +99,23 @@ def test_a_corrupt_file_skipped_inside_a_task_loses_only_its_own_rows(workdir: P
     assert manifest["skipped_files"] == [str(bad)] and manifest["rows_read"] == world.events[hour].num_rows
     got = _agg(world.warehouse, hour)
     assert sum(got.column("n_events").to_pylist()) == world.events[hour].num_rows
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_one_task_reads_parquet_csv_and_json_lines_of_one_hour_together(workdir: Path) -> None:
+    world = make_world(workdir / "w", n_units=800, n_hours=1)
+    hour = world.hours[0]
+    folder = Path(hour_folder(world.logs, hour))
+    for old in folder.iterdir():
+        old.unlink()
+    events = world.events[hour]
+    third = -(-events.num_rows // 3)
+    write_log_file(world.logs, hour, "part-0.parquet", events.slice(0, third))
+    write_log_file(world.logs, hour, "part-1.jsonl", events.slice(third, third))
+    pa_csv.write_csv(events.slice(2 * third), folder / "part-2.csv")
+    (alone,) = run_hour(world.config, hour, world.logs, world.warehouse, map_task_bytes=1)
+    one_per_file = _agg(world.warehouse, hour)
+    (grouped,) = run_hour(world.config, hour, world.logs, world.warehouse, map_task_bytes=2**30)
+    assert sum(n["map_tasks"] for n in grouped.work["nodes"].values()) == 2  # 3 files, 2 CPUs
+    assert grouped.rows_read == alone.rows_read == events.num_rows
+    assert _agg(world.warehouse, hour).equals(one_per_file)
