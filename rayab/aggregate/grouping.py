@@ -374,7 +374,6 @@ def collapse_ids_sorted_by_hash(cells: npt.ArrayLike, data: npt.NDArray[np.uint8
     g_data = np.empty(n_bytes, np.uint8)
     k = _collapse_partitioned(cell_array, data_array, offset_array, value_array, count_array, bits, space, part_vals,
                               part_data, out, sums, g_data)
-    del space, part_vals, part_data
     g_offsets = out[4, :k + 1]
     # views of the outputs sized for every row being a group: the pages past the groups were never touched
     return out[0, :k], out[1, :k].view(np.uint64), out[2, :k], sums[:k], out[3, :k], g_data[:g_offsets[k]], g_offsets

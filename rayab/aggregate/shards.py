@@ -82,10 +82,9 @@ def partial_from_unit_rows(rows: UnitRows, analysis_type: AnalysisType) -> CellS
     events = np.bincount(rows.cell, weights=rows.n_events.astype(np.float64), minlength=n_cells).astype(np.int64)
     # one contiguous array per metric: Ray ships those without a copy, where a strided view of the kernel's
     # (cell, metric, replicate) array is copied into the pickle stream, a whole partial more in the shard's memory
-    per_metric = {m: np.ascontiguousarray(reps[:, j, :]) for j, m in enumerate(metrics)}
-    del reps
     return CellSums(_key_names(analysis_type), rows.cells, events,
-                    {m: np.ascontiguousarray(raw[:, j]) for j, m in enumerate(metrics)}, per_metric)
+                    {m: np.ascontiguousarray(raw[:, j]) for j, m in enumerate(metrics)},
+                    {m: np.ascontiguousarray(reps[:, j, :]) for j, m in enumerate(metrics)})
 
 
 @dataclass(frozen=True)

@@ -262,15 +262,15 @@ def _map_task(splits: Sequence[SourcePart], analysis_type: AnalysisType, variant
     del valid_tables
     pieces = (event_unit_ids(valid, analysis_type, n_shards) if valid.num_rows else
               [UnitIdRows.empty(len(metric_columns(analysis_type))) for _ in range(n_shards)])
-    stats[0]["work"] = {**_work(pieces, cpu), "events": sum(s["rows"] for s in stats)}
+    stats[0]["work"] = _work(pieces, cpu, sum(s["rows"] for s in stats))
     quarantine = quarantines[0] if len(quarantines) == 1 else pa.concat_tables(quarantines)
     return [*pieces, quarantine, stats, *([valid] if _keeps_events(analysis_type) else [])]
 
 
-def _work(pieces: Sequence[UnitIdRows], cpu_started: float) -> dict[str, Any]:
-    """Where a map task ran and what it cost and shipped: node, CPU seconds, unit rows and their bytes."""
+def _work(pieces: Sequence[UnitIdRows], cpu_started: float, events: int) -> dict[str, Any]:
+    """Where a map task ran and what it cost, read and shipped: node, CPU seconds, events, unit rows and bytes."""
     return {"node": ray.get_runtime_context().get_node_id(), "cpu_s": time.process_time() - cpu_started,
-            "unit_rows": sum(p.num_rows for p in pieces), "bytes": sum(p.nbytes for p in pieces)}
+            "events": events, "unit_rows": sum(p.num_rows for p in pieces), "bytes": sum(p.nbytes for p in pieces)}
 
 
 @ray.remote(max_retries=3)
@@ -675,7 +675,7 @@ def _work_summary(stats: Sequence[Mapping[str, Any]], shard_counts: Sequence[Map
         if work:
             node = nodes.setdefault(work["node"], dict(zero))
             node["map_tasks"] += 1
-            node["events"] += work.get("events", st["rows"])
+            node["events"] += work["events"]
             node["map_cpu_s"] += work["cpu_s"]
     for counts in shard_counts:
         node = nodes.setdefault(counts["node"], dict(zero))

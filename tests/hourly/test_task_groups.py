@@ -18,7 +18,7 @@ from rayab.storage.logs import LogFile, LogSplit, hour_folder, write_log_file
 from rayab.storage.sources import SourcePart, default_source
 from rayab.storage.tables import read_rows
 from rayab.storage.warehouse import Warehouse
-from tests.worlds import assignments_in_hour, make_world, reference_cells
+from tests.worlds import World, assignments_in_hour, make_world, reference_cells
 
 ORDER = [(c, "ascending") for c in ("exp_id", "variant_id", "country", "platform")]
 
@@ -52,17 +52,23 @@ def test_a_file_cut_into_row_group_ranges_shares_its_size_and_a_query_slice_has_
     assert split_sizes(parts) == [300, 300, 300, 50, None]
 
 
+def _world_with_an_empty_hour(root: Path, n_units: int) -> tuple[World, str, Path]:
+    """A one-hour world whose hour folder was emptied, for a test to write its own files into."""
+    world = make_world(root, n_units=n_units, n_hours=1)
+    hour = world.hours[0]
+    folder = Path(hour_folder(world.logs, hour))
+    for old in folder.iterdir():
+        old.unlink()
+    return world, hour, folder
+
+
 def _agg(warehouse: Warehouse, hour: str) -> pa.Table:
     return read_rows(warehouse, "agg_engagement", where={"hour": hour}).drop_columns(["commit_id"]).sort_by(ORDER)
 
 
 @pytest.mark.usefixtures("ray_local")
 def test_grouped_map_tasks_give_the_partition_of_one_task_per_file_and_ship_fewer_unit_rows(workdir: Path) -> None:
-    world = make_world(workdir / "w", n_units=3000, n_hours=1)
-    hour = world.hours[0]
-    folder = Path(hour_folder(world.logs, hour))
-    for old in folder.iterdir():
-        old.unlink()
+    world, hour, _ = _world_with_an_empty_hour(workdir / "w", 3000)
     events = world.events[hour]
     shuffled = events.take(np.random.default_rng(7).permutation(events.num_rows))  # each unit's events in many files
     step = -(-events.num_rows // 8)
@@ -103,11 +109,7 @@ def test_a_corrupt_file_skipped_inside_a_task_loses_only_its_own_rows(workdir: P
 
 @pytest.mark.usefixtures("ray_local")
 def test_one_task_reads_parquet_csv_and_json_lines_of_one_hour_together(workdir: Path) -> None:
-    world = make_world(workdir / "w", n_units=800, n_hours=1)
-    hour = world.hours[0]
-    folder = Path(hour_folder(world.logs, hour))
-    for old in folder.iterdir():
-        old.unlink()
+    world, hour, folder = _world_with_an_empty_hour(workdir / "w", 800)
     events = world.events[hour]
     third = -(-events.num_rows // 3)
     write_log_file(world.logs, hour, "part-0.parquet", events.slice(0, third))
