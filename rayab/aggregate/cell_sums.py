@@ -386,9 +386,11 @@ class CellSumsBuilder:
         """The sums, cells sorted by key."""
         return self._take(key_names, sorted(self.index))
 
-    def results_by_first_key(self, key_names: Sequence[str]) -> Iterator[CellSums]:
+    def results_by_first_key(self, key_names: Sequence[str], lo: str | None = None,
+                             hi: str | None = None) -> Iterator[CellSums]:
         """The sums in pieces, one per value of the first key (e.g. one per experiment), in key order: together
-        they are :meth:`result`, but only one piece is copied out of the running sums at a time.
+        they are :meth:`result`, but only one piece is copied out of the running sums at a time. ``lo`` and
+        ``hi`` keep the first keys in ``[lo, hi)`` (``None``: unbounded).
 
         >>> builder = CellSumsBuilder(["x"], 1)
         >>> builder.add_block([("f", "a"), ("e", "b"), ("e", "a")], np.array([1, 1, 1]), {"x": np.array([1, 2, 3])},
@@ -396,7 +398,7 @@ class CellSumsBuilder:
         >>> [(s.keys, s.raw["x"].tolist()) for s in builder.results_by_first_key(("exp_id", "variant_id"))]
         [((('e', 'a'), ('e', 'b')), [3, 2]), ((('f', 'a'),), [1])]
         """
-        keys = sorted(self.index)
+        keys = sorted(k for k in self.index if (lo is None or k[0] >= lo) and (hi is None or k[0] < hi))
         start = 0
         while start < len(keys):
             end = start

@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from rayab.aggregate.cell_sums import CellSums
 from rayab.aggregate.covariates import Covariates
+from rayab.aggregate.partial_ranges import partial_bytes, rows_by_cell
 from rayab.aggregate.partials import metric_columns
 from rayab.aggregate.sum_bounds import abs_totals
 from rayab.aggregate.unit_rows import (
@@ -89,9 +90,11 @@ def partial_from_unit_rows(rows: UnitRows, analysis_type: AnalysisType) -> CellS
 
 @dataclass(frozen=True)
 class ShardResult:
-    """A shard's partial, the exact ``sum |value|`` per metric column of the unit rows it summed (the driver
-    bounds the hour's sums with them), the events of units missing from the ``assignment`` table (log mode), how
-    many (cell, unit) rows it merged and kept, and how many of its units had every event of the hour quarantined."""
+    """A shard's partial (or, when a whole partial would pass the budget, no cell and its merged unit rows sorted
+    by cell in ``rows``: :mod:`rayab.aggregate.partial_ranges`), the exact ``sum |value|`` per metric column of
+    the unit rows it summed (the driver bounds the hour's sums with them), the events of units missing from the
+    ``assignment`` table (log mode), how many (cell, unit) rows it merged and kept, and how many of its units had
+    every event of the hour quarantined."""
 
     partial: CellSums
     abs_totals: list[int]
@@ -99,15 +102,24 @@ class ShardResult:
     rows_in: int
     rows_out: int
     units_quarantined: int = 0
+    rows: UnitRows | None = None
+
+    @property
+    def shipped(self) -> CellSums | UnitRows:
+        """What the shard sends the reducer: its rows if it kept them, else its partial."""
+        return self.partial if self.rows is None else self.rows
 
 
 def shard_partial_ids(pieces: Sequence[UnitIdRows], analysis_type: AnalysisType, salts: Mapping[str, str],
                       covariates: Covariates | None = None,
                       assigned_keys: Mapping[str, npt.NDArray[Any]] | None = None,
-                      quarantined_ids: Sequence[Any] = (), shard: tuple[int, int] = (0, 1)) -> ShardResult:
+                      quarantined_ids: Sequence[Any] = (), shard: tuple[int, int] = (0, 1),
+                      max_partial_bytes: int | None = None) -> ShardResult:
     """One shard of the hour: merge the (cell, unit) rows every map task routed here, hash each merged row once,
     then the fused raw and replicate sums per cell. ``quarantined_ids`` are the unit ids of the hour's quarantined
     rows (every split's) and ``shard`` is (this shard, S): the ids routed here without a valid event are counted.
+    A partial that would pass ``max_partial_bytes`` is not built: the result carries the merged rows, sorted by
+    cell, for the reducer to sum range by range.
 
     >>> import pyarrow as pa
     >>> from rayab.model import AnalysisType, Metric
@@ -124,5 +136,9 @@ def shard_partial_ids(pieces: Sequence[UnitIdRows], analysis_type: AnalysisType,
     rows = key_unit_ids(merged, analysis_type, salts, covariates)
     totals = [int(t) for t in abs_totals(rows.values)] if rows.num_rows else [0] * len(metric_columns(analysis_type))
     unmatched = unassigned_events(rows, assigned_keys) if assigned_keys is not None else 0
-    return ShardResult(partial_from_unit_rows(rows, analysis_type), totals, unmatched,
-                       sum(p.num_rows for p in pieces), rows.num_rows, lost)
+    size = partial_bytes(len(rows.cells), len(metric_columns(analysis_type)), analysis_type.n_replicates)
+    rows_in = sum(p.num_rows for p in pieces)
+    if max_partial_bytes is not None and size > max_partial_bytes:
+        empty = CellSums.zero(_key_names(analysis_type), metric_columns(analysis_type), analysis_type.n_replicates)
+        return ShardResult(empty, totals, unmatched, rows_in, rows.num_rows, lost, rows_by_cell(rows))
+    return ShardResult(partial_from_unit_rows(rows, analysis_type), totals, unmatched, rows_in, rows.num_rows, lost)

@@ -79,6 +79,11 @@ class UnitRows:
         """Number of rows."""
         return len(self.cell)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays: what the rows cost to ship."""
+        return int(self.cell.nbytes + self.k1.nbytes + self.k2.nbytes + self.values.nbytes + self.n_events.nbytes)
+
     def take(self, rows: npt.NDArray[np.int64]) -> UnitRows:
         """The given rows (cells are kept as they are)."""
         return UnitRows(self.cells, self.cell[rows], self.k1[rows], self.k2[rows], self.values[rows],
@@ -419,9 +424,13 @@ def key_unit_ids(rows: UnitIdRows, analysis_type: AnalysisType, salts: Mapping[s
     k2 = np.zeros(n, np.uint32)
     exp_of_cell = [c[0] for c in rows.cells]
     exp_names = sorted(set(exp_of_cell))
-    exp_code = np.array([exp_names.index(e) for e in exp_of_cell], np.int64)[rows.cell] if n else rows.cell
+    code_of = {e: i for i, e in enumerate(exp_names)}
+    exp_code = np.fromiter((code_of[e] for e in exp_of_cell), np.int64, len(exp_of_cell))[rows.cell]
+    # each experiment's rows in one pass over them (stable: in hash order within it), not one scan per experiment
+    order = np.argsort(exp_code, kind="stable") if len(exp_names) > 1 else np.arange(n, dtype=np.int64)
+    bounds = np.searchsorted(exp_code[order], np.arange(len(exp_names) + 1))
     for code, exp_id in enumerate(exp_names):
-        sel = np.flatnonzero(exp_code == code)
+        sel = order[bounds[code]:bounds[code + 1]]
         data, offsets = take_bytes(rows.unit_data, rows.unit_offsets, sel)
         k1[sel], k2[sel] = md5_keys(salts[exp_id], data, offsets)
     sums = rows.values

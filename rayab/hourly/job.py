@@ -11,6 +11,10 @@ Thin Ray edges around the pure steps of :mod:`rayab.aggregate.validate`, :mod:`r
                        kernel per cell)
         -> ReducerActor.commit_hour (one retryable call with every partial: merged as they arrive, commit)
 
+An hour whose partials would pass ``max_partial_bytes`` each (thousands of experiments, large B) is summed range by
+range instead: its shards ship their merged rows, and the reducer has ranges of experiments summed from them by
+streaming range tasks, one range in memory at a time (:mod:`rayab.hourly.range_sums`).
+
 A map task collapses its events to (cell, unit) rows in one compiled pass over the unit ids' bytes and routes each
 row by a 64-bit hash of the id, so every row of a unit meets in one shard; the shard merges them and only then
 computes the bootstrap keys (md5 under the experiment's salt), once per (cell, unit) of the hour rather than once per
@@ -57,6 +61,7 @@ from rayab.aggregate.cell_sums import CellSums, CellSumsBuilder
 from rayab.aggregate.conversions import event_hits, merge_hits, refresh_conversions
 from rayab.aggregate.covariates import Covariates, load_covariates
 from rayab.aggregate.join import join_assignments
+from rayab.aggregate.partial_ranges import PARTIAL_BYTES, experiment_cells
 from rayab.aggregate.partials import hour_table, metric_columns
 from rayab.aggregate.shards import shard_partial_ids
 from rayab.aggregate.sketches import HourSketches, event_sketches
@@ -64,6 +69,7 @@ from rayab.aggregate.sum_bounds import abs_totals, add_totals, check_hour_totals
 from rayab.aggregate.summary import HourSummary, ProgressFn, StageProgress, summary_dict
 from rayab.aggregate.unit_rows import (
     UnitIdRows,
+    UnitRows,
     assignment_keys,
     assignment_unit_ids,
     event_unit_ids,
@@ -71,6 +77,7 @@ from rayab.aggregate.unit_rows import (
 )
 from rayab.aggregate.validate import Population, required_columns, validate_events_counted
 from rayab.errors import InputDataError, MissingInputError, StorageError
+from rayab.hourly.range_sums import RangePlan, hour_sums_by_experiment, range_plan
 from rayab.hourly.task_groups import TASK_BYTES, group_splits, split_sizes
 from rayab.model import AnalysisType, Config, Experiment, ExperimentStatus
 from rayab.model.hours import parse_hour
@@ -104,6 +111,7 @@ class JobOptions:
     logs_storage_options: Mapping[str, str] | None = None
     allow_empty: bool = False
     map_task_bytes: int = TASK_BYTES  # input bytes one map task reads at most (rayab.hourly.task_groups)
+    max_partial_bytes: int = PARTIAL_BYTES  # a bigger partial is summed range by range (rayab.hourly.range_sums)
 
 
 def experiments_for_hour(config: Config, analysis_type: AnalysisType, hour: str) -> tuple[Experiment, ...]:
@@ -284,20 +292,26 @@ def units_task(first_assignments: pa.Table, analysis_type: AnalysisType,
 @ray.remote(max_retries=3)
 def shard_task(analysis_type: AnalysisType, salts: dict[str, str], covariates: Covariates | None,
                assigned_keys: dict[str, Any] | None, shard: tuple[int, int], split_stats: list[Any],
-               *pieces: UnitIdRows) -> tuple[CellSums, dict[str, Any]]:
+               max_partial_bytes: int, *pieces: UnitIdRows) -> tuple[CellSums | UnitRows, dict[str, Any]]:
     """One shard's partial from the pieces every map task routed to it, and its counts: the exact
     ``sum |value|`` of the unit rows it summed per metric column (the driver checks them before the commit), the
     events of units never assigned (log mode), rows merged and kept, and the units routed here all of whose events
     of the hour were quarantined (``split_stats``: the refs of the map tasks' stats, which carry the unit ids of
-    their quarantined rows; the pieces already wait for the same tasks)."""
+    their quarantined rows; the pieces already wait for the same tasks). A partial bigger than
+    ``max_partial_bytes`` is not built: the shard returns its merged rows and its cells per experiment
+    (``exp_cells``), and the reducer sums the hour range by range (:mod:`rayab.hourly.range_sums`)."""
     cpu = time.process_time()
     stats: list[list[dict[str, Any]]] = ray.get(split_stats)
     quarantined = [s["quarantined_units"] for task in stats for s in task if len(s.get("quarantined_units", ()))]
-    result = shard_partial_ids(pieces, analysis_type, salts, covariates, assigned_keys, quarantined, shard)
-    return result.partial, {"abs": result.abs_totals, "unmatched": result.unmatched, "rows_in": result.rows_in,
-                            "rows_out": result.rows_out, "node": ray.get_runtime_context().get_node_id(),
-                            "cpu_s": time.process_time() - cpu, "partial_bytes": result.partial.nbytes,
-                            "units_quarantined": result.units_quarantined}
+    result = shard_partial_ids(pieces, analysis_type, salts, covariates, assigned_keys, quarantined, shard,
+                               max_partial_bytes)
+    counts = {"abs": result.abs_totals, "unmatched": result.unmatched, "rows_in": result.rows_in,
+              "rows_out": result.rows_out, "node": ray.get_runtime_context().get_node_id(),
+              "cpu_s": time.process_time() - cpu, "partial_bytes": result.shipped.nbytes,
+              "units_quarantined": result.units_quarantined}
+    if result.rows is not None:
+        counts["exp_cells"] = experiment_cells(result.rows.cells)
+    return result.shipped, counts
 
 
 @ray.remote(num_cpus=0, max_restarts=2, max_task_retries=5)
@@ -329,7 +343,8 @@ class ReducerActor:
     @staticmethod
     def _merge_as_they_arrive(analysis_type: AnalysisType, partial_refs: list[Any]) -> CellSumsBuilder:
         """The sum of the shards' partials, folded in place into one running total in the order they finish: the
-        reducer holds that total and one partial at a time, whatever the number of shards."""
+        reducer holds that total and one partial at a time, whatever the number of shards (the shards that
+        shipped rows instead are left to the range tasks)."""
         builder = CellSumsBuilder(metric_columns(analysis_type), analysis_type.n_replicates)
         pending = list(partial_refs)
         while pending:
@@ -343,17 +358,29 @@ class ReducerActor:
     def commit_hour(self, warehouse: Warehouse, analysis_type: AnalysisType, hour: str,
                     partial_refs: list[Any], quarantine_refs: list[Any],
                     manifest: dict[str, Any], sketch_refs: list[Any] | None = None,
-                    hit_refs: list[Any] | None = None) -> dict[str, Any]:
+                    hit_refs: list[Any] | None = None, plan: RangePlan | None = None) -> dict[str, Any]:
         started = time.perf_counter()
-        merged = self._merge_as_they_arrive(analysis_type, partial_refs)
+        row_shards = set(plan.row_shards) if plan is not None else set()
+        merged = self._merge_as_they_arrive(analysis_type, [r for i, r in enumerate(partial_refs)
+                                                            if i not in row_shards])
+        row_refs = [partial_refs[i] for i in sorted(row_shards)]
         key_names = ("exp_id", "variant_id", *analysis_type.dimensions)
+        seen = {"cells": 0, "units": 0, "passes": 0}
 
         def experiment_tables() -> Iterator[pa.Table]:
             # the hour's rows one experiment (one partition) at a time, in key order: never all of them at once
-            if not merged.n_cells:
-                yield hour_table(merged.result(key_names), hour, analysis_type)
-            for sums in merged.results_by_first_key(key_names):
+            # (with a plan, computed again on every pass: the range tasks run once per pass)
+            first_pass = not seen["passes"]
+            seen["passes"] += 1
+            empty = True
+            for sums in hour_sums_by_experiment(merged, row_refs, plan, analysis_type, key_names):
+                empty = False
+                if first_pass:
+                    seen["cells"] += len(sums.keys)
+                    seen["units"] += int(sums.raw["units"].sum())
                 yield hour_table(sums, hour, analysis_type)
+            if empty:
+                yield hour_table(merged.result(key_names), hour, analysis_type)
 
         quarantined = pa.concat_tables([q for q in ray.get(quarantine_refs) if q.num_rows] or
                                        [QUARANTINE.empty_table()])
@@ -386,8 +413,8 @@ class ReducerActor:
         if sketches:
             written += partition_bytes(warehouse, sketch_table(analysis_type), {"hour": hour})
         reasons = Counter(quarantined.column("reason").to_pylist())
-        manifest = {**manifest, "rows_quarantined": quarantined.num_rows, "cells": merged.n_cells,
-                    "units": int(merged.raw["units"].sum()) if merged.n_cells else 0,
+        manifest = {**manifest, "rows_quarantined": quarantined.num_rows, "cells": seen["cells"],
+                    "units": seen["units"],
                     "bytes_written": written, "quarantine_reasons": json.dumps(dict(reasons), sort_keys=True),
                     "committed_at": datetime.now(UTC), COMMIT_ID: commit_id}
         manifest["seconds"] = json.dumps({**json.loads(manifest["seconds"]),
@@ -447,6 +474,7 @@ def run_hour(
     progress: ProgressFn | None = None,
     allow_empty: bool = False,
     map_task_bytes: int = TASK_BYTES,
+    max_partial_bytes: int = PARTIAL_BYTES,
 ) -> list[HourSummary]:
     """Aggregate one hour of logs for every (or the named) analysis type and commit it; Ray must be initialised.
 
@@ -458,8 +486,9 @@ def run_hour(
 
     An hour with no file to read, or whose files hold no row, raises :class:`~rayab.errors.MissingInputError` and
     commits nothing unless ``allow_empty`` (the hour really had no events: it commits an empty partition).
-    ``map_task_bytes`` bounds the input bytes one map task reads (:mod:`rayab.hourly.task_groups`); it changes
-    speed and memory, never the result.
+    ``map_task_bytes`` bounds the input bytes one map task reads (:mod:`rayab.hourly.task_groups`), and
+    ``max_partial_bytes`` the partial a shard builds whole (a bigger hour is summed range by range,
+    :mod:`rayab.hourly.range_sums`); they change speed and memory, never the result.
     """
     parse_hour(hour)
     if n_shards < 1:
@@ -475,7 +504,8 @@ def run_hour(
             made.append(new_reducer())
         return made[0]
 
-    options = JobOptions(population, skip_corrupt, logs_storage_options, allow_empty, map_task_bytes)
+    options = JobOptions(population, skip_corrupt, logs_storage_options, allow_empty, map_task_bytes,
+                         max_partial_bytes)
     summaries = []
     for at in config.analysis_types:
         if analysis_types is not None and at.name not in analysis_types:
@@ -588,7 +618,8 @@ def _launch(plan: _Plan, at: AnalysisType, hour: str, n_shards: int, options: Jo
     shard_places = task_placements(n_shards)
     split_stats = [m[n_shards + 1] for m in maps]
     shards = [shard_task.options(num_returns=2, scheduling_strategy=shard_places[s]).remote(
-        at, salts, covs, assigned_keys, (s, n_shards), split_stats, *[m[s] for m in maps], units[s])
+        at, salts, covs, assigned_keys, (s, n_shards), split_stats, options.max_partial_bytes,
+        *[m[s] for m in maps], units[s])
         for s in range(n_shards)]
     return maps, [p for p, _ in shards], [t for _, t in shards]
 
@@ -650,8 +681,14 @@ def _run_analysis_hour(config: Config, at: AnalysisType, hour: str, logs_root: s
     sketch_refs = [m[n_shards + 2] for m in maps] if at.quantile_metrics else None
     hit_refs = ([m[n_shards + 2 + int(bool(at.quantile_metrics))] for m in maps] if at.conversion_metrics
                 else None)
+    plan_ranges = range_plan(shard_counts, len(metric_columns(at)), at.n_replicates, options.max_partial_bytes,
+                             _cluster_cpus())
+    if progress and plan_ranges is not None:
+        progress(f"[{label}] summing {len(plan_ranges.bounds) + 1} ranges of experiments in "
+                 f"{len(plan_ranges.task_ranges())} range tasks (the shards' partials would pass "
+                 f"{options.max_partial_bytes / 2**20:.0f} MiB)")
     result = _commit(reducer, warehouse, at, hour, shards, [m[n_shards] for m in maps], manifest, sketch_refs,
-                     hit_refs=hit_refs)
+                     hit_refs=hit_refs, plan=plan_ranges)
     summary = HourSummary(at.name, hour, run_id, len(plan.files), result["rows_read"], result["rows_quarantined"],
                           result["units"], result["cells"], result["bytes_written"], result["exp_ids"],
                           result["skipped_files"],
@@ -745,18 +782,13 @@ def _wait_shards(refs: list[Any], label: str, progress: ProgressFn | None) -> No
 
 def _commit(reducer: Any, warehouse: Warehouse, at: AnalysisType, hour: str, shards: list[Any],
             quarantine_refs: list[Any], manifest: dict[str, Any], sketch_refs: list[Any] | None = None,
-            attempts: int = 4, hit_refs: list[Any] | None = None) -> dict[str, Any]:
+            attempts: int = 4, hit_refs: list[Any] | None = None, plan: RangePlan | None = None) -> dict[str, Any]:
     """The reducer's commit; a reducer that is only unreachable for a while (its node died, it is restarting) gets
     the whole call again, a dead one fails the hour. A commit is all-or-nothing, so repeating it is safe."""
     for attempt in range(attempts):
         try:
-            if hit_refs is not None:
-                call = reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest,
-                                                  sketch_refs, hit_refs)
-            elif sketch_refs is not None:
-                call = reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest, sketch_refs)
-            else:
-                call = reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest)
+            call = reducer.commit_hour.remote(warehouse, at, hour, shards, quarantine_refs, manifest, sketch_refs,
+                                              hit_refs, plan)
             result: dict[str, Any] = ray.get(call)
             return result
         except ActorUnavailableError as err:
