@@ -3,6 +3,7 @@ bytes as whole partials."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def test_ranges_cover_every_experiment_in_order_within_the_budget(counts: dict[s
     assert plan_ranges(halves, per_cell, budget) == bounds
 
 
-def _rows(cells: list[tuple[str, ...]], cell: list[int], seed: int) -> UnitRows:
+def _rows(cells: Sequence[tuple[str, ...]], cell: list[int], seed: int) -> UnitRows:
     rng = np.random.default_rng(seed)
     n = len(cell)
     return UnitRows(tuple(cells), np.array(cell, np.int64), rng.integers(0, 2**32, n, dtype=np.uint32),
