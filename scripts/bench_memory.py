@@ -98,7 +98,8 @@ class PrivatePeaks:
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
-        self.peaks = {"worker": 0.0, "reducer": 0.0}
+        self.peaks = {"worker": 0.0, "reducer": 0.0, "machine": 0.0}
+        self._base = machine_used_mb()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -106,6 +107,7 @@ class PrivatePeaks:
         while not self._stop.is_set():
             for role, text in _roles().values():
                 self.peaks[role] = max(self.peaks[role], _kb(text, "RssAnon"))
+            self.peaks["machine"] = max(self.peaks["machine"], machine_used_mb() - self._base)
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PrivatePeaks:
@@ -115,6 +117,17 @@ class PrivatePeaks:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def machine_used_mb(meminfo: str | None = None) -> float:
+    """Memory in use on the machine, MB: ``MemTotal - MemAvailable`` (processes, the object store's shared memory,
+    everything but reclaimable cache): what must fit the machine.
+
+    >>> machine_used_mb("MemTotal:  4096 kB\nMemFree: 1 kB\nMemAvailable:  1024 kB\n")
+    3.0
+    """
+    text = meminfo if meminfo is not None else Path("/proc/meminfo").read_text()
+    return (_kb(text, "MemTotal") - _kb(text, "MemAvailable"))
 
 
 def ray_peaks() -> dict[str, float]:
@@ -128,23 +141,30 @@ def ray_peaks() -> dict[str, float]:
     return {"worker_mb": workers, "reducer_mb": reducer}
 
 
-def measure(data: Prepared, n_replicates: int, n_shards: int) -> dict[str, Any]:
-    """One run of the hour in a fresh Ray, and the peaks."""
+def measure(data: Prepared, n_replicates: int, n_shards: int, partial_mb: float | None = None) -> dict[str, Any]:
+    """One run of the hour in a fresh Ray, and the peaks (``partial_mb``: the job's ``max_partial_bytes``)."""
     import ray
 
     start_ray(2)
     try:
+        from rayab.aggregate.partial_ranges import PARTIAL_BYTES, partial_bytes
+        from rayab.aggregate.partials import metric_columns
         from rayab.hourly.job import run_hour
 
         config = load_test_config(data.n_experiments, n_replicates=n_replicates)
+        budget = PARTIAL_BYTES if partial_mb is None else int(partial_mb * 2**20)
         with PrivatePeaks() as private:
-            (summary,) = run_hour(config, HOUR, data.logs, data.warehouse, n_shards=n_shards)
+            (summary,) = run_hour(config, HOUR, data.logs, data.warehouse, n_shards=n_shards,
+                                  max_partial_bytes=budget)
         peaks = {**ray_peaks(), "worker_private_mb": private.peaks["worker"],
-                 "reducer_private_mb": private.peaks["reducer"]}
+                 "reducer_private_mb": private.peaks["reducer"], "machine_mb": private.peaks["machine"]}
     finally:
         ray.shutdown()
     return {"events": summary.rows_read, "cells": summary.cells, "shards": n_shards, "B": n_replicates,
-            "experiments": data.n_experiments, "partial_mb": summary.work["partial_bytes"] / n_shards / 2**20,
+            "experiments": data.n_experiments, "shipped_mb": summary.work["partial_bytes"] / n_shards / 2**20,
+            "partial_mb": partial_bytes(summary.cells, len(metric_columns(config.analysis_types[0])),
+                                        n_replicates) / 2**20,
+            "seconds": float(summary.seconds.get("total", 0.0)),
             "commit_s": float(summary.seconds.get("commit", 0.0)), **peaks}
 
 
@@ -162,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="the growing hours' S: events / this, at least 2 (0: S = 2 for every size)")
     parser.add_argument("--many-experiments", type=int, default=1000)
     parser.add_argument("--many-events", type=int, default=3_000_000)
+    parser.add_argument("--partial-mb", type=float, default=None,
+                        help="the job's max_partial_bytes in MiB (default: the job's; a huge value: whole partials)")
     args = parser.parse_args(argv)
     print(f"load average before: {load_average()}")
     rows = []
@@ -169,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         data = Prepared(Path(args.data), size, int(size * args.units_per_event),
                         max(1, round(size / 1e6 * args.files_per_million)))
         n_shards = max(2, -(-size // args.events_per_shard)) if args.events_per_shard else 2
-        rows.append(("hour size", measure(data, args.replicates, n_shards)))
+        rows.append(("hour size", measure(data, args.replicates, n_shards, args.partial_mb)))
         print(rows[-1], flush=True)
     if not args.shards:
         _table(rows)
@@ -177,20 +199,25 @@ def main(argv: list[str] | None = None) -> None:
     many = Prepared(Path(args.data), args.many_events, int(args.many_events * args.units_per_event),
                     max(1, round(args.many_events / 1e6 * args.files_per_million)), args.many_experiments)
     for shards in args.shards:
-        rows.append(("shards", measure(many, args.replicates, shards)))
+        rows.append(("shards", measure(many, args.replicates, shards, args.partial_mb)))
         print(rows[-1], flush=True)
     _table(rows)
 
 
 def _table(rows: list[tuple[str, dict[str, Any]]]) -> None:
     print(f"load average after: {load_average()}")
-    print("\npeak RSS (VmHWM, counts the object-store pages a process touched) and peak private RSS (RssAnon)")
+    print("\npeak RSS (VmHWM, counts the object-store pages a process touched), peak private RSS (RssAnon), and the "
+          "machine's peak use above its use before the run (MemTotal - MemAvailable: processes and object store)")
+    print("partial MB: one whole partial of the hour's cells; shipped MB: what a shard sent, its "
+          "partial or (over max_partial_bytes) its merged rows")
     print(f"{'varied':>9} {'events':>11} {'exps':>5} {'cells':>6} {'B':>4} {'S':>3} {'partial MB':>10} "
-          f"{'worker MB':>9} {'private':>7} {'reducer MB':>10} {'private':>7} {'commit s':>8} {'ms/exp':>6}")
+          f"{'shipped MB':>10} {'worker MB':>9} {'private':>7} {'reducer MB':>10} {'private':>7} {'machine MB':>10} "
+          f"{'total s':>7} {'commit s':>8} {'ms/exp':>6}")
     for varied, r in rows:
         print(f"{varied:>9} {r['events']:>11,} {r['experiments']:>5} {r['cells']:>6} {r['B']:>4} {r['shards']:>3} "
-              f"{r['partial_mb']:>10.0f} {r['worker_mb']:>9.0f} {r['worker_private_mb']:>7.0f} "
-              f"{r['reducer_mb']:>10.0f} {r['reducer_private_mb']:>7.0f} {r['commit_s']:>8.2f} "
+              f"{r['partial_mb']:>10.0f} {r['shipped_mb']:>10.0f} {r['worker_mb']:>9.0f} "
+              f"{r['worker_private_mb']:>7.0f} {r['reducer_mb']:>10.0f} {r['reducer_private_mb']:>7.0f} "
+              f"{r['machine_mb']:>10.0f} {r['seconds']:>7.1f} {r['commit_s']:>8.2f} "
               f"{1000 * r['commit_s'] / max(r['experiments'], 1):>6.2f}")
 
 

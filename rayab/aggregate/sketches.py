@@ -212,8 +212,10 @@ def _unit_hashes(valid: pa.Table, salts: Mapping[str, str]) -> tuple[npt.NDArray
     units = pc.cast(units, pa.string()).combine_chunks()
     k1 = np.zeros(valid.num_rows, np.uint32)
     k2 = np.zeros(valid.num_rows, np.uint32)
+    order = np.argsort(exp_codes, kind="stable")  # each experiment's rows from one sort, not one scan each
+    bounds = np.searchsorted(exp_codes[order], np.arange(len(exp_values) + 1))
     for code, exp_id in enumerate(exp_values):
-        rows = np.flatnonzero(exp_codes == code)
+        rows = order[bounds[code]:bounds[code + 1]]
         encoded = pc.dictionary_encode(units.take(pa.array(rows)))
         d1, d2 = unit_keys_arrow(salts[exp_id], encoded.dictionary)
         at = np.asarray(encoded.indices, dtype=np.int64)

@@ -158,12 +158,15 @@ def assignment_keys(assignments: pa.Table, salts: Mapping[str, str]) -> dict[str
     2
     """
     exp = key_codes(assignments.column("exp_id"))
-    units = assignments.column("unit_id")
+    units = assignments.column("unit_id").combine_chunks()
+    # every experiment's rows from one stable sort by code, not one scan of the table per experiment
+    order = np.argsort(exp.codes, kind="stable")
+    bounds = np.searchsorted(exp.codes[order], np.arange(len(exp.values) + 1))
     out: dict[str, npt.NDArray[np.uint64]] = {}
     for code, exp_id in enumerate(exp.values):
         if exp_id not in salts:
             continue
-        rows = pa.array(np.flatnonzero(exp.codes == code))
+        rows = pa.array(order[bounds[code]:bounds[code + 1]])
         k1, k2 = unit_keys_arrow(salts[exp_id], units.take(rows))
         out[exp_id] = np.sort(_packed(k1, k2))
     return out
@@ -183,11 +186,14 @@ def unassigned_events(rows: UnitRows, assigned: Mapping[str, npt.NDArray[np.uint
     if rows.num_rows == 0:
         return 0
     key = _packed(rows.k1, rows.k2)
-    exp_of_cell = [cell[0] for cell in rows.cells]
+    exp_names = sorted({cell[0] for cell in rows.cells})
+    code_of = {e: i for i, e in enumerate(exp_names)}
+    exp_code = np.fromiter((code_of[cell[0]] for cell in rows.cells), np.int64, len(rows.cells))[rows.cell]
+    by_exp = np.argsort(exp_code, kind="stable")  # each experiment's rows from one sort, not one scan each
+    bounds = np.searchsorted(exp_code[by_exp], np.arange(len(exp_names) + 1))
     found = np.zeros(rows.num_rows, bool)
-    for exp_id in set(exp_of_cell):
-        cells = np.array([i for i, e in enumerate(exp_of_cell) if e == exp_id], np.int64)
-        mine = np.flatnonzero(np.isin(rows.cell, cells))
+    for code, exp_id in enumerate(exp_names):
+        mine = by_exp[bounds[code]:bounds[code + 1]]
         known = assigned.get(exp_id)
         if known is None or not len(known) or not len(mine):
             continue

@@ -40,6 +40,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from rayab.errors import StorageError
+from rayab.storage.delta_reads import delta_rows
 from rayab.storage.schemas import ASSIGNMENT, ASSIGNMENT_TABLE, PARTITIONS
 from rayab.storage.tables import read_rows, sql_predicate, table_version
 from rayab.storage.warehouse import Warehouse
@@ -166,7 +167,7 @@ def sort_partitions(warehouse: Warehouse, partitions: Iterable[tuple[str, str]],
         where = {"exp_id": exp_id, "date": date}
 
         def rewrite(table: DeltaTable, where: dict[str, str] = where) -> None:
-            rows = table.to_pyarrow_table(filters=[(k, "=", v) for k, v in where.items()])
+            rows = delta_rows(table, [(k, "=", v) for k, v in where.items()])
             # written against the version just read: a concurrent commit to the partition is a conflict (retried)
             # every column of the table, not only the logger's: extra assignment-time columns are kept
             write_deltalake(table, rows.sort_by("unit_id"), mode="overwrite", predicate=sql_predicate(where))

@@ -33,6 +33,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from rayab.errors import StorageError
+from rayab.storage.delta_reads import delta_rows
 from rayab.storage.tables import sql_predicate
 from rayab.storage.warehouse import Warehouse
 
@@ -121,7 +122,7 @@ def _commit_ids(delta: DeltaTable, where: Mapping[str, str | Sequence[str]], by:
     if unknown:
         filters = [(c, "=", v) if isinstance(v, str) else (c, "in", list(v)) for c, v in where.items()]
         filters.append((by, "in", sorted(unknown)))
-        rows = delta.to_pyarrow_table(filters=filters, columns=[by, COMMIT_ID])
+        rows = delta_rows(delta, filters, [by, COMMIT_ID])
         for pair in rows.group_by([by, COMMIT_ID], use_threads=False).aggregate([]).to_pylist():
             out.setdefault(pair[by], set()).add(pair[COMMIT_ID])
     return out
@@ -135,7 +136,7 @@ def latest_manifest_rows(warehouse: Warehouse, analysis_type: str,
     except TableNotFoundError:
         return {}
     try:
-        rows = delta.to_pyarrow_table()
+        rows = delta_rows(delta)
     except Exception as err:
         raise StorageError(f"cannot read table _manifest at {warehouse.table_uri('_manifest')}: {err}") from err
     keep = pc.equal(rows.column("analysis_type"), analysis_type)

@@ -28,6 +28,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from rayab.errors import InputDataError, NotFoundError, ValidationError
+from rayab.storage.delta_reads import delta_rows
 from rayab.storage.logs import decompress, jsonl_rows
 from rayab.storage.warehouse import filesystem_for
 
@@ -93,7 +94,7 @@ def read_external(source: str, storage_options: Mapping[str, str] | None = None,
         if fmt == "delta":
             options = dict(storage_options) if source.startswith("s3://") and storage_options else None
             delta = DeltaTable(source.rstrip("/"), storage_options=options)
-            return ExternalTable(delta.to_pyarrow_table(), fmt, source, int(delta.version()))
+            return ExternalTable(delta_rows(delta), fmt, source, int(delta.version()))
         with filesystem_for(source, storage_options).open(source, "rb") as handle:
             data = handle.read()
         if fmt == "parquet":

@@ -25,6 +25,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from rayab.errors import ConflictError, NotFoundError, StorageError
 from rayab.model import AnalysisType, Config, Experiment
+from rayab.storage.delta_reads import delta_rows
 from rayab.storage.schemas import EXPERIMENT, VARIANT
 from rayab.storage.tables import append_rows, read_rows, table_version
 from rayab.storage.warehouse import Warehouse
@@ -153,7 +154,7 @@ def load_latest_config_version(warehouse: Warehouse) -> tuple[dict[str, Any] | N
     except TableNotFoundError:
         return None, -1
     try:
-        table = delta.to_pyarrow_table(columns=["version", "spec"])
+        table = delta_rows(delta, columns=["version", "spec"])
     except Exception as err:
         raise StorageError(f"cannot read table {CONFIG_VERSION_TABLE} at {uri}: {err}") from err
     at = int(delta.version())

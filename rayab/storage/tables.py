@@ -23,6 +23,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from rayab.errors import StorageError
+from rayab.storage.delta_reads import delta_rows
 from rayab.storage.warehouse import Warehouse
 
 __all__ = ["CHECKPOINT_INTERVAL", "append_rows", "current_file_uris", "partition_bytes", "read_rows",
@@ -162,6 +163,6 @@ def read_rows(
     for column, value in (where or {}).items():
         filters.append((column, "=", value) if isinstance(value, str) else (column, "in", list(value)))
     try:
-        return delta.to_pyarrow_table(filters=filters or None, columns=list(columns) if columns else None)
+        return delta_rows(delta, filters or None, list(columns) if columns else None)
     except Exception as err:
         raise StorageError(f"cannot read table {table} at {warehouse.table_uri(table)}: {err}") from err
