@@ -41,10 +41,14 @@ class Config:
         types = {a.name for a in self.analysis_types}
         if len(types) != len(self.analysis_types):
             raise SpecError("analysis_types[*].name", [a.name for a in self.analysis_types], "must be unique")
-        ids = [e.exp_id for e in self.experiments]
+        by_id: dict[str, Experiment] = {}
         for i, exp in enumerate(self.experiments):
-            if exp.exp_id in ids[:i]:
+            if exp.exp_id in by_id:
                 raise SpecError(f"experiments[{i}].exp_id", exp.exp_id, "duplicate experiment id")
+            by_id[exp.exp_id] = exp
+        # an index, not a field: lookups by id stay O(1) with thousands of experiments
+        object.__setattr__(self, "_by_id", by_id)
+        for i, exp in enumerate(self.experiments):
             for name in exp.analysis_types or tuple(types):
                 if name not in types:
                     raise SpecError(f"experiments[{i}].analysis_types", name,
@@ -61,9 +65,9 @@ class Config:
 
     def experiment(self, exp_id: str) -> Experiment:
         """The experiment with this id."""
-        for exp in self.experiments:
-            if exp.exp_id == exp_id:
-                return exp
+        found: Experiment | None = self.__dict__["_by_id"].get(exp_id)
+        if found is not None:
+            return found
         raise NotFoundError(f"experiment {exp_id!r} not found; known: {[e.exp_id for e in self.experiments]}")
 
     def analysis_type(self, name: str) -> AnalysisType:
