@@ -14,6 +14,7 @@ import ray
 from deltalake import DeltaTable
 
 from rayab.aggregate.manifest import completed_hours
+from rayab.aggregate.partial_ranges import PARTIAL_BYTES
 from rayab.errors import InputDataError, StorageError
 from rayab.hourly.job import ReducerActor, run_hour
 from rayab.storage.logs import hour_folder
@@ -78,17 +79,15 @@ def _shards_done(done: threading.Event):
     return progress
 
 
-@pytest.mark.parametrize("max_partial_bytes", [None, 1], ids=["whole partials", "by ranges"])
-def test_a_reducer_killed_mid_commit_restarts_and_the_hour_completes(world: World,
-                                                                    max_partial_bytes: int | None) -> None:
+@pytest.mark.parametrize("max_partial_bytes", [PARTIAL_BYTES, 1], ids=["whole partials", "by ranges"])
+def test_a_reducer_killed_mid_commit_restarts_and_the_hour_completes(world: World, max_partial_bytes: int) -> None:
     # by ranges, the restarted reducer submits its range tasks again from the shards' rows
     hour = world.hours[1]
     reducer = ReducerActor.options(max_restarts=1, max_task_retries=1).remote(commit_delay=4.0)  # type: ignore
     done = threading.Event()
     killer = _kill_during_commit(reducer, done, delay=1.5)
-    budget = {} if max_partial_bytes is None else {"max_partial_bytes": max_partial_bytes}
     (summary,) = run_hour(world.config, hour, world.logs, world.warehouse, reducer=reducer,
-                          progress=_shards_done(done), **budget)
+                          progress=_shards_done(done), max_partial_bytes=max_partial_bytes)
     killer.join(timeout=5)
     assert done.is_set()
     assert summary.rows_read == world.events[hour].num_rows
