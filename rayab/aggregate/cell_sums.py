@@ -298,6 +298,21 @@ def _grow(arrays: dict[str, I64], name: str, rows: int, fill: int) -> None:
         arrays[name][old:] = fill
 
 
+def first_key_spans(keys: Sequence[tuple[str, ...]]) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each run of equal first keys in sorted ``keys``.
+
+    >>> list(first_key_spans([("a", "x"), ("a", "y"), ("b", "x")]))
+    [(0, 2), (2, 3)]
+    """
+    start = 0
+    while start < len(keys):
+        end = start + 1
+        while end < len(keys) and keys[end][0] == keys[start][0]:
+            end += 1
+        yield start, end
+        start = end
+
+
 class CellSumsBuilder:
     """An in-place fold of blocks of rows into :class:`CellSums`: per-cell running sums that grow as new cells
     appear (capacity doubles, so growth is amortised). ``builder.result(names)`` equals the ``+`` of one
@@ -399,13 +414,8 @@ class CellSumsBuilder:
         [((('e', 'a'), ('e', 'b')), [3, 2]), ((('f', 'a'),), [1])]
         """
         keys = sorted(k for k in self.index if (lo is None or k[0] >= lo) and (hi is None or k[0] < hi))
-        start = 0
-        while start < len(keys):
-            end = start
-            while end < len(keys) and keys[end][0] == keys[start][0]:
-                end += 1
+        for start, end in first_key_spans(keys):
             yield self._take(key_names, keys[start:end])
-            start = end
 
     @property
     def n_cells(self) -> int:

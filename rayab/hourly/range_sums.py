@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from rayab.aggregate.cell_sums import CellSums, CellSumsBuilder
+from rayab.aggregate.cell_sums import CellSums, CellSumsBuilder, first_key_spans
 from rayab.aggregate.partial_ranges import partial_bytes, plan_ranges, range_rows, ranges_of
 from rayab.aggregate.shards import partial_from_unit_rows
 from rayab.aggregate.unit_rows import UnitRows
@@ -78,14 +78,8 @@ def by_first_key(sums: CellSums) -> Iterator[CellSums]:
     >>> [(p.keys, p.n_events.tolist()) for p in by_first_key(s)]
     [((('a', 'x'), ('a', 'y')), [1, 2]), ((('b', 'x'),), [3])]
     """
-    start = 0
-    keys = sums.keys
-    while start < len(keys):
-        end = start + 1
-        while end < len(keys) and keys[end][0] == keys[start][0]:
-            end += 1
-        yield sums.take(np.arange(start, end), keys[start:end])
-        start = end
+    for start, end in first_key_spans(sums.keys):
+        yield sums.take(np.arange(start, end), sums.keys[start:end])
 
 
 def _joined(ranged: Iterator[CellSums], whole: Iterator[CellSums]) -> Iterator[CellSums]:
@@ -118,7 +112,6 @@ def hour_sums_by_experiment(builder: CellSumsBuilder, row_refs: Sequence[Any], p
                for chunk in chunks]
     for chunk, stream in zip(chunks, streams, strict=True):
         for lo, hi in chunk:
-            sums: CellSums = ray.get(next(stream))
-            ranged = by_first_key(CellSums(tuple(key_names), sums.keys, sums.n_events, sums.raw, sums.reps))
-            yield from _joined(ranged, builder.results_by_first_key(key_names, lo, hi))
+            sums: CellSums = ray.get(next(stream))  # keyed like the hour (partial_from_unit_rows' key names)
+            yield from _joined(by_first_key(sums), builder.results_by_first_key(key_names, lo, hi))
             del sums
